@@ -1,0 +1,49 @@
+// swift-tools-version:6.0
+// Attention-output sparse autoencoders (Kissane et al., ICML 2024) in Swift.
+//
+// Module graph (one way, no cycles — DESIGN.md):
+//
+//   CBLAS, CHDF5  <-  Tensor  <-  Transformer        <-  Interp  <-  Experiments
+//                     Tensor  <-  SparseAutoencoder  <-  Interp
+//
+// No unsafeFlags anywhere: other packages must be able to depend on this one.
+import PackageDescription
+
+let package = Package(
+    name: "AttentionSAEs",
+    products: [
+        // MARK: - Public API
+        .library(name: "Tensor", targets: ["Tensor"]),
+        .library(name: "Transformer", targets: ["Transformer"]),
+        .library(name: "SparseAutoencoder", targets: ["SparseAutoencoder"]),
+        .library(name: "Interp", targets: ["Interp"]),
+    ],
+    targets: [
+        // MARK: - System libraries (Debian: libopenblas-dev, libhdf5-dev, pkg-config)
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5",
+                       providers: [.apt(["libhdf5-dev"])]),
+
+        // MARK: - Library modules
+        .target(name: "Tensor", dependencies: ["CBLAS", "CHDF5"]),
+        .target(name: "Transformer", dependencies: ["Tensor"]),
+        .target(name: "SparseAutoencoder", dependencies: ["Tensor"]),
+        .target(name: "Interp", dependencies: ["Tensor", "Transformer", "SparseAutoencoder"]),
+
+        // MARK: - Implementation details (not public API)
+        // Shared by every test target: approximate comparison, naive reference kernels, fixtures.
+        .target(name: "TensorTestSupport", dependencies: ["Tensor"]),
+        // `Scripts/bench` runs this in release mode; it prints RESULT lines.
+        .executableTarget(name: "bench", dependencies: ["Tensor", "CBLAS"], path: "Benchmarks/Bench"),
+
+        // MARK: - Unit test bundles (one per module)
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "TensorTestSupport"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "TransformerTests", dependencies: ["Transformer", "TensorTestSupport"]),
+        .testTarget(name: "SparseAutoencoderTests",
+                    dependencies: ["SparseAutoencoder", "TensorTestSupport"]),
+        .testTarget(name: "InterpTests", dependencies: ["Interp", "TensorTestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

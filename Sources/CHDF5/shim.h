@@ -1,0 +1,24 @@
+// Shim for the HDF5 C API (Debian: libhdf5-dev, pkg-config "hdf5").
+// HDF5's type and flag "constants" are macros that call H5open() and read a global; Swift's
+// ClangImporter cannot import them, so they are re-exported here as inline functions.
+#pragma once
+#include <hdf5.h>
+
+static inline hid_t chdf5_native_float(void)   { return H5T_NATIVE_FLOAT; }
+static inline hid_t chdf5_native_double(void)  { return H5T_NATIVE_DOUBLE; }
+static inline hid_t chdf5_native_int64(void)   { return H5T_NATIVE_INT64; }
+static inline hid_t chdf5_native_uint16(void)  { return H5T_NATIVE_UINT16; }
+static inline hid_t chdf5_ieee_f32le(void)     { return H5T_IEEE_F32LE; }
+static inline hid_t chdf5_std_i64le(void)      { return H5T_STD_I64LE; }
+static inline hid_t chdf5_ieee_f64le(void)     { return H5T_IEEE_F64LE; }
+static inline hid_t chdf5_c_s1(void)           { return H5T_C_S1; }
+static inline unsigned chdf5_acc_trunc(void)   { return H5F_ACC_TRUNC; }
+static inline unsigned chdf5_acc_excl(void)    { return H5F_ACC_EXCL; }
+static inline unsigned chdf5_acc_rdonly(void)  { return H5F_ACC_RDONLY; }
+static inline unsigned chdf5_acc_rdwr(void)    { return H5F_ACC_RDWR; }
+static inline hid_t chdf5_p_default(void)      { return H5P_DEFAULT; }
+static inline hid_t chdf5_s_all(void)          { return H5S_ALL; }
+static inline hid_t chdf5_p_link_create(void)  { return H5P_LINK_CREATE; }
+static inline hid_t chdf5_p_file_access(void)  { return H5P_FILE_ACCESS; }
+static inline hsize_t chdf5_variable(void)     { return H5T_VARIABLE; }
+static inline hid_t chdf5_e_default(void)      { return H5E_DEFAULT; }

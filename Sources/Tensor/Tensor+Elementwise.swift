@@ -1,0 +1,135 @@
+// Tensor+Elementwise: arithmetic with NumPy broadcasting, unary maps, in-place updates.
+
+import Foundation
+
+extension Tensor {
+    // MARK: Kernels
+
+    /// `op` applied to every element; the result is contiguous with `self`'s shape.
+    @inlinable
+    public func map(_ op: (Float) -> Float) -> Tensor {
+        let src = self
+        return Tensor(shape: shape) { out in
+            let loop = StridedLoop(shape: src.shape, strides: [Tensor.contiguousStrides(src.shape), src.strides],
+                                   offsets: [0, src.offset])
+            let o0 = out.baseAddress!, s0 = src.storage.base
+            loop.run { off, n, st in
+                let o = o0 + off[0], s = s0 + off[1], ss = st[1]
+                if ss == 1 {
+                    for i in 0..<n { o[i] = op(s[i]) }
+                } else {
+                    for i in 0..<n { o[i] = op(s[i * ss]) }
+                }
+            }
+        }
+    }
+
+    /// `op(a, b)` elementwise over the broadcast shape of `a` and `b` (NumPy rules).
+    @inlinable
+    public static func elementwise(_ a: Tensor, _ b: Tensor, _ op: (Float, Float) -> Float) -> Tensor {
+        let shape = a.shape == b.shape ? a.shape : Tensor.broadcastShape(a.shape, b.shape)
+        let x = a.shape == shape ? a : a.expanded(to: shape)
+        let y = b.shape == shape ? b : b.expanded(to: shape)
+        return Tensor(shape: shape) { out in
+            let loop = StridedLoop(shape: shape, strides: [Tensor.contiguousStrides(shape), x.strides, y.strides],
+                                   offsets: [0, x.offset, y.offset])
+            Tensor.elementwiseRows(loop, out.baseAddress!, x.storage.base, y.storage.base, op)
+        }
+    }
+
+    @inlinable
+    static func elementwiseRows(_ loop: StridedLoop, _ o0: UnsafeMutablePointer<Float>, _ x0: UnsafePointer<Float>,
+                        _ y0: UnsafePointer<Float>, _ op: (Float, Float) -> Float) {
+        loop.run { off, n, st in
+            let o = o0 + off[0], x = x0 + off[1], y = y0 + off[2]
+            let sx = st[1], sy = st[2]
+            if sx == 1 && sy == 1 {
+                for i in 0..<n { o[i] = op(x[i], y[i]) }
+            } else if sx == 1 && sy == 0 {
+                let v = y[0]
+                for i in 0..<n { o[i] = op(x[i], v) }
+            } else if sx == 0 && sy == 1 {
+                let v = x[0]
+                for i in 0..<n { o[i] = op(v, y[i]) }
+            } else {
+                for i in 0..<n { o[i] = op(x[i * sx], y[i * sy]) }
+            }
+        }
+    }
+
+    /// Updates `self[i] = op(self[i], rhs[i])` with `rhs` broadcast to `self`'s shape; writes in
+    /// place when `self` owns its storage.
+    @inlinable
+    public mutating func update(with rhs: Tensor, _ op: (Float, Float) -> Float) {
+        let y = rhs.shape == shape ? rhs : rhs.expanded(to: shape)
+        makeWritable()
+        let loop = StridedLoop(shape: shape, strides: [strides, strides, y.strides], offsets: [offset, offset, y.offset])
+        Tensor.elementwiseRows(loop, storage.base, storage.base, y.storage.base, op)
+    }
+
+    /// Updates every element with `op` in place (copying first if the storage is shared).
+    @inlinable
+    public mutating func update(_ op: (Float) -> Float) {
+        makeWritable()
+        let loop = StridedLoop(shape: shape, strides: [strides], offsets: [offset])
+        let base = storage.base
+        loop.run { off, n, st in
+            let p = base + off[0], s = st[0]
+            if s == 1 {
+                for i in 0..<n { p[i] = op(p[i]) }
+            } else {
+                for i in 0..<n { p[i * s] = op(p[i * s]) }
+            }
+        }
+    }
+
+    // MARK: Operators
+
+    public static func + (a: Tensor, b: Tensor) -> Tensor { elementwise(a, b, +) }
+    public static func - (a: Tensor, b: Tensor) -> Tensor { elementwise(a, b, -) }
+    public static func * (a: Tensor, b: Tensor) -> Tensor { elementwise(a, b, *) }
+    public static func / (a: Tensor, b: Tensor) -> Tensor { elementwise(a, b, /) }
+
+    public static func + (a: Tensor, s: Float) -> Tensor { a.map { $0 + s } }
+    public static func - (a: Tensor, s: Float) -> Tensor { a.map { $0 - s } }
+    public static func * (a: Tensor, s: Float) -> Tensor { a.map { $0 * s } }
+    public static func / (a: Tensor, s: Float) -> Tensor { a.map { $0 / s } }
+    public static func + (s: Float, a: Tensor) -> Tensor { a.map { s + $0 } }
+    public static func - (s: Float, a: Tensor) -> Tensor { a.map { s - $0 } }
+    public static func * (s: Float, a: Tensor) -> Tensor { a.map { s * $0 } }
+    public static func / (s: Float, a: Tensor) -> Tensor { a.map { s / $0 } }
+    public static prefix func - (a: Tensor) -> Tensor { a.map { -$0 } }
+
+    public static func += (a: inout Tensor, b: Tensor) { a.update(with: b, +) }
+    public static func -= (a: inout Tensor, b: Tensor) { a.update(with: b, -) }
+    public static func *= (a: inout Tensor, b: Tensor) { a.update(with: b, *) }
+    public static func /= (a: inout Tensor, b: Tensor) { a.update(with: b, /) }
+    public static func += (a: inout Tensor, s: Float) { a.update { $0 + s } }
+    public static func -= (a: inout Tensor, s: Float) { a.update { $0 - s } }
+    public static func *= (a: inout Tensor, s: Float) { a.update { $0 * s } }
+    public static func /= (a: inout Tensor, s: Float) { a.update { $0 / s } }
+
+    // MARK: Unary functions
+
+    /// e^x elementwise.
+    public func exp() -> Tensor { map { Foundation.exp($0) } }
+    /// Natural logarithm elementwise.
+    public func log() -> Tensor { map { Foundation.log($0) } }
+    /// Square root elementwise.
+    public func sqrt() -> Tensor { map { $0.squareRoot() } }
+    /// Absolute value elementwise.
+    public func abs() -> Tensor { map { Swift.abs($0) } }
+    /// x² elementwise.
+    public func squared() -> Tensor { map { $0 * $0 } }
+    /// Hyperbolic tangent elementwise.
+    public func tanh() -> Tensor { map { Foundation.tanh($0) } }
+    /// max(x, 0) elementwise (NaN propagates, as `torch.relu`).
+    public func relu() -> Tensor { map { $0 > 0 || $0.isNaN ? $0 : 0 } }
+    /// min(max(x, lower), upper) elementwise.
+    public func clamped(_ lower: Float, _ upper: Float) -> Tensor { map { Swift.min(Swift.max($0, lower), upper) } }
+
+    /// max(a, b) elementwise with broadcasting.
+    public static func maximum(_ a: Tensor, _ b: Tensor) -> Tensor { elementwise(a, b) { Swift.max($0, $1) } }
+    /// min(a, b) elementwise with broadcasting.
+    public static func minimum(_ a: Tensor, _ b: Tensor) -> Tensor { elementwise(a, b) { Swift.min($0, $1) } }
+}

@@ -1,0 +1,161 @@
+// Tensor+MatMul: matrix and batched matrix products through cblas_sgemm — the only file that calls BLAS.
+
+import CBLAS
+
+/// How this package drives OpenBLAS.
+///
+/// OpenBLAS is pinned to one thread per call, and large products are split into row or column
+/// blocks that run on the workers of ``Parallel``. One thread pool then serves BLAS and non-BLAS
+/// work alike, so OpenBLAS's idle workers (which spin for about 100 ms after each call) never
+/// compete with our own loops for the two cores. The split costs nothing measurable on the SAE and
+/// transformer shapes (see `Scripts/bench tensor`).
+public enum BLAS {
+    /// Configures OpenBLAS once (single-threaded calls); every product calls this first.
+    public static func configure() { _ = configured }
+    private static let configured: Bool = {
+        openblas_set_num_threads(1)
+        return true
+    }()
+
+    /// Products below this many multiply-adds run as one BLAS call on the calling thread.
+    static let splitThreshold = 1 << 21
+}
+
+extension Tensor {
+    /// The matrix product `self · other` with NumPy `matmul` semantics.
+    ///
+    /// Rank-2 × rank-2 is the plain product `[m, k] · [k, n] → [m, n]`. With more axes, the last two
+    /// are the matrices and the leading (batch) axes broadcast, e.g. per-head attention scores
+    /// `q [batch, head_index, query_pos, d_head] · kᵀ [batch, head_index, d_head, key_pos]`.
+    /// Operands may be any strided views (transposes cost nothing); rank-1 operands are not accepted.
+    public func matmul(_ other: Tensor) -> Tensor {
+        Tensor.matmul(self, other)
+    }
+
+    /// `op(a) · op(b)`, where `op` transposes the last two axes when asked (no copy either way).
+    public static func matmul(_ a: Tensor, transposed ta: Bool = false, _ b: Tensor, transposed tb: Bool = false) -> Tensor {
+        precondition(a.rank >= 2 && b.rank >= 2, "matmul needs rank ≥ 2 operands, got \(a.shape) and \(b.shape)")
+        let x = ta ? a.transposed() : a
+        let y = tb ? b.transposed() : b
+        let m = x.shape[x.rank - 2], k = x.shape[x.rank - 1]
+        let k2 = y.shape[y.rank - 2], n = y.shape[y.rank - 1]
+        precondition(k == k2, "matmul shapes \(x.shape) and \(y.shape) do not match (inner \(k) vs \(k2))")
+        let batch = Tensor.broadcastShape(Array(x.shape.dropLast(2)), Array(y.shape.dropLast(2)))
+        var c = Tensor(zeros: batch + [m, n])
+        gemm(x, y, into: &c, alpha: 1, beta: 0)
+        return c
+    }
+
+    /// `c = alpha · a · b + beta · c` (BLAS `sgemm` semantics) over the last two axes, broadcasting
+    /// the batch axes of `a` and `b` to `c`'s. `c` is made contiguous and unique first; `a` and
+    /// `b` may be any strided views. Use `beta: 1` to accumulate (e.g. gradients).
+    public static func gemm(_ a: Tensor, _ b: Tensor, into c: inout Tensor, alpha: Float = 1, beta: Float = 0) {
+        BLAS.configure()
+        let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], n = b.shape[b.rank - 1]
+        precondition(b.shape[b.rank - 2] == k && c.rank >= 2 && c.shape[c.rank - 2] == m && c.shape[c.rank - 1] == n,
+                     "gemm shapes \(a.shape) · \(b.shape) → \(c.shape) do not match")
+        let batchShape = Array(c.shape.dropLast(2))
+        let batchCount = batchShape.reduce(1, *)
+        let ae = a.expanded(to: batchShape + [m, k])
+        let be = b.expanded(to: batchShape + [k, n])
+        c.makeContiguousAndUnique()
+        if batchCount == 0 || m == 0 || n == 0 { return }
+        let cBase = UnsafeSendableBox(c.storage.base + c.offset)
+        let bStrides = Tensor.contiguousStrides(batchShape)
+
+        func operand(_ t: Tensor, _ flat: Int) -> Matrix {
+            var off = t.offset
+            var rem = flat
+            for axis in 0..<batchShape.count {
+                let i = rem / bStrides[axis]
+                rem %= bStrides[axis]
+                off += i * t.strides[axis]
+            }
+            let r = t.rank
+            return Matrix(base: t.storage.base + off, rows: t.shape[r - 2], cols: t.shape[r - 1],
+                          rowStride: t.strides[r - 2], colStride: t.strides[r - 1])
+        }
+        // Non-BLAS-compatible operands (neither axis unit-strided) are copied once, up front.
+        let aUse = Matrix.isBLASCompatible(ae) ? ae : ae.contiguous()
+        let bUse = Matrix.isBLASCompatible(be) ? be : be.contiguous()
+
+        if batchCount >= Parallel.workerCount && m * n * k * batchCount >= BLAS.splitThreshold {
+            Parallel.forEach(in: 0..<batchCount) { i in
+                sgemm(operand(aUse, i), operand(bUse, i), cBase.value + i * m * n, ldc: n,
+                      m: m, n: n, k: k, alpha: alpha, beta: beta, split: false)
+            }
+        } else {
+            for i in 0..<batchCount {
+                sgemm(operand(aUse, i), operand(bUse, i), cBase.value + i * m * n, ldc: n,
+                      m: m, n: n, k: k, alpha: alpha, beta: beta, split: true)
+            }
+        }
+    }
+
+    /// One product `C[m, n] = alpha · A[m, k] · B[k, n] + beta · C`, split over workers when large.
+    private static func sgemm(_ a: Matrix, _ b: Matrix, _ c: UnsafeMutablePointer<Float>, ldc: Int,
+                              m: Int, n: Int, k: Int, alpha: Float, beta: Float, split: Bool) {
+        if k == 0 {
+            // Empty inner dimension: C = beta · C.
+            for i in 0..<(m * n) { c[i] = beta == 0 ? 0 : beta * c[i] }
+            return
+        }
+        let (pa, lda, transA) = a.blasLayout()
+        let (pb, ldb, transB) = b.blasLayout()
+        let workers = Parallel.workerCount
+        let big = m * n * k >= BLAS.splitThreshold
+        if !split || !big || workers == 1 {
+            call(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, c, ldc)
+            return
+        }
+        let boxA = UnsafeSendableBox(pa), boxB = UnsafeSendableBox(pb), boxC = UnsafeSendableBox(c)
+        if m >= n {
+            // Row blocks of C: rows i0..<i1 of op(A).
+            Parallel.forChunks(of: 0..<m, minChunk: 16) { rows in
+                let i0 = rows.lowerBound
+                let aBlock = transA ? boxA.value + i0 : boxA.value + i0 * lda
+                call(transA, transB, rows.count, n, k, alpha, aBlock, lda, boxB.value, ldb, beta,
+                     boxC.value + i0 * ldc, ldc)
+            }
+        } else {
+            // Column blocks of C: columns j0..<j1 of op(B).
+            Parallel.forChunks(of: 0..<n, minChunk: 16) { cols in
+                let j0 = cols.lowerBound
+                let bBlock = transB ? boxB.value + j0 * ldb : boxB.value + j0
+                call(transA, transB, m, cols.count, k, alpha, boxA.value, lda, bBlock, ldb, beta,
+                     boxC.value + j0, ldc)
+            }
+        }
+    }
+
+    private static func call(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                             _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                             _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+}
+
+/// A strided matrix view, as BLAS sees it.
+struct Matrix {
+    let base: UnsafeMutablePointer<Float>
+    let rows: Int, cols: Int, rowStride: Int, colStride: Int
+
+    /// True when every matrix of `t` (last two axes) has a unit stride along one axis.
+    static func isBLASCompatible(_ t: Tensor) -> Bool {
+        let r = t.rank
+        let rows = t.shape[r - 2], cols = t.shape[r - 1]
+        let rs = t.strides[r - 2], cs = t.strides[r - 1]
+        return (cs == 1 || cols == 1) && (rs >= Swift.max(cols, 1) || rows == 1)
+            || (rs == 1 || rows == 1) && (cs >= Swift.max(rows, 1) || cols == 1)
+    }
+
+    /// Pointer, leading dimension and transpose flag for a row-major BLAS call.
+    func blasLayout() -> (UnsafePointer<Float>, Int, Bool) {
+        if (colStride == 1 || cols == 1) && (rowStride >= Swift.max(cols, 1) || rows == 1) {
+            return (UnsafePointer(base), rows == 1 ? Swift.max(cols, 1) : rowStride, false)
+        }
+        // Column-major storage: it is the transpose of a row-major [cols, rows] matrix.
+        return (UnsafePointer(base), cols == 1 ? Swift.max(rows, 1) : colStride, true)
+    }
+}

@@ -1,0 +1,132 @@
+// Tensor+NN: softmax (stable, masked), layer norm (TransformerLens semantics), GELU (tanh form).
+
+import Foundation
+
+/// Which entries a softmax may attend to.
+public enum SoftmaxMask: Sendable {
+    /// Every entry takes part.
+    case none
+    /// Over the last two axes `[..., query_pos, key_pos]`: key `k` is visible from query `q` when
+    /// `k <= q + (n_keys − n_queries)` (the usual causal mask; with equal lengths, `k <= q`).
+    case causal
+    /// An explicit mask, broadcastable to the input's shape: entries where the mask is 0 are
+    /// excluded, every other value keeps the entry.
+    case custom(Tensor)
+}
+
+extension Tensor {
+    /// Softmax along `axis`: `exp(x − max) / Σ exp(x − max)` over the unmasked entries.
+    ///
+    /// Masked entries come out exactly 0. A row whose entries are all masked comes out all zeros
+    /// (TransformerLens turns the NaNs of such rows into 0 in `hook_pattern`). The maximum is taken
+    /// over unmasked entries only, so the result is stable for any finite input.
+    public func softmax(axis: Int = -1, mask: SoftmaxMask = .none) -> Tensor {
+        let a = normalizedAxis(axis)
+        if a != rank - 1 {
+            if case .causal = mask { preconditionFailure("a causal softmax must run over the last axis") }
+            var axes = Array(0..<rank)
+            axes.swapAt(a, rank - 1)
+            let maskMoved: SoftmaxMask
+            if case .custom(let m) = mask { maskMoved = .custom(m.expanded(to: shape).permuted(axes)) } else { maskMoved = mask }
+            return permuted(axes).softmax(axis: -1, mask: maskMoved).permuted(axes).contiguous()
+        }
+        let n = shape[a]
+        let x = contiguous()
+        let rows = n == 0 ? 0 : count / n
+        var keep: Tensor? = nil
+        if case .custom(let m) = mask { keep = (m.shape == shape ? m : m.expanded(to: shape)).contiguous() }
+        let isCausal: Bool = { if case .causal = mask { return true } else { return false } }()
+        let nq = isCausal ? (rank >= 2 ? shape[rank - 2] : 1) : 1
+        let src = x.storage.base + x.offset
+        let keepBase = keep.map { UnsafePointer($0.storage.base + $0.offset) }
+        return Tensor(shape: shape) { out in
+            let o = UnsafeSendableBox(out.baseAddress!)
+            Parallel.forEach(in: 0..<rows, minChunk: Swift.max(1, 8192 / Swift.max(n, 1))) { r in
+                let p = src + r * n, q = o.value + r * n
+                // Number of leading visible entries (causal) or n.
+                var visible = n
+                if isCausal {
+                    let queryIndex = r % nq
+                    visible = Swift.max(0, Swift.min(n, queryIndex + (n - nq) + 1))
+                }
+                let km = keepBase.map { $0 + r * n }
+                var m = -Float.infinity
+                var any = false
+                for i in 0..<visible where km == nil || km![i] != 0 {
+                    any = true
+                    if p[i] > m || p[i].isNaN { m = p[i] }
+                }
+                if !any {
+                    q.initialize(repeating: 0, count: n)
+                    return
+                }
+                var s: Float = 0
+                for i in 0..<visible {
+                    if let km, km[i] == 0 { q[i] = 0; continue }
+                    let e = Foundation.exp(p[i] - m)
+                    q[i] = e
+                    s += e
+                }
+                for i in visible..<n { q[i] = 0 }
+                let inv = 1 / s
+                for i in 0..<visible { q[i] *= inv }
+            }
+        }
+    }
+
+    /// Layer norm over the last axis with TransformerLens semantics (biased variance):
+    /// `x − mean(x)`, then divided by `scale = sqrt(mean((x − mean)²) + eps)`, then `· weight + bias`
+    /// when given. `weight` and `bias` are `[d_model]`.
+    public func layerNorm(weight: Tensor? = nil, bias: Tensor? = nil, eps: Float = 1e-5) -> Tensor {
+        layerNormWithScale(weight: weight, bias: bias, eps: eps).normalized
+    }
+
+    /// Layer norm that also returns the scale, as TransformerLens's `hook_scale` `[..., 1]`
+    /// (see ``layerNorm(weight:bias:eps:)``). `normalized` is what `hook_normalized` holds: with
+    /// weight and bias applied when given (TL `LayerNorm`), or only centred and scaled (`LNPre`).
+    public func layerNormWithScale(weight: Tensor? = nil, bias: Tensor? = nil, eps: Float = 1e-5)
+        -> (normalized: Tensor, scale: Tensor) {
+        let d = shape.last ?? 1
+        precondition(rank >= 1 && d > 0, "layer norm needs a non-empty last axis, shape is \(shape)")
+        if let w = weight { precondition(w.shape == [d], "layer norm weight \(w.shape) does not match d_model \(d)") }
+        if let b = bias { precondition(b.shape == [d], "layer norm bias \(b.shape) does not match d_model \(d)") }
+        let x = contiguous()
+        let rows = count / d
+        let w = weight?.contiguous(), b = bias?.contiguous()
+        let src = x.storage.base + x.offset
+        let wp = w.map { UnsafePointer($0.storage.base + $0.offset) }
+        let bp = b.map { UnsafePointer($0.storage.base + $0.offset) }
+        var scaleShape = shape
+        scaleShape[rank - 1] = 1
+        var scale = Tensor(zeros: scaleShape)
+        let normalized = scale.withUnsafeMutableBufferPointer { sc in
+            let scBox = UnsafeSendableBox(sc.baseAddress!)
+            return Tensor(shape: shape) { out in
+                let o = UnsafeSendableBox(out.baseAddress!)
+                Parallel.forEach(in: 0..<rows, minChunk: Swift.max(1, 8192 / d)) { r in
+                    let p = src + r * d, q = o.value + r * d
+                    let mean = Kernels.sum(p, d) / Float(d)
+                    let variance = Kernels.sumOfSquaredDeviations(p, d, mean) / Float(d)
+                    let s = (variance + eps).squareRoot()
+                    scBox.value[r] = s
+                    for i in 0..<d { q[i] = (p[i] - mean) / s }
+                    if let wp { for i in 0..<d { q[i] *= wp[i] } }
+                    if let bp { for i in 0..<d { q[i] += bp[i] } }
+                }
+            }
+        }
+        return (normalized, scale)
+    }
+
+    /// GPT-2's GELU, tanh form (`gelu_new`):
+    /// `0.5 · x · (1 + tanh(sqrt(2/π) · (x + 0.044715 · x³)))`, evaluated in that order.
+    public func gelu() -> Tensor { map(Tensor.geluScalar) }
+
+    /// `gelu_new` for one value.
+    @inlinable
+    public static func geluScalar(_ x: Float) -> Float {
+        let c = Float((2.0 / Double.pi).squareRoot())
+        let inner = x + 0.044715 * (x * x * x)
+        return (0.5 * x) * (1 + Foundation.tanh(c * inner))
+    }
+}

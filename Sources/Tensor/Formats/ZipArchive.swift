@@ -1,0 +1,141 @@
+// ZipArchive: a validating reader of stored (uncompressed) zip entries, ZIP64 included.
+
+/// The central directory of a zip file mapped in memory; entries are read without copying.
+///
+/// Supports what `torch.save` writes: stored entries, ZIP64 end-of-central-directory records and
+/// ZIP64 extra fields. Every offset and size is checked against the file before use.
+struct ZipArchive {
+    struct Entry {
+        let name: String
+        let method: UInt16
+        let compressedSize: Int
+        let uncompressedSize: Int
+        let localHeaderOffset: Int
+    }
+
+    let file: MappedFile
+    let format: String
+    let entries: [String: Entry]
+    /// Entry names in central-directory order.
+    let names: [String]
+
+    private func fail(_ reason: FileFormatError.Reason, _ detail: String) -> FileFormatError {
+        FileFormatError(path: file.path, format: format, reason: reason, detail: detail)
+    }
+
+    init(file: MappedFile, format: String) throws {
+        self.file = file
+        self.format = format
+        let size = file.size
+        func err(_ r: FileFormatError.Reason, _ d: String) -> FileFormatError {
+            FileFormatError(path: file.path, format: format, reason: r, detail: d)
+        }
+        guard size >= 22 else { throw err(.truncated, "the file has \(size) bytes, too few for a zip archive") }
+        let all = file.bytes(0..<size)
+        func u16(_ o: Int) -> Int { Int(UInt16(littleEndian: all.loadUnaligned(fromByteOffset: o, as: UInt16.self))) }
+        func u32(_ o: Int) -> Int { Int(UInt32(littleEndian: all.loadUnaligned(fromByteOffset: o, as: UInt32.self))) }
+        func u64(_ o: Int) -> UInt64 { UInt64(littleEndian: all.loadUnaligned(fromByteOffset: o, as: UInt64.self)) }
+
+        // End of central directory: search backwards over the maximal comment length.
+        var eocd = -1
+        var p = size - 22
+        let lowest = Swift.max(0, size - 22 - 65535)
+        while p >= lowest {
+            if u32(p) == 0x0605_4b50 { eocd = p; break }
+            p -= 1
+        }
+        guard eocd >= 0 else { throw err(.corrupt, "no end-of-central-directory record (not a zip archive, or cut short)") }
+        var count = u16(eocd + 10)
+        var cdSize = u32(eocd + 12)
+        var cdOffset = u32(eocd + 16)
+        if count == 0xFFFF || cdSize == 0xFFFF_FFFF || cdOffset == 0xFFFF_FFFF {
+            // ZIP64: the locator sits just before the EOCD and points at the ZIP64 EOCD record.
+            guard eocd >= 20, u32(eocd - 20) == 0x0706_4b50 else { throw err(.corrupt, "ZIP64 locator missing") }
+            let rec64 = u64(eocd - 20 + 8)
+            guard rec64 <= UInt64(size - 56), u32(Int(rec64)) == 0x0606_4b50 else {
+                throw err(.corrupt, "ZIP64 end-of-central-directory record out of range or invalid")
+            }
+            let r = Int(rec64)
+            let c64 = u64(r + 32), s64 = u64(r + 40), o64 = u64(r + 48)
+            guard c64 <= UInt64(size), s64 <= UInt64(size), o64 <= UInt64(size) else {
+                throw err(.corrupt, "ZIP64 directory sizes exceed the file")
+            }
+            count = Int(c64); cdSize = Int(s64); cdOffset = Int(o64)
+        }
+        guard cdOffset <= size, cdSize <= size - cdOffset else {
+            throw err(.truncated, "central directory [\(cdOffset), +\(cdSize)) runs past the end of the file (\(size) bytes)")
+        }
+        guard count <= cdSize / 46 else { throw err(.corrupt, "\(count) entries cannot fit in a \(cdSize)-byte central directory") }
+
+        var entries: [String: Entry] = [:]
+        var names: [String] = []
+        var q = cdOffset
+        let cdEnd = cdOffset + cdSize
+        for _ in 0..<count {
+            guard q + 46 <= cdEnd, u32(q) == 0x0201_4b50 else { throw err(.corrupt, "bad central directory entry at byte \(q)") }
+            let method = UInt16(u16(q + 10))
+            var csize = u32(q + 20), usize = u32(q + 24)
+            let nameLen = u16(q + 28), extraLen = u16(q + 30), commentLen = u16(q + 32)
+            var localOffset = u32(q + 42)
+            let nameStart = q + 46
+            guard nameStart + nameLen + extraLen + commentLen <= cdEnd else {
+                throw err(.corrupt, "central directory entry at byte \(q) runs past the directory")
+            }
+            let nameBytes = UnsafeRawBufferPointer(rebasing: all[nameStart..<(nameStart + nameLen)])
+            let name = String(decoding: nameBytes, as: UTF8.self)
+            // ZIP64 extra field: 64-bit values for the fields that hold 0xFFFFFFFF, in this order.
+            var e = nameStart + nameLen
+            let extraEnd = e + extraLen
+            while e + 4 <= extraEnd {
+                let id = u16(e), len = u16(e + 2)
+                guard e + 4 + len <= extraEnd else { throw err(.corrupt, "extra field of '\(name)' runs past its entry") }
+                if id == 0x0001 {
+                    var f = e + 4
+                    func next64() throws -> Int {
+                        guard f + 8 <= e + 4 + len else { throw err(.corrupt, "short ZIP64 field in '\(name)'") }
+                        let v = u64(f)
+                        f += 8
+                        guard v <= UInt64(size) else { throw err(.corrupt, "ZIP64 size \(v) of '\(name)' exceeds the file") }
+                        return Int(v)
+                    }
+                    if usize == 0xFFFF_FFFF { usize = try next64() }
+                    if csize == 0xFFFF_FFFF { csize = try next64() }
+                    if localOffset == 0xFFFF_FFFF { localOffset = try next64() }
+                }
+                e += 4 + len
+            }
+            guard entries[name] == nil else { throw err(.corrupt, "duplicate entry '\(name)'") }
+            entries[name] = Entry(name: name, method: method, compressedSize: csize, uncompressedSize: usize,
+                                  localHeaderOffset: localOffset)
+            names.append(name)
+            q = nameStart + nameLen + extraLen + commentLen
+        }
+        self.entries = entries
+        self.names = names
+    }
+
+    /// The bytes of a stored entry, checked against its local header and the file's bounds.
+    func data(_ name: String) throws -> UnsafeRawBufferPointer {
+        guard let e = entries[name] else { throw fail(.notFound, "no zip entry '\(name)'") }
+        guard e.method == 0 else {
+            throw fail(.unsupported, "zip entry '\(name)' is compressed (method \(e.method)); only stored entries are supported")
+        }
+        guard e.compressedSize == e.uncompressedSize else {
+            throw fail(.corrupt, "stored zip entry '\(name)' has different compressed and uncompressed sizes")
+        }
+        let size = file.size
+        let h = e.localHeaderOffset
+        guard h <= size - 30 else { throw fail(.truncated, "local header of '\(name)' at byte \(h) is past the end of the file") }
+        let header = file.bytes(h..<(h + 30))
+        guard UInt32(littleEndian: header.loadUnaligned(as: UInt32.self)) == 0x0403_4b50 else {
+            throw fail(.corrupt, "bad local header signature for '\(name)'")
+        }
+        let nameLen = Int(UInt16(littleEndian: header.loadUnaligned(fromByteOffset: 26, as: UInt16.self)))
+        let extraLen = Int(UInt16(littleEndian: header.loadUnaligned(fromByteOffset: 28, as: UInt16.self)))
+        let start = h + 30 + nameLen + extraLen
+        guard start <= size, e.compressedSize <= size - start else {
+            throw fail(.truncated, "data of '\(name)' (\(e.compressedSize) bytes at \(start)) runs past the end of the file (\(size) bytes)")
+        }
+        return file.bytes(start..<(start + e.compressedSize))
+    }
+}

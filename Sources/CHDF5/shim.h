@@ -20,5 +20,5 @@ static inline hid_t chdf5_p_default(void)      { return H5P_DEFAULT; }
 static inline hid_t chdf5_s_all(void)          { return H5S_ALL; }
 static inline hid_t chdf5_p_link_create(void)  { return H5P_LINK_CREATE; }
 static inline hid_t chdf5_p_file_access(void)  { return H5P_FILE_ACCESS; }
-static inline hsize_t chdf5_variable(void)     { return H5T_VARIABLE; }
+static inline size_t chdf5_variable(void)      { return H5T_VARIABLE; }
 static inline hid_t chdf5_e_default(void)      { return H5E_DEFAULT; }

@@ -38,8 +38,9 @@ let package = Package(
         .executableTarget(name: "bench", dependencies: ["Tensor", "CBLAS"], path: "Benchmarks/Bench"),
 
         // MARK: - Unit test bundles (one per module)
+        // Fixtures are found next to the test sources (#filePath), written by Scripts/reference.
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "TensorTestSupport"],
-                    resources: [.copy("Fixtures")]),
+                    exclude: ["Fixtures"]),
         .testTarget(name: "TransformerTests", dependencies: ["Transformer", "TensorTestSupport"]),
         .testTarget(name: "SparseAutoencoderTests",
                     dependencies: ["SparseAutoencoder", "TensorTestSupport"]),

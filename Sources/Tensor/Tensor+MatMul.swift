@@ -32,8 +32,9 @@ extension Tensor {
         Tensor.matmul(self, other)
     }
 
-    /// `op(a) · op(b)`, where `op` transposes the last two axes when asked (no copy either way).
-    public static func matmul(_ a: Tensor, transposed ta: Bool = false, _ b: Tensor, transposed tb: Bool = false) -> Tensor {
+    /// `op(a) · op(b)`, where `op` transposes the last two axes when asked (no copy either way):
+    /// `matmul(x, w, transposeB: true)` is `x · wᵀ`.
+    public static func matmul(_ a: Tensor, _ b: Tensor, transposeA ta: Bool = false, transposeB tb: Bool = false) -> Tensor {
         precondition(a.rank >= 2 && b.rank >= 2, "matmul needs rank ≥ 2 operands, got \(a.shape) and \(b.shape)")
         let x = ta ? a.transposed() : a
         let y = tb ? b.transposed() : b

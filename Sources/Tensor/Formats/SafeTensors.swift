@@ -57,6 +57,34 @@ public struct SafeTensorsFile: Sendable {
     /// Entries in order of their data offsets.
     public let entries: [Entry]
     private let byName: [String: Int]
+
+    /// The JSON header: tensor entries plus the optional `__metadata__` map of strings.
+    private struct Header: Decodable {
+        struct RawEntry: Decodable {
+            let dtype: String
+            let shape: [Int]
+            let data_offsets: [Int]
+        }
+        struct Key: CodingKey {
+            let stringValue: String
+            init(stringValue: String) { self.stringValue = stringValue }
+            var intValue: Int? { nil }
+            init?(intValue: Int) { nil }
+        }
+        var tensors: [(String, RawEntry)] = []
+        var metadata: [String: String] = [:]
+
+        init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: Key.self)
+            for key in c.allKeys {
+                if key.stringValue == "__metadata__" {
+                    metadata = try c.decode([String: String].self, forKey: key)
+                } else {
+                    tensors.append((key.stringValue, try c.decode(RawEntry.self, forKey: key)))
+                }
+            }
+        }
+    }
     private let file: MappedFile
     private let dataStart: Int
 
@@ -75,36 +103,23 @@ public struct SafeTensorsFile: Sendable {
         let n = Int(n64)
         guard n <= file.size - 8 else { throw fail(.truncated, "header length \(n) runs past the end of the file (\(file.size) bytes)") }
         let headerBytes = Data(file.bytes(8..<(8 + n)))
-        let json: Any
+        let header: Header
         do {
-            json = try JSONSerialization.jsonObject(with: headerBytes, options: [])
+            header = try JSONDecoder().decode(Header.self, from: headerBytes)
+        } catch DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c),
+                DecodingError.keyNotFound(_, let c), DecodingError.dataCorrupted(let c) {
+            let location = c.codingPath.map(\.stringValue).joined(separator: ".")
+            throw fail(.corrupt, "invalid header\(location.isEmpty ? "" : " at '\(location)'"): \(c.debugDescription)")
         } catch {
             throw fail(.corrupt, "the header is not valid JSON")
         }
-        guard let object = json as? [String: Any] else { throw fail(.corrupt, "the header is not a JSON object") }
         let dataSize = file.size - 8 - n
-        var metadata: [String: String] = [:]
         var entries: [Entry] = []
-        for (name, value) in object {
-            if name == "__metadata__" {
-                guard let m = value as? [String: Any] else { throw fail(.corrupt, "__metadata__ is not an object") }
-                for (k, v) in m {
-                    guard let s = v as? String else { throw fail(.corrupt, "__metadata__ value for '\(k)' is not a string") }
-                    metadata[k] = s
-                }
-                continue
-            }
-            guard let info = value as? [String: Any] else { throw fail(.corrupt, "entry '\(name)' is not an object") }
-            guard let dtypeName = info["dtype"] as? String else { throw fail(.corrupt, "tensor '\(name)' has no dtype string") }
-            guard let dtype = DType(rawValue: dtypeName) else { throw fail(.unsupported, "tensor '\(name)' has unknown dtype '\(dtypeName)'") }
-            guard let shapeAny = info["shape"] as? [Any], let shape = Self.integers(shapeAny) else {
-                throw fail(.corrupt, "tensor '\(name)' has no integer shape array")
-            }
-            guard let offAny = info["data_offsets"] as? [Any], let offs = Self.integers(offAny), offs.count == 2 else {
-                throw fail(.corrupt, "tensor '\(name)' has no [begin, end] data_offsets")
-            }
-            guard offs[0] >= 0, offs[0] <= offs[1] else {
-                throw fail(.corrupt, "tensor '\(name)' has invalid data_offsets [\(offs[0]), \(offs[1])]")
+        for (name, raw) in header.tensors {
+            guard let dtype = DType(rawValue: raw.dtype) else { throw fail(.unsupported, "tensor '\(name)' has unknown dtype '\(raw.dtype)'") }
+            let shape = raw.shape, offs = raw.data_offsets
+            guard offs.count == 2, offs[0] >= 0, offs[0] <= offs[1] else {
+                throw fail(.corrupt, "tensor '\(name)' has invalid data_offsets \(offs)")
             }
             guard let bytes = CheckedSize.bytes(shape, itemSize: dtype.byteSize) else {
                 throw fail(.corrupt, "tensor '\(name)' has a negative or overflowing shape \(shape)")
@@ -117,6 +132,7 @@ public struct SafeTensorsFile: Sendable {
             }
             entries.append(Entry(name: name, dtype: dtype, shape: shape, dataRange: offs[0]..<offs[1]))
         }
+        let metadata = header.metadata
         entries.sort { ($0.dataRange.lowerBound, $0.name) < ($1.dataRange.lowerBound, $1.name) }
         for (a, b) in Swift.zip(entries, entries.dropFirst()) where a.dataRange.upperBound > b.dataRange.lowerBound && !a.dataRange.isEmpty && !b.dataRange.isEmpty {
             throw fail(.corrupt, "tensors '\(a.name)' and '\(b.name)' overlap in the data section")
@@ -127,19 +143,6 @@ public struct SafeTensorsFile: Sendable {
         self.entries = entries
         self.dataStart = 8 + n
         self.byName = Dictionary(uniqueKeysWithValues: entries.enumerated().map { ($1.name, $0) })
-    }
-
-    /// JSON numbers that are exact non-negative integers, or nil.
-    private static func integers(_ values: [Any]) -> [Int]? {
-        var out: [Int] = []
-        for v in values {
-            if v is Bool { return nil }
-            guard let num = v as? NSNumber else { return nil }
-            let i = num.int64Value
-            guard i >= 0, Double(i) == num.doubleValue else { return nil }
-            out.append(Int(i))
-        }
-        return out
     }
 
     /// Tensor names in data order.

@@ -68,7 +68,7 @@ func fixture(_ name: String) -> String { fixturesDirectory().appendingPathCompon
         let path = dir.appendingPathComponent("out.h5").path
         let w = testTensor([3, 4, 5], seed: 60)
         let h = testTensor([7], seed: 61)
-        try HDF5File.write(to: path) { f in
+        try HDF5Writer.write(to: path) { f in
             try f.write(w.transposed(0, 2), at: "/blocks.0.attn.W_Q")
             try f.write(h, at: "/group/sub/half", as: .float16)
             try f.write(IndexTensor(shape: [2, 2], values: [50256, 1, 2, 3]), at: "/tokens")
@@ -101,7 +101,7 @@ func fixture(_ name: String) -> String { fixturesDirectory().appendingPathCompon
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("partial.h5").path
         #expect(throws: FileFormatError.self) {
-            try HDF5File.write(to: path) { f in
+            try HDF5Writer.write(to: path) { f in
                 try f.write(Tensor([1]), at: "/a")
                 try f.write(Tensor([2]), at: "/a")   // already exists
             }

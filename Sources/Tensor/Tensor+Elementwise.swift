@@ -57,6 +57,86 @@ extension Tensor {
         }
     }
 
+    /// `K` applied to every element (statically dispatched, 8 lanes at a time on unit-stride rows).
+    @inlinable
+    func apply<K: UnaryKernel>(_: K.Type) -> Tensor {
+        let src = self
+        return Tensor(shape: shape) { out in
+            let loop = StridedLoop(shape: src.shape, strides: [Tensor.contiguousStrides(src.shape), src.strides],
+                                   offsets: [0, src.offset])
+            let o0 = out.baseAddress!, s0 = src.storage.base
+            loop.run { off, n, st in
+                let o = o0 + off[0], s = s0 + off[1], ss = st[1]
+                var i = 0
+                if ss == 1 {
+                    let ro = UnsafeMutableRawPointer(o), rs = UnsafeRawPointer(s)
+                    while i + 8 <= n {
+                        ro.storeBytes(of: K.vector(rs.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)),
+                                      toByteOffset: 4 * i, as: SIMD8<Float>.self)
+                        i += 8
+                    }
+                }
+                while i < n { o[i] = K.scalar(s[i * ss]); i += 1 }
+            }
+        }
+    }
+
+    /// `K` applied elementwise over the broadcast shape of `a` and `b`.
+    @inlinable
+    static func apply<K: BinaryKernel>(_ a: Tensor, _ b: Tensor, _: K.Type) -> Tensor {
+        let shape = a.shape == b.shape ? a.shape : Tensor.broadcastShape(a.shape, b.shape)
+        let x = a.shape == shape ? a : a.expanded(to: shape)
+        let y = b.shape == shape ? b : b.expanded(to: shape)
+        return Tensor(shape: shape) { out in
+            let loop = StridedLoop(shape: shape, strides: [Tensor.contiguousStrides(shape), x.strides, y.strides],
+                                   offsets: [0, x.offset, y.offset])
+            Tensor.kernelRows(loop, out.baseAddress!, x.storage.base, y.storage.base, K.self)
+        }
+    }
+
+    @inlinable
+    static func kernelRows<K: BinaryKernel>(_ loop: StridedLoop, _ o0: UnsafeMutablePointer<Float>, _ x0: UnsafePointer<Float>,
+                                            _ y0: UnsafePointer<Float>, _: K.Type) {
+        loop.run { off, n, st in
+            let o = o0 + off[0], x = x0 + off[1], y = y0 + off[2]
+            let sx = st[1], sy = st[2]
+            var i = 0
+            let ro = UnsafeMutableRawPointer(o), rx = UnsafeRawPointer(x), ry = UnsafeRawPointer(y)
+            if sx == 1 && sy == 1 {
+                while i + 8 <= n {
+                    ro.storeBytes(of: K.vector(rx.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self),
+                                               ry.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)),
+                                  toByteOffset: 4 * i, as: SIMD8<Float>.self)
+                    i += 8
+                }
+            } else if sx == 1 && sy == 0 {
+                let v = SIMD8<Float>(repeating: y[0])
+                while i + 8 <= n {
+                    ro.storeBytes(of: K.vector(rx.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self), v),
+                                  toByteOffset: 4 * i, as: SIMD8<Float>.self)
+                    i += 8
+                }
+            } else if sx == 0 && sy == 1 {
+                let v = SIMD8<Float>(repeating: x[0])
+                while i + 8 <= n {
+                    ro.storeBytes(of: K.vector(v, ry.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)),
+                                  toByteOffset: 4 * i, as: SIMD8<Float>.self)
+                    i += 8
+                }
+            }
+            while i < n { o[i] = K.scalar(x[i * sx], y[i * sy]); i += 1 }
+        }
+    }
+
+    /// In-place `self[i] = K(self[i], rhs[i])` with `rhs` broadcast to `self`'s shape.
+    @inlinable
+    mutating func applyInPlace<K: BinaryKernel>(_ rhs: Tensor, _: K.Type) {
+        let y = rhs.shape == shape ? rhs : rhs.expanded(to: shape)
+        makeWritable()
+        let loop = StridedLoop(shape: shape, strides: [strides, strides, y.strides], offsets: [offset, offset, y.offset])
+        Tensor.kernelRows(loop, storage.base, storage.base, y.storage.base, K.self)
+    }
+
     /// Updates `self[i] = op(self[i], rhs[i])` with `rhs` broadcast to `self`'s shape; writes in
     /// place when `self` owns its storage.
     @inlinable
@@ -85,34 +165,34 @@ extension Tensor {
 
     // MARK: Operators
 
-    public static func + (a: Tensor, b: Tensor) -> Tensor { elementwise(a, b, +) }
-    public static func - (a: Tensor, b: Tensor) -> Tensor { elementwise(a, b, -) }
-    public static func * (a: Tensor, b: Tensor) -> Tensor { elementwise(a, b, *) }
-    public static func / (a: Tensor, b: Tensor) -> Tensor { elementwise(a, b, /) }
+    public static func + (a: Tensor, b: Tensor) -> Tensor { apply(a, b, AddKernel.self) }
+    public static func - (a: Tensor, b: Tensor) -> Tensor { apply(a, b, SubKernel.self) }
+    public static func * (a: Tensor, b: Tensor) -> Tensor { apply(a, b, MulKernel.self) }
+    public static func / (a: Tensor, b: Tensor) -> Tensor { apply(a, b, DivKernel.self) }
 
-    public static func + (a: Tensor, s: Float) -> Tensor { a.map { $0 + s } }
-    public static func - (a: Tensor, s: Float) -> Tensor { a.map { $0 - s } }
-    public static func * (a: Tensor, s: Float) -> Tensor { a.map { $0 * s } }
-    public static func / (a: Tensor, s: Float) -> Tensor { a.map { $0 / s } }
-    public static func + (s: Float, a: Tensor) -> Tensor { a.map { s + $0 } }
-    public static func - (s: Float, a: Tensor) -> Tensor { a.map { s - $0 } }
-    public static func * (s: Float, a: Tensor) -> Tensor { a.map { s * $0 } }
-    public static func / (s: Float, a: Tensor) -> Tensor { a.map { s / $0 } }
+    public static func + (a: Tensor, s: Float) -> Tensor { apply(a, Tensor(scalar: s), AddKernel.self) }
+    public static func - (a: Tensor, s: Float) -> Tensor { apply(a, Tensor(scalar: s), SubKernel.self) }
+    public static func * (a: Tensor, s: Float) -> Tensor { apply(a, Tensor(scalar: s), MulKernel.self) }
+    public static func / (a: Tensor, s: Float) -> Tensor { apply(a, Tensor(scalar: s), DivKernel.self) }
+    public static func + (s: Float, a: Tensor) -> Tensor { apply(Tensor(scalar: s), a, AddKernel.self) }
+    public static func - (s: Float, a: Tensor) -> Tensor { apply(Tensor(scalar: s), a, SubKernel.self) }
+    public static func * (s: Float, a: Tensor) -> Tensor { apply(Tensor(scalar: s), a, MulKernel.self) }
+    public static func / (s: Float, a: Tensor) -> Tensor { apply(Tensor(scalar: s), a, DivKernel.self) }
     public static prefix func - (a: Tensor) -> Tensor { a.map { -$0 } }
 
-    public static func += (a: inout Tensor, b: Tensor) { a.update(with: b, +) }
-    public static func -= (a: inout Tensor, b: Tensor) { a.update(with: b, -) }
-    public static func *= (a: inout Tensor, b: Tensor) { a.update(with: b, *) }
-    public static func /= (a: inout Tensor, b: Tensor) { a.update(with: b, /) }
-    public static func += (a: inout Tensor, s: Float) { a.update { $0 + s } }
-    public static func -= (a: inout Tensor, s: Float) { a.update { $0 - s } }
-    public static func *= (a: inout Tensor, s: Float) { a.update { $0 * s } }
-    public static func /= (a: inout Tensor, s: Float) { a.update { $0 / s } }
+    public static func += (a: inout Tensor, b: Tensor) { a.applyInPlace(b, AddKernel.self) }
+    public static func -= (a: inout Tensor, b: Tensor) { a.applyInPlace(b, SubKernel.self) }
+    public static func *= (a: inout Tensor, b: Tensor) { a.applyInPlace(b, MulKernel.self) }
+    public static func /= (a: inout Tensor, b: Tensor) { a.applyInPlace(b, DivKernel.self) }
+    public static func += (a: inout Tensor, s: Float) { a.applyInPlace(Tensor(scalar: s), AddKernel.self) }
+    public static func -= (a: inout Tensor, s: Float) { a.applyInPlace(Tensor(scalar: s), SubKernel.self) }
+    public static func *= (a: inout Tensor, s: Float) { a.applyInPlace(Tensor(scalar: s), MulKernel.self) }
+    public static func /= (a: inout Tensor, s: Float) { a.applyInPlace(Tensor(scalar: s), DivKernel.self) }
 
     // MARK: Unary functions
 
-    /// e^x elementwise.
-    public func exp() -> Tensor { map { Foundation.exp($0) } }
+    /// e^x elementwise (vectorised; within a few ulp of the correctly rounded value).
+    public func exp() -> Tensor { apply(ExpKernel.self) }
     /// Natural logarithm elementwise.
     public func log() -> Tensor { map { Foundation.log($0) } }
     /// Square root elementwise.
@@ -121,10 +201,10 @@ extension Tensor {
     public func abs() -> Tensor { map { Swift.abs($0) } }
     /// x² elementwise.
     public func squared() -> Tensor { map { $0 * $0 } }
-    /// Hyperbolic tangent elementwise.
-    public func tanh() -> Tensor { map { Foundation.tanh($0) } }
+    /// Hyperbolic tangent elementwise (vectorised; within a few ulp).
+    public func tanh() -> Tensor { apply(TanhKernel.self) }
     /// max(x, 0) elementwise (NaN propagates, as `torch.relu`).
-    public func relu() -> Tensor { map { $0 > 0 || $0.isNaN ? $0 : 0 } }
+    public func relu() -> Tensor { apply(ReluKernel.self) }
     /// min(max(x, lower), upper) elementwise.
     public func clamped(_ lower: Float, _ upper: Float) -> Tensor { map { Swift.min(Swift.max($0, lower), upper) } }
 

@@ -60,16 +60,20 @@ extension Tensor {
                     q.initialize(repeating: 0, count: n)
                     return
                 }
-                var s: Float = 0
-                for i in 0..<visible {
-                    if let km, km[i] == 0 { q[i] = 0; continue }
-                    let e = Foundation.exp(p[i] - m)
-                    q[i] = e
-                    s += e
+                // Exponentials 8 lanes at a time, masked entries zeroed, then normalised.
+                let rp = UnsafeRawPointer(p), rq = UnsafeMutableRawPointer(q)
+                let mv = SIMD8<Float>(repeating: m)
+                var i = 0
+                while i + 8 <= visible {
+                    let v = rp.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) - mv
+                    rq.storeBytes(of: VectorMath.exp(v), toByteOffset: 4 * i, as: SIMD8<Float>.self)
+                    i += 8
                 }
-                for i in visible..<n { q[i] = 0 }
-                let inv = 1 / s
-                for i in 0..<visible { q[i] *= inv }
+                while i < visible { q[i] = VectorMath.exp(p[i] - m); i += 1 }
+                if let km { for j in 0..<visible where km[j] == 0 { q[j] = 0 } }
+                for j in visible..<n { q[j] = 0 }
+                let inv = 1 / Kernels.sum(q, visible)
+                for j in 0..<visible { q[j] *= inv }
             }
         }
     }
@@ -119,14 +123,10 @@ extension Tensor {
     }
 
     /// GPT-2's GELU, tanh form (`gelu_new`):
-    /// `0.5 · x · (1 + tanh(sqrt(2/π) · (x + 0.044715 · x³)))`, evaluated in that order.
-    public func gelu() -> Tensor { map(Tensor.geluScalar) }
+    /// `0.5 · x · (1 + tanh(sqrt(2/π) · (x + 0.044715 · x³)))`, evaluated in that order (vectorised
+    /// tanh, within a few ulp).
+    public func gelu() -> Tensor { apply(GeluKernel.self) }
 
-    /// `gelu_new` for one value.
-    @inlinable
-    public static func geluScalar(_ x: Float) -> Float {
-        let c = Float((2.0 / Double.pi).squareRoot())
-        let inner = x + 0.044715 * (x * x * x)
-        return (0.5 * x) * (1 + Foundation.tanh(c * inner))
-    }
+    /// `gelu_new` for one value (the same arithmetic as ``gelu()``).
+    public static func geluScalar(_ x: Float) -> Float { GeluKernel.scalar(x) }
 }

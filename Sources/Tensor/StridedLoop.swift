@@ -83,12 +83,30 @@ struct StridedLoop {
         }
     }
 
-    /// Runs all rows, split across cores when there are at least `grain` elements per chunk.
+    /// Runs all rows, split across cores when there are at least `grain` elements per chunk. When
+    /// there are fewer rows than workers (a contiguous tensor is a single row), rows are cut into
+    /// segments instead, so long rows are shared too.
     @inlinable
     func run(grain: Int = 1 << 15, _ body: (UnsafeBufferPointer<Int>, Int, UnsafeBufferPointer<Int>) -> Void) {
-        let rowsPerChunk = max(1, grain / max(rowLength, 1))
-        Parallel.forChunks(of: 0..<rowCount, minChunk: rowsPerChunk) { range in
-            forEachRow(in: range, body)
+        let workers = Parallel.workerCount
+        if rowCount >= workers || rowLength < 2 * grain || workers == 1 {
+            let rowsPerChunk = Swift.max(1, grain / Swift.max(rowLength, 1))
+            Parallel.forChunks(of: 0..<rowCount, minChunk: rowsPerChunk) { range in
+                forEachRow(in: range, body)
+            }
+            return
+        }
+        let segments = Swift.min(workers, rowLength / grain)
+        let nOps = baseOffsets.count
+        Parallel.forEach(in: 0..<(rowCount * segments)) { job in
+            let row = job / segments, seg = job % segments
+            let lo = rowLength * seg / segments, hi = rowLength * (seg + 1) / segments
+            forEachRow(in: row..<(row + 1)) { off, _, st in
+                withUnsafeTemporaryAllocation(of: Int.self, capacity: nOps) { shifted in
+                    for k in 0..<nOps { shifted[k] = off[k] + lo * st[k] }
+                    body(UnsafeBufferPointer(shifted), hi - lo, st)
+                }
+            }
         }
     }
 }

@@ -57,7 +57,7 @@ extension Tensor {
         }
     }
 
-    /// `K` applied to every element (statically dispatched, 8 lanes at a time on unit-stride rows).
+    /// `K` applied to every element (statically dispatched, 4 lanes at a time on unit-stride rows).
     @inlinable
     func apply<K: UnaryKernel>(_: K.Type) -> Tensor {
         let src = self
@@ -70,10 +70,10 @@ extension Tensor {
                 var i = 0
                 if ss == 1 {
                     let ro = UnsafeMutableRawPointer(o), rs = UnsafeRawPointer(s)
-                    while i + 8 <= n {
-                        ro.storeBytes(of: K.vector(rs.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)),
-                                      toByteOffset: 4 * i, as: SIMD8<Float>.self)
-                        i += 8
+                    while i + 4 <= n {
+                        ro.storeBytes(of: K.vector(rs.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self)),
+                                      toByteOffset: 4 * i, as: SIMD4<Float>.self)
+                        i += 4
                     }
                 }
                 while i < n { o[i] = K.scalar(s[i * ss]); i += 1 }
@@ -103,25 +103,25 @@ extension Tensor {
             var i = 0
             let ro = UnsafeMutableRawPointer(o), rx = UnsafeRawPointer(x), ry = UnsafeRawPointer(y)
             if sx == 1 && sy == 1 {
-                while i + 8 <= n {
-                    ro.storeBytes(of: K.vector(rx.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self),
-                                               ry.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)),
-                                  toByteOffset: 4 * i, as: SIMD8<Float>.self)
-                    i += 8
+                while i + 4 <= n {
+                    ro.storeBytes(of: K.vector(rx.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self),
+                                               ry.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self)),
+                                  toByteOffset: 4 * i, as: SIMD4<Float>.self)
+                    i += 4
                 }
             } else if sx == 1 && sy == 0 {
-                let v = SIMD8<Float>(repeating: y[0])
-                while i + 8 <= n {
-                    ro.storeBytes(of: K.vector(rx.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self), v),
-                                  toByteOffset: 4 * i, as: SIMD8<Float>.self)
-                    i += 8
+                let v = SIMD4<Float>(repeating: y[0])
+                while i + 4 <= n {
+                    ro.storeBytes(of: K.vector(rx.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self), v),
+                                  toByteOffset: 4 * i, as: SIMD4<Float>.self)
+                    i += 4
                 }
             } else if sx == 0 && sy == 1 {
-                let v = SIMD8<Float>(repeating: x[0])
-                while i + 8 <= n {
-                    ro.storeBytes(of: K.vector(v, ry.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)),
-                                  toByteOffset: 4 * i, as: SIMD8<Float>.self)
-                    i += 8
+                let v = SIMD4<Float>(repeating: x[0])
+                while i + 4 <= n {
+                    ro.storeBytes(of: K.vector(v, ry.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self)),
+                                  toByteOffset: 4 * i, as: SIMD4<Float>.self)
+                    i += 4
                 }
             }
             while i < n { o[i] = K.scalar(x[i * sx], y[i * sy]); i += 1 }

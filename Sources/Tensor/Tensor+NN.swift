@@ -60,14 +60,14 @@ extension Tensor {
                     q.initialize(repeating: 0, count: n)
                     return
                 }
-                // Exponentials 8 lanes at a time, masked entries zeroed, then normalised.
+                // Exponentials 4 lanes at a time, masked entries zeroed, then normalised.
                 let rp = UnsafeRawPointer(p), rq = UnsafeMutableRawPointer(q)
-                let mv = SIMD8<Float>(repeating: m)
+                let mv = SIMD4<Float>(repeating: m)
                 var i = 0
-                while i + 8 <= visible {
-                    let v = rp.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) - mv
-                    rq.storeBytes(of: VectorMath.exp(v), toByteOffset: 4 * i, as: SIMD8<Float>.self)
-                    i += 8
+                while i + 4 <= visible {
+                    let v = rp.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self) - mv
+                    rq.storeBytes(of: VectorMath.exp(v), toByteOffset: 4 * i, as: SIMD4<Float>.self)
+                    i += 4
                 }
                 while i < visible { q[i] = VectorMath.exp(p[i] - m); i += 1 }
                 if let km { for j in 0..<visible where km[j] == 0 { q[j] = 0 } }

@@ -45,7 +45,7 @@ public final class TensorStorage: @unchecked Sendable {
     @usableFromInline
     static func zeros(_ count: Int) -> TensorStorage {
         let s = TensorStorage(uninitializedCount: count)
-        s.base.initialize(repeating: 0, count: count)
+        memset(s.base, 0, count * MemoryLayout<Float>.stride)
         return s
     }
 }

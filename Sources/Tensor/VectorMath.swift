@@ -1,7 +1,8 @@
 // VectorMath: SIMD exp and tanh (Cephes-style range reduction and polynomials, about 1–2 ulp),
 // and the statically dispatched elementwise kernels built on them.
 
-/// Vectorised transcendental functions on 8 lanes.
+/// Vectorised transcendental functions on 4 lanes (the SSE2 width: the package is built without
+/// `unsafeFlags`, so for the baseline x86-64 target; wider vectors only add register spills there).
 ///
 /// `exp`: x = n·ln2 + r with |r| ≤ ln2/2 (ln2 split in two parts for exact reduction), a degree-6
 /// polynomial for eʳ, then scaling by 2ⁿ through the exponent bits. Inputs beyond ±88.7 saturate to
@@ -10,15 +11,21 @@
 /// (tested against Double).
 @usableFromInline
 enum VectorMath {
-    @usableFromInline typealias V = SIMD8<Float>
+    @usableFromInline typealias V = SIMD4<Float>
 
     @inlinable @inline(__always)
     static func exp(_ x: V) -> V {
+        // Only comparisons, blends and arithmetic: the generic SIMD clamping, rounding and
+        // float-to-int conversions of the standard library run lane by lane, 10–100× slower.
         let hi = V(repeating: 88.72283), lo = V(repeating: -87.33654)
         let overflow = x .> hi, underflow = x .< lo
-        let xc = x.clamped(lowerBound: lo, upperBound: hi)
-        var fx = xc * 1.442_695_04 + 0.5
-        fx = fx.rounded(.down)
+        var xc = x
+        xc.replace(with: hi, where: overflow)
+        xc.replace(with: lo, where: underflow)
+        // n = round(x·log2 e) by the 1.5·2²³ trick: the sum's low mantissa bits hold n.
+        let magic = V(repeating: 12_582_912)
+        let k = xc * 1.442_695_04 + magic
+        let fx = k - magic
         var r = xc - fx * 0.693_359_375
         r = r - fx * -2.121_944_4e-4
         let z = r * r
@@ -29,11 +36,11 @@ enum VectorMath {
         y = y * r + 1.666_666_55e-1
         y = y * r + 5.000_000_12e-1
         y = y * z + r + 1
-        // 2^fx through the exponent field (fx is in [-126, 128]; split to keep both factors normal).
-        let n = SIMD8<Int32>(fx, rounding: .towardZero)
+        // 2ⁿ through the exponent field (n is in [-126, 128]; split in two to keep both factors normal).
+        let n = unsafeBitCast(k, to: SIMD4<Int32>.self) &- 0x4B40_0000
         let half = n &>> 1
-        let p1 = unsafeBitCast(SIMD8<UInt32>(truncatingIfNeeded: (half &+ 127) &<< 23), to: V.self)
-        let p2 = unsafeBitCast(SIMD8<UInt32>(truncatingIfNeeded: ((n &- half) &+ 127) &<< 23), to: V.self)
+        let p1 = unsafeBitCast((half &+ 127) &<< 23, to: V.self)
+        let p2 = unsafeBitCast(((n &- half) &+ 127) &<< 23, to: V.self)
         var result = y * p1 * p2
         result.replace(with: Float.infinity, where: overflow)
         result.replace(with: 0, where: underflow)
@@ -62,7 +69,7 @@ enum VectorMath {
     }
 
     @inlinable @inline(__always)
-    static func abs(_ x: V) -> V { unsafeBitCast(unsafeBitCast(x, to: SIMD8<UInt32>.self) & 0x7FFF_FFFF, to: V.self) }
+    static func abs(_ x: V) -> V { unsafeBitCast(unsafeBitCast(x, to: SIMD4<UInt32>.self) & 0x7FFF_FFFF, to: V.self) }
 
     /// Scalar versions through lane 0, so scalar tails round exactly as the vector body.
     @inlinable @inline(__always)
@@ -71,57 +78,58 @@ enum VectorMath {
     static func tanh(_ x: Float) -> Float { tanh(V(repeating: x))[0] }
 }
 
-/// An elementwise unary function with a scalar and an 8-lane form that compute the same values.
+/// An elementwise unary function with a scalar and a 4-lane form that compute the same values.
 @usableFromInline
 protocol UnaryKernel {
     static func scalar(_ x: Float) -> Float
-    static func vector(_ x: SIMD8<Float>) -> SIMD8<Float>
+    static func vector(_ x: SIMD4<Float>) -> SIMD4<Float>
 }
 
-/// An elementwise binary function with a scalar and an 8-lane form.
+/// An elementwise binary function with a scalar and a 4-lane form.
 @usableFromInline
 protocol BinaryKernel {
     static func scalar(_ x: Float, _ y: Float) -> Float
-    static func vector(_ x: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float>
+    static func vector(_ x: SIMD4<Float>, _ y: SIMD4<Float>) -> SIMD4<Float>
 }
 
 @usableFromInline enum AddKernel: BinaryKernel {
     @inlinable static func scalar(_ x: Float, _ y: Float) -> Float { x + y }
-    @inlinable static func vector(_ x: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> { x + y }
+    @inlinable static func vector(_ x: SIMD4<Float>, _ y: SIMD4<Float>) -> SIMD4<Float> { x + y }
 }
 @usableFromInline enum SubKernel: BinaryKernel {
     @inlinable static func scalar(_ x: Float, _ y: Float) -> Float { x - y }
-    @inlinable static func vector(_ x: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> { x - y }
+    @inlinable static func vector(_ x: SIMD4<Float>, _ y: SIMD4<Float>) -> SIMD4<Float> { x - y }
 }
 @usableFromInline enum MulKernel: BinaryKernel {
     @inlinable static func scalar(_ x: Float, _ y: Float) -> Float { x * y }
-    @inlinable static func vector(_ x: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> { x * y }
+    @inlinable static func vector(_ x: SIMD4<Float>, _ y: SIMD4<Float>) -> SIMD4<Float> { x * y }
 }
 @usableFromInline enum DivKernel: BinaryKernel {
     @inlinable static func scalar(_ x: Float, _ y: Float) -> Float { x / y }
-    @inlinable static func vector(_ x: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> { x / y }
+    @inlinable static func vector(_ x: SIMD4<Float>, _ y: SIMD4<Float>) -> SIMD4<Float> { x / y }
 }
 
 @usableFromInline enum ExpKernel: UnaryKernel {
     @inlinable static func scalar(_ x: Float) -> Float { VectorMath.exp(x) }
-    @inlinable static func vector(_ x: SIMD8<Float>) -> SIMD8<Float> { VectorMath.exp(x) }
+    @inlinable static func vector(_ x: SIMD4<Float>) -> SIMD4<Float> { VectorMath.exp(x) }
 }
 @usableFromInline enum TanhKernel: UnaryKernel {
     @inlinable static func scalar(_ x: Float) -> Float { VectorMath.tanh(x) }
-    @inlinable static func vector(_ x: SIMD8<Float>) -> SIMD8<Float> { VectorMath.tanh(x) }
+    @inlinable static func vector(_ x: SIMD4<Float>) -> SIMD4<Float> { VectorMath.tanh(x) }
 }
 /// gelu_new: `(0.5·x)·(1 + tanh(sqrt(2/π)·(x + 0.044715·x³)))`.
 @usableFromInline enum GeluKernel: UnaryKernel {
-    @usableFromInline static let c = Float((2.0 / Double.pi).squareRoot())
-    @inlinable static func scalar(_ x: Float) -> Float { vector(SIMD8(repeating: x))[0] }
-    @inlinable static func vector(_ x: SIMD8<Float>) -> SIMD8<Float> {
+    /// sqrt(2/π) rounded to Float, as a literal (a `static let` would cost a lazy-init check per call).
+    @usableFromInline static var c: Float { 0.797_884_56 }
+    @inlinable static func scalar(_ x: Float) -> Float { vector(SIMD4(repeating: x))[0] }
+    @inlinable static func vector(_ x: SIMD4<Float>) -> SIMD4<Float> {
         let inner = x + 0.044715 * (x * x * x)
         return (0.5 * x) * (1 + VectorMath.tanh(c * inner))
     }
 }
 @usableFromInline enum ReluKernel: UnaryKernel {
     @inlinable static func scalar(_ x: Float) -> Float { x > 0 || x.isNaN ? x : 0 }
-    @inlinable static func vector(_ x: SIMD8<Float>) -> SIMD8<Float> {
+    @inlinable static func vector(_ x: SIMD4<Float>) -> SIMD4<Float> {
         var r = x
         r.replace(with: 0, where: x .<= 0)
         return r

@@ -74,7 +74,7 @@ enum TensorSuite {
         defer { src.deallocate(); dst.deallocate() }
         let memcpyTime = Timing.best(reps: 10) { memcpy(dst, src, n * 4) }
         let memcpyGBs = 2.0 * Double(n * 4) / memcpyTime / 1e9   // read + write
-        Timing.log(String(format: "  memcpy %.1f GB/s over %d MB", memcpyGBs, n * 4 >> 20))
+        Timing.log(String(format: "  memcpy %.1f GB/s over %d MB", memcpyGBs, (n * 4) >> 20))
 
         var sink: Float = 0
         let cases: [(String, Double, () -> Void)] = [

@@ -5,21 +5,42 @@ import Foundation
 extension Tensor {
     // MARK: Kernels
 
-    /// `op` applied to every element; the result is contiguous with `self`'s shape.
+    /// A new contiguous tensor of `self`'s shape, written row by row: `body(out, src, n, srcStride)`
+    /// fills `n` outputs from `n` inputs `srcStride` apart.
     @inlinable
-    public func map(_ op: (Float) -> Float) -> Tensor {
+    func unaryRows(_ body: (UnsafeMutablePointer<Float>, UnsafePointer<Float>, Int, Int) -> Void) -> Tensor {
         let src = self
         return Tensor(shape: shape) { out in
             let loop = StridedLoop(shape: src.shape, strides: [Tensor.contiguousStrides(src.shape), src.strides],
                                    offsets: [0, src.offset])
             let o0 = out.baseAddress!, s0 = src.storage.base
-            loop.run { off, n, st in
-                let o = o0 + off[0], s = s0 + off[1], ss = st[1]
-                if ss == 1 {
-                    for i in 0..<n { o[i] = op(s[i]) }
-                } else {
-                    for i in 0..<n { o[i] = op(s[i * ss]) }
-                }
+            loop.run { off, n, st in body(o0 + off[0], s0 + off[1], n, st[1]) }
+        }
+    }
+
+    /// A new contiguous tensor of the broadcast shape of `a` and `b`, written by `rows` over a loop
+    /// whose operands are (output, a, b).
+    @inlinable
+    static func binaryRows(_ a: Tensor, _ b: Tensor,
+                           _ rows: (StridedLoop, UnsafeMutablePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>) -> Void) -> Tensor {
+        let shape = a.shape == b.shape ? a.shape : Tensor.broadcastShape(a.shape, b.shape)
+        let x = a.shape == shape ? a : a.expanded(to: shape)
+        let y = b.shape == shape ? b : b.expanded(to: shape)
+        return Tensor(shape: shape) { out in
+            let loop = StridedLoop(shape: shape, strides: [Tensor.contiguousStrides(shape), x.strides, y.strides],
+                                   offsets: [0, x.offset, y.offset])
+            rows(loop, out.baseAddress!, x.storage.base, y.storage.base)
+        }
+    }
+
+    /// `op` applied to every element; the result is contiguous with `self`'s shape.
+    @inlinable
+    public func map(_ op: (Float) -> Float) -> Tensor {
+        unaryRows { o, s, n, ss in
+            if ss == 1 {
+                for i in 0..<n { o[i] = op(s[i]) }
+            } else {
+                for i in 0..<n { o[i] = op(s[i * ss]) }
             }
         }
     }
@@ -27,14 +48,7 @@ extension Tensor {
     /// `op(a, b)` elementwise over the broadcast shape of `a` and `b` (NumPy rules).
     @inlinable
     public static func elementwise(_ a: Tensor, _ b: Tensor, _ op: (Float, Float) -> Float) -> Tensor {
-        let shape = a.shape == b.shape ? a.shape : Tensor.broadcastShape(a.shape, b.shape)
-        let x = a.shape == shape ? a : a.expanded(to: shape)
-        let y = b.shape == shape ? b : b.expanded(to: shape)
-        return Tensor(shape: shape) { out in
-            let loop = StridedLoop(shape: shape, strides: [Tensor.contiguousStrides(shape), x.strides, y.strides],
-                                   offsets: [0, x.offset, y.offset])
-            Tensor.elementwiseRows(loop, out.baseAddress!, x.storage.base, y.storage.base, op)
-        }
+        binaryRows(a, b) { loop, o, x, y in elementwiseRows(loop, o, x, y, op) }
     }
 
     @inlinable
@@ -60,38 +74,24 @@ extension Tensor {
     /// `K` applied to every element (statically dispatched, 4 lanes at a time on unit-stride rows).
     @inlinable
     func apply<K: UnaryKernel>(_: K.Type) -> Tensor {
-        let src = self
-        return Tensor(shape: shape) { out in
-            let loop = StridedLoop(shape: src.shape, strides: [Tensor.contiguousStrides(src.shape), src.strides],
-                                   offsets: [0, src.offset])
-            let o0 = out.baseAddress!, s0 = src.storage.base
-            loop.run { off, n, st in
-                let o = o0 + off[0], s = s0 + off[1], ss = st[1]
-                var i = 0
-                if ss == 1 {
-                    let ro = UnsafeMutableRawPointer(o), rs = UnsafeRawPointer(s)
-                    while i + 4 <= n {
-                        ro.storeBytes(of: K.vector(rs.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self)),
-                                      toByteOffset: 4 * i, as: SIMD4<Float>.self)
-                        i += 4
-                    }
+        unaryRows { o, s, n, ss in
+            var i = 0
+            if ss == 1 {
+                let ro = UnsafeMutableRawPointer(o), rs = UnsafeRawPointer(s)
+                while i + 4 <= n {
+                    ro.storeBytes(of: K.vector(rs.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self)),
+                                  toByteOffset: 4 * i, as: SIMD4<Float>.self)
+                    i += 4
                 }
-                while i < n { o[i] = K.scalar(s[i * ss]); i += 1 }
             }
+            while i < n { o[i] = K.scalar(s[i * ss]); i += 1 }
         }
     }
 
     /// `K` applied elementwise over the broadcast shape of `a` and `b`.
     @inlinable
     static func apply<K: BinaryKernel>(_ a: Tensor, _ b: Tensor, _: K.Type) -> Tensor {
-        let shape = a.shape == b.shape ? a.shape : Tensor.broadcastShape(a.shape, b.shape)
-        let x = a.shape == shape ? a : a.expanded(to: shape)
-        let y = b.shape == shape ? b : b.expanded(to: shape)
-        return Tensor(shape: shape) { out in
-            let loop = StridedLoop(shape: shape, strides: [Tensor.contiguousStrides(shape), x.strides, y.strides],
-                                   offsets: [0, x.offset, y.offset])
-            Tensor.kernelRows(loop, out.baseAddress!, x.storage.base, y.storage.base, K.self)
-        }
+        binaryRows(a, b) { loop, o, x, y in kernelRows(loop, o, x, y, K.self) }
     }
 
     @inlinable

@@ -71,38 +71,41 @@ func mutationOffsets(size: Int, head: Int = 512, tail: Int = 256) -> [Int] {
         }
     }
 
-    @Test(arguments: cases)
-    func truncatedFilesAreRejected(_ file: String, _ kind: String) throws {
+    /// Runs `variants(original)` — (label, bytes, must be rejected) — through the reader of
+    /// `kind` and returns the problems found.
+    static func mutate(_ file: String, _ kind: String,
+                       _ variants: ([UInt8]) -> [(String, [UInt8], Bool)]) throws -> [String] {
         let original = [UInt8](try Data(contentsOf: fixturesDirectory().appendingPathComponent(file)))
-        let read = Self.reader(kind)
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let scratch = dir.appendingPathComponent(file).path
         var problems: [String] = []
-        for cut in mutationOffsets(size: original.count) {
-            switch Self.check(Array(original[..<cut]), read, scratch: scratch, label: "cut at \(cut)") {
+        for (label, bytes, mustReject) in variants(original) {
+            switch check(bytes, reader(kind), scratch: scratch, label: label) {
             case .rejected: break
-            case .read: problems.append("cut at \(cut): a truncated file was accepted")
+            case .read: if mustReject { problems.append("\(label): a damaged file was accepted") }
             case .problem(let p): problems.append(p)
             }
+        }
+        return problems
+    }
+
+    @Test(arguments: cases)
+    func truncatedFilesAreRejected(_ file: String, _ kind: String) throws {
+        let problems = try Self.mutate(file, kind) { original in
+            mutationOffsets(size: original.count).map { ("cut at \($0)", Array(original[..<$0]), true) }
         }
         #expect(problems.isEmpty, "\(problems.prefix(5))")
     }
 
     @Test(arguments: cases)
     func flippedBytesNeverCrash(_ file: String, _ kind: String) throws {
-        let original = [UInt8](try Data(contentsOf: fixturesDirectory().appendingPathComponent(file)))
-        let read = Self.reader(kind)
-        let dir = temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let scratch = dir.appendingPathComponent(file).path
-        var problems: [String] = []
-        for offset in mutationOffsets(size: original.count) {
-            for pattern: UInt8 in [0xFF, 0x01, 0x80] {
-                var bytes = original
-                bytes[offset] ^= pattern
-                if case .problem(let p) = Self.check(bytes, read, scratch: scratch, label: "byte \(offset) ^ \(pattern)") {
-                    problems.append(p)
+        let problems = try Self.mutate(file, kind) { original in
+            mutationOffsets(size: original.count).flatMap { offset in
+                [UInt8(0xFF), 0x01, 0x80].map { pattern in
+                    var bytes = original
+                    bytes[offset] ^= pattern
+                    return ("byte \(offset) ^ \(pattern)", bytes, false)
                 }
             }
         }

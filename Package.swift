@@ -41,7 +41,7 @@ let package = Package(
         // Fixtures are found next to the test sources (#filePath), written by Scripts/reference.
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "TensorTestSupport"],
                     exclude: ["Fixtures"]),
-        .testTarget(name: "TransformerTests", dependencies: ["Transformer", "TensorTestSupport"]),
+        .testTarget(name: "TransformerTests", dependencies: ["Transformer", "TensorTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "SparseAutoencoderTests",
                     dependencies: ["SparseAutoencoder", "TensorTestSupport"]),
         .testTarget(name: "InterpTests", dependencies: ["Interp", "TensorTestSupport"]),

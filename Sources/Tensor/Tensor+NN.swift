@@ -86,8 +86,8 @@ extension Tensor {
     }
 
     /// Layer norm that also returns the scale, as TransformerLens's `hook_scale` `[..., 1]`
-    /// (see ``layerNorm(weight:bias:eps:)``). `normalized` is what `hook_normalized` holds: with
-    /// weight and bias applied when given (TL `LayerNorm`), or only centred and scaled (`LNPre`).
+    /// (see ``layerNorm(weight:bias:eps:)``). Without weight and bias, `normalized` is what
+    /// TransformerLens's `hook_normalized` holds (TL applies the weight and bias after that hook).
     public func layerNormWithScale(weight: Tensor? = nil, bias: Tensor? = nil, eps: Float = 1e-5)
         -> (normalized: Tensor, scale: Tensor) {
         let d = shape.last ?? 1

@@ -1,3 +1,183 @@
-// TransformerTests: unit tests of the Transformer module; they arrive with its issue.
+// TransformerTests: hook names, loaders, weight processing and the forward pass against
+// TransformerLens reference dumps (Scripts/reference/make_transformer_fixtures.py).
+
+import Foundation
 import Testing
+import TensorTestSupport
 @testable import Transformer
+
+func fixture(_ name: String) -> String { fixturesDirectory().appendingPathComponent(name).path }
+
+/// The TransformerLens reference run of the tiny model.
+struct Reference {
+    let file: HDF5File
+    init() throws { file = try HDF5File(path: fixture("reference.h5")) }
+    var tokens: IndexTensor { get throws { try file.readIndices("/tokens") } }
+    func hook(_ group: String, _ name: String) throws -> Tensor { try file.readTensor("/\(group)/hooks/\(name)") }
+    func hookNames(_ group: String) throws -> [String] { try file.attribute("hook_names", of: "/\(group)").stringsValue ?? [] }
+}
+
+@Suite struct HookNameTests {
+    @Test func printsAndParsesEveryTransformerLensName() throws {
+        let all = HookName.all(nLayers: 12)
+        #expect(all.count == 2 + 12 * 17 + 4)
+        #expect(all.first?.description == "hook_embed")
+        #expect(all[2].description == "blocks.0.hook_resid_pre")
+        #expect(HookName.z(5).description == "blocks.5.attn.hook_z")
+        #expect(all.suffix(4).map(\.description) == ["ln_final.hook_scale", "ln_final.hook_normalized", "unembed.hook_in", "unembed.hook_out"])
+        for h in all { #expect(try HookName(parsing: h.description, nLayers: 12) == h) }
+        #expect(Set(all.map(\.description)).count == all.count)
+    }
+
+    @Test func theOrderIsTransformerLensOrder() throws {
+        // The ordered cache keys TransformerLens produced for the 2-layer reference model.
+        let tl = try Reference().hookNames("processed")
+        #expect(HookName.all(nLayers: 2).map(\.description) == tl)
+    }
+
+    @Test(arguments: ["z", "hook_z", "blocks.0.attn.hook_zz", "blocks.01.attn.hook_z", "blocks.-1.attn.hook_z",
+                      "blocks.0.attn.hook_result", "blocks.0", "blocks.x.hook_resid_pre", "ln_final.hook_scal", "",
+                      "blocks.2.attn.hook_z"])
+    func rejectsAnythingElse(_ name: String) {
+        #expect(throws: TransformerError.self) { try HookName(parsing: name, nLayers: 2) }
+    }
+}
+
+@Suite struct LoaderTests {
+    @Test func huggingFaceSafetensorsAndKerasH5AgreeExactly() throws {
+        let st = try GPT2Weights.load(huggingFaceSafetensors: fixture("tiny_gpt2.safetensors"), nHeads: 2)
+        let tf = try GPT2Weights.load(tfH5: fixture("tiny_gpt2_tf.h5"), nHeads: 2)
+        #expect(st.config == GPT2Config(nLayers: 2, dModel: 64, nHeads: 2, dHead: 32, dMLP: 256, nCtx: 16, dVocab: 96))
+        #expect(st == tf)
+        #expect(st.processing == .none)
+        // Without an explicit head count, GPT-2's d_head = 64 is assumed.
+        #expect(try GPT2Weights.load(tfH5: fixture("tiny_gpt2_tf.h5")).config.nHeads == 1)
+    }
+
+    @Test func ourLayoutWrittenByH5pyLoadsAndMatchesOurProcessing() throws {
+        let tl = try GPT2Weights.load(hdf5: fixture("tiny_gpt2_tl.h5"))
+        #expect(tl.processing == .transformerLensDefault && tl.lnFinal == nil && tl.blocks[0].ln1 == nil)
+        let ours = try GPT2Weights.load(huggingFaceSafetensors: fixture("tiny_gpt2.safetensors"), nHeads: 2).processed()
+        for ((n1, a), (n2, b)) in zip(ours.stateDict, tl.stateDict) {
+            #expect(n1 == n2)
+            expectClose(a, b, atol: 2e-6, rtol: 1e-5, Comment(rawValue: n1))
+        }
+    }
+
+    @Test func writerRoundTrip() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let w = try GPT2Weights.load(huggingFaceSafetensors: fixture("tiny_gpt2.safetensors"), nHeads: 2)
+        for p in [WeightProcessing.none, .transformerLensDefault] {
+            let path = dir.appendingPathComponent("m.h5").path
+            let processed = w.processed(p)
+            try processed.writeHDF5(to: path, extraAttributes: ["note": .string("test")])
+            #expect(try GPT2Weights.load(hdf5: path) == processed)
+        }
+    }
+
+    @Test func brokenFilesGiveTypedErrors() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let src = try SafeTensorsFile(contentsOf: fixture("tiny_gpt2.safetensors"))
+        var all = try src.allTensors()
+        all["transformer.h.1.mlp.c_fc.bias"] = nil
+        let missing = dir.appendingPathComponent("missing.safetensors").path
+        try SafeTensorsFile.write(all, to: missing)
+        #expect(throws: TransformerError.missingTensor(file: missing, name: "h.1.mlp.c_fc.bias", expectedShape: [256])) {
+            try GPT2Weights.load(huggingFaceSafetensors: missing, nHeads: 2)
+        }
+        all = try src.allTensors()
+        all["transformer.h.0.attn.c_proj.weight"] = Tensor(zeros: [64, 32])
+        let wrong = dir.appendingPathComponent("wrong.safetensors").path
+        try SafeTensorsFile.write(all, to: wrong)
+        #expect(throws: TransformerError.shapeMismatch(file: wrong, name: "h.0.attn.c_proj.weight", expected: [64, 64], found: [64, 32])) {
+            try GPT2Weights.load(huggingFaceSafetensors: wrong, nHeads: 2)
+        }
+        #expect(throws: TransformerError.self) { try GPT2Weights.load(hdf5: fixture("tiny_gpt2_tf.h5")) }
+        #expect(throws: (any Error).self) { try GPT2Weights.load(tfH5: fixture("tiny_gpt2.safetensors")) }
+    }
+}
+
+/// Absolute tolerance for a tensor: 2e-6 of its largest magnitude, at least 2e-5.
+func tolerance(_ t: Tensor) -> Double { max(2e-5, 2e-6 * Double(t.abs().max())) }
+
+@Suite struct ForwardParityTests {
+    /// Compares every hook in firing order (the first failure locates the bug), then logits and loss.
+    /// Tolerances: fp32 with different summation orders. Activations reach |x| ≈ 40 in this random
+    /// model, so the absolute tolerance scales with the tensor's largest magnitude (2e-6 of it, about
+    /// 16 ulp there) besides the relative 1e-5.
+    @Test(arguments: ["unprocessed", "processed"])
+    func everyHookMatchesTransformerLens(_ group: String) throws {
+        let ref = try Reference()
+        var w = try GPT2Weights.load(huggingFaceSafetensors: fixture("tiny_gpt2.safetensors"), nHeads: 2)
+        if group == "processed" { w = w.processed() }
+        let model = GPT2(weights: w)
+        let tokens = try ref.tokens
+        let all = HookName.all(nLayers: 2)
+        let out = try model.run(tokens, cache: Set(all))
+        for h in all {
+            let expected = try ref.hook(group, h.description)
+            let actual = try #require(out.cache[h])
+            if case .attnScores = h {
+                // Masked entries are −∞ on both sides; compare the finite ones.
+                #expect(actual.scalars.map(\.isInfinite) == expected.scalars.map(\.isInfinite), "\(h) mask")
+                let finite = zip(actual.scalars, expected.scalars).filter { $0.1.isFinite }
+                expectClose(Tensor(finite.map(\.0)), finite.map(\.1), atol: tolerance(Tensor(finite.map(\.1))), rtol: 1e-5,
+                            Comment(rawValue: h.description))
+            } else {
+                expectClose(actual, expected, atol: tolerance(expected), rtol: 1e-5, Comment(rawValue: h.description))
+            }
+        }
+        let logits = try ref.file.readTensor("/\(group)/logits")
+        expectClose(out.logits!, logits, atol: tolerance(logits), rtol: 1e-5, "logits")
+        expectClose(try model.lossPerToken(tokens), try ref.file.readTensor("/\(group)/loss_per_token"), atol: 2e-5, rtol: 1e-5, "loss")
+    }
+
+    @Test func processingKeepsLogProbabilities() throws {
+        let w = try GPT2Weights.load(huggingFaceSafetensors: fixture("tiny_gpt2.safetensors"), nHeads: 2)
+        let tokens = try Reference().tokens
+        expectClose(try GPT2(weights: w.processed()).lossPerToken(tokens), try GPT2(weights: w).lossPerToken(tokens), atol: 2e-5, rtol: 1e-5)
+    }
+}
+
+@Suite struct HookTests {
+    let model: GPT2
+    let tokens: IndexTensor
+    init() throws {
+        model = GPT2(weights: try GPT2Weights.load(huggingFaceSafetensors: fixture("tiny_gpt2.safetensors"), nHeads: 2).processed())
+        tokens = try Reference().tokens
+    }
+
+    @Test func editsReplaceActivationsForOneCallOnly() throws {
+        let clean = try model.logits(tokens)
+        let zeroed = try model.run(tokens, cache: [.z(1)], hooks: [.z(1): { z, _ in Tensor(zeros: z.shape) }])
+        #expect(zeroed.cache[.z(1)]!.scalars.allSatisfy { $0 == 0 })
+        #expect(zeroed.logits! != clean)
+        #expect(try model.logits(tokens) == clean)   // nothing persists
+        // A read-only hook (returns nil) changes nothing.
+        let read = try model.run(tokens, hooks: [.residPre(1): { _, _ in nil }])
+        #expect(read.logits! == clean)
+    }
+
+    @Test func stopLayerAndUnfiredHooks() throws {
+        let cache = try model.runWithCache(tokens, names: [.z(0)])
+        #expect(cache[.z(0)]?.shape == [2, 10, 2, 32])
+        let stopped = try model.run(tokens, cache: [.residPost(0)], stopAtLayer: 1)
+        #expect(stopped.logits == nil && stopped.residual == stopped.cache[.residPost(0)]!)
+        #expect(throws: TransformerError.hookDidNotFire("blocks.1.attn.hook_z")) {
+            try model.run(tokens, cache: [.z(1)], stopAtLayer: 1)
+        }
+        #expect(throws: TransformerError.unknownHook("blocks.5.attn.hook_z")) { try model.run(tokens, cache: [.z(5)]) }
+    }
+
+    @Test func hookErrorsPropagate() throws {
+        struct Boom: Error {}
+        #expect(throws: Boom.self) { try model.run(tokens, hooks: [.pattern(0): { _, _ in throw Boom() }]) }
+        #expect(throws: TransformerError.hookShapeMismatch(hook: "blocks.0.hook_attn_out", expected: [2, 10, 64], found: [1])) {
+            try model.run(tokens, hooks: [.attnOut(0): { _, _ in Tensor([1]) }])
+        }
+        #expect(throws: TransformerError.self) { try model.run(IndexTensor(shape: [1, 2], values: [0, 96])) }
+        #expect(throws: TransformerError.self) { try model.run(IndexTensor(shape: [1, 17], values: [Int](repeating: 0, count: 17))) }
+    }
+}

@@ -1,0 +1,158 @@
+// GPT2Weights+Loading: loaders for HuggingFace model.safetensors and tf_model.h5, and our own HDF5
+// layout (TransformerLens names) with its writer.
+
+import Foundation
+
+extension GPT2Weights {
+    // MARK: Our HDF5 layout
+
+    /// Format tag and version of our HDF5 layout (root attributes `format`, `version`).
+    public static let hdf5Format = "attention-saes.gpt2"
+    public static let hdf5Version: Int64 = 1
+
+    /// Writes the weights in our HDF5 layout: one dataset per TransformerLens state-dict name at the
+    /// root (`/blocks.0.attn.W_Q`), the config and the processing flags as root attributes.
+    /// `extraAttributes` adds root attributes (e.g. the planted model's head roles).
+    public func writeHDF5(to path: String, extraAttributes: [String: HDF5Attribute] = [:]) throws {
+        try HDF5Writer.write(to: path) { w in
+            for (name, t) in stateDict { try w.write(t, at: "/" + name) }
+            let c = config
+            let attrs: [String: HDF5Attribute] = [
+                "format": .string(GPT2Weights.hdf5Format), "version": .int(GPT2Weights.hdf5Version),
+                "n_layers": .int(Int64(c.nLayers)), "d_model": .int(Int64(c.dModel)), "n_heads": .int(Int64(c.nHeads)),
+                "d_head": .int(Int64(c.dHead)), "d_mlp": .int(Int64(c.dMLP)), "n_ctx": .int(Int64(c.nCtx)),
+                "d_vocab": .int(Int64(c.dVocab)), "eps": .double(Double(c.eps)),
+                "fold_ln": .int(processing.foldLN ? 1 : 0), "center_writing_weights": .int(processing.centerWritingWeights ? 1 : 0),
+                "center_unembed": .int(processing.centerUnembed ? 1 : 0), "fold_value_biases": .int(processing.foldValueBiases ? 1 : 0),
+            ]
+            for (k, v) in attrs.merging(extraAttributes, uniquingKeysWith: { a, _ in a }).sorted(by: { $0.key < $1.key }) {
+                try w.setAttribute(k, v)
+            }
+        }
+    }
+
+    /// Loads weights written by ``writeHDF5(to:extraAttributes:)``.
+    public static func load(hdf5 path: String) throws -> GPT2Weights {
+        let f = try HDF5File(path: path)
+        func int(_ key: String) throws -> Int {
+            guard let v = try? f.attribute(key).intValue else {
+                throw TransformerError.invalidModelFile(file: path, detail: "root attribute '\(key)' (an integer) is missing; is this a model written by GPT2Weights.writeHDF5?")
+            }
+            return Int(v)
+        }
+        guard (try? f.attribute("format").stringValue) == hdf5Format else {
+            throw TransformerError.invalidModelFile(file: path, detail: "not a model in our HDF5 layout (root attribute format != '\(hdf5Format)')")
+        }
+        let version = try int("version")
+        guard version == hdf5Version else {
+            throw TransformerError.invalidModelFile(file: path, detail: "layout version \(version), this build reads version \(hdf5Version)")
+        }
+        let eps = (try? f.attribute("eps").doubleValue).flatMap { $0 }.map { Float($0) } ?? 1e-5
+        let config = GPT2Config(nLayers: try int("n_layers"), dModel: try int("d_model"), nHeads: try int("n_heads"),
+                                dHead: try int("d_head"), dMLP: try int("d_mlp"), nCtx: try int("n_ctx"),
+                                dVocab: try int("d_vocab"), eps: eps)
+        let processing = WeightProcessing(foldLN: try int("fold_ln") != 0, centerWritingWeights: try int("center_writing_weights") != 0,
+                                          centerUnembed: try int("center_unembed") != 0, foldValueBiases: try int("fold_value_biases") != 0)
+        return try fromStateDict({ name in f.contains("/" + name) ? try f.readTensor("/" + name) : nil },
+                                 config: config, processing: processing, file: path)
+    }
+
+    // MARK: HuggingFace
+
+    /// Converts HuggingFace GPT-2 tensors (Conv1D `[in, out]` layout) to TransformerLens layout.
+    /// `get(name)` returns the tensor under a HuggingFace name without prefix (`h.0.attn.c_attn.weight`);
+    /// biases may be `[N]` or `[1, N]` (Keras).
+    static func fromHuggingFace(_ get: (String) throws -> Tensor?, layers: Int, nHeads: Int?, file: String) throws -> GPT2Weights {
+        func need(_ name: String, _ shape: [Int]?) throws -> Tensor {
+            guard var t = try get(name) else {
+                throw TransformerError.missingTensor(file: file, name: name, expectedShape: shape ?? [])
+            }
+            if let shape {
+                if t.shape != shape && t.shape == [1] + shape { t = t.reshaped(shape) }
+                guard t.shape == shape else { throw TransformerError.shapeMismatch(file: file, name: name, expected: shape, found: t.shape) }
+            }
+            return t
+        }
+        let wte = try need("wte.weight", nil)
+        guard wte.rank == 2 else { throw TransformerError.shapeMismatch(file: file, name: "wte.weight", expected: [-1, -1], found: wte.shape) }
+        let (vocab, dm) = (wte.shape[0], wte.shape[1])
+        let wpe = try need("wpe.weight", nil)
+        guard wpe.rank == 2, wpe.shape[1] == dm else { throw TransformerError.shapeMismatch(file: file, name: "wpe.weight", expected: [-1, dm], found: wpe.shape) }
+        guard layers > 0 else { throw TransformerError.invalidModelFile(file: file, detail: "no transformer blocks (h.0...) found") }
+        let fc = try need("h.0.mlp.c_fc.weight", nil)
+        guard fc.rank == 2, fc.shape[0] == dm else { throw TransformerError.shapeMismatch(file: file, name: "h.0.mlp.c_fc.weight", expected: [dm, -1], found: fc.shape) }
+        // Head count is not recorded in the weights: GPT-2 models all use d_head = 64.
+        let nh = nHeads ?? max(1, dm / 64)
+        guard dm % nh == 0 else { throw TransformerError.invalidModelFile(file: file, detail: "d_model \(dm) is not divisible by \(nh) heads") }
+        let dh = dm / nh, dmlp = fc.shape[1]
+        let config = GPT2Config(nLayers: layers, dModel: dm, nHeads: nh, dHead: dh, dMLP: dmlp, nCtx: wpe.shape[0], dVocab: vocab)
+        var blocks: [BlockWeights] = []
+        for l in 0..<layers {
+            let p = "h.\(l)."
+            let cAttn = try need(p + "attn.c_attn.weight", [dm, 3 * dm])
+            let cAttnB = try need(p + "attn.c_attn.bias", [3 * dm])
+            // Columns are Q|K|V, each head-major (n_heads × d_head): "m (i h) -> i m h".
+            func headWeight(_ i: Int) -> Tensor {
+                cAttn.sliced(axis: 1, (i * dm)..<((i + 1) * dm)).reshaped([dm, nh, dh]).permuted([1, 0, 2]).contiguous()
+            }
+            func headBias(_ i: Int) -> Tensor { cAttnB.sliced(axis: 0, (i * dm)..<((i + 1) * dm)).reshaped([nh, dh]).contiguous() }
+            let proj = try need(p + "attn.c_proj.weight", [dm, dm])
+            blocks.append(BlockWeights(
+                ln1: LayerNormWeights(w: try need(p + "ln_1.weight", [dm]), b: try need(p + "ln_1.bias", [dm])),
+                wQ: headWeight(0), wK: headWeight(1), wV: headWeight(2),
+                bQ: headBias(0), bK: headBias(1), bV: headBias(2),
+                wO: proj.reshaped([nh, dh, dm]), bO: try need(p + "attn.c_proj.bias", [dm]),
+                ln2: LayerNormWeights(w: try need(p + "ln_2.weight", [dm]), b: try need(p + "ln_2.bias", [dm])),
+                wIn: try need(p + "mlp.c_fc.weight", [dm, dmlp]), bIn: try need(p + "mlp.c_fc.bias", [dmlp]),
+                wOut: try need(p + "mlp.c_proj.weight", [dmlp, dm]), bOut: try need(p + "mlp.c_proj.bias", [dm])))
+        }
+        // The unembedding is tied to the token embedding: W_U = W_Eᵀ, b_U = 0.
+        return GPT2Weights(config: config, wE: wte, wPos: wpe, blocks: blocks,
+                           lnFinal: LayerNormWeights(w: try need("ln_f.weight", [dm]), b: try need("ln_f.bias", [dm])),
+                           wU: wte.transposed().contiguous(), bU: Tensor(zeros: [vocab]), processing: .none)
+    }
+
+    /// Number of blocks `h.0 ... h.(n−1)` among `names` (HuggingFace names without prefix).
+    static func countLayers(_ names: [String]) -> Int {
+        var n = 0
+        while names.contains("h.\(n).attn.c_attn.weight") { n += 1 }
+        return n
+    }
+
+    /// Loads HuggingFace `model.safetensors` (keys with or without the `transformer.` prefix; the
+    /// `attn.bias`/`attn.masked_bias` mask buffers and a tied `lm_head.weight` are ignored).
+    /// The weights come back unprocessed; call ``processed(_:)`` for the TransformerLens defaults.
+    public static func load(huggingFaceSafetensors path: String, nHeads: Int? = nil) throws -> GPT2Weights {
+        let f = try SafeTensorsFile(contentsOf: path)
+        var byName: [String: String] = [:]
+        for n in f.names {
+            let short = n.hasPrefix("transformer.") ? String(n.dropFirst("transformer.".count)) : n
+            byName[short] = n
+        }
+        return try fromHuggingFace({ name in try byName[name].map { try f.tensor($0) } },
+                                   layers: countLayers(Array(byName.keys)), nHeads: nHeads, file: path)
+    }
+
+    /// Loads HuggingFace `tf_model.h5` (a Keras HDF5 save of TFGPT2LMHeadModel). Datasets are found
+    /// by their path after `.../transformer/` whatever the model scope is called
+    /// (`tfgp_t2lm_head_model`, `tfgpt2lm_head_model`); `wte/weight:0` and `wte/embeddings:0` are both
+    /// accepted; biases may be `[N]` or `[1, N]`. Unprocessed, like the safetensors loader.
+    public static func load(tfH5 path: String, nHeads: Int? = nil) throws -> GPT2Weights {
+        let f = try HDF5File(path: path)
+        var byName: [String: String] = [:]
+        for d in try f.datasets() {
+            guard let r = d.path.range(of: "/transformer/", options: .backwards) else { continue }
+            var rest = String(d.path[r.upperBound...])
+            guard rest.hasSuffix(":0") else { continue }
+            rest.removeLast(2)
+            // Keras names → HuggingFace names.
+            rest = rest.replacingOccurrences(of: "h_._", with: "h.")
+                .replacingOccurrences(of: "/gamma", with: ".weight").replacingOccurrences(of: "/beta", with: ".bias")
+                .replacingOccurrences(of: "wte/embeddings", with: "wte.weight").replacingOccurrences(of: "wpe/embeddings", with: "wpe.weight")
+                .replacingOccurrences(of: "/", with: ".")
+            byName[rest] = d.path
+        }
+        return try fromHuggingFace({ name in try byName[name].map { try f.readTensor($0) } },
+                                   layers: countLayers(Array(byName.keys)), nHeads: nHeads, file: path)
+    }
+}

@@ -1,0 +1,31 @@
+// TransformerError: typed errors of model loading and running.
+
+/// What can go wrong loading or running a model; every case names what to fix.
+public enum TransformerError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// A weight file lacks a tensor the model needs.
+    case missingTensor(file: String, name: String, expectedShape: [Int])
+    /// A tensor has the wrong shape.
+    case shapeMismatch(file: String, name: String, expected: [Int], found: [Int])
+    /// A weight file's content is inconsistent (e.g. no layers, an unknown layout version).
+    case invalidModelFile(file: String, detail: String)
+    /// A hook name that is not a TransformerLens hook of this model.
+    case unknownHook(String)
+    /// A hook was requested (cached or edited) but never fired in the run.
+    case hookDidNotFire(String)
+    /// A hook edit returned a tensor of the wrong shape.
+    case hookShapeMismatch(hook: String, expected: [Int], found: [Int])
+    /// Token ids or sequence length outside the model's range.
+    case invalidTokens(String)
+
+    public var description: String {
+        switch self {
+        case .missingTensor(let f, let n, let s): "\(f): missing tensor '\(n)' (expected shape \(s))"
+        case .shapeMismatch(let f, let n, let e, let s): "\(f): tensor '\(n)' has shape \(s), expected \(e)"
+        case .invalidModelFile(let f, let d): "\(f): \(d)"
+        case .unknownHook(let n): "unknown hook name '\(n)' (expected a TransformerLens name such as 'blocks.0.attn.hook_z')"
+        case .hookDidNotFire(let n): "hook '\(n)' was requested but did not fire in this run (check the stop layer)"
+        case .hookShapeMismatch(let h, let e, let s): "hook '\(h)' returned shape \(s), expected \(e)"
+        case .invalidTokens(let d): "invalid tokens: \(d)"
+        }
+    }
+}

@@ -1,0 +1,228 @@
+// GPT2Tokenizer: GPT-2's byte-level BPE, encoding exactly as OpenAI's encoder and HuggingFace do.
+
+import Foundation
+
+/// GPT-2's byte-level BPE tokenizer, read from `encoder.json` + `vocab.bpe` (OpenAI) or
+/// `vocab.json` + `merges.txt` (HuggingFace) — the same data in two spellings.
+///
+/// Encoding: `<|endoftext|>` in the text becomes token 50256 (as HuggingFace treats the special
+/// token); the rest is pre-tokenised by a hand-written equivalent of GPT-2's pattern
+/// `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`, each piece's UTF-8
+/// bytes are mapped to printable characters (GPT-2's `bytes_to_unicode`), and BPE merges are applied
+/// lowest rank first. Decoding is lossless at the byte level.
+public final class GPT2Tokenizer: @unchecked Sendable {
+    /// The special end-of-text token (also BOS and padding for GPT-2).
+    public static let endOfText = "<|endoftext|>"
+
+    private let encoder: [String: Int]
+    private let decoder: [Int: [UInt8]]
+    private let ranks: [Pair: Int]
+    private let byteToSymbol: [String]
+    public let endOfTextID: Int
+    private var cache: [String: [Int]] = [:]
+    private let lock = NSLock()
+
+    struct Pair: Hashable { let a: String, b: String }
+
+    /// Number of tokens in the vocabulary.
+    public var vocabularySize: Int { encoder.count }
+
+    /// Loads `encoder.json` (token → id) and `vocab.bpe` (merges, one `a b` per line after a
+    /// `#version` header); HuggingFace's `vocab.json` and `merges.txt` have the same format.
+    public convenience init(encoderJSON: String, mergesFile: String) throws {
+        func fail(_ path: String, _ detail: String) -> FileFormatError {
+            FileFormatError(path: path, format: "GPT-2 tokenizer", reason: .corrupt, detail: detail)
+        }
+        guard let data = FileManager.default.contents(atPath: encoderJSON) else {
+            throw FileFormatError(path: encoderJSON, format: "GPT-2 tokenizer", reason: .cannotOpen,
+                                  detail: "cannot read the vocabulary (run Scripts/setup to fetch encoder.json and vocab.bpe)")
+        }
+        guard let encoder = try? JSONDecoder().decode([String: Int].self, from: data) else {
+            throw fail(encoderJSON, "not a JSON object of token → id")
+        }
+        guard let text = try? String(contentsOfFile: mergesFile, encoding: .utf8) else {
+            throw FileFormatError(path: mergesFile, format: "GPT-2 tokenizer", reason: .cannotOpen, detail: "cannot read the merges")
+        }
+        var merges: [(String, String)] = []
+        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
+            if line.hasPrefix("#version") { continue }
+            let parts = line.split(separator: " ")
+            guard parts.count == 2 else { throw fail(mergesFile, "merge line '\(line)' is not two symbols") }
+            merges.append((String(parts[0]), String(parts[1])))
+        }
+        try self.init(encoder: encoder, merges: merges)
+    }
+
+    /// Builds a tokenizer from a vocabulary and merges (in rank order).
+    public init(encoder: [String: Int], merges: [(String, String)]) throws {
+        self.encoder = encoder
+        var ranks: [Pair: Int] = [:]
+        for (i, m) in merges.enumerated() where ranks[Pair(a: m.0, b: m.1)] == nil { ranks[Pair(a: m.0, b: m.1)] = i }
+        self.ranks = ranks
+        let table = GPT2Tokenizer.bytesToUnicode()
+        byteToSymbol = table.map { String($0) }
+        var symbolToByte: [Character: UInt8] = [:]
+        for (b, c) in table.enumerated() { symbolToByte[c] = UInt8(b) }
+        var decoder: [Int: [UInt8]] = [:]
+        for (token, id) in encoder {
+            if token == GPT2Tokenizer.endOfText { decoder[id] = Array(token.utf8); continue }
+            decoder[id] = token.compactMap { symbolToByte[$0] }
+        }
+        self.decoder = decoder
+        guard let eot = encoder[GPT2Tokenizer.endOfText] else {
+            throw FileFormatError(path: "", format: "GPT-2 tokenizer", reason: .corrupt, detail: "the vocabulary has no <|endoftext|>")
+        }
+        endOfTextID = eot
+    }
+
+    /// GPT-2's reversible map from the 256 byte values to printable Unicode characters.
+    static func bytesToUnicode() -> [Character] {
+        var printable = Array(33...126) + Array(161...172) + Array(174...255)
+        var chars = printable
+        var n = 0
+        for b in 0..<256 where !printable.contains(b) {
+            printable.append(b)
+            chars.append(256 + n)
+            n += 1
+        }
+        var table = [Character](repeating: " ", count: 256)
+        for (b, c) in zip(printable, chars) { table[b] = Character(Unicode.Scalar(UInt32(c))!) }
+        return table
+    }
+
+    // MARK: Encoding
+
+    /// Token ids of `text` (no BOS is added).
+    public func encode(_ text: String) -> [Int] {
+        var out: [Int] = []
+        var first = true
+        for segment in text.components(separatedBy: GPT2Tokenizer.endOfText) {
+            if !first { out.append(endOfTextID) }
+            first = false
+            for piece in GPT2Tokenizer.preTokenize(segment) { out += bpe(piece) }
+        }
+        return out
+    }
+
+    /// TransformerLens `to_tokens` for one text: BOS (50256) first unless `prependBOS` is false,
+    /// truncated to `maxLength` tokens (n_ctx) when given.
+    public func toTokens(_ text: String, prependBOS: Bool = true, maxLength: Int? = nil) -> [Int] {
+        var ids = (prependBOS ? [endOfTextID] : []) + encode(text)
+        if let maxLength, ids.count > maxLength { ids.removeLast(ids.count - maxLength) }
+        return ids
+    }
+
+    /// The bytes of `ids` concatenated (lossless; a token may hold part of a UTF-8 character).
+    public func decodeBytes(_ ids: [Int]) -> [UInt8] { ids.flatMap { decoder[$0] ?? [] } }
+
+    /// The text of `ids` (invalid UTF-8, e.g. a split character, becomes U+FFFD).
+    public func decode(_ ids: [Int]) -> String { String(decoding: decodeBytes(ids), as: UTF8.self) }
+
+    /// One display string per token (TransformerLens `to_str_tokens`).
+    public func stringTokens(_ ids: [Int]) -> [String] { ids.map { decode([$0]) } }
+
+    /// The id of `text` if it is exactly one token (TransformerLens `to_single_token`), else nil.
+    public func singleToken(_ text: String) -> Int? {
+        let ids = encode(text)
+        return ids.count == 1 ? ids[0] : nil
+    }
+
+    /// BPE of one pre-tokenised piece, with a cache.
+    private func bpe(_ piece: Substring) -> [Int] {
+        let key = String(piece)
+        lock.lock()
+        if let hit = cache[key] { lock.unlock(); return hit }
+        lock.unlock()
+        var symbols = key.utf8.map { byteToSymbol[Int($0)] }
+        while symbols.count > 1 {
+            var best = Int.max, at = -1
+            for i in 0..<(symbols.count - 1) {
+                if let r = ranks[Pair(a: symbols[i], b: symbols[i + 1])], r < best { best = r; at = i }
+            }
+            if at < 0 { break }
+            let (a, b) = (symbols[at], symbols[at + 1])
+            var merged: [String] = []
+            merged.reserveCapacity(symbols.count)
+            var i = 0
+            while i < symbols.count {
+                if i < symbols.count - 1 && symbols[i] == a && symbols[i + 1] == b {
+                    merged.append(a + b)
+                    i += 2
+                } else {
+                    merged.append(symbols[i])
+                    i += 1
+                }
+            }
+            symbols = merged
+        }
+        // Every byte is in the vocabulary, so every symbol has an id.
+        let ids = symbols.map { encoder[$0] ?? 0 }
+        lock.lock()
+        if cache.count < 100_000 { cache[key] = ids }
+        lock.unlock()
+        return ids
+    }
+
+    // MARK: Pre-tokenisation
+
+    enum Class { case letter, number, space, other }
+
+    static func charClass(_ s: Unicode.Scalar) -> Class {
+        if s.properties.isWhitespace { return .space }
+        switch s.properties.generalCategory {
+        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: return .letter
+        case .decimalNumber, .letterNumber, .otherNumber: return .number
+        default: return .other
+        }
+    }
+
+    /// Splits `text` as GPT-2's pattern does, scanning Unicode scalars once.
+    static func preTokenize(_ text: String) -> [Substring] {
+        let scalars = text.unicodeScalars
+        let idx = Array(scalars.indices) + [scalars.endIndex]
+        let chars = Array(scalars)
+        let classes = chars.map(charClass)
+        let n = chars.count
+        var out: [Substring] = []
+        var i = 0
+        func emit(_ from: Int, _ to: Int) { out.append(Substring(scalars[idx[from]..<idx[to]])) }
+        func run(_ from: Int, _ c: Class) -> Int {
+            var j = from
+            while j < n && classes[j] == c { j += 1 }
+            return j
+        }
+        while i < n {
+            // Contractions: 's 't 're 've 'm 'll 'd (lowercase only, as in GPT-2).
+            if chars[i] == "'" && i + 1 < n {
+                let next = chars[i + 1]
+                if "stmd".unicodeScalars.contains(next) { emit(i, i + 2); i += 2; continue }
+                if i + 2 < n {
+                    let two = String(String.UnicodeScalarView([next, chars[i + 2]]))
+                    if two == "re" || two == "ve" || two == "ll" { emit(i, i + 3); i += 3; continue }
+                }
+            }
+            // ` ?\p{L}+`, ` ?\p{N}+`, ` ?[^\s\p{L}\p{N}]+`: an optional single space, then a run.
+            let start = i
+            var j = i
+            if chars[j] == " " && j + 1 < n && classes[j + 1] != .space { j += 1 }
+            let c = classes[j]
+            if c != .space {
+                let end = run(j, c)
+                emit(start, end)
+                i = end
+                continue
+            }
+            // `\s+(?!\S)` then `\s+`: a whitespace run, leaving its last character to the next
+            // token when a non-space follows (unless the run is a single character).
+            let end = run(i, .space)
+            if end < n && end - i > 1 {
+                emit(i, end - 1)
+                i = end - 1
+            } else {
+                emit(i, end)
+                i = end
+            }
+        }
+        return out
+    }
+}

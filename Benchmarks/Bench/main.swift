@@ -4,7 +4,7 @@
 //
 //   RESULT <name> <value> <unit> ratio=<value/baseline> baseline=<what>
 //
-// Usage: bench [--torch-baseline FILE] [suite ...]   (suites: tensor; no suite = all)
+// Usage: bench [--torch-baseline FILE] [suite ...]   (suites: tensor, transformer; no suite = all)
 
 import Foundation
 
@@ -21,7 +21,7 @@ while i < arguments.count {
         i += 1
     }
 }
-let allSuites = ["tensor"]
+let allSuites = ["tensor", "transformer"]
 if suites.isEmpty { suites = allSuites }
 for s in suites where !allSuites.contains(s) {
     FileHandle.standardError.write("bench: unknown suite '\(s)'; suites are: \(allSuites.joined(separator: ", "))\n".data(using: .utf8)!)
@@ -39,6 +39,7 @@ var results: [String] = []
 for suite in suites {
     switch suite {
     case "tensor": results += TensorSuite.run(torch: torchTimings)
+    case "transformer": results += TransformerSuite.run(torch: torchTimings, sgemmGFLOPs: TensorSuite.measuredPeak)
     default: break
     }
 }

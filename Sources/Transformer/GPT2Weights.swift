@@ -19,6 +19,16 @@ public struct BlockWeights: Sendable, Equatable {
     public var ln2: LayerNormWeights?
     /// `W_in` `[d_model, d_mlp]`, `b_in` `[d_mlp]`, `W_out` `[d_mlp, d_model]`, `b_out` `[d_model]`.
     public var wIn: Tensor, bIn: Tensor, wOut: Tensor, bOut: Tensor
+
+    public init(ln1: LayerNormWeights?, wQ: Tensor, wK: Tensor, wV: Tensor, bQ: Tensor, bK: Tensor, bV: Tensor,
+                wO: Tensor, bO: Tensor, ln2: LayerNormWeights?, wIn: Tensor, bIn: Tensor, wOut: Tensor, bOut: Tensor) {
+        self.ln1 = ln1
+        self.wQ = wQ; self.wK = wK; self.wV = wV
+        self.bQ = bQ; self.bK = bK; self.bV = bV
+        self.wO = wO; self.bO = bO
+        self.ln2 = ln2
+        self.wIn = wIn; self.bIn = bIn; self.wOut = wOut; self.bOut = bOut
+    }
 }
 
 /// Which TransformerLens weight processing has been applied (all on in `from_pretrained`).

@@ -1,0 +1,52 @@
+// TransformerSuite: GPT-2-small forward throughput (random weights) against TransformerLens on the
+// same shapes, and the forward's GFLOP/s as a share of the machine's sgemm throughput.
+
+import Foundation
+import Transformer
+
+enum TransformerSuite {
+    static let batch = 8, pos = 128
+
+    /// GPT-2-small-shaped weights, normal(0, 0.02), processed (LN folded) as the paper's model is.
+    static func randomWeights() -> GPT2Weights {
+        let c = GPT2Config.gpt2Small
+        var rng = RandomStream(seed: 3)
+        func r(_ shape: [Int]) -> Tensor { Tensor.randomNormal(shape, std: 0.02, using: &rng) }
+        let blocks = (0..<c.nLayers).map { _ in
+            BlockWeights(ln1: nil, wQ: r([c.nHeads, c.dModel, c.dHead]), wK: r([c.nHeads, c.dModel, c.dHead]),
+                         wV: r([c.nHeads, c.dModel, c.dHead]), bQ: r([c.nHeads, c.dHead]), bK: r([c.nHeads, c.dHead]),
+                         bV: r([c.nHeads, c.dHead]), wO: r([c.nHeads, c.dHead, c.dModel]), bO: r([c.dModel]), ln2: nil,
+                         wIn: r([c.dModel, c.dMLP]), bIn: r([c.dMLP]), wOut: r([c.dMLP, c.dModel]), bOut: r([c.dModel]))
+        }
+        return GPT2Weights(config: c, wE: r([c.dVocab, c.dModel]), wPos: r([c.nCtx, c.dModel]), blocks: blocks,
+                           lnFinal: nil, wU: r([c.dModel, c.dVocab]), bU: r([c.dVocab]), processing: .transformerLensDefault)
+    }
+
+    /// Multiply-adds ×2 of the forward's matrix products for `layers` blocks (and the unembed).
+    static func flops(_ c: GPT2Config, layers: Int, unembed: Bool) -> Double {
+        let t = Double(batch * pos), d = Double(c.dModel)
+        let perLayer = 2 * t * d * d * 4 + 2 * t * d * Double(c.dMLP) * 2 + 2 * 2 * Double(batch * c.nHeads) * Double(pos * pos * c.dHead)
+        return perLayer * Double(layers) + (unembed ? 2 * t * d * Double(c.dVocab) : 0)
+    }
+
+    static func run(torch: [String: Double], sgemmGFLOPs: Double?) -> [String] {
+        var out: [String] = []
+        let model = GPT2(weights: randomWeights())
+        var rng = RandomStream(seed: 4)
+        let tokens = IndexTensor(shape: [batch, pos], values: (0..<(batch * pos)).map { _ in rng.nextInt(below: 50257) })
+        let n = Double(batch * pos)
+        let full = Timing.best(reps: 3) { _ = try! model.logits(tokens) }
+        let toL5 = Timing.best(reps: 3) { _ = try! model.runWithCache(tokens, names: [.z(5)]) }
+        Timing.log(String(format: "  full forward %.0f tokens/s (%.3f s); to layer 5 with hook_z %.0f tokens/s (%.3f s)", n / full, full, n / toL5, toL5))
+        for (name, t, layers, unembed) in [("forward_full", full, 12, true), ("forward_to_L5_hook_z", toL5, 6, false)] {
+            if let tt = torch[name] {
+                out.append(Timing.result("transformer.\(name)", n / t, "tokens/s", ratio: tt / t, baseline: "TransformerLens(torch)"))
+            }
+            if let peak = sgemmGFLOPs {
+                let g = flops(model.config, layers: layers, unembed: unembed) / t / 1e9
+                out.append(Timing.result("transformer.\(name).gflops", g, "GFLOP/s", ratio: g / peak, baseline: "sgemm_peak_this_run"))
+            }
+        }
+        return out
+    }
+}

@@ -17,6 +17,7 @@ def main():
     torch.set_num_threads(os.cpu_count() or 1)
     timings = {}
     here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, here)  # the suites share timing.py
     for s in suites:
         spec = importlib.util.spec_from_file_location(s, os.path.join(here, s + ".py"))
         mod = importlib.util.module_from_spec(spec)

@@ -1,8 +1,8 @@
 """PyTorch baseline of the `tensor` suite: the same shapes as Benchmarks/Bench/TensorSuite.swift."""
 import sys
-import time
 
 import torch
+from timing import best
 import torch.nn.functional as F
 
 PRODUCTS = [  # name, m, k, n, transA, transB
@@ -14,15 +14,6 @@ PRODUCTS = [  # name, m, k, n, transA, transB
     ("mlp_in", 1024, 768, 3072, False, False),
 ]
 
-
-def best(fn, reps):
-    fn()
-    t = float("inf")
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        t = min(t, time.perf_counter() - t0)
-    return t
 
 
 @torch.no_grad()

@@ -1,22 +1,13 @@
 """PyTorch/TransformerLens baseline of the `transformer` suite: GPT-2-small shape, random weights,
 batch 8 × 128 (the same work as Benchmarks/Bench/TransformerSuite.swift)."""
 import sys
-import time
 import warnings
 
 warnings.filterwarnings("ignore")
 import torch
+from timing import best
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
-
-def best(fn, reps=3):
-    fn()
-    t = float("inf")
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        t = min(t, time.perf_counter() - t0)
-    return t
 
 
 @torch.no_grad()

@@ -32,9 +32,10 @@ extension Tensor {
         Tensor.matmul(self, other)
     }
 
-    /// `op(a) · op(b)`, where `op` transposes the last two axes when asked (no copy either way):
-    /// `matmul(x, w, transposeB: true)` is `x · wᵀ`.
-    public static func matmul(_ a: Tensor, _ b: Tensor, transposeA ta: Bool = false, transposeB tb: Bool = false) -> Tensor {
+    /// `alpha · op(a) · op(b)`, where `op` transposes the last two axes when asked (no copy either
+    /// way): `matmul(x, w, transposeB: true)` is `x · wᵀ`.
+    public static func matmul(_ a: Tensor, _ b: Tensor, transposeA ta: Bool = false, transposeB tb: Bool = false,
+                              alpha: Float = 1) -> Tensor {
         precondition(a.rank >= 2 && b.rank >= 2, "matmul needs rank ≥ 2 operands, got \(a.shape) and \(b.shape)")
         let x = ta ? a.transposed() : a
         let y = tb ? b.transposed() : b
@@ -42,9 +43,24 @@ extension Tensor {
         let k2 = y.shape[y.rank - 2], n = y.shape[y.rank - 1]
         precondition(k == k2, "matmul shapes \(x.shape) and \(y.shape) do not match (inner \(k) vs \(k2))")
         let batch = Tensor.broadcastShape(Array(x.shape.dropLast(2)), Array(y.shape.dropLast(2)))
-        var c = Tensor(zeros: batch + [m, n])
-        gemm(x, y, into: &c, alpha: 1, beta: 0)
+        // beta = 0: BLAS never reads C, so it need not be initialised.
+        var c = Tensor(shape: batch + [m, n]) { _ in }
+        if k == 0 { c = Tensor(zeros: batch + [m, n]) }
+        gemm(x, y, into: &c, alpha: alpha, beta: 0)
         return c
+    }
+
+    /// The affine map `x · W + b` over the last axis: `x [..., d_in]`, `W [d_in, d_out]`,
+    /// `b [d_out]` → `[..., d_out]`. The bias is written into the output first and the product
+    /// accumulated onto it (`beta = 1`), so no separate pass adds it.
+    public static func affine(_ x: Tensor, _ w: Tensor, _ b: Tensor) -> Tensor {
+        let dIn = x.shape.last ?? 0
+        precondition(w.rank == 2 && w.shape[0] == dIn && b.shape == [w.shape[1]],
+                     "affine shapes \(x.shape) · \(w.shape) + \(b.shape) do not match")
+        let rows = x.count / Swift.max(dIn, 1)
+        var c = b.expanded(to: [rows, w.shape[1]]).contiguousCopy()
+        gemm(x.reshaped([rows, dIn]), w, into: &c, alpha: 1, beta: 1)
+        return c.reshaped(Array(x.shape.dropLast()) + [w.shape[1]])
     }
 
     /// `c = alpha · a · b + beta · c` (BLAS `sgemm` semantics) over the last two axes, broadcasting

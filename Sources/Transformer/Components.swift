@@ -32,12 +32,8 @@ enum Components {
         return normalized * w.w + w.b
     }
 
-    /// `x [batch, pos, d_in] · W [d_in, d_out] + b` as one matrix product.
-    static func linear(_ x: Tensor, _ w: Tensor, _ b: Tensor) -> Tensor {
-        let shape = x.shape
-        let y = x.reshaped([-1, shape.last!]).matmul(w) + b
-        return y.reshaped(Array(shape.dropLast()) + [w.shape.last!])
-    }
+    /// `x [batch, pos, d_in] · W [d_in, d_out] + b`, the bias fused into the product.
+    static func linear(_ x: Tensor, _ w: Tensor, _ b: Tensor) -> Tensor { Tensor.affine(x, w, b) }
 
     /// Multi-head causal self-attention of block `l`, firing q, k, v `[batch, pos, head_index, d_head]`,
     /// attn_scores and pattern `[batch, head_index, query_pos, key_pos]`, z and hook_attn_out.
@@ -51,17 +47,25 @@ enum Components {
         let q = try ctx.fire(.q(l), project(b.wQ, b.bQ))
         let k = try ctx.fire(.k(l), project(b.wK, b.bK))
         let v = try ctx.fire(.v(l), project(b.wV, b.bV))
-        // [batch, head_index, query_pos, key_pos] = q·kᵀ / sqrt(d_head), future keys at −∞.
-        var scores = Tensor.matmul(q.permuted([0, 2, 1, 3]), k.permuted([0, 2, 1, 3]), transposeB: true) / c.attnScale
-        scores.withUnsafeMutableBufferPointer { s in
-            for m in 0..<(batch * nh) {
-                let base = m * pos * pos
-                for i in 0..<pos { for j in (i + 1)..<max(pos, i + 1) { s[base + i * pos + j] = -.infinity } }
+        // [batch, head_index, query_pos, key_pos] = q·kᵀ / sqrt(d_head) (the scale folded into the product).
+        var scores = Tensor.matmul(q.permuted([0, 2, 1, 3]), k.permuted([0, 2, 1, 3]), transposeB: true, alpha: 1 / c.attnScale)
+        var pattern: Tensor
+        if ctx.wants(.attnScores(l)) {
+            // As TransformerLens: future keys at −∞ in the hook, softmax over whatever the hook returns,
+            // NaN (a row with every key masked) → 0.
+            scores.withUnsafeMutableBufferPointer { s in
+                for m in 0..<(batch * nh) {
+                    let base = m * pos * pos
+                    for i in 0..<pos { for j in (i + 1)..<max(pos, i + 1) { s[base + i * pos + j] = -.infinity } }
+                }
             }
+            scores = try ctx.fire(.attnScores(l), scores)
+            pattern = scores.softmax(axis: -1)
+            pattern.update { $0.isNaN ? 0 : $0 }
+        } else {
+            // Same values in one pass: masked entries come out exactly 0 and no row is empty.
+            pattern = scores.softmax(mask: .causal)
         }
-        scores = try ctx.fire(.attnScores(l), scores)
-        var pattern = scores.softmax(axis: -1)
-        pattern.update { $0.isNaN ? 0 : $0 }   // rows with every key masked (TransformerLens does the same)
         pattern = try ctx.fire(.pattern(l), pattern)
         let z = try ctx.fire(.z(l), Tensor.matmul(pattern, v.permuted([0, 2, 1, 3])).permuted([0, 2, 1, 3]).contiguous())
         let out = linear(z.reshaped([batch, pos, nh * dh]), b.wO.reshaped([nh * dh, c.dModel]), b.bO)

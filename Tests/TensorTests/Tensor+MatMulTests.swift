@@ -59,6 +59,12 @@ import TensorTestSupport
         }
     }
 
+    @Test func affineAndScaledProducts() {
+        let x = testTensor([2, 5, 7], seed: 47), w = testTensor([7, 3], seed: 48), b = testTensor([3], seed: 49)
+        expectClose(Tensor.affine(x, w, b), Naive.matmul(x, w) + b, atol: 1e-5, rtol: 1e-5)
+        expectClose(Tensor.matmul(x, w, alpha: 0.125), Naive.matmul(x, w) * 0.125, atol: 1e-5, rtol: 1e-5)
+    }
+
     @Test func gemmAccumulatesWithAlphaAndBeta() {
         let a = testTensor([6, 4], seed: 44), b = testTensor([4, 5], seed: 45)
         var c = testTensor([6, 5], seed: 46)

@@ -134,6 +134,22 @@ func tolerance(_ t: Tensor) -> Double { max(2e-5, 2e-6 * Double(t.abs().max())) 
         expectClose(try model.lossPerToken(tokens), try ref.file.readTensor("/\(group)/loss_per_token"), atol: 2e-5, rtol: 1e-5, "loss")
     }
 
+    /// Without a request for `hook_attn_scores` the attention takes its fused path (masked softmax
+    /// in one pass): the same pattern, z and logits.
+    @Test(arguments: ["unprocessed", "processed"])
+    func fusedAttentionPathMatchesToo(_ group: String) throws {
+        let ref = try Reference()
+        var w = try GPT2Weights.load(huggingFaceSafetensors: fixture("tiny_gpt2.safetensors"), nHeads: 2)
+        if group == "processed" { w = w.processed() }
+        let out = try GPT2(weights: w).run(try ref.tokens, cache: [.pattern(0), .pattern(1), .z(1)])
+        for h in [HookName.pattern(0), .pattern(1), .z(1)] {
+            let expected = try ref.hook(group, h.description)
+            expectClose(out.cache[h]!, expected, atol: tolerance(expected), rtol: 1e-5, Comment(rawValue: h.description))
+        }
+        let logits = try ref.file.readTensor("/\(group)/logits")
+        expectClose(out.logits!, logits, atol: tolerance(logits), rtol: 1e-5, "logits")
+    }
+
     @Test func processingKeepsLogProbabilities() throws {
         let w = try GPT2Weights.load(huggingFaceSafetensors: fixture("tiny_gpt2.safetensors"), nHeads: 2)
         let tokens = try Reference().tokens

@@ -39,7 +39,9 @@ var results: [String] = []
 for suite in suites {
     switch suite {
     case "tensor": results += TensorSuite.run(torch: torchTimings)
-    case "transformer": results += TransformerSuite.run(torch: torchTimings, sgemmGFLOPs: TensorSuite.measuredPeak)
+    case "transformer":
+        results += TransformerSuite.run(torch: torchTimings, sgemmGFLOPs: TensorSuite.measuredPeak)
+        results += TokenizerBench.run(torch: torchTimings)
     default: break
     }
 }

@@ -29,6 +29,8 @@ TEXTS = [
     "Mixed123abc456 _underscores_ and-hyphens and.dots and/slashes",
     "https://example.com/path?query=1&other=2#frag",
     "  \n  \n",
+    "Canonical equivalents are different tokens: K \u212a K \u00c5 A\u030a \u212b \u00e9 e\u0301 \ufb01",
+    "<|endoftext|>\u0301 and <|endoftext|>\u200d",
 ]
 
 

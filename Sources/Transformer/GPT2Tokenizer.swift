@@ -19,7 +19,9 @@ public final class GPT2Tokenizer: @unchecked Sendable {
     private let ranks: [Pair: Int]
     private let byteToSymbol: [String]
     public let endOfTextID: Int
-    private var cache: [String: [Int]] = [:]
+    /// BPE results by piece, keyed by UTF-8 bytes: String keys would merge canonically equivalent
+    /// pieces (KELVIN SIGN "K" and "K" compare equal as Swift Strings but are different tokens).
+    private var cache: [[UInt8]: [Int]] = [:]
     private let lock = NSLock()
 
     struct Pair: Hashable { let a: String, b: String }
@@ -96,12 +98,37 @@ public final class GPT2Tokenizer: @unchecked Sendable {
     public func encode(_ text: String) -> [Int] {
         var out: [Int] = []
         var first = true
-        for segment in text.components(separatedBy: GPT2Tokenizer.endOfText) {
+        for segment in GPT2Tokenizer.splitOnEndOfText(text) {
             if !first { out.append(endOfTextID) }
             first = false
             for piece in GPT2Tokenizer.preTokenize(segment) { out += bpe(piece) }
         }
         return out
+    }
+
+    /// `text` split at every `<|endoftext|>`, matched on Unicode scalars (no canonical equivalence
+    /// or grapheme clustering: a combining mark after `>` must not hide the token).
+    static func splitOnEndOfText(_ text: String) -> [Substring] {
+        let scalars = text.unicodeScalars
+        let pattern = Array(endOfText.unicodeScalars)
+        var parts: [Substring] = []
+        var segmentStart = scalars.startIndex
+        var i = scalars.startIndex
+        while i < scalars.endIndex {
+            if scalars[i] == pattern[0] {
+                var j = i, k = 0
+                while k < pattern.count && j < scalars.endIndex && scalars[j] == pattern[k] { j = scalars.index(after: j); k += 1 }
+                if k == pattern.count {
+                    parts.append(Substring(scalars[segmentStart..<i]))
+                    segmentStart = j
+                    i = j
+                    continue
+                }
+            }
+            i = scalars.index(after: i)
+        }
+        parts.append(Substring(scalars[segmentStart..<scalars.endIndex]))
+        return parts
     }
 
     /// TransformerLens `to_tokens` for one text: BOS (50256) first unless `prependBOS` is false,
@@ -129,11 +156,11 @@ public final class GPT2Tokenizer: @unchecked Sendable {
 
     /// BPE of one pre-tokenised piece, with a cache.
     private func bpe(_ piece: Substring) -> [Int] {
-        let key = String(piece)
+        let key = Array(piece.utf8)
         lock.lock()
         if let hit = cache[key] { lock.unlock(); return hit }
         lock.unlock()
-        var symbols = key.utf8.map { byteToSymbol[Int($0)] }
+        var symbols = key.map { byteToSymbol[Int($0)] }
         while symbols.count > 1 {
             var best = Int.max, at = -1
             for i in 0..<(symbols.count - 1) {
@@ -177,7 +204,7 @@ public final class GPT2Tokenizer: @unchecked Sendable {
     }
 
     /// Splits `text` as GPT-2's pattern does, scanning Unicode scalars once.
-    static func preTokenize(_ text: String) -> [Substring] {
+    static func preTokenize(_ text: Substring) -> [Substring] {
         let scalars = text.unicodeScalars
         let idx = Array(scalars.indices) + [scalars.endIndex]
         let chars = Array(scalars)

@@ -53,12 +53,20 @@ public struct GPT2: Sendable {
         return Output(logits: logits, residual: resid, cache: ctx.cache)
     }
 
-    /// Runs only as far as the requested hooks need (the stop layer is one past the deepest block
-    /// hook, unless a final-layer-norm or unembed hook is asked for) and returns the cache.
+    /// Runs only as far as the requested hooks need — it stops right after the last of them fires
+    /// (e.g. after `blocks.5.attn.hook_z`, without block 5's MLP) — and returns the cache.
     public func runWithCache(_ tokens: IndexTensor, names: Set<HookName>) throws -> ActivationCache {
-        let needsEnd = names.contains { $0.layer == nil && $0 != .embed && $0 != .posEmbed }
-        let deepest = names.compactMap(\.layer).max().map { $0 + 1 } ?? 0
-        return try run(tokens, cache: names, stopAtLayer: needsEnd ? nil : deepest).cache
+        try validate(tokens)
+        for h in names where (h.layer ?? 0) >= config.nLayers { throw TransformerError.unknownHook(h.description) }
+        guard let last = HookName.all(nLayers: config.nLayers).last(where: names.contains) else { return ActivationCache() }
+        var ctx = HookContext(cacheNames: names, edits: [:], stopAfter: last)
+        do {
+            var resid = try Components.embed(weights, tokens, &ctx)
+            for l in 0..<config.nLayers { resid = try Components.block(resid, weights.blocks[l], config, layer: l, &ctx) }
+            _ = try Components.unembed(resid, weights, &ctx)
+        } catch is HookContext.EarlyStop {}
+        try ctx.checkAllFired(nLayers: config.nLayers)
+        return ctx.cache
     }
 
     /// Logits `[batch, pos, d_vocab]`.

@@ -24,6 +24,8 @@ public struct ActivationCache: Sendable {
 struct HookContext {
     let cacheNames: Set<HookName>
     let edits: [HookName: HookFunction]
+    /// When set, the run ends right after this hook fires (nothing later is needed).
+    var stopAfter: HookName? = nil
     var cache = ActivationCache()
     var fired: Set<HookName> = []
 
@@ -48,8 +50,12 @@ struct HookContext {
             cache[hook] = x
             fired.insert(hook)
         }
+        if hook == stopAfter { throw EarlyStop() }
         return x
     }
+
+    /// Thrown by ``fire(_:_:)`` after the `stopAfter` hook; caught by the run.
+    struct EarlyStop: Error {}
 
     /// Throws for the first requested hook (in firing order) that did not fire.
     func checkAllFired(nLayers: Int) throws {

@@ -179,6 +179,13 @@ func tolerance(_ t: Tensor) -> Double { max(2e-5, 2e-6 * Double(t.abs().max())) 
     @Test func stopLayerAndUnfiredHooks() throws {
         let cache = try model.runWithCache(tokens, names: [.z(0)])
         #expect(cache[.z(0)]?.shape == [2, 10, 2, 32])
+        // Stopping right after the last requested hook gives the same values as a full run.
+        let full = try model.run(tokens, cache: [.z(1), .pattern(0), .unembedOut])
+        let early = try model.runWithCache(tokens, names: [.z(1), .pattern(0)])
+        #expect(early[.z(1)] == full.cache[.z(1)] && early[.pattern(0)] == full.cache[.pattern(0)])
+        #expect(early[.unembedOut] == nil)
+        #expect(try model.runWithCache(tokens, names: [.unembedOut])[.unembedOut] == full.logits)
+        #expect(throws: TransformerError.unknownHook("blocks.7.hook_resid_pre")) { try model.runWithCache(tokens, names: [.residPre(7)]) }
         let stopped = try model.run(tokens, cache: [.residPost(0)], stopAtLayer: 1)
         #expect(stopped.logits == nil && stopped.residual == stopped.cache[.residPost(0)]!)
         #expect(throws: TransformerError.hookDidNotFire("blocks.1.attn.hook_z")) {

@@ -111,5 +111,17 @@ def main():
                     w.attrs["format"] = "attention-saes.gpt2"
 
 
+def gpt2_small_hook_names():
+    """gpt2_small_hook_names.json: the ordered cache keys of a GPT-2-small-structured TL model (12
+    layers, LN, standard positions) at a tiny width — the names depend only on the structure."""
+    cfg = HookedTransformerConfig(n_layers=12, d_model=8, n_heads=2, d_head=4, d_mlp=32, n_ctx=16, d_vocab=50,
+                                  act_fn="gelu_new", normalization_type="LN")
+    _, cache = HookedTransformer(cfg).run_with_cache(torch.tensor([[1, 2, 3]]))
+    with open(os.path.join(OUT, "gpt2_small_hook_names.json"), "w") as f:
+        json.dump(list(cache.keys()), f, indent=0)
+
+
+
 if __name__ == "__main__":
     main()
+    gpt2_small_hook_names()

@@ -131,6 +131,10 @@ public final class GPT2Tokenizer: @unchecked Sendable {
         return parts
     }
 
+    /// Token ids of raw bytes: invalid UTF-8 sequences become U+FFFD first, as Python's
+    /// `bytes.decode("utf-8", errors="replace")` does before HuggingFace sees the text.
+    public func encode(bytes: [UInt8]) -> [Int] { encode(String(decoding: bytes, as: UTF8.self)) }
+
     /// TransformerLens `to_tokens` for one text: BOS (50256) first unless `prependBOS` is false,
     /// truncated to `maxLength` tokens (n_ctx) when given.
     public func toTokens(_ text: String, prependBOS: Bool = true, maxLength: Int? = nil) -> [Int] {

@@ -40,6 +40,8 @@ func loadTokenizer() throws -> GPT2Tokenizer {
         #expect(tokenizer.singleToken(" world") == 995)
         #expect(tokenizer.singleToken("Hello world") == nil)
         #expect(tokenizer.encode("").isEmpty)
+        // Invalid UTF-8 is replaced by U+FFFD, byte by byte, as Python's errors="replace".
+        #expect(tokenizer.encode(bytes: [0x48, 0x69, 0xFF, 0xC3]) == tokenizer.encode("Hi\u{FFFD}\u{FFFD}"))
     }
 
     @Test func decodingIsLosslessAtTheByteLevel() {

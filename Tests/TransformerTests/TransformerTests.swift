@@ -29,6 +29,28 @@ struct Reference {
         #expect(Set(all.map(\.description)).count == all.count)
     }
 
+    /// Pins the ordered hook names of a GPT-2-small run: TransformerLens's cache keys for the
+    /// GPT-2-small structure, and the keys our own run of a 12-layer model produces.
+    @Test func gpt2SmallRunProducesExactlyTransformerLensHooks() throws {
+        let data = try Data(contentsOf: fixturesDirectory().appendingPathComponent("gpt2_small_hook_names.json"))
+        let tl = try JSONSerialization.jsonObject(with: data) as! [String]
+        #expect(HookName.all(nLayers: GPT2Config.gpt2Small.nLayers).map(\.description) == tl)
+        // A GPT-2-small-structured model at a tiny width, caching everything.
+        let c = GPT2Config(nLayers: 12, dModel: 8, nHeads: 2, dHead: 4, dMLP: 32, nCtx: 16, dVocab: 50)
+        var rng = RandomStream(seed: 5)
+        func r(_ s: [Int]) -> Tensor { Tensor.randomNormal(s, std: 0.1, using: &rng) }
+        let blocks = (0..<12).map { _ in
+            BlockWeights(ln1: LayerNormWeights(w: r([8]), b: r([8])), wQ: r([2, 8, 4]), wK: r([2, 8, 4]), wV: r([2, 8, 4]),
+                         bQ: r([2, 4]), bK: r([2, 4]), bV: r([2, 4]), wO: r([2, 4, 8]), bO: r([8]),
+                         ln2: LayerNormWeights(w: r([8]), b: r([8])), wIn: r([8, 32]), bIn: r([32]), wOut: r([32, 8]), bOut: r([8]))
+        }
+        let model = GPT2(weights: GPT2Weights(config: c, wE: r([50, 8]), wPos: r([16, 8]), blocks: blocks,
+                                              lnFinal: LayerNormWeights(w: r([8]), b: r([8])), wU: r([8, 50]), bU: r([50]), processing: .none))
+        let all = try tl.map { try HookName(parsing: $0, nLayers: 12) }
+        let out = try model.run(IndexTensor(shape: [1, 3], values: [1, 2, 3]), cache: Set(all))
+        #expect(out.cache.names(nLayers: 12).map(\.description) == tl)
+    }
+
     @Test func theOrderIsTransformerLensOrder() throws {
         // The ordered cache keys TransformerLens produced for the 2-layer reference model.
         let tl = try Reference().hookNames("processed")

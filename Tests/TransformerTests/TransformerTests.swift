@@ -117,6 +117,14 @@ struct Reference {
             try GPT2Weights.load(huggingFaceSafetensors: wrong, nHeads: 2)
         }
         #expect(throws: TransformerError.self) { try GPT2Weights.load(hdf5: fixture("tiny_gpt2_tf.h5")) }
+        // A Keras file with only the token embedding: the next tensor needed is named.
+        let partial = dir.appendingPathComponent("partial_tf.h5").path
+        try HDF5Writer.write(to: partial) { w in
+            try w.write(try src.tensor("transformer.wte.weight"), at: "/transformer/tfgp_t2lm_head_model/transformer/wte/weight:0")
+        }
+        #expect(throws: TransformerError.missingTensor(file: partial, name: "wpe.weight", expectedShape: [])) {
+            try GPT2Weights.load(tfH5: partial)
+        }
         #expect(throws: (any Error).self) { try GPT2Weights.load(tfH5: fixture("tiny_gpt2.safetensors")) }
     }
 }

@@ -43,7 +43,7 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "TransformerTests", dependencies: ["Transformer", "TensorTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "SparseAutoencoderTests",
-                    dependencies: ["SparseAutoencoder", "TensorTestSupport"]),
+                    dependencies: ["SparseAutoencoder", "TensorTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "InterpTests", dependencies: ["Interp", "TensorTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

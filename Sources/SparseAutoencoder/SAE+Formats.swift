@@ -1,0 +1,126 @@
+// SAE+Formats: the paper's `.pt` + `_cfg.json` checkpoints (read) and SAELens folders (read and write).
+
+import Foundation
+
+/// A problem with an SAE file that is not about the file's byte format (those are `FileFormatError`).
+public enum SAEFormatError: Error, CustomStringConvertible, Sendable, Equatable {
+    case missingKey(file: String, key: String)
+    case shapeMismatch(file: String, tensor: String, expected: [Int], found: [Int])
+    case unsupported(file: String, detail: String)
+
+    public var description: String {
+        switch self {
+        case .missingKey(let f, let k): "\(f): missing '\(k)'"
+        case .shapeMismatch(let f, let t, let e, let s): "\(f): tensor '\(t)' has shape \(s), expected \(e)"
+        case .unsupported(let f, let d): "\(f): \(d)"
+        }
+    }
+}
+
+extension SAE {
+    /// The default head layout of a `hook_z` input of width `dIn`: GPT-2's `d_head = 64`.
+    static func defaultHeadLayout(hookName: String, dIn: Int) -> HeadLayout? {
+        hookName.hasSuffix("hook_z") && dIn % 64 == 0 ? HeadLayout(nHeads: dIn / 64, dHead: 64) : nil
+    }
+
+    /// Checks and assembles the four tensors.
+    static func assemble(_ config: SAEConfig, file: String, _ get: (String) throws -> Tensor?) throws -> SAE {
+        let expected = ["W_enc": [config.dIn, config.dSAE], "b_enc": [config.dSAE], "W_dec": [config.dSAE, config.dIn], "b_dec": [config.dIn]]
+        var t: [String: Tensor] = [:]
+        for name in ["W_enc", "b_enc", "W_dec", "b_dec"] {
+            guard let v = try get(name) else { throw SAEFormatError.missingKey(file: file, key: name) }
+            guard v.shape == expected[name]! else {
+                throw SAEFormatError.shapeMismatch(file: file, tensor: name, expected: expected[name]!, found: v.shape)
+            }
+            t[name] = v
+        }
+        return SAE(config: config, wEnc: t["W_enc"]!, bEnc: t["b_enc"]!, wDec: t["W_dec"]!, bDec: t["b_dec"]!)
+    }
+
+    static func readJSON(_ path: String) throws -> [String: Any] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw FileFormatError(path: path, format: "JSON", reason: .cannotOpen, detail: "cannot read the config")
+        }
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw FileFormatError(path: path, format: "JSON", reason: .corrupt, detail: "not a JSON object")
+        }
+        return object
+    }
+
+    // MARK: The paper's checkpoints
+
+    /// Loads one of the paper's SAEs: `<run>.pt` (a `torch.save`d state_dict with `W_enc`, `W_dec`,
+    /// `b_enc`, `b_dec`) and its `<run>_cfg.json` (default: the `.pt` path with `.pt` replaced by
+    /// `_cfg.json`). `d_in`, `d_sae` and the hook come from the cfg's `act_size`, `dict_size` and
+    /// `act_name`; the head layout defaults to GPT-2's (`d_head` 64) for `hook_z`.
+    public static func load(kissanePT path: String, cfg cfgPath: String? = nil, headLayout: HeadLayout? = nil) throws -> SAE {
+        let cfgFile = cfgPath ?? (path.hasSuffix(".pt") ? String(path.dropLast(3)) + "_cfg.json" : path + "_cfg.json")
+        let cfg = try readJSON(cfgFile)
+        guard let dIn = (cfg["act_size"] as? NSNumber)?.intValue else { throw SAEFormatError.missingKey(file: cfgFile, key: "act_size") }
+        guard let dSAE = (cfg["dict_size"] as? NSNumber)?.intValue else { throw SAEFormatError.missingKey(file: cfgFile, key: "dict_size") }
+        guard let hook = cfg["act_name"] as? String else { throw SAEFormatError.missingKey(file: cfgFile, key: "act_name") }
+        var notes: [String: String] = ["cfg": cfgFile]
+        for key in ["name", "l1_coeff", "lr", "seed", "layer", "model_name"] {
+            if let v = cfg[key] { notes[key] = "\(v)" }
+        }
+        let config = SAEConfig(dIn: dIn, dSAE: dSAE, hookName: hook,
+                               headLayout: headLayout ?? defaultHeadLayout(hookName: hook, dIn: dIn),
+                               applyBDecToInput: true, provenance: SAEProvenance(source: "kissane-pt", path: path, notes: notes))
+        let ckpt = try TorchCheckpoint(contentsOf: path)
+        return try assemble(config, file: path) { name in ckpt.names.contains(name) ? try ckpt.tensor(name) : nil }
+    }
+
+    // MARK: SAELens
+
+    /// Loads a SAELens folder (`sae_weights.safetensors` + `cfg.json`, architecture "standard").
+    /// The hook name is read from `metadata.hook_name` (SAELens ≥ 6) or `hook_name` (older).
+    /// Activation normalisation other than "none" is refused: the weights would not be usable as they are.
+    public static func load(saeLens folder: String, headLayout: HeadLayout? = nil) throws -> SAE {
+        let cfgFile = folder + "/cfg.json", weights = folder + "/sae_weights.safetensors"
+        let cfg = try readJSON(cfgFile)
+        guard let dIn = (cfg["d_in"] as? NSNumber)?.intValue else { throw SAEFormatError.missingKey(file: cfgFile, key: "d_in") }
+        guard let dSAE = (cfg["d_sae"] as? NSNumber)?.intValue else { throw SAEFormatError.missingKey(file: cfgFile, key: "d_sae") }
+        let metadata = cfg["metadata"] as? [String: Any] ?? [:]
+        guard let hook = (metadata["hook_name"] ?? cfg["hook_name"]) as? String else {
+            throw SAEFormatError.missingKey(file: cfgFile, key: "metadata.hook_name")
+        }
+        let architecture = cfg["architecture"] as? String ?? "standard"
+        guard architecture == "standard" else {
+            throw SAEFormatError.unsupported(file: cfgFile, detail: "architecture '\(architecture)'; only 'standard' (ReLU) SAEs are supported")
+        }
+        let normalize = cfg["normalize_activations"] as? String ?? "none"
+        guard normalize == "none" else {
+            throw SAEFormatError.unsupported(file: cfgFile, detail: "normalize_activations '\(normalize)'; fold the normalisation into the weights first")
+        }
+        let applyBDec = (cfg["apply_b_dec_to_input"] as? Bool) ?? true
+        var notes: [String: String] = [:]
+        if let v = metadata["sae_lens_version"] as? String { notes["sae_lens_version"] = v }
+        let config = SAEConfig(dIn: dIn, dSAE: dSAE, hookName: hook,
+                               headLayout: headLayout ?? defaultHeadLayout(hookName: hook, dIn: dIn),
+                               applyBDecToInput: applyBDec, provenance: SAEProvenance(source: "saelens", path: folder, notes: notes))
+        let file = try SafeTensorsFile(contentsOf: weights)
+        return try assemble(config, file: weights) { name in file.names.contains(name) ? try file.tensor(name) : nil }
+    }
+
+    /// The SAELens layout version ``save(saeLens:)`` writes (checked with SAELens 6.54).
+    public static let saeLensFormatVersion = "6.0.0"
+
+    /// Writes a SAELens folder (`sae_weights.safetensors` with F32 `W_enc`, `W_dec`, `b_enc`, `b_dec`,
+    /// and a SAELens-6 `cfg.json`), so `StandardSAE.load_from_disk` reads it. Each file is written
+    /// atomically; the folder is created if needed.
+    public func save(saeLens folder: String) throws {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try SafeTensorsFile.write(["W_enc": wEnc, "W_dec": wDec, "b_enc": bEnc, "b_dec": bDec], to: folder + "/sae_weights.safetensors")
+        let cfg: [String: Any] = [
+            "architecture": "standard", "d_in": config.dIn, "d_sae": config.dSAE, "dtype": "float32", "device": "cpu",
+            "apply_b_dec_to_input": config.applyBDecToInput, "normalize_activations": "none",
+            "reshape_activations": config.headLayout != nil ? "hook_z" : "none",
+            // SAELens reads a folder as its 6.x layout only when metadata.sae_lens_version is ≥ 6.0.0
+            // (otherwise it looks for a top-level hook_name): name the layout version we write.
+            "metadata": ["hook_name": config.hookName, "sae_lens_version": SAE.saeLensFormatVersion,
+                         "sae_lens_training_version": "attention-saes-swift"],
+        ]
+        let data = try JSONSerialization.data(withJSONObject: cfg, options: [.prettyPrinted, .sortedKeys])
+        try AtomicFile.write(data, to: folder + "/cfg.json", format: "JSON")
+    }
+}

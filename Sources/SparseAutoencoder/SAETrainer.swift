@@ -1,0 +1,168 @@
+// SAETrainer: one training step of the paper's recipe — loss, gradients, decoder-norm constraint,
+// Adam (β = (0, 0.9999)), learning-rate schedule and firing counters (SPEC §1.4–§1.8).
+
+import Foundation
+
+/// Hyperparameters of the paper's training recipe (SPEC §1.12 defaults).
+public struct SAETrainingConfig: Codable, Sendable, Equatable {
+    public var lr: Double = 1.2e-3
+    public var l1Coeff: Double = 0.5
+    public var beta1: Double = 0
+    public var beta2: Double = 0.9999
+    public var adamEps: Double = 1e-8
+    /// `sched_type = "cosine_warmup"` (true) or `"none"`.
+    public var cosineWarmup: Bool = true
+    public var schedEpochs: Int = 1000
+    public var schedLRFactor: Double = 0.1
+    public var schedWarmupEpochs: Int = 1000
+    public var seed: UInt64 = 49
+    public init() {}
+}
+
+/// Adam moments of the four parameters (PyTorch's state order: W_enc, W_dec, b_enc, b_dec).
+public struct AdamState: Sendable, Equatable {
+    public var m: [Tensor]
+    public var v: [Tensor]
+    /// Per-parameter step counts (never reset, as in PyTorch).
+    public var steps: [Int]
+
+    init(shapes: [[Int]]) {
+        m = shapes.map { Tensor(zeros: $0) }
+        v = shapes.map { Tensor(zeros: $0) }
+        steps = shapes.map { _ in 0 }
+    }
+}
+
+/// What one step measured on its batch.
+public struct StepMetrics: Sendable, Equatable {
+    /// `l2 + l1`.
+    public let loss: Float
+    /// Mean over the batch of `Σ_a (x̂ − x)²`.
+    public let l2: Float
+    /// `l1_coeff` × mean over the batch of `Σ_j |f_j|`.
+    public let l1: Float
+    /// Mean number of active features per row.
+    public let l0: Float
+    /// The learning rate this step used.
+    public let lr: Double
+}
+
+/// Trains an ``SAE`` with the paper's recipe, one batch at a time.
+///
+/// A step on `x [batch, d_in]` (SPEC §1.6): forward; gradients of
+/// `loss = mean_n Σ_a (x̂ − x)² + l1_coeff · mean_n Σ_j |f_nj|`; the decoder constraint (remove from
+/// each `W_dec` row's gradient its component along the row, then renormalise the rows — before the
+/// Adam step, so the rows end the step slightly off unit norm, as in the paper); Adam; the schedule;
+/// and the firing counters used for dead-feature detection.
+public struct SAETrainer: Sendable {
+    public private(set) var sae: SAE
+    public let config: SAETrainingConfig
+    public private(set) var adam: AdamState
+    public private(set) var schedule: LRSchedule
+    /// Training steps taken.
+    public private(set) var step = 0
+    /// Per feature, the number of rows it fired on since the counters were last reset.
+    public private(set) var firingCounts: [Int]
+    /// Rows seen since the counters were last reset.
+    public private(set) var rowsCounted = 0
+
+    public init(sae: SAE, config: SAETrainingConfig = SAETrainingConfig()) {
+        self.sae = sae
+        self.config = config
+        adam = AdamState(shapes: [sae.wEnc.shape, sae.wDec.shape, sae.bEnc.shape, sae.bDec.shape])
+        schedule = LRSchedule(baseLR: config.lr, epochs: config.schedEpochs, lrFactor: config.schedLRFactor,
+                              warmupEpochs: config.schedWarmupEpochs, enabled: config.cosineWarmup)
+        firingCounts = [Int](repeating: 0, count: sae.config.dSAE)
+    }
+
+    /// The paper's initialisation (SPEC §1.4): `W_enc [d_in, d_sae]` ~ U(±√(6/d_sae)) (PyTorch's
+    /// kaiming_uniform fan-in is the size of dim 1), `W_dec [d_sae, d_in]` ~ U(±√(6/d_in)) with unit
+    /// rows, zero biases. Our own random stream: the same seed gives the same SAE here, not torch's.
+    public static func initialSAE(_ config: SAEConfig, seed: UInt64 = 49) -> SAE {
+        var rng = RandomStream(seed: seed)
+        let be = Float((6.0 / Double(config.dSAE)).squareRoot()), bd = Float((6.0 / Double(config.dIn)).squareRoot())
+        let wEnc = Tensor.randomUniform([config.dIn, config.dSAE], low: -be, high: be, using: &rng)
+        let wDec = Tensor.randomUniform([config.dSAE, config.dIn], low: -bd, high: bd, using: &rng)
+        return SAE(config: config, wEnc: wEnc, bEnc: Tensor(zeros: [config.dSAE]),
+                   wDec: wDec / wDec.l2Norm(axis: -1, keepingAxis: true), bDec: Tensor(zeros: [config.dIn]))
+    }
+
+    /// Gradients of the loss for `x` with respect to W_enc, W_dec, b_enc, b_dec, and the metrics.
+    func gradients(_ x: Tensor) -> (grads: [Tensor], metrics: (l2: Float, l1: Float, l0: Float), fired: [Int]) {
+        let n = x.shape[0]
+        let centred = sae.config.applyBDecToInput ? x - sae.bDec : x
+        let pre = Tensor.affine(centred, sae.wEnc, sae.bEnc)                   // [N, F]
+        let f = pre.relu()
+        let recons = Tensor.affine(f, sae.wDec, sae.bDec)                       // [N, A]
+        let e = recons - x
+        let l2 = e.squared().sum() / Float(n)
+        let l1 = Float(config.l1Coeff) * f.sum() / Float(n)
+        var fired = [Int](repeating: 0, count: sae.config.dSAE)
+        var active = 0
+        f.withUnsafeBufferPointer { p in
+            let d = sae.config.dSAE
+            for r in 0..<n {
+                for j in 0..<d where p[r * d + j] != 0 { fired[j] += 1; active += 1 }
+            }
+        }
+        // d loss / d x̂ = 2 e / N
+        let dRecons = e * (2 / Float(n))
+        let gDec = Tensor.matmul(f, dRecons, transposeA: true)                  // fᵀ · dx̂   [F, A]
+        var gBDec = dRecons.sum(axis: 0)                                        // [A]
+        // d loss / d f = dx̂ · W_decᵀ + l1/N (|f|' = 1 where f > 0); through the ReLU: where pre > 0.
+        let l1Grad = Float(config.l1Coeff) / Float(n)
+        let dF = Tensor.matmul(dRecons, sae.wDec, transposeB: true)             // [N, F]
+        let dPre = Tensor.elementwise(dF, pre) { g, p in p > 0 ? g + l1Grad : 0 }
+        let gEnc = Tensor.matmul(centred, dPre, transposeA: true)               // [A, F]
+        let gBEnc = dPre.sum(axis: 0)                                           // [F]
+        if sae.config.applyBDecToInput {
+            // x_cent = x − b_dec: d/d b_dec of the encoder side is −Σ_n dpre · W_encᵀ.
+            gBDec = gBDec - sae.wEnc.matmul(gBEnc.reshaped([sae.config.dSAE, 1])).reshaped([sae.config.dIn])
+        }
+        return ([gEnc, gDec, gBEnc, gBDec], (l2, l1, Float(active) / Float(n)), fired)
+    }
+
+    /// One training step on `x [batch, d_in]`.
+    @discardableResult
+    public mutating func step(_ x: Tensor) -> StepMetrics {
+        precondition(x.rank == 2 && x.shape[1] == sae.config.dIn, "a training batch is [batch, d_in = \(sae.config.dIn)], got \(x.shape)")
+        var (grads, m, fired) = gradients(x)
+        // Decoder constraint: project each row's gradient off the row, then renormalise the rows.
+        let unit = sae.wDec / sae.wDec.l2Norm(axis: -1, keepingAxis: true)
+        grads[1] = grads[1] - unit * (grads[1] * unit).sum(axis: -1, keepingAxis: true)
+        sae.wDec = unit
+        let lr = schedule.lr
+        var params = [sae.wEnc, sae.wDec, sae.bEnc, sae.bDec]
+        for i in 0..<4 { adamUpdate(&params[i], grads[i], index: i, lr: lr) }
+        sae.wEnc = params[0]; sae.wDec = params[1]; sae.bEnc = params[2]; sae.bDec = params[3]
+        schedule.afterTrainingStep(step)
+        step += 1
+        for j in 0..<fired.count { firingCounts[j] += fired[j] }
+        rowsCounted += x.shape[0]
+        return StepMetrics(loss: m.l2 + m.l1, l2: m.l2, l1: m.l1, l0: m.l0, lr: lr)
+    }
+
+    /// PyTorch's single-tensor Adam update (`torch.optim.Adam`, no weight decay, no amsgrad), with the
+    /// scalar coefficients computed in Double as Python computes them and applied in Float.
+    mutating func adamUpdate(_ p: inout Tensor, _ g: Tensor, index i: Int, lr: Double) {
+        adam.steps[i] += 1
+        let t = Double(adam.steps[i])
+        let b1 = config.beta1, b2 = config.beta2
+        // exp_avg.lerp_(grad, 1 − β1): with β1 = 0 this is the gradient itself.
+        let w1 = Float(1 - b1)
+        adam.m[i] = b1 == 0 ? g.contiguousCopy() : Tensor.elementwise(adam.m[i], g) { m, g in m + w1 * (g - m) }
+        let fb2 = Float(b2), w2 = Float(1 - b2)
+        adam.v[i] = Tensor.elementwise(adam.v[i], g) { v, g in v * fb2 + w2 * (g * g) }
+        let stepSize = Float(lr / (1 - Foundation.pow(b1, t)))
+        let bc2Sqrt = Float((1 - Foundation.pow(b2, t)).squareRoot())
+        let eps = Float(config.adamEps)
+        let denom = adam.v[i].map { $0.squareRoot() / bc2Sqrt + eps }
+        p = p - (adam.m[i] / denom) * stepSize
+    }
+
+    /// Zeroes the firing counters (the start of a new dead-feature window).
+    public mutating func resetFiringCounters() {
+        firingCounts = [Int](repeating: 0, count: firingCounts.count)
+        rowsCounted = 0
+    }
+}

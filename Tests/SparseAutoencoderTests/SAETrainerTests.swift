@@ -1,0 +1,70 @@
+// SAETrainerTests: the learning-rate schedule and training steps against PyTorch
+// (Scripts/reference/make_training_fixtures.py).
+
+import Foundation
+import Testing
+import TensorTestSupport
+@testable import SparseAutoencoder
+
+struct TrainReference {
+    let file: HDF5File
+    init() throws { file = try HDF5File(path: fixtures.appendingPathComponent("train_reference.h5").path) }
+    subscript(_ name: String) -> Tensor { get throws { try file.readTensor("/" + name) } }
+}
+
+@Suite struct LRScheduleTests {
+    @Test func matchesTorchCosineAnnealingStepByStepThroughWarmupAndRewarm() throws {
+        let ref = try TrainReference()
+        let expected = try ref["lrs"].scalars   // Float32 view of the float64 sequence is enough to locate; compare in Double below
+        var s = LRSchedule(baseLR: 1.2e-3)
+        #expect(Swift.abs(s.lr - 1.2e-4) < 1e-12)
+        s.afterTrainingStep(0); s.afterTrainingStep(1)
+        var lrs = [s.lr]
+        for i in 2..<1500 { s.afterTrainingStep(i); lrs.append(s.lr) }
+        let before = s.lastEpoch
+        s.rewarm()
+        #expect(s.lastEpoch - before == Int(try ref.file.attribute("rewarm_steps").intValue!))
+        for i in 1500..<2700 { lrs.append(s.lr); s.afterTrainingStep(i) }
+        #expect(lrs.count == expected.count)
+        var worst = 0.0
+        for (a, e) in zip(lrs, expected) { worst = Swift.max(worst, Swift.abs(a - Double(e)) / Double(e)) }
+        #expect(worst < 1e-7, "max relative difference \(worst)")   // float32 storage of the reference
+        // The closed form of SPEC §1.8 at the warm-up's midpoint and end.
+        var c = LRSchedule(baseLR: 1.2e-3)
+        for i in 0..<500 { c.afterTrainingStep(i) }
+        #expect(Swift.abs(c.lr - 6.6e-4) < 1e-9)
+        for i in 500..<1200 { c.afterTrainingStep(i) }
+        #expect(Swift.abs(c.lr - 1.2e-3) < 1e-12)
+    }
+}
+
+@Suite struct SAETrainerTests {
+    @Test func twoStepsMatchPyTorch() throws {
+        let ref = try TrainReference()
+        let config = SAEConfig(dIn: 16, dSAE: 32, hookName: "blocks.1.attn.hook_z")
+        let sae = SAE(config: config, wEnc: try ref["init/W_enc"], bEnc: try ref["init/b_enc"],
+                      wDec: try ref["init/W_dec"], bDec: try ref["init/b_dec"])
+        var training = SAETrainingConfig()
+        training.l1Coeff = 0.8
+        var trainer = SAETrainer(sae: sae, config: training)
+        for i in 0..<2 {
+            let m = trainer.step(try ref["x\(i)"])
+            #expect(Swift.abs(Double(m.loss) - Double(try ref["step\(i)/loss"].scalar)) < 1e-4 * Double(m.loss))
+            #expect(Swift.abs(Double(m.l1) - Double(try ref["step\(i)/l1"].scalar)) < 1e-4 * Double(m.l1))
+            #expect(Swift.abs(m.lr - Double(try ref["step\(i)/lr"].scalar)) < 1e-10)
+            for (name, t) in [("W_enc", trainer.sae.wEnc), ("W_dec", trainer.sae.wDec), ("b_enc", trainer.sae.bEnc), ("b_dec", trainer.sae.bDec)] {
+                expectClose(t, try ref["step\(i)/\(name)"], atol: 2e-6, rtol: 1e-5, Comment(rawValue: "step \(i) \(name)"))
+            }
+        }
+        #expect(trainer.step == 2 && trainer.rowsCounted == 128)
+    }
+
+    @Test func initialisationFollowsThePaper() {
+        let sae = SAETrainer.initialSAE(SAEConfig(dIn: 64, dSAE: 256, hookName: "blocks.0.attn.hook_z"), seed: 1)
+        expectClose(sae.wDec.l2Norm(axis: -1), Tensor(repeating: 1, shape: [256]), atol: 1e-6)
+        let bound = Float((6.0 / 256).squareRoot())
+        #expect(sae.wEnc.abs().max() <= bound && sae.wEnc.abs().max() > 0.9 * bound)
+        #expect(sae.bEnc.abs().max() == 0 && sae.bDec.abs().max() == 0)
+        #expect(SAETrainer.initialSAE(sae.config, seed: 1) == sae)
+    }
+}

@@ -52,7 +52,60 @@ def main():
         results[f"step{i}/l1"] = l1.detach()
         for name, p in zip(["W_enc", "W_dec", "b_enc", "b_dec"], params):
             results[f"step{i}/{name}"] = p.detach().clone()
-    # The schedule alone, stepped by the training rule from step 2 on, then re-warmed at step 1500.
+    # Anthropic resampling of three dead features (SPEC §1.9) from two batches, the Adam reset and
+    # the re-warm, then one more training step.
+    dead = [2, 5, 17]
+    res_batches = [torch.randn(n, d_in) * 2, torch.randn(n, d_in) * 2]
+    with torch.no_grad():
+        errs = []
+        for b in res_batches:
+            acts = torch.relu((b - b_dec) @ W_enc + b_enc)
+            errs.append((acts @ W_dec + b_dec - b).pow(2).sum(-1))
+        e = torch.cat(errs)
+        probs = e.pow(2) / e.pow(2).sum()
+        chosen = torch.multinomial(probs, len(dead), replacement=False)
+        inputs = torch.cat(res_batches)
+        alive = torch.ones(d_sae, dtype=torch.bool)
+        alive[dead] = False
+        m = W_enc[:, alive].norm(dim=0).mean()
+        for j, idx in zip(dead, chosen.tolist()):
+            r = inputs[idx] - b_dec
+            r_hat = r / (r.norm() + 1e-8)
+            W_dec.data[j] = r_hat
+            W_enc.data[:, j] = r_hat * m * 0.2
+            b_enc.data[j] = 0.0
+        state = opt.state
+        for k in ("exp_avg", "exp_avg_sq"):
+            state[W_enc][k][:, dead] = 0.0
+            state[W_dec][k][dead, :] = 0.0
+            state[b_enc][k][dead] = 0.0
+    while opt.param_groups[0]["lr"] > 0.1 * lr + 1e-9:
+        sched.step()
+    for name, p_ in zip(["W_enc", "W_dec", "b_enc", "b_dec"], params):
+        results[f"resampled/{name}"] = p_.detach().clone()
+    results["resample/chosen"] = chosen
+    results["resample/x0"] = res_batches[0]
+    results["resample/x1"] = res_batches[1]
+    x = torch.randn(n, d_in) * 2
+    results["x2"] = x
+    acts = torch.relu((x - b_dec) @ W_enc + b_enc)
+    loss = (acts @ W_dec + b_dec - x).pow(2).sum(-1).mean(0) + l1_coeff * acts.abs().sum(-1).mean(0)
+    loss.backward()
+    with torch.no_grad():
+        W_dec_normed = W_dec / W_dec.norm(dim=-1, keepdim=True)
+        W_dec.grad -= (W_dec.grad * W_dec_normed).sum(-1, keepdim=True) * W_dec_normed
+        W_dec.data = W_dec_normed
+    results["step2/lr"] = torch.tensor(opt.param_groups[0]["lr"], dtype=torch.float64)
+    opt.step()
+    opt.zero_grad()
+    for name, p_ in zip(["W_enc", "W_dec", "b_enc", "b_dec"], params):
+        results[f"step2/{name}"] = p_.detach().clone()
+
+    # The schedule alone (a fresh one), stepped by the training rule from step 2 on, then re-warmed at step 1500.
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=lr, betas=(0.0, 0.9999))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=1000, eta_min=0.1 * lr)
+    for _ in range(1002):
+        sched.step()
     lrs = [opt.param_groups[0]["lr"]]
     for i in range(2, 1500):
         if i < 1000 or opt.param_groups[0]["lr"] + 1e-9 < lr:

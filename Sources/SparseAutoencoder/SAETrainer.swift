@@ -55,16 +55,18 @@ public struct StepMetrics: Sendable, Equatable {
 /// Adam step, so the rows end the step slightly off unit norm, as in the paper); Adam; the schedule;
 /// and the firing counters used for dead-feature detection.
 public struct SAETrainer: Sendable {
-    public private(set) var sae: SAE
+    public internal(set) var sae: SAE
     public let config: SAETrainingConfig
-    public private(set) var adam: AdamState
-    public private(set) var schedule: LRSchedule
+    public internal(set) var adam: AdamState
+    public internal(set) var schedule: LRSchedule
     /// Training steps taken.
-    public private(set) var step = 0
+    public internal(set) var step = 0
     /// Per feature, the number of rows it fired on since the counters were last reset.
-    public private(set) var firingCounts: [Int]
+    public internal(set) var firingCounts: [Int]
     /// Rows seen since the counters were last reset.
-    public private(set) var rowsCounted = 0
+    public internal(set) var rowsCounted = 0
+    /// Resampling checks done so far (bounded by `ResamplingConfig.numResamples`).
+    public internal(set) var resamplesDone = 0
 
     public init(sae: SAE, config: SAETrainingConfig = SAETrainingConfig()) {
         self.sae = sae
@@ -159,6 +161,9 @@ public struct SAETrainer: Sendable {
         let denom = adam.v[i].map { $0.squareRoot() / bc2Sqrt + eps }
         p = p - (adam.m[i] / denom) * stepSize
     }
+
+    /// Descends the schedule to its minimum so the warm-up repeats (after a resampling).
+    public mutating func rewarmSchedule() { schedule.rewarm() }
 
     /// Zeroes the firing counters (the start of a new dead-feature window).
     public mutating func resetFiringCounters() {

@@ -57,6 +57,46 @@ struct TrainReference {
             }
         }
         #expect(trainer.step == 2 && trainer.rowsCounted == 128)
+
+        // Resampling three dead features from two batches with torch's draw, the Adam reset, the
+        // re-warm, then one more step (SPEC §1.9).
+        let inputs = Tensor.concatenate([try ref["resample/x0"], try ref["resample/x1"]], axis: 0)
+        let chosen = try ref.file.readIndices("/resample/chosen").values
+        trainer.resample(dead: [2, 5, 17], inputs: inputs, chosen: chosen)
+        trainer.rewarmSchedule()
+        for (name, t) in [("W_enc", trainer.sae.wEnc), ("W_dec", trainer.sae.wDec), ("b_enc", trainer.sae.bEnc), ("b_dec", trainer.sae.bDec)] {
+            expectClose(t, try ref["resampled/\(name)"], atol: 2e-6, rtol: 1e-5, Comment(rawValue: "resampled \(name)"))
+        }
+        #expect(trainer.adam.m[0].selecting(axis: 1, 5).abs().max() == 0 && trainer.adam.v[1].selecting(axis: 0, 17).abs().max() == 0)
+        let m = trainer.step(try ref["x2"])
+        #expect(Swift.abs(m.lr - Double(try ref["step2/lr"].scalar)) < 1e-10)
+        for (name, t) in [("W_enc", trainer.sae.wEnc), ("W_dec", trainer.sae.wDec), ("b_enc", trainer.sae.bEnc), ("b_dec", trainer.sae.bDec)] {
+            expectClose(t, try ref["step2/\(name)"], atol: 2e-6, rtol: 1e-5, Comment(rawValue: "step 2 \(name)"))
+        }
+    }
+
+    @Test func resamplingScheduleFollowsThePaper() throws {
+        // Tiny run: 4 features, one never fires; checks every 10 steps, counters restart 5 steps before.
+        let config = SAEConfig(dIn: 4, dSAE: 4, hookName: "blocks.0.attn.hook_z")
+        var sae = SAETrainer.initialSAE(config, seed: 2)
+        sae.bEnc = Tensor([0, 0, 0, -100])                    // feature 3 is dead
+        var training = SAETrainingConfig()
+        training.cosineWarmup = false
+        var trainer = SAETrainer(sae: sae, config: training)
+        var r = ResamplingConfig()
+        r.reinitEvery = 10; r.resampleLast = 5; r.numResamples = 2; r.resampleBatches = 2
+        var rng = RandomStream(seed: 3), data = RandomStream(seed: 4)
+        var events: [ResampleEvent] = []
+        for i in 0..<40 {
+            trainer.step(Tensor.randomNormal([8, 4], using: &data))
+            if let e = trainer.endOfStep(i, resampling: r, rng: &rng, nextBatch: { Tensor.randomNormal([8, 4], using: &data) }) {
+                events.append(e)
+            }
+        }
+        #expect(events.map(\.step) == [9, 19, 29, 39])
+        #expect(events[0].dead.contains(3) && events[0].resampled)
+        #expect(trainer.resamplesDone == 4)                   // checks count even after the limit (quirk kept)
+        #expect(!events[2].resampled && !events[3].resampled) // past num_resamples: nothing changes
     }
 
     @Test func initialisationFollowsThePaper() {

@@ -1,0 +1,127 @@
+// SAETrainer+Resampling: dead-feature detection and Anthropic resampling with the Adam-state reset
+// and the learning-rate re-warm (SPEC §1.9).
+
+import Foundation
+
+/// When and how dead features are resampled (the paper's "anthropic" scheme; SPEC §1.9 defaults).
+public struct ResamplingConfig: Codable, Sendable, Equatable {
+    /// Check for dead features when `(step + 1) % reinitEvery == 0` (`re_init_every`; the paper's
+    /// GPT-2 SAEs used 25000).
+    public var reinitEvery: Int = 100_000
+    /// At most this many checks (`num_resamples`); a check with no dead feature still counts (the
+    /// reference code's behaviour, kept: SPEC decision 3).
+    public var numResamples: Int = 4
+    /// A feature is dead when its firing fraction over the window is ≤ this (`dead_direction_cutoff`).
+    public var deadCutoff: Double = 1e-6
+    /// The counters restart when `(step + resampleLast) % reinitEvery == 0` (`anthropic_resample_last`).
+    public var resampleLast: Int = 100_000
+    /// Batches drawn to choose new directions (`anthropic_resample_batches`).
+    public var resampleBatches: Int = 100
+    /// New encoder columns get this fraction of the mean alive column norm (`anthropic_neuron_resample_scale`).
+    public var encoderScale: Float = 0.2
+    public init() {}
+}
+
+/// What a resampling check did.
+public struct ResampleEvent: Sendable, Equatable {
+    public let step: Int
+    public let dead: [Int]
+    /// False when no feature was dead, or when the reconstruction error was too small to sample from.
+    public let resampled: Bool
+}
+
+extension SAETrainer {
+    /// Features whose firing fraction since the last counter reset is ≤ `cutoff` (ascending).
+    public func deadFeatures(cutoff: Double) -> [Int] {
+        guard rowsCounted > 0 else { return [] }
+        return firingCounts.indices.filter { Double(firingCounts[$0]) / Double(rowsCounted) <= cutoff }
+    }
+
+    /// Per-row squared reconstruction error `Σ_a (x̂ − x)²` with the current SAE, `[rows]`.
+    public func reconstructionErrors(_ x: Tensor) -> Tensor {
+        (sae.decode(sae.encode(x)) - x).squared().sum(axis: -1)
+    }
+
+    /// Draws the inputs for `dead.count` new directions: probabilities ∝ (squared error)², without
+    /// replacement (SPEC §1.9, decision 4: reproduced). Returns nil — resample nothing — when some
+    /// batch's largest error is below 1e-6, as the reference code does.
+    public func chooseResampleInputs(_ batches: [Tensor], count: Int, rng: inout RandomStream) -> (inputs: Tensor, chosen: [Int])? {
+        var weights: [Double] = []
+        for b in batches {
+            let e = reconstructionErrors(b).scalars
+            if (e.max() ?? 0) < 1e-6 { return nil }
+            weights += e.map { Double($0) * Double($0) }
+        }
+        let all = Tensor.concatenate(batches, axis: 0)
+        let positive = weights.filter { $0 > 0 }.count
+        let chosen = rng.sampleWithoutReplacement(weights: weights, count: Swift.min(count, positive))
+        return (all, chosen)
+    }
+
+    /// Replaces dead features by chosen inputs (in order): `W_dec[j] = r̂`, `W_enc[:, j] = r̂ · m ·
+    /// encoderScale`, `b_enc[j] = 0`, with `r̂ = (x − b_dec)/(‖x − b_dec‖ + 1e-8)` and `m` the mean
+    /// norm of the alive encoder columns (1 if none is alive). Then zeroes the Adam moments of those
+    /// features (W_enc columns, W_dec rows, b_enc entries; b_dec and the step counts untouched).
+    public mutating func resample(dead: [Int], inputs: Tensor, chosen: [Int], encoderScale: Float = 0.2) {
+        let deadSet = Set(dead)
+        let alive = (0..<sae.config.dSAE).filter { !deadSet.contains($0) }
+        let colNorms = sae.wEnc.l2Norm(axis: 0).scalars
+        let m: Float = alive.isEmpty ? 1 : alive.reduce(Float(0)) { $0 + colNorms[$1] } / Float(alive.count)
+        var wEnc = sae.wEnc, wDec = sae.wDec, bEnc = sae.bEnc
+        for (j, n) in zip(dead, chosen) {
+            let r = inputs.selecting(axis: 0, n) - sae.bDec
+            let unit = r / (r.l2Norm(axis: 0).scalar + 1e-8)
+            wDec.assign(unit.unsqueezed(axis: 0), axis: 0, range: j..<(j + 1))
+            wEnc.assign((unit * (m * encoderScale)).unsqueezed(axis: 1), axis: 1, range: j..<(j + 1))
+            bEnc[j] = 0
+        }
+        sae.wEnc = wEnc; sae.wDec = wDec; sae.bEnc = bEnc
+        resetAdam(features: dead)
+    }
+
+    /// Zeroes both Adam moments of `features` in W_enc (columns), W_dec (rows) and b_enc.
+    public mutating func resetAdam(features: [Int]) {
+        for k in 0..<2 {
+            var enc = k == 0 ? adam.m[0] : adam.v[0]
+            var dec = k == 0 ? adam.m[1] : adam.v[1]
+            var be = k == 0 ? adam.m[2] : adam.v[2]
+            for j in features {
+                enc.assign(Tensor(zeros: [sae.config.dIn, 1]), axis: 1, range: j..<(j + 1))
+                dec.assign(Tensor(zeros: [1, sae.config.dIn]), axis: 0, range: j..<(j + 1))
+                be[j] = 0
+            }
+            if k == 0 { adam.m[0] = enc; adam.m[1] = dec; adam.m[2] = be } else { adam.v[0] = enc; adam.v[1] = dec; adam.v[2] = be }
+        }
+    }
+
+    /// The paper's end-of-step bookkeeping for step `stepIndex` (0-based, the step just taken):
+    /// the resampling check at `(i + 1) % reinitEvery == 0` (resample, reset Adam, re-warm the
+    /// schedule; the counters restart and the check counts even with no dead feature), then the
+    /// window reset at `(i + resampleLast) % reinitEvery == 0`. `nextBatch` supplies the batches
+    /// new directions are drawn from.
+    @discardableResult
+    public mutating func endOfStep(_ stepIndex: Int, resampling r: ResamplingConfig, rng: inout RandomStream,
+                                   nextBatch: () throws -> Tensor) rethrows -> ResampleEvent? {
+        var event: ResampleEvent? = nil
+        if (stepIndex + 1) % r.reinitEvery == 0 {
+            let dead = deadFeatures(cutoff: r.deadCutoff)
+            var changed = false
+            if !dead.isEmpty && resamplesDone < r.numResamples {
+                var batches: [Tensor] = []
+                for _ in 0..<r.resampleBatches { batches.append(try nextBatch()) }
+                if let (inputs, chosen) = chooseResampleInputs(batches, count: dead.count, rng: &rng) {
+                    resample(dead: Array(dead.prefix(chosen.count)), inputs: inputs, chosen: chosen, encoderScale: r.encoderScale)
+                    changed = true
+                } else {
+                    resetAdam(features: dead)
+                }
+                rewarmSchedule()
+            }
+            event = ResampleEvent(step: stepIndex, dead: dead, resampled: changed)
+            resetFiringCounters()
+            resamplesDone += 1
+        }
+        if (stepIndex + r.resampleLast) % r.reinitEvery == 0 { resetFiringCounters() }
+        return event
+    }
+}

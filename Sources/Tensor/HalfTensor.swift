@@ -123,6 +123,11 @@ public struct HalfTensor: Sendable, Equatable {
         }
     }
 
+    /// Calls `body` with the encoded elements, mutable (row-major).
+    public mutating func withUnsafeMutableBits<R>(_ body: (UnsafeMutableBufferPointer<UInt16>) throws -> R) rethrows -> R {
+        try bits.withUnsafeMutableBufferPointer { try body($0) }
+    }
+
     /// Stores `values` (shape `[k] + shape[1...]`) as rows `start..<start+k`.
     public mutating func setRows(_ start: Int, _ values: Tensor) {
         let d = rowSize, k = values.shape.first ?? 0

@@ -3,6 +3,19 @@
 
 import Foundation
 
+/// Training stopped for a reason the caller must see.
+public enum SAETrainingError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// The loss of step `step` was NaN or infinite (bad input activations, or a learning rate too high).
+    case nonFiniteLoss(step: Int, loss: Float)
+
+    public var description: String {
+        switch self {
+        case .nonFiniteLoss(let s, let l):
+            "training stopped: the loss of step \(s) is \(l); the SAE keeps its state from before this step (check the activations for NaN/Inf, or lower the learning rate)"
+        }
+    }
+}
+
 /// Hyperparameters of the paper's training recipe (SPEC §1.12 defaults).
 public struct SAETrainingConfig: Codable, Sendable, Equatable {
     public var lr: Double = 1.2e-3
@@ -125,10 +138,13 @@ public struct SAETrainer: Sendable {
     }
 
     /// One training step on `x [batch, d_in]`.
+    /// - Throws: ``SAETrainingError/nonFiniteLoss(step:loss:)`` before changing anything when the
+    ///   loss is NaN or infinite, so the trainer (and any checkpoint) keeps the last good state.
     @discardableResult
-    public mutating func step(_ x: Tensor) -> StepMetrics {
+    public mutating func step(_ x: Tensor) throws -> StepMetrics {
         precondition(x.rank == 2 && x.shape[1] == sae.config.dIn, "a training batch is [batch, d_in = \(sae.config.dIn)], got \(x.shape)")
         var (grads, m, fired) = gradients(x)
+        guard (m.l2 + m.l1).isFinite else { throw SAETrainingError.nonFiniteLoss(step: step, loss: m.l2 + m.l1) }
         // Decoder constraint: project each row's gradient off the row, then renormalise the rows.
         let unit = sae.wDec / sae.wDec.l2Norm(axis: -1, keepingAxis: true)
         grads[1] = grads[1] - unit * (grads[1] * unit).sum(axis: -1, keepingAxis: true)

@@ -48,7 +48,7 @@ struct TrainReference {
         training.l1Coeff = 0.8
         var trainer = SAETrainer(sae: sae, config: training)
         for i in 0..<2 {
-            let m = trainer.step(try ref["x\(i)"])
+            let m = try trainer.step(try ref["x\(i)"])
             #expect(Swift.abs(Double(m.loss) - Double(try ref["step\(i)/loss"].scalar)) < 1e-4 * Double(m.loss))
             #expect(Swift.abs(Double(m.l1) - Double(try ref["step\(i)/l1"].scalar)) < 1e-4 * Double(m.l1))
             #expect(Swift.abs(m.lr - Double(try ref["step\(i)/lr"].scalar)) < 1e-10)
@@ -68,7 +68,7 @@ struct TrainReference {
             expectClose(t, try ref["resampled/\(name)"], atol: 2e-6, rtol: 1e-5, Comment(rawValue: "resampled \(name)"))
         }
         #expect(trainer.adam.m[0].selecting(axis: 1, 5).abs().max() == 0 && trainer.adam.v[1].selecting(axis: 0, 17).abs().max() == 0)
-        let m = trainer.step(try ref["x2"])
+        let m = try trainer.step(try ref["x2"])
         #expect(Swift.abs(m.lr - Double(try ref["step2/lr"].scalar)) < 1e-10)
         for (name, t) in [("W_enc", trainer.sae.wEnc), ("W_dec", trainer.sae.wDec), ("b_enc", trainer.sae.bEnc), ("b_dec", trainer.sae.bDec)] {
             expectClose(t, try ref["step2/\(name)"], atol: 2e-6, rtol: 1e-5, Comment(rawValue: "step 2 \(name)"))
@@ -88,7 +88,7 @@ struct TrainReference {
         var rng = RandomStream(seed: 3), data = RandomStream(seed: 4)
         var events: [ResampleEvent] = []
         for i in 0..<40 {
-            trainer.step(Tensor.randomNormal([8, 4], using: &data))
+            try trainer.step(Tensor.randomNormal([8, 4], using: &data))
             if let e = trainer.endOfStep(i, resampling: r, rng: &rng, nextBatch: { Tensor.randomNormal([8, 4], using: &data) }) {
                 events.append(e)
             }
@@ -106,5 +106,61 @@ struct TrainReference {
         #expect(sae.wEnc.abs().max() <= bound && sae.wEnc.abs().max() > 0.9 * bound)
         #expect(sae.bEnc.abs().max() == 0 && sae.bDec.abs().max() == 0)
         #expect(SAETrainer.initialSAE(sae.config, seed: 1) == sae)
+    }
+}
+
+@Suite struct CheckpointTests {
+    /// Runs `steps` steps from `trainer` with resampling every 10 steps; batches depend only on the
+    /// step index, resampling batches on `rng`.
+    static func train(_ trainer: inout SAETrainer, from start: Int, to end: Int, rng: inout RandomStream, history: inout [StepMetrics]) throws {
+        var r = ResamplingConfig()
+        r.reinitEvery = 10; r.resampleLast = 10; r.resampleBatches = 2
+        for i in start..<end {
+            var data = RandomStream(seed: UInt64(1000 + i))
+            history.append(try trainer.step(Tensor.randomNormal([16, 8], using: &data)))
+            var source = RandomStream(seed: UInt64(5000 + i))
+            trainer.endOfStep(i, resampling: r, rng: &rng, nextBatch: { Tensor.randomNormal([16, 8], using: &source) })
+        }
+    }
+
+    @Test func resumeContinuesExactlyAsAnUninterruptedRun() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var sae = SAETrainer.initialSAE(SAEConfig(dIn: 8, dSAE: 24, hookName: "blocks.0.attn.hook_z"), seed: 8)
+        sae.bEnc = Tensor((0..<24).map { $0 % 5 == 0 ? -50 : 0 })    // some dead features, so resampling happens
+        var training = SAETrainingConfig()
+        training.schedEpochs = 20; training.schedWarmupEpochs = 20
+        // Uninterrupted.
+        var a = SAETrainer(sae: sae, config: training)
+        var rngA = RandomStream(seed: 9), histA: [StepMetrics] = []
+        try Self.train(&a, from: 0, to: 30, rng: &rngA, history: &histA)
+        // Interrupted after 12 steps, saved, loaded, continued.
+        var b = SAETrainer(sae: sae, config: training)
+        var rngB = RandomStream(seed: 9), histB: [StepMetrics] = []
+        try Self.train(&b, from: 0, to: 12, rng: &rngB, history: &histB)
+        let path = dir.appendingPathComponent("ckpt.h5").path
+        try b.saveCheckpoint(to: path, rngs: ["resample": rngB], history: histB)
+        var (c, rngs, histC) = try SAETrainer.loadCheckpoint(from: path)
+        #expect(histC == histB && c.step == 12)
+        var rngC = try #require(rngs["resample"])
+        try Self.train(&c, from: 12, to: 30, rng: &rngC, history: &histC)
+        #expect(c.sae == a.sae)
+        #expect(c.adam == a.adam && c.schedule == a.schedule && c.firingCounts == a.firingCounts)
+        #expect(c.resamplesDone == a.resamplesDone && rngC == rngA)
+        #expect(histC == histA)
+        #expect(a.resamplesDone == 3)
+    }
+
+    @Test func nonFiniteLossStopsWithoutChangingAnything() throws {
+        let sae = SAETrainer.initialSAE(SAEConfig(dIn: 4, dSAE: 8, hookName: "blocks.0.attn.hook_z"), seed: 1)
+        var t = SAETrainer(sae: sae)
+        var x = Tensor(repeating: 1, shape: [2, 4])
+        x[1, 2] = .nan
+        #expect(throws: SAETrainingError.self) { try t.step(x) }
+        #expect(t.sae == sae && t.step == 0)
+    }
+
+    @Test func notACheckpointIsATypedError() throws {
+        #expect(throws: (any Error).self) { try SAETrainer.loadCheckpoint(from: fixtures.appendingPathComponent("sae_reference.h5").path) }
     }
 }

@@ -29,7 +29,15 @@ public struct SAETrainingConfig: Codable, Sendable, Equatable {
     public var schedLRFactor: Double = 0.1
     public var schedWarmupEpochs: Int = 1000
     public var seed: UInt64 = 49
+    /// How gradients are computed: chosen per step from the measured density (`automatic`: the
+    /// sparse path below 5% active entries), or forced.
+    public var gradientPath: GradientPath = .automatic
     public init() {}
+}
+
+/// The dense path (five matrix products) or the sparse one (only the encoder product is dense).
+public enum GradientPath: String, Codable, Sendable {
+    case automatic, dense, sparse
 }
 
 /// Adam moments of the four parameters (PyTorch's state order: W_enc, W_dec, b_enc, b_dec).
@@ -58,6 +66,16 @@ public struct StepMetrics: Sendable, Equatable {
     public let l0: Float
     /// The learning rate this step used.
     public let lr: Double
+    /// Whether the sparse path computed this step's gradients.
+    public var sparse: Bool = false
+
+    public init(loss: Float, l2: Float, l1: Float, l0: Float, lr: Double, sparse: Bool = false) {
+        self.loss = loss; self.l2 = l2; self.l1 = l1; self.l0 = l0; self.lr = lr; self.sparse = sparse
+    }
+
+    public static func == (a: StepMetrics, b: StepMetrics) -> Bool {
+        a.loss == b.loss && a.l2 == b.l2 && a.l1 == b.l1 && a.l0 == b.l0 && a.lr == b.lr
+    }
 }
 
 /// Trains an ``SAE`` with the paper's recipe, one batch at a time.
@@ -102,11 +120,24 @@ public struct SAETrainer: Sendable {
                    wDec: wDec / wDec.l2Norm(axis: -1, keepingAxis: true), bDec: Tensor(zeros: [config.dIn]))
     }
 
-    /// Gradients of the loss for `x` with respect to W_enc, W_dec, b_enc, b_dec, and the metrics.
-    func gradients(_ x: Tensor) -> (grads: [Tensor], metrics: (l2: Float, l1: Float, l0: Float), fired: [Int]) {
+    /// Gradients of the loss for `x` with respect to W_enc, W_dec, b_enc, b_dec, the metrics, the
+    /// per-feature firing counts, and whether the sparse path was taken.
+    func gradients(_ x: Tensor, path: GradientPath? = nil) -> (grads: [Tensor], metrics: (l2: Float, l1: Float, l0: Float), fired: [Int], sparse: Bool) {
         let n = x.shape[0]
         let centred = sae.config.applyBDecToInput ? x - sae.bDec : x
         let pre = Tensor.affine(centred, sae.wEnc, sae.bEnc)                   // [N, F]
+        var useSparse = false
+        switch path ?? config.gradientPath {
+        case .dense: useSparse = false
+        case .sparse: useSparse = true
+        case .automatic:
+            let active = pre.withUnsafeBufferPointer { p in p.reduce(0) { $0 + ($1 > 0 ? 1 : 0) } }
+            useSparse = Double(active) < SAETrainer.sparseDensityThreshold * Double(pre.count)
+        }
+        if useSparse {
+            let r = sparseGradients(centred: centred, x: x, pre: pre)
+            return (r.grads, r.metrics, r.fired, true)
+        }
         let f = pre.relu()
         let recons = Tensor.affine(f, sae.wDec, sae.bDec)                       // [N, A]
         let e = recons - x
@@ -134,7 +165,7 @@ public struct SAETrainer: Sendable {
             // x_cent = x − b_dec: d/d b_dec of the encoder side is −Σ_n dpre · W_encᵀ.
             gBDec = gBDec - sae.wEnc.matmul(gBEnc.reshaped([sae.config.dSAE, 1])).reshaped([sae.config.dIn])
         }
-        return ([gEnc, gDec, gBEnc, gBDec], (l2, l1, Float(active) / Float(n)), fired)
+        return ([gEnc, gDec, gBEnc, gBDec], (l2, l1, Float(active) / Float(n)), fired, false)
     }
 
     /// One training step on `x [batch, d_in]`.
@@ -143,7 +174,7 @@ public struct SAETrainer: Sendable {
     @discardableResult
     public mutating func step(_ x: Tensor) throws -> StepMetrics {
         precondition(x.rank == 2 && x.shape[1] == sae.config.dIn, "a training batch is [batch, d_in = \(sae.config.dIn)], got \(x.shape)")
-        var (grads, m, fired) = gradients(x)
+        var (grads, m, fired, usedSparse) = gradients(x)
         guard (m.l2 + m.l1).isFinite else { throw SAETrainingError.nonFiniteLoss(step: step, loss: m.l2 + m.l1) }
         // Decoder constraint: project each row's gradient off the row, then renormalise the rows.
         let unit = sae.wDec / sae.wDec.l2Norm(axis: -1, keepingAxis: true)
@@ -157,7 +188,7 @@ public struct SAETrainer: Sendable {
         step += 1
         for j in 0..<fired.count { firingCounts[j] += fired[j] }
         rowsCounted += x.shape[0]
-        return StepMetrics(loss: m.l2 + m.l1, l2: m.l2, l1: m.l1, l0: m.l0, lr: lr)
+        return StepMetrics(loss: m.l2 + m.l1, l2: m.l2, l1: m.l1, l0: m.l0, lr: lr, sparse: usedSparse)
     }
 
     /// PyTorch's single-tensor Adam update (`torch.optim.Adam`, no weight decay, no amsgrad), with the

@@ -51,10 +51,10 @@ public enum Parallel {
     }
 }
 
-/// Carries a non-Sendable value into `concurrentPerform`. Callers guarantee that concurrent uses
-/// touch disjoint memory.
+/// Carries a non-Sendable value (typically buffer pointers) into parallel loops. Callers guarantee
+/// that concurrent uses touch disjoint memory. Shared with this package's other modules, not public.
 @usableFromInline
-struct UnsafeSendableBox<T>: @unchecked Sendable {
-    @usableFromInline let value: T
-    @usableFromInline init(_ value: T) { self.value = value }
+package struct UnsafeSendableBox<T>: @unchecked Sendable {
+    @usableFromInline package let value: T
+    @usableFromInline package init(_ value: T) { self.value = value }
 }

@@ -164,3 +164,35 @@ struct TrainReference {
         #expect(throws: (any Error).self) { try SAETrainer.loadCheckpoint(from: fixtures.appendingPathComponent("sae_reference.h5").path) }
     }
 }
+
+@Suite struct SparsePathTests {
+    /// The sparse path's gradients equal the dense path's up to float rounding, for sparse and for
+    /// fairly dense activations, and a whole step agrees too.
+    @Test(arguments: [-0.3, 0.0, 0.3])
+    func sparseAndDenseGradientsAgree(_ bias: Float) throws {
+        var sae = SAETrainer.initialSAE(SAEConfig(dIn: 24, dSAE: 96, hookName: "blocks.0.attn.hook_z"), seed: 4)
+        var rng = RandomStream(seed: 6)
+        sae.bEnc = Tensor.randomNormal([96], mean: bias, std: 0.2, using: &rng)
+        sae.bDec = Tensor.randomNormal([24], std: 0.1, using: &rng)
+        let x = Tensor.randomNormal([40, 24], using: &rng)
+        let trainer = SAETrainer(sae: sae)
+        let d = trainer.gradients(x, path: .dense), s = trainer.gradients(x, path: .sparse)
+        #expect(!d.sparse && s.sparse)
+        for (i, name) in ["W_enc", "W_dec", "b_enc", "b_dec"].enumerated() {
+            expectClose(s.grads[i], d.grads[i], atol: 1e-5, rtol: 1e-4, Comment(rawValue: name))
+        }
+        #expect(s.fired == d.fired)
+        #expect(Swift.abs(s.metrics.l2 - d.metrics.l2) <= 1e-4 * d.metrics.l2 && s.metrics.l0 == d.metrics.l0)
+        #expect(Swift.abs(s.metrics.l1 - d.metrics.l1) <= 1e-4 * Swift.max(d.metrics.l1, 1e-6))
+        var a = SAETrainer(sae: sae), b = SAETrainer(sae: sae)
+        var ca = SAETrainingConfig(), cb = SAETrainingConfig()
+        ca.gradientPath = .dense; cb.gradientPath = .sparse
+        a = SAETrainer(sae: sae, config: ca); b = SAETrainer(sae: sae, config: cb)
+        for _ in 0..<3 {
+            let batch = Tensor.randomNormal([40, 24], using: &rng)
+            try a.step(batch); try b.step(batch)
+        }
+        expectClose(b.sae.wEnc, a.sae.wEnc, atol: 1e-5, rtol: 1e-4, "W_enc after 3 steps")
+        expectClose(b.sae.wDec, a.sae.wDec, atol: 1e-5, rtol: 1e-4, "W_dec after 3 steps")
+    }
+}

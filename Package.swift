@@ -43,8 +43,10 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "TensorTestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "TransformerTests", dependencies: ["Transformer", "TensorTestSupport"], exclude: ["Fixtures"]),
+        // A real training process for the SIGKILL-and-resume test.
+        .executableTarget(name: "sae-training-process", dependencies: ["SparseAutoencoder"], path: "Tests/SAETrainingProcess"),
         .testTarget(name: "SparseAutoencoderTests",
-                    dependencies: ["SparseAutoencoder", "TensorTestSupport"], exclude: ["Fixtures"]),
+                    dependencies: ["SparseAutoencoder", "TensorTestSupport", "sae-training-process"], exclude: ["Fixtures"]),
         .testTarget(name: "InterpTests", dependencies: ["Interp", "TensorTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

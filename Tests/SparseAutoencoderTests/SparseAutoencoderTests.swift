@@ -125,3 +125,14 @@ func paperSAE() throws -> SAE {
         expectClose(effects, try ref["logit_effects"], atol: 1e-4, rtol: 1e-5)
     }
 }
+
+@Suite struct FrequencyTests {
+    @Test func fractionsAsThePaperLogsThem() {
+        let acts = Tensor(shape: [4, 3], scalars: [0, 1, 0, 0, 2, 0, 0, 0, 0, 0, 3, 0])
+        let f = FeatureFrequencies(acts: acts)
+        #expect(f.freq == [0, 0.75, 0])
+        #expect(Swift.abs(f.deadFraction - 2.0 / 3) < 1e-12 && f.aliveFraction > 0.33)
+        let g = FeatureFrequencies(counts: [0, 1, 5, 100], rows: 1_000_000)
+        #expect(g.below1e6 == 0.25 && g.below1e5 == 0.75 && g.deadFraction == 0.25)
+    }
+}

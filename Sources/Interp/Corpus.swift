@@ -1,0 +1,252 @@
+// Corpus: streamed document sources — plain-text files and folders, JSONL, nanoGPT and llm.c token files.
+
+import Foundation
+
+/// A document: text to tokenize, or tokens already (from token files).
+public enum Document: Sendable, Equatable {
+    case text(String)
+    case tokens([Int])
+}
+
+/// A problem in a corpus, naming the file and the position.
+public struct CorpusError: Error, CustomStringConvertible, Sendable, Equatable {
+    public let path: String
+    /// Line number (JSONL, 1-based) or byte offset (token files).
+    public let position: Int
+    public let detail: String
+    public var description: String { "\(path):\(position): \(detail)" }
+}
+
+/// Where documents come from. Corpora are streamed: files are opened one at a time and read
+/// sequentially; nothing is loaded whole.
+public enum CorpusSpec: Sendable, Equatable {
+    /// Every regular file under the given files/folders (recursively, sorted by path) is one document.
+    /// A file is read up to `maxDocumentBytes` (the model keeps at most n_ctx tokens of a document
+    /// anyway; the cut is reported in the stream's statistics).
+    case textFiles([String])
+    /// One JSON object per line with a string field (`text` by default) per document.
+    case jsonl([String], field: String)
+    /// nanoGPT `.bin` files: a flat stream of little-endian uint16 tokens; documents begin at each
+    /// `<|endoftext|>` (50256).
+    case nanoGPTBin([String])
+    /// llm.c `.bin` files: a 256×int32 header (magic 20240520, version 1, token count) then uint16
+    /// tokens; documents begin at each `<|endoftext|>`.
+    case llmcBin([String])
+}
+
+/// Streams documents from a ``CorpusSpec``. With `split`, every `split.every`-th document (by index
+/// across the whole corpus) belongs to the held-out stream and the others to the training stream, so
+/// evaluation never sees training documents (SPEC decision 5).
+public struct DocumentStream {
+    public struct Split: Sendable, Equatable {
+        public var every: Int
+        public var heldOut: Bool
+        public init(every: Int, heldOut: Bool) { self.every = every; self.heldOut = heldOut }
+    }
+
+    public let spec: CorpusSpec
+    public let split: Split?
+    public static let maxDocumentBytes = 1 << 20
+    /// Documents cut at `maxDocumentBytes` so far.
+    public private(set) var truncatedDocuments = 0
+    /// Documents yielded so far.
+    public private(set) var documentsRead = 0
+
+    private var files: [String] = []
+    private var fileIndex = 0
+    private var reader: LineReader? = nil
+    private var tokenReader: TokenFileReader? = nil
+    private var globalIndex = 0
+
+    public init(_ spec: CorpusSpec, split: Split? = nil) throws {
+        self.spec = spec
+        self.split = split
+        switch spec {
+        case .textFiles(let paths): files = try DocumentStream.expand(paths)
+        case .jsonl(let paths, _), .nanoGPTBin(let paths), .llmcBin(let paths):
+            for p in paths where !FileManager.default.fileExists(atPath: p) {
+                throw CorpusError(path: p, position: 0, detail: "no such file")
+            }
+            files = paths
+        }
+        guard !files.isEmpty else { throw CorpusError(path: "\(spec)", position: 0, detail: "the corpus has no files") }
+    }
+
+    /// Regular files under `paths` (following symbolic links), sorted.
+    static func expand(_ paths: [String]) throws -> [String] {
+        var out: [String] = []
+        for p in paths {
+            let resolved = URL(fileURLWithPath: p).resolvingSymlinksInPath().path
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isDir) else {
+                throw CorpusError(path: p, position: 0, detail: "no such file or folder")
+            }
+            if isDir.boolValue {
+                guard let e = FileManager.default.enumerator(atPath: resolved) else { continue }
+                var found: [String] = []
+                while let rel = e.nextObject() as? String {
+                    let full = resolved + "/" + rel
+                    var d: ObjCBool = false
+                    if FileManager.default.fileExists(atPath: full, isDirectory: &d), !d.boolValue { found.append(full) }
+                }
+                out += found.sorted()
+            } else {
+                out.append(resolved)
+            }
+        }
+        return out
+    }
+
+    /// The next document of this stream (training or held-out), or nil at the end of the corpus.
+    public mutating func next() throws -> Document? {
+        while let doc = try nextRaw() {
+            defer { globalIndex += 1 }
+            if let s = split {
+                let isHeldOut = globalIndex % s.every == 0
+                if isHeldOut != s.heldOut { continue }
+            }
+            documentsRead += 1
+            return doc
+        }
+        return nil
+    }
+
+    private mutating func nextRaw() throws -> Document? {
+        switch spec {
+        case .textFiles:
+            guard fileIndex < files.count else { return nil }
+            let path = files[fileIndex]
+            fileIndex += 1
+            guard let h = FileHandle(forReadingAtPath: path) else { throw CorpusError(path: path, position: 0, detail: "cannot open") }
+            defer { try? h.close() }
+            let data = (try? h.read(upToCount: DocumentStream.maxDocumentBytes + 1)) ?? Data()
+            var bytes = data
+            if bytes.count > DocumentStream.maxDocumentBytes {
+                bytes = bytes.prefix(DocumentStream.maxDocumentBytes)
+                truncatedDocuments += 1
+            }
+            return .text(String(decoding: bytes, as: UTF8.self))
+        case .jsonl(_, let field):
+            while fileIndex < files.count {
+                if reader == nil { reader = try LineReader(path: files[fileIndex]) }
+                if let (line, number) = try reader!.nextLine() {
+                    if line.allSatisfy({ $0 == " " || $0 == "\t" || $0 == "\r" }) { continue }
+                    guard let obj = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else {
+                        throw CorpusError(path: files[fileIndex], position: number, detail: "not a JSON object")
+                    }
+                    guard let text = obj[field] as? String else {
+                        throw CorpusError(path: files[fileIndex], position: number, detail: "no string field '\(field)'")
+                    }
+                    return .text(text)
+                }
+                reader = nil
+                fileIndex += 1
+            }
+            return nil
+        case .nanoGPTBin, .llmcBin:
+            let isLLMC: Bool = { if case .llmcBin = spec { return true } else { return false } }()
+            while fileIndex < files.count {
+                if tokenReader == nil { tokenReader = try TokenFileReader(path: files[fileIndex], llmcHeader: isLLMC) }
+                if let doc = try tokenReader!.nextDocument() { return .tokens(doc) }
+                tokenReader = nil
+                fileIndex += 1
+            }
+            return nil
+        }
+    }
+}
+
+/// Reads a file line by line in fixed-size chunks.
+struct LineReader {
+    let path: String
+    let handle: FileHandle
+    var buffer = Data()
+    var atEnd = false
+    var lineNumber = 0
+
+    init(path: String) throws {
+        guard let h = FileHandle(forReadingAtPath: path) else { throw CorpusError(path: path, position: 0, detail: "cannot open") }
+        self.path = path
+        handle = h
+    }
+
+    mutating func nextLine() throws -> (String, Int)? {
+        while true {
+            if let nl = buffer.firstIndex(of: 0x0A) {
+                let line = buffer[buffer.startIndex..<nl]
+                buffer = Data(buffer[(nl + 1)...])
+                lineNumber += 1
+                return (String(decoding: line, as: UTF8.self), lineNumber)
+            }
+            if atEnd {
+                if buffer.isEmpty { try? handle.close(); return nil }
+                let line = buffer
+                buffer = Data()
+                lineNumber += 1
+                return (String(decoding: line, as: UTF8.self), lineNumber)
+            }
+            let chunk = (try? handle.read(upToCount: 1 << 20)) ?? Data()
+            if chunk.isEmpty { atEnd = true } else { buffer.append(chunk) }
+        }
+    }
+}
+
+/// Reads uint16 token files (nanoGPT, llm.c) in chunks and splits them into documents at `<|endoftext|>`.
+struct TokenFileReader {
+    let path: String
+    let handle: FileHandle
+    var remaining: Int
+    var pending: [Int] = []
+    var position: Int
+    var atEnd = false
+
+    init(path: String, llmcHeader: Bool) throws {
+        guard let h = FileHandle(forReadingAtPath: path) else { throw CorpusError(path: path, position: 0, detail: "cannot open") }
+        self.path = path
+        handle = h
+        let size = Int((try? h.seekToEnd()) ?? 0)
+        try? h.seek(toOffset: 0)
+        if llmcHeader {
+            guard let header = try? h.read(upToCount: 1024), header.count == 1024 else {
+                throw CorpusError(path: path, position: 0, detail: "llm.c header (1024 bytes) missing")
+            }
+            let ints = header.withUnsafeBytes { raw in (0..<3).map { Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self))) } }
+            guard ints[0] == 20240520 else { throw CorpusError(path: path, position: 0, detail: "bad llm.c magic \(ints[0]) (expected 20240520)") }
+            guard ints[1] == 1 else { throw CorpusError(path: path, position: 4, detail: "llm.c version \(ints[1]) is not 1 (uint16 tokens)") }
+            guard ints[2] >= 0, 1024 + 2 * ints[2] == size else {
+                throw CorpusError(path: path, position: 8, detail: "header says \(ints[2]) tokens but the file holds \((size - 1024) / 2)")
+            }
+            remaining = ints[2]
+            position = 1024
+        } else {
+            guard size % 2 == 0 else { throw CorpusError(path: path, position: size - 1, detail: "odd file size: not a uint16 token file") }
+            remaining = size / 2
+            position = 0
+        }
+    }
+
+    /// The next document: from one `<|endoftext|>` up to (not including) the next.
+    mutating func nextDocument() throws -> [Int]? {
+        var doc: [Int] = []
+        while true {
+            if pending.isEmpty {
+                guard remaining > 0 else {
+                    try? handle.close()
+                    return doc.isEmpty ? nil : doc
+                }
+                let n = min(remaining, 1 << 18)
+                guard let data = try? handle.read(upToCount: 2 * n), data.count == 2 * n else {
+                    throw CorpusError(path: path, position: position, detail: "file ends before its tokens")
+                }
+                pending = data.withUnsafeBytes { raw in (0..<n).map { Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self))) } }
+                pending.reverse()
+                remaining -= n
+                position += 2 * n
+            }
+            let t = pending.last!
+            if t == GPT2Config.endOfText && !doc.isEmpty { return doc }
+            pending.removeLast()
+            doc.append(t)
+        }
+    }
+}

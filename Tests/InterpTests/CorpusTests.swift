@@ -1,0 +1,139 @@
+// CorpusTests: streamed corpora, held-out splits, token rows and the model activation source.
+
+import Foundation
+import Testing
+import TensorTestSupport
+@testable import Interp
+
+/// Writes uint16 tokens (nanoGPT layout), optionally behind an llm.c header.
+func writeTokens(_ tokens: [Int], to path: String, llmc: Bool = false, declared: Int? = nil) throws {
+    var data = Data()
+    if llmc {
+        var header = [Int32](repeating: 0, count: 256)
+        header[0] = 20240520; header[1] = 1; header[2] = Int32(declared ?? tokens.count)
+        header.withUnsafeBytes { data.append(contentsOf: $0) }
+    }
+    for t in tokens { withUnsafeBytes(of: UInt16(t).littleEndian) { data.append(contentsOf: $0) } }
+    try data.write(to: URL(fileURLWithPath: path))
+}
+
+@Suite struct CorpusTests {
+    @Test func textFoldersAreSortedFilesOneDocumentEach() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(atPath: dir.path + "/sub", withIntermediateDirectories: true)
+        try "b".write(toFile: dir.path + "/b.txt", atomically: true, encoding: .utf8)
+        try "a".write(toFile: dir.path + "/a.txt", atomically: true, encoding: .utf8)
+        try "c".write(toFile: dir.path + "/sub/c.txt", atomically: true, encoding: .utf8)
+        var s = try DocumentStream(.textFiles([dir.path]))
+        var docs: [Document] = []
+        while let d = try s.next() { docs.append(d) }
+        #expect(docs == [.text("a"), .text("b"), .text("c")])
+        #expect(throws: CorpusError.self) { try DocumentStream(.textFiles([dir.path + "/none"])) }
+    }
+
+    @Test func jsonlMalformedLinesNameFileAndLine() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.path + "/c.jsonl"
+        try "{\"text\": \"one\"}\n\n{\"text\": \"two\", \"id\": 2}\n{\"nope\": 1}\n".write(toFile: path, atomically: true, encoding: .utf8)
+        var s = try DocumentStream(.jsonl([path], field: "text"))
+        #expect(try s.next() == .text("one"))
+        #expect(try s.next() == .text("two"))
+        #expect(throws: CorpusError(path: path, position: 4, detail: "no string field 'text'")) { try s.next() }
+        try "{\"text\": \"ok\"}\n{broken\n".write(toFile: path, atomically: true, encoding: .utf8)
+        var t = try DocumentStream(.jsonl([path], field: "text"))
+        _ = try t.next()
+        #expect(throws: CorpusError(path: path, position: 2, detail: "not a JSON object")) { try t.next() }
+    }
+
+    @Test func tokenFilesSplitAtEndOfText() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let eot = 50256
+        let tokens = [eot, 1, 2, 3, eot, 4, eot, 5, 6]
+        try writeTokens(tokens, to: dir.path + "/n.bin")
+        try writeTokens(tokens, to: dir.path + "/l.bin", llmc: true)
+        for spec in [CorpusSpec.nanoGPTBin([dir.path + "/n.bin"]), .llmcBin([dir.path + "/l.bin"])] {
+            var s = try DocumentStream(spec)
+            var docs: [Document] = []
+            while let d = try s.next() { docs.append(d) }
+            #expect(docs == [.tokens([eot, 1, 2, 3]), .tokens([eot, 4]), .tokens([eot, 5, 6])])
+        }
+        try writeTokens(tokens, to: dir.path + "/bad.bin", llmc: true, declared: 99)
+        #expect(throws: CorpusError.self) {
+            var bad = try DocumentStream(.llmcBin([dir.path + "/bad.bin"]))
+            _ = try bad.next()
+        }
+    }
+
+    @Test func heldOutSplitIsDisjointAndComplete() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for i in 0..<10 { try "\(i)".write(toFile: dir.path + "/\(i).txt", atomically: true, encoding: .utf8) }
+        func all(_ heldOut: Bool) throws -> [Document] {
+            var s = try DocumentStream(.textFiles([dir.path]), split: .init(every: 4, heldOut: heldOut))
+            var out: [Document] = []
+            while let d = try s.next() { out.append(d) }
+            return out
+        }
+        let train = try all(false), held = try all(true)
+        #expect(held == [.text("0"), .text("4"), .text("8")])
+        #expect(train.count == 7 && Set(train.map { "\($0)" }).isDisjoint(with: held.map { "\($0)" }))
+    }
+
+    @Test func tokenRowsHaveBOSInColumnZeroAndCarryTails() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let eot = 50256
+        try writeTokens([eot] + Array(1...10) + [eot] + Array(11...13) + [eot] + Array(14...40), to: dir.path + "/t.bin")
+        var rows = TokenRowStream(documents: try DocumentStream(.nanoGPTBin([dir.path + "/t.bin"])), tokenizer: nil, rowLength: 8, nCtx: 20)
+        let r = try #require(try rows.nextRows(3))
+        #expect(r.shape == [3, 8])
+        #expect(Array(r.row(0)) == [eot, 1, 2, 3, 4, 5, 6, 7])
+        #expect(Array(r.row(1)) == [eot, 9, 10, eot, 11, 12, 13, eot])   // column 0 forced to BOS; tails carried
+        #expect(Array(r.row(2)) == [eot, 15, 16, 17, 18, 19, 20, 21])
+        // The third document (28 tokens with BOS) is cut at n_ctx = 20: tokens 14...32 remain.
+        let rest = try #require(try rows.nextRows(5))
+        #expect(rest.shape == [1, 8] && Array(rest.row(0)) == [eot, 23, 24, 25, 26, 27, 28, 29])
+        #expect(try rows.nextRows(1) == nil && rows.droppedTailTokens == 3)
+    }
+
+    @Test func textCorporaUseTheTokenizerWithBOS() throws {
+        let tok = try GPT2Tokenizer(encoder: ["<|endoftext|>": 0, "a": 1, "b": 2, "Ġ": 3], merges: [])
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "ab ab".write(toFile: dir.path + "/x.txt", atomically: true, encoding: .utf8)
+        var rows = TokenRowStream(documents: try DocumentStream(.textFiles([dir.path])), tokenizer: tok, rowLength: 3, nCtx: 100, bos: 0)
+        #expect(try rows.nextRows(2)?.values == [0, 1, 2, 0, 1, 2])
+    }
+}
+
+@Suite struct ModelActivationSourceTests {
+    @Test func hookZFlattenedHeadMajorFromTheModel() throws {
+        let fixtures = fixturesDirectory().deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("TransformerTests/Fixtures")
+        let model = GPT2(weights: try GPT2Weights.load(huggingFaceSafetensors: fixtures.appendingPathComponent("tiny_gpt2.safetensors").path, nHeads: 2).processed())
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var rng = RandomStream(seed: 1)
+        // One long document of ids below 95; the tiny model's vocabulary is 96, so 95 serves as its BOS.
+        let tokens = (0..<400).map { _ in rng.nextInt(below: 95) }
+        try writeTokens(tokens, to: dir.path + "/t.bin")
+        let docs = try DocumentStream(.nanoGPTBin([dir.path + "/t.bin"]))
+        var source = ModelActivationSource(model: model, layer: 1,
+                                           rows: TokenRowStream(documents: docs, tokenizer: nil, rowLength: 16, nCtx: 1024, bos: 95),
+                                           sequencesPerForward: 3)
+        var check = TokenRowStream(documents: try DocumentStream(.nanoGPTBin([dir.path + "/t.bin"])), tokenizer: nil, rowLength: 16, nCtx: 1024, bos: 95)
+        let chunk = try source.nextChunk()
+        #expect(chunk.shape == [48, 64] && source.dIn == 64)
+        let expectedTokens = try #require(try check.nextRows(3))
+        #expect(expectedTokens.row(0).first == 95 && expectedTokens.row(1).first == 95)
+        // Rows of the chunk are hook_z of (sequence, position) flattened head-major.
+        let z = try model.run(expectedTokens, cache: [.z(1)]).cache[.z(1)]!
+        #expect(chunk == z.reshaped([48, 64]))
+        #expect(source.tokensProcessed == 48)
+        // Feeding a buffer works end to end.
+        var buffer = try ActivationBuffer(source: source, size: 96, batchSize: 8)
+        #expect(try buffer.next().shape == [8, 64])
+    }
+}

@@ -1,0 +1,51 @@
+// Evaluation: the paper's CE-loss-recovered score and sparsity metrics on held-out rows (SPEC §1.10).
+
+/// The reconstruction metrics of SPEC §1.10 over some token batches.
+public struct ReconstructionEvaluation: Sendable, Equatable {
+    /// Mean next-token cross-entropy of the unmodified model.
+    public let clean: Float
+    /// With the site's activation replaced by the SAE's reconstruction everywhere (no error term).
+    public let spliced: Float
+    /// With the site's activation set to zero everywhere — in the processed model, so the attention
+    /// output becomes the processed `b_O` (SPEC §2.6, decision 7).
+    public let zeroAblated: Float
+    /// `(zero − spliced) / (zero − clean)`: 1 is a perfect reconstruction.
+    public var score: Float { (zeroAblated - spliced) / (zeroAblated - clean) }
+    /// `spliced − clean`.
+    public var ceDiff: Float { spliced - clean }
+}
+
+public enum SAEEvaluation {
+    /// Averages each loss over `batches` (each `[batch, pos]`; the mean of the batches' means, as the
+    /// reference code does).
+    public static func reconstruction(model: GPT2, sae: SAE, batches: [IndexTensor]) throws -> ReconstructionEvaluation {
+        precondition(!batches.isEmpty, "evaluation needs at least one batch")
+        let splice = try SAESplice(sae: sae)
+        var clean: Float = 0, spliced: Float = 0, zero: Float = 0
+        for tokens in batches {
+            clean += try model.loss(tokens)
+            let s = try model.run(tokens, saes: [splice]).model.logits!
+            spliced += GPT2.lossPerToken(logits: s, tokens: tokens).mean()
+            let z = try model.run(tokens, hooks: [splice.site: { t, _ in Tensor(zeros: t.shape) }]).logits!
+            zero += GPT2.lossPerToken(logits: z, tokens: tokens).mean()
+        }
+        let n = Float(batches.count)
+        return ReconstructionEvaluation(clean: clean / n, spliced: spliced / n, zeroAblated: zero / n)
+    }
+
+    /// Mean L0 (active features per token) and firing frequencies of `sae` on the tokens' activations.
+    public static func sparsity(model: GPT2, sae: SAE, batches: [IndexTensor]) throws -> (l0: Double, frequencies: FeatureFrequencies) {
+        let site = try HookName(parsing: sae.config.hookName)
+        var counts = [Int](repeating: 0, count: sae.config.dSAE), rows = 0, active = 0
+        for tokens in batches {
+            let z = try model.runWithCache(tokens, names: [site])[site]!
+            let acts = sae.encode(SAE.flattenHeads(z).reshaped([-1, sae.config.dIn]))
+            let d = sae.config.dSAE
+            acts.withUnsafeBufferPointer { p in
+                for r in 0..<(p.count / d) { for j in 0..<d where p[r * d + j] != 0 { counts[j] += 1; active += 1 } }
+            }
+            rows += acts.shape[0]
+        }
+        return (rows > 0 ? Double(active) / Double(rows) : 0, FeatureFrequencies(counts: counts, rows: rows))
+    }
+}

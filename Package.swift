@@ -47,7 +47,7 @@ let package = Package(
         .executableTarget(name: "sae-training-process", dependencies: ["SparseAutoencoder"], path: "Tests/SAETrainingProcess"),
         .testTarget(name: "SparseAutoencoderTests",
                     dependencies: ["SparseAutoencoder", "TensorTestSupport", "sae-training-process"], exclude: ["Fixtures"]),
-        .testTarget(name: "InterpTests", dependencies: ["Interp", "TensorTestSupport"]),
+        .testTarget(name: "InterpTests", dependencies: ["Interp", "TensorTestSupport"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,59 @@
+// IOIDatasetTests: CPython's MT19937 bit for bit, and the clean IOI prompts for seed 1 exactly as
+// CPython's `random` draws them (Scripts/reference/make_ioi_fixtures.py).
+
+import Foundation
+import Testing
+import TensorTestSupport
+@testable import Interp
+
+struct IOIFixture {
+    let json: [String: Any]
+    init() throws {
+        json = try JSONSerialization.jsonObject(with: Data(contentsOf: fixturesDirectory().appendingPathComponent("ioi_seed1.json"))) as! [String: Any]
+    }
+}
+
+@Suite struct CPythonRandomTests {
+    @Test func mt19937OutputsMatchCPython() throws {
+        let f = try IOIFixture()
+        var r = CPythonRandom(seed: 1)
+        #expect((0..<1000).map { _ in Int(r.nextUInt32()) } == f.json["mt_seed1"] as! [Int])
+        var big = CPythonRandom(seed: 123_456_789_012_345)   // a two-word key
+        #expect((0..<5).map { _ in Int(big.nextUInt32()) } == f.json["mt_seed_big"] as! [Int])
+        var seven = CPythonRandom(seed: 7)   // random() compared by bit pattern
+        #expect((0..<20).map { _ in seven.random().bitPattern } == (f.json["random_seed7"] as! [NSNumber]).map { $0.uint64Value })
+    }
+}
+
+@Suite struct IOIDatasetTests {
+    @Test func cleanPromptsForSeed1EqualCPython() throws {
+        let f = try IOIFixture()
+        #expect(IOIDataset.abbaTemplates == f.json["abba"] as! [String])
+        let expected = f.json["prompts"] as! [[String: Any]]
+        let ours = IOIDataset.generate(count: expected.count, seed: 1)
+        for (p, e) in zip(ours, expected) {
+            #expect(p.text == e["text"] as! String)
+            #expect(p.io == e["IO"] as! String && p.s == e["S"] as! String)
+            #expect(p.templateIndex == e["TEMPLATE_IDX"] as! Int && p.place == e["PLACE"] as! String && p.object == e["OBJECT"] as! String)
+        }
+    }
+
+    @Test func tokenPositions() throws {
+        let cache = ProcessInfo.processInfo.environment["ATTN_SAE_CACHE"]
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/attn-saes").path
+        let tok = try GPT2Tokenizer(encoderJSON: cache + "/gpt2-tokenizer/encoder.json", mergesFile: cache + "/gpt2-tokenizer/vocab.bpe")
+        let p = IOIPrompt(text: "Then, Jane and Victoria went to the store. Jane gave a snack to Victoria", io: "Victoria", s: "Jane",
+                          templateIndex: 0, place: "store", object: "snack")
+        let pos = try #require(IOIDataset.positions(p, tokenizer: tok))
+        let toks = tok.stringTokens(tok.encode(p.text))
+        #expect(toks[pos.io] == " Victoria" && toks[pos.s1] == " Jane" && toks[pos.s2] == " Jane" && pos.s2 > pos.s1)
+        #expect(toks[pos.end] == " to" && toks[pos.and] == " and" && toks[pos.punct!] == ".")
+        #expect(pos.template == "BABA")
+        // Every generated prompt has valid positions and its template family agrees with the text.
+        for q in IOIDataset.generate(count: 60, seed: 1) {
+            let qp = try #require(IOIDataset.positions(q, tokenizer: tok), "\(q.text)")
+            // Consistent positions: the family follows the IO/S1 order, S2 follows S1, the prediction follows S2.
+            #expect((qp.template == "ABBA") == (qp.io < qp.s1) && qp.s2 > qp.s1 && qp.end > qp.s2)
+        }
+    }
+}

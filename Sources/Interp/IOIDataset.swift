@@ -1,4 +1,5 @@
 // IOIDataset: the indirect-object-identification prompts of SPEC §4, CPython-exact for the clean set.
+import Foundation
 
 /// One IOI prompt: "… [S] and [IO] … [S] gave a [OBJECT] to [IO]".
 public struct IOIPrompt: Sendable, Equatable {
@@ -97,5 +98,45 @@ public enum IOIDataset {
         let dot = tokenizer.singleToken("."), comma = tokenizer.singleToken(",")
         let punct = dot.flatMap { body.lastIndex(of: $0) } ?? comma.flatMap { body.lastIndex(of: $0) }
         return Positions(io: io, s1: s1, s2: s2, end: full.count - 2, and: andPos, punct: punct)
+    }
+}
+
+extension IOIDataset {
+    /// The corrupted dataset of SPEC §4.5 for a flip such as `"ABB->CDD, BAB->DCD"`: in each prompt the
+    /// first three words that are names (the pattern `ABB` for ABBA prompts, `BAB` for BABA ones) are
+    /// rewritten by the new pattern; letters new to the pattern get names drawn uniformly from the
+    /// sorted names not in the prompt, with our own seeded stream (`seed + Σ ord(flip)`, SPEC decision
+    /// 15 — the reference's draw depends on hash order and is not reproducible even in Python). The
+    /// final IO word is unchanged. Returns nil for a prompt without three name words.
+    public static func corrupted(_ prompts: [IOIPrompt], flip: String, seed: Int = 1) -> [IOIPrompt?] {
+        var rules: [String: String] = [:]
+        for part in flip.split(separator: ",") {
+            let sides = part.trimmingCharacters(in: .whitespaces).components(separatedBy: "->")
+            if sides.count == 2 { rules[sides[0]] = sides[1] }
+        }
+        var rng = RandomStream(seed: UInt64(seed + flip.unicodeScalars.reduce(0) { $0 + Int($1.value) }))
+        let nameSet = Set(names)
+        return prompts.map { p in
+            var words = p.text.components(separatedBy: " ")
+            let nameIdx = words.indices.filter { nameSet.contains(words[$0]) }.prefix(3)
+            guard nameIdx.count == 3 else { return nil }
+            let original = nameIdx.map { words[$0] }
+            let key = original[0] == p.io ? "ABB" : "BAB"
+            guard let pattern = rules[key], pattern.count == 3 else { return p }
+            var letter: [Character: String] = [:]
+            for (c, n) in zip(key, original) { letter[c] = n }
+            let complement = names.filter { !original.contains($0) }.sorted()
+            for c in pattern where letter[c] == nil { letter[c] = complement[rng.nextInt(below: complement.count)] }
+            let newNames = pattern.map { letter[$0]! }
+            for (i, n) in zip(nameIdx, newNames) { words[i] = n }
+            let letters = Array(pattern)
+            // New IO: the one of the first two letters that occurs once in the pattern (else the second).
+            let ioLetter = letters.prefix(2).first { c in letters.filter { $0 == c }.count == 1 } ?? letters[1]
+            var q = p
+            q.text = words.joined(separator: " ")
+            q.s = letter[letters[2]]!
+            q.io = letter[ioLetter]!
+            return q
+        }
     }
 }

@@ -57,3 +57,21 @@ struct IOIFixture {
         }
     }
 }
+
+@Suite struct CorruptedIOITests {
+    @Test func abbToCddAndBabToDcd() {
+        let clean = IOIDataset.generate(count: 40, seed: 1)
+        let flipped = IOIDataset.corrupted(clean, flip: "ABB->CDD, BAB->DCD", seed: 1)
+        #expect(flipped == IOIDataset.corrupted(clean, flip: "ABB->CDD, BAB->DCD", seed: 1))   // deterministic
+        for (p, q) in zip(clean, flipped) {
+            let f = q!
+            let a = p.text.components(separatedBy: " "), b = f.text.components(separatedBy: " ")
+            #expect(a.count == b.count && a.last == b.last)                  // the final IO word is kept
+            #expect(![p.io, p.s].contains(f.io) && ![p.io, p.s].contains(f.s))
+            let names = Set(IOIDataset.names)
+            let newNames = b.filter { names.contains($0) }.prefix(3)
+            #expect(Array(newNames) == (p.text.hasPrefix(p.io) || p.text.range(of: " \(p.io) ")!.lowerBound < p.text.range(of: " \(p.s) ")!.lowerBound
+                                        ? [f.io, f.s, f.s] : [f.s, f.io, f.s]))
+        }
+    }
+}

@@ -22,11 +22,13 @@ enum TransformerSuite {
                            lnFinal: nil, wU: r([c.dModel, c.dVocab]), bU: r([c.dVocab]), processing: .transformerLensDefault)
     }
 
-    /// Multiply-adds ×2 of the forward's matrix products for `layers` blocks (and the unembed).
-    static func flops(_ c: GPT2Config, layers: Int, unembed: Bool) -> Double {
+    /// Multiply-adds ×2 of the forward's matrix products: `layers` whole blocks, then optionally the
+    /// attention of one more block up to `hook_z` (Q, K, V, scores, pattern·V), and the unembed.
+    static func flops(_ c: GPT2Config, layers: Int, attentionOfNext: Bool = false, unembed: Bool) -> Double {
         let t = Double(batch * pos), d = Double(c.dModel)
-        let perLayer = 2 * t * d * d * 4 + 2 * t * d * Double(c.dMLP) * 2 + 2 * 2 * Double(batch * c.nHeads) * Double(pos * pos * c.dHead)
-        return perLayer * Double(layers) + (unembed ? 2 * t * d * Double(c.dVocab) : 0)
+        let toZ = 2 * t * d * d * 3 + 2 * 2 * Double(batch * c.nHeads) * Double(pos * pos * c.dHead)
+        let perLayer = toZ + 2 * t * d * d + 2 * t * d * Double(c.dMLP) * 2
+        return perLayer * Double(layers) + (attentionOfNext ? toZ : 0) + (unembed ? 2 * t * d * Double(c.dVocab) : 0)
     }
 
     static func run(torch: [String: Double], sgemmGFLOPs: Double?) -> [String] {
@@ -38,12 +40,13 @@ enum TransformerSuite {
         let full = Timing.best(reps: 3) { _ = try! model.logits(tokens) }
         let toL5 = Timing.best(reps: 3) { _ = try! model.runWithCache(tokens, names: [.z(5)]) }
         Timing.log(String(format: "  full forward %.0f tokens/s (%.3f s); to layer 5 with hook_z %.0f tokens/s (%.3f s)", n / full, full, n / toL5, toL5))
-        for (name, t, layers, unembed) in [("forward_full", full, 12, true), ("forward_to_L5_hook_z", toL5, 6, false)] {
+        // The run to hook_z of layer 5 stops right after it: blocks 0–4 and block 5's attention.
+        for (name, t, layers, nextAttention, unembed) in [("forward_full", full, 12, false, true), ("forward_to_L5_hook_z", toL5, 5, true, false)] {
             if let tt = torch[name] {
                 out.append(Timing.result("transformer.\(name)", n / t, "tokens/s", ratio: tt / t, baseline: "TransformerLens(torch)"))
             }
             if let peak = sgemmGFLOPs {
-                let g = flops(model.config, layers: layers, unembed: unembed) / t / 1e9
+                let g = flops(model.config, layers: layers, attentionOfNext: nextAttention, unembed: unembed) / t / 1e9
                 out.append(Timing.result("transformer.\(name).gflops", g, "GFLOP/s", ratio: g / peak, baseline: "sgemm_peak_this_run"))
             }
         }

@@ -35,7 +35,7 @@ let package = Package(
         // Shared by every test target: approximate comparison, naive reference kernels, fixtures.
         .target(name: "TensorTestSupport", dependencies: ["Tensor"]),
         // `Scripts/bench` runs this in release mode; it prints RESULT lines.
-        .executableTarget(name: "bench", dependencies: ["Tensor", "Transformer", "SparseAutoencoder", "CBLAS"],
+        .executableTarget(name: "bench", dependencies: ["Tensor", "Transformer", "SparseAutoencoder", "Interp", "CBLAS"],
                           path: "Benchmarks/Bench"),
 
         // MARK: - Unit test bundles (one per module)

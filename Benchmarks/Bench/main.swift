@@ -4,7 +4,7 @@
 //
 //   RESULT <name> <value> <unit> ratio=<value/baseline> baseline=<what>
 //
-// Usage: bench [--torch-baseline FILE] [suite ...]   (suites: tensor, transformer, sae; no suite = all)
+// Usage: bench [--torch-baseline FILE] [suite ...]   (suites: tensor, transformer, sae, interp; no suite = all)
 
 import Foundation
 
@@ -21,7 +21,7 @@ while i < arguments.count {
         i += 1
     }
 }
-let allSuites = ["tensor", "transformer", "sae"]
+let allSuites = ["tensor", "transformer", "sae", "interp"]
 if suites.isEmpty { suites = allSuites }
 for s in suites where !allSuites.contains(s) {
     FileHandle.standardError.write("bench: unknown suite '\(s)'; suites are: \(allSuites.joined(separator: ", "))\n".data(using: .utf8)!)
@@ -43,6 +43,7 @@ for suite in suites {
         results += TransformerSuite.run(torch: torchTimings, sgemmGFLOPs: TensorSuite.measuredPeak)
         results += TokenizerBench.run(torch: torchTimings)
     case "sae": results += SAESuite.run(torch: torchTimings)
+    case "interp": results += InterpSuite.run()
     default: break
     }
 }

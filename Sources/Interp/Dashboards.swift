@@ -72,13 +72,28 @@ public enum DashboardBuilder {
     /// Per-feature state of the streaming pass.
     struct State {
         var firings: [Firing] = []        // every non-zero activation, all positions
-        var zeroReservoir: [(Int, Int)] = []
-        var zerosInWindow = 0
         var rng: RandomStream
     }
 
+    /// `m` distinct indices in `0..<n`, uniformly (Floyd's algorithm: O(m) draws), in draw order.
+    static func sampleIndices(_ n: Int, _ m: Int, _ rng: inout RandomStream) -> [Int] {
+        var chosen = Set<Int>(), order: [Int] = []
+        for j in (n - m)..<n {
+            let t = rng.nextInt(below: j + 1)
+            let pick = chosen.contains(t) ? j : t
+            chosen.insert(pick)
+            order.append(pick)
+        }
+        return order
+    }
+
     /// Time spent in the pass, for the benchmark.
-    public struct Timings: Sendable { public var model = 0.0, encoder = 0.0, bookkeeping = 0.0, details = 0.0 }
+    public struct Timings: Sendable {
+        /// Seconds in the model forward, the encoder product, collecting firings, the logit tables,
+        /// and the rest (summaries, contexts, DFA).
+        public var model = 0.0, encoder = 0.0, bookkeeping = 0.0, logits = 0.0, details = 0.0
+        public init() {}
+    }
 
     public static func build(model: GPT2, sae: SAE, features: [Int], tokens: IndexTensor, config: DashboardConfig = DashboardConfig(),
                              timings: UnsafeMutablePointer<Timings>? = nil) throws -> [FeatureDashboard] {
@@ -109,22 +124,10 @@ public enum DashboardBuilder {
             t0 = now()
             acts.withUnsafeBufferPointer { a in
                 for r in 0..<(n * pos) {
-                    let row = start + r / pos, p = r % pos
-                    let inWindow = window.contains(p)
-                    for j in 0..<k {
-                        let v = a[r * k + j]
-                        if v > 0 {
-                            states[j].firings.append(Firing(value: v, row: Int32(row), pos: Int32(p)))
-                        } else if inWindow {
-                            // Reservoir (algorithm R) over zero positions in the window.
-                            states[j].zerosInWindow += 1
-                            if states[j].zeroReservoir.count < config.perInterval {
-                                states[j].zeroReservoir.append((row, p))
-                            } else {
-                                let slot = states[j].rng.nextInt(below: states[j].zerosInWindow)
-                                if slot < config.perInterval { states[j].zeroReservoir[slot] = (row, p) }
-                            }
-                        }
+                    let row = Int32(start + r / pos), p = Int32(r % pos)
+                    let base = a.baseAddress! + r * k
+                    for j in 0..<k where base[j] > 0 {
+                        states[j].firings.append(Firing(value: base[j], row: row, pos: p))
                     }
                 }
             }
@@ -135,7 +138,10 @@ public enum DashboardBuilder {
         let t1 = now()
         let total = Double(nRows * pos)
         let attribution = FeatureAttribution.decoderHeadAttribution(sae, layout: layout)
-        let logits = FeatureAttribution.logitEffects(sae, features: features, wO: model.weights.blocks[layer].wO, wU: model.weights.wU)
+        // Logit effects in chunks of features: all at once would be [features, d_vocab] (5 GB for 24576 features).
+        let logitChunk = 256
+        var logits = Tensor(zeros: [0])
+        var logitBase = -logitChunk
         var dashboards: [FeatureDashboard] = []
         var wanted: [(feature: Int, row: Int, pos: Int)] = []
         for (j, f) in features.enumerated() {
@@ -154,25 +160,41 @@ public enum DashboardBuilder {
                     let (lo, hi) = (edges[i], edges[i + 1])
                     let allIn = st.firings.filter { $0.value >= lo && $0.value <= hi }.count + (lo <= 0 ? Int(total) - st.firings.count : 0)
                     let candidates = inWindow.filter { $0.value >= lo && $0.value <= hi }
-                    let zeros = lo <= 0 ? st.zerosInWindow : 0
+                    // Zeros in the window count as candidates of the lowest interval; they are drawn by
+                    // rejection among window positions that did not fire (uniform, no state in the pass).
+                    let zeros = lo <= 0 ? nRows * window.count - inWindow.count : 0
                     let m = min(config.perInterval, candidates.count + zeros)
-                    let picks = m == 0 ? [] : st.rng.sampleWithoutReplacement(weights: [Double](repeating: 1, count: candidates.count + zeros), count: m)
-                    var zeroUsed = 0
+                    let picks = sampleIndices(candidates.count + zeros, m, &st.rng)
+                    let fired = lo <= 0 ? Set(inWindow.map { Int($0.row) * pos + Int($0.pos) }) : []
+                    var usedZeros = Set<Int>()
                     let examples = picks.map { idx -> DashboardExample in
                         if idx < candidates.count {
                             let c = candidates[idx]
                             return DashboardExample(row: Int(c.row), position: Int(c.pos), activation: c.value, contextTokens: [], contextActivations: [], center: 0)
                         }
-                        let (r, p) = st.zeroReservoir[zeroUsed]
-                        zeroUsed += 1
-                        return DashboardExample(row: r, position: p, activation: 0, contextTokens: [], contextActivations: [], center: 0)
+                        while true {
+                            let r = st.rng.nextInt(below: nRows), p = window.lowerBound + st.rng.nextInt(below: window.count)
+                            let key = r * pos + p
+                            if !fired.contains(key) && usedZeros.insert(key).inserted {
+                                return DashboardExample(row: r, position: p, activation: 0, contextTokens: [], contextActivations: [], center: 0)
+                            }
+                        }
                     }
                     intervals.append(DashboardInterval(lower: lo, upper: hi, fraction: Double(allIn) / total, examples: examples))
                 }
             }
             states[j] = st
-            let row = logits.selecting(axis: 0, j)
+            if j >= logitBase + logitChunk {
+                let tl = now()
+                defer { t.logits += now() - tl }
+                logitBase = j
+                let chunkFeatures = Array(features[j..<min(j + logitChunk, k)])
+                logits = FeatureAttribution.logitEffects(sae, features: chunkFeatures, wO: model.weights.blocks[layer].wO, wU: model.weights.wU)
+            }
+            let tl = now()
+            let row = logits.selecting(axis: 0, j - logitBase)
             let (pv, pi) = row.topK(config.logits), (nv, ni) = (-row).topK(config.logits)
+            t.logits += now() - tl
             dashboards.append(FeatureDashboard(
                 feature: f, maxActivation: maxAct, density: Double(st.firings.count) / total, histogram: histogram,
                 top: top.map { DashboardExample(row: Int($0.row), position: Int($0.pos), activation: $0.value, contextTokens: [], contextActivations: [], center: 0) },
@@ -208,20 +230,37 @@ public enum DashboardBuilder {
             out.center = e.position - lo
             return out
         }
-        for (j, f) in features.enumerated() {
+        for j in features.indices {
             dashboards[j].top = dashboards[j].top.map { context($0, j) }
             for iv in dashboards[j].intervals.indices {
                 dashboards[j].intervals[iv].examples = dashboards[j].intervals[iv].examples.map { context($0, j) }
             }
-            let column = FeatureAttribution.encoderColumn(sae, f)
-            dashboards[j].dfa = dashboards[j].top.map { e in
-                let dfa = FeatureAttribution.dfaBySource(pattern: patternByRow[e.row]!, v: vByRow[e.row]!, encoderColumn: column)
-                let values = dfa.selecting(axis: 0, 0).selecting(axis: 0, e.position).scalars
+        }
+        // DFA of the top examples (SPEC §2.4), one row at a time: vw[s, h, j] = v[s, h, :] · W_enc[head h, f_j]
+        // for all chosen features at once, then DFA[s] = Σ_h pattern[h, t, s] · vw[s, h, j].
+        var byRow: [Int: [(j: Int, e: Int)]] = [:]
+        for j in features.indices { for (e, ex) in dashboards[j].top.enumerated() { byRow[ex.row, default: []].append((j, e)) } }
+        for j in features.indices { dashboards[j].dfa = [DashboardDFA](repeating: DashboardDFA(row: 0, destination: 0, values: [], maxSource: 0), count: dashboards[j].top.count) }
+        let (nh, dh) = (layout.nHeads, layout.dHead)
+        for (r, items) in byRow {
+            let v = vByRow[r]!.reshaped([pos, nh, dh])
+            let pattern = patternByRow[r]!.reshaped([nh, pos, pos])
+            let vw = (0..<nh).map { h in v.selecting(axis: 1, h).matmul(wSel.sliced(axis: 0, (h * dh)..<((h + 1) * dh))) }   // nh × [pos, k]
+            let pat = pattern.contiguous().scalars
+            for (j, e) in items {
+                let t = dashboards[j].top[e].position
+                var values = [Float](repeating: 0, count: pos)
+                for h in 0..<nh {
+                    let prow = h * pos * pos + t * pos
+                    vw[h].withUnsafeBufferPointer { w in          // contiguous [pos, k]: no copy
+                        for src in 0...t { values[src] += pat[prow + src] * w[src * k + j] }
+                    }
+                }
                 let m = values.indices.max { values[$0] < values[$1] } ?? 0
-                return DashboardDFA(row: e.row, destination: e.position, values: values, maxSource: m)
+                dashboards[j].dfa[e] = DashboardDFA(row: r, destination: t, values: values, maxSource: m)
             }
         }
-        t.details += now() - t1
+        t.details += now() - t1 - t.logits
         timings?.pointee = t
         return dashboards
     }

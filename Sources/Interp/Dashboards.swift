@@ -60,6 +60,9 @@ public struct DashboardConfig: Sendable {
     public var logits = 20
     /// Rows per model forward in the streaming pass.
     public var rowsPerForward = 16
+    /// When the token set's attention patterns, values and the chosen features' activations fit in
+    /// this many bytes, the streaming pass keeps them, so the detail pass needs no second model run.
+    public var cacheBudgetBytes = 1 << 30
     public var seed: UInt64 = 0
     public init() {}
 }
@@ -107,6 +110,10 @@ public enum DashboardBuilder {
         let wSel = sae.wEnc.gathering(axis: 1, IndexTensor(features)).contiguous()     // [d_in, k]
         let bSel = sae.bEnc.gathering(axis: 0, IndexTensor(features)).contiguous()
         var states = (0..<k).map { State(rng: RandomStream(seed: config.seed &+ UInt64($0))) }
+        let c = model.config
+        let cacheBytes = nRows * (c.nHeads * pos * pos + 2 * pos * c.nHeads * c.dHead + pos * k) * 4
+        let keep = cacheBytes <= config.cacheBudgetBytes
+        var patternByRow: [Int: Tensor] = [:], vByRow: [Int: Tensor] = [:], actsByRow: [Int: Tensor] = [:]
         var t = Timings()
         func now() -> Double { Date().timeIntervalSince1970 }
         // Pass 1: stream the rows.
@@ -115,12 +122,23 @@ public enum DashboardBuilder {
             let n = min(config.rowsPerForward, nRows - start)
             let chunk = IndexTensor(shape: [n, pos], values: Array(tokens.values[(start * pos)..<((start + n) * pos)]))
             var t0 = now()
-            let z = try model.runWithCache(chunk, names: [site])[site]!
+            let cache = try model.runWithCache(chunk, names: keep ? [site, .pattern(layer), .v(layer)] : [site])
+            let z = cache[site]!
+            if keep {
+                for r in 0..<n {
+                    patternByRow[start + r] = cache[.pattern(layer)]!.sliced(axis: 0, r..<(r + 1))
+                    vByRow[start + r] = cache[.v(layer)]!.sliced(axis: 0, r..<(r + 1))
+                }
+            }
             t.model += now() - t0
             t0 = now()
             let x = SAE.flattenHeads(z).reshaped([n * pos, sae.config.dIn])
             let acts = Tensor.affine(sae.config.applyBDecToInput ? x - sae.bDec : x, wSel, bSel).relu()   // [n·pos, k]
             t.encoder += now() - t0
+            if keep {
+                let perRow = acts.reshaped([n, pos, k])
+                for r in 0..<n { actsByRow[start + r] = perRow.selecting(axis: 0, r) }
+            }
             t0 = now()
             acts.withUnsafeBufferPointer { a in
                 for r in 0..<(n * pos) {
@@ -204,9 +222,9 @@ public enum DashboardBuilder {
             for e in dashboards[j].top { wanted.append((j, e.row, e.position)) }
             for iv in intervals { for e in iv.examples { wanted.append((j, e.row, e.position)) } }
         }
-        // Pass 2: contexts (activations around each example) and DFA for the top examples.
-        let rows = Array(Set(wanted.map(\.row))).sorted()
-        var actsByRow: [Int: Tensor] = [:], patternByRow: [Int: Tensor] = [:], vByRow: [Int: Tensor] = [:]
+        // Pass 2: contexts (activations around each example) and DFA for the top examples; the model
+        // runs again only for rows the streaming pass did not keep.
+        let rows = Array(Set(wanted.map(\.row))).sorted().filter { actsByRow[$0] == nil }
         var i = 0
         while i < rows.count {
             let group = Array(rows[i..<min(i + config.rowsPerForward, rows.count)])

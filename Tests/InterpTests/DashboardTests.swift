@@ -50,5 +50,12 @@ import TensorTestSupport
         }
         // Seeded: the same dashboards again.
         #expect(try DashboardBuilder.build(model: model, sae: sae, features: features, tokens: tokens, config: config) == boards)
+        // Without the in-pass cache the detail pass runs the model again: the same examples and DFA.
+        config.cacheBudgetBytes = 0
+        let again = try DashboardBuilder.build(model: model, sae: sae, features: features, tokens: tokens, config: config)
+        for (a, b) in zip(again, boards) {
+            #expect(a.top.map(\.position) == b.top.map(\.position) && a.top.map(\.row) == b.top.map(\.row))
+            for (x, y) in zip(a.dfa, b.dfa) { expectClose(Tensor(x.values), y.values, atol: 1e-5, rtol: 1e-4) }
+        }
     }
 }

@@ -27,20 +27,18 @@ enum TokenizerBench {
     }
 
     static func run(torch: [String: Double]) -> [String] {
-        let dir = cache + "/gpt2-tokenizer/"
-        guard let text = text(), let tok = try? GPT2Tokenizer(encoderJSON: dir + "encoder.json", mergesFile: dir + "vocab.bpe") else {
+        guard let text = text(), (try? GPT2Tokenizer()) != nil else {
             Timing.log("  tokenizer: no corpus or tokenizer files in \(cache) (run Scripts/setup); skipped")
             return []
         }
         var count = 0
         // A fresh tokenizer each time: its BPE cache starts empty, as HuggingFace's does per process.
         let t = Timing.best(reps: 3) {
-            let fresh = try! GPT2Tokenizer(encoderJSON: dir + "encoder.json", mergesFile: dir + "vocab.bpe")
+            let fresh = try! GPT2Tokenizer()
             count = fresh.encode(text).count
         }
-        let load = Timing.best(reps: 3) { _ = try! GPT2Tokenizer(encoderJSON: dir + "encoder.json", mergesFile: dir + "vocab.bpe") }
+        let load = Timing.best(reps: 3) { _ = try! GPT2Tokenizer() }
         let encode = t - load
-        _ = tok
         Timing.log(String(format: "  tokenizer: %d bytes → %d tokens in %.3f s (%.0f tokens/s)", text.utf8.count, count, encode, Double(count) / encode))
         guard let tt = torch["tokenizer_encode"] else { return [] }
         if let n = torch["tokenizer_tokens"], Int(n) != count {

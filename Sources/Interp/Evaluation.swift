@@ -26,7 +26,7 @@ public enum SAEEvaluation {
             clean += try model.loss(tokens)
             let s = try model.run(tokens, saes: [splice]).model.logits!
             spliced += GPT2.lossPerToken(logits: s, tokens: tokens).mean()
-            let z = try model.run(tokens, hooks: [splice.site: { t, _ in Tensor(zeros: t.shape) }]).logits!
+            let z = try model.run(tokens, hooks: [splice.site: Interventions.zeroAblate()]).logits!
             zero += GPT2.lossPerToken(logits: z, tokens: tokens).mean()
         }
         let n = Float(batches.count)
@@ -36,16 +36,14 @@ public enum SAEEvaluation {
     /// Mean L0 (active features per token) and firing frequencies of `sae` on the tokens' activations.
     public static func sparsity(model: GPT2, sae: SAE, batches: [IndexTensor]) throws -> (l0: Double, frequencies: FeatureFrequencies) {
         let site = try HookName(parsing: sae.config.hookName)
-        var counts = [Int](repeating: 0, count: sae.config.dSAE), rows = 0, active = 0
+        var counts = [Int](repeating: 0, count: sae.config.dSAE), rows = 0
         for tokens in batches {
             let z = try model.runWithCache(tokens, names: [site])[site]!
             let acts = sae.encode(SAE.flattenHeads(z).reshaped([-1, sae.config.dIn]))
-            let d = sae.config.dSAE
-            acts.withUnsafeBufferPointer { p in
-                for r in 0..<(p.count / d) { for j in 0..<d where p[r * d + j] != 0 { counts[j] += 1; active += 1 } }
-            }
+            for (j, c) in FeatureFrequencies.firingCounts(acts).enumerated() { counts[j] += c }
             rows += acts.shape[0]
         }
+        let active = counts.reduce(0, +)
         return (rows > 0 ? Double(active) / Double(rows) : 0, FeatureFrequencies(counts: counts, rows: rows))
     }
 }

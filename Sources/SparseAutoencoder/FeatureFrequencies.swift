@@ -12,12 +12,17 @@ public struct FeatureFrequencies: Sendable, Equatable {
 
     /// From activations `[rows, d_sae]` (a feature fires where its activation is non-zero).
     public init(acts: Tensor) {
-        let rows = acts.shape[0], d = acts.shape[1]
+        self.init(counts: FeatureFrequencies.firingCounts(acts), rows: acts.shape[0])
+    }
+
+    /// Per feature, the rows of `acts` `[rows, d_sae]` where it is non-zero.
+    public static func firingCounts(_ acts: Tensor) -> [Int] {
+        let d = acts.shape[acts.rank - 1]
         var counts = [Int](repeating: 0, count: d)
         acts.withUnsafeBufferPointer { p in
-            for r in 0..<rows { for j in 0..<d where p[r * d + j] != 0 { counts[j] += 1 } }
+            for r in 0..<(p.count / Swift.max(d, 1)) { for j in 0..<d where p[r * d + j] != 0 { counts[j] += 1 } }
         }
-        self.init(counts: counts, rows: rows)
+        return counts
     }
 
     /// Fraction of features that never fired (`dead`).

@@ -143,14 +143,8 @@ public struct SAETrainer: Sendable {
         let e = recons - x
         let l2 = e.squared().sum() / Float(n)
         let l1 = Float(config.l1Coeff) * f.sum() / Float(n)
-        var fired = [Int](repeating: 0, count: sae.config.dSAE)
-        var active = 0
-        f.withUnsafeBufferPointer { p in
-            let d = sae.config.dSAE
-            for r in 0..<n {
-                for j in 0..<d where p[r * d + j] != 0 { fired[j] += 1; active += 1 }
-            }
-        }
+        let fired = FeatureFrequencies.firingCounts(f)
+        let active = fired.reduce(0, +)
         // d loss / d x̂ = 2 e / N
         let dRecons = e * (2 / Float(n))
         let gDec = Tensor.matmul(f, dRecons, transposeA: true)                  // fᵀ · dx̂   [F, A]

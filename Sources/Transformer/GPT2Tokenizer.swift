@@ -55,6 +55,19 @@ public final class GPT2Tokenizer: @unchecked Sendable {
         try self.init(encoder: encoder, merges: merges)
     }
 
+    /// The folder where the project's scripts put the GPT-2 files: `$ATTN_SAE_CACHE/gpt2-tokenizer`
+    /// (default `~/.cache/attn-saes/gpt2-tokenizer`; `Scripts/setup` fills it).
+    public static var defaultDirectory: String {
+        let cache = ProcessInfo.processInfo.environment["ATTN_SAE_CACHE"]
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/attn-saes").path
+        return cache + "/gpt2-tokenizer"
+    }
+
+    /// Loads `encoder.json` and `vocab.bpe` from `directory` (default: ``defaultDirectory``).
+    public convenience init(directory: String = GPT2Tokenizer.defaultDirectory) throws {
+        try self.init(encoderJSON: directory + "/encoder.json", mergesFile: directory + "/vocab.bpe")
+    }
+
     /// Builds a tokenizer from a vocabulary and merges (in rank order).
     public init(encoder: [String: Int], merges: [(String, String)]) throws {
         self.encoder = encoder

@@ -39,9 +39,7 @@ struct IOIFixture {
     }
 
     @Test func tokenPositions() throws {
-        let cache = ProcessInfo.processInfo.environment["ATTN_SAE_CACHE"]
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/attn-saes").path
-        let tok = try GPT2Tokenizer(encoderJSON: cache + "/gpt2-tokenizer/encoder.json", mergesFile: cache + "/gpt2-tokenizer/vocab.bpe")
+        let tok = try GPT2Tokenizer()
         let p = IOIPrompt(text: "Then, Jane and Victoria went to the store. Jane gave a snack to Victoria", io: "Victoria", s: "Jane",
                           templateIndex: 0, place: "store", object: "snack")
         let pos = try #require(IOIDataset.positions(p, tokenizer: tok))

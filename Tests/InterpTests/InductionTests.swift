@@ -5,14 +5,8 @@ import Testing
 import TensorTestSupport
 @testable import Interp
 
-func gpt2Tokenizer() throws -> GPT2Tokenizer {
-    let cache = ProcessInfo.processInfo.environment["ATTN_SAE_CACHE"]
-        ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/attn-saes").path
-    return try GPT2Tokenizer(encoderJSON: cache + "/gpt2-tokenizer/encoder.json", mergesFile: cache + "/gpt2-tokenizer/vocab.bpe")
-}
-
 @Suite(.serialized) struct InductionTests {
-    static let tok = try! gpt2Tokenizer()
+    static let tok = try! GPT2Tokenizer()
     static let fuzzy = FuzzyTokens(tokenizer: tok)
 
     @Test func fuzzyVariants() {

@@ -6,18 +6,10 @@ import Testing
 import TensorTestSupport
 @testable import Transformer
 
-/// The tokenizer from the fetched GPT-2 files ($ATTN_SAE_CACHE/gpt2-tokenizer, installed by
-/// Scripts/setup or Scripts/test). Missing files are an error, not a skip.
-func loadTokenizer() throws -> GPT2Tokenizer {
-    let cache = ProcessInfo.processInfo.environment["ATTN_SAE_CACHE"]
-        ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/attn-saes").path
-    let dir = cache + "/gpt2-tokenizer/"
-    return try GPT2Tokenizer(encoderJSON: dir + "encoder.json", mergesFile: dir + "vocab.bpe")
-}
-
 @Suite struct GPT2TokenizerTests {
     let tokenizer: GPT2Tokenizer
-    init() throws { tokenizer = try loadTokenizer() }
+    // The fetched GPT-2 files (Scripts/test installs them); missing files are an error, not a skip.
+    init() throws { tokenizer = try GPT2Tokenizer() }
 
     @Test func matchesHuggingFaceOnEveryText() throws {
         let data = try Data(contentsOf: fixturesDirectory().appendingPathComponent("tokenizer_cases.json"))

@@ -41,16 +41,16 @@ public struct GPT2: Sendable {
             throw TransformerError.invalidTokens("stop layer \(stop) is outside 0...\(config.nLayers)")
         }
         var ctx = HookContext(cacheNames: cache, edits: hooks)
-        var resid = try Components.embed(weights, tokens, &ctx)
-        for l in 0..<stop {
-            resid = try Components.block(resid, weights.blocks[l], config, layer: l, &ctx)
-        }
-        var logits: Tensor? = nil
-        if stop == config.nLayers {
-            logits = try Components.unembed(resid, weights, &ctx)
-        }
+        let (resid, logits) = try forward(tokens, blocks: stop, &ctx)
         try ctx.checkAllFired(nLayers: config.nLayers)
         return Output(logits: logits, residual: resid, cache: ctx.cache)
+    }
+
+    /// Embeddings, blocks `0..<blocks`, and the unembedding when every block ran.
+    private func forward(_ tokens: IndexTensor, blocks: Int, _ ctx: inout HookContext) throws -> (residual: Tensor, logits: Tensor?) {
+        var resid = try Components.embed(weights, tokens, &ctx)
+        for l in 0..<blocks { resid = try Components.block(resid, weights.blocks[l], config, layer: l, &ctx) }
+        return (resid, blocks == config.nLayers ? try Components.unembed(resid, weights, &ctx) : nil)
     }
 
     /// Runs only as far as the requested hooks need — it stops right after the last of them fires
@@ -61,9 +61,7 @@ public struct GPT2: Sendable {
         guard let last = HookName.all(nLayers: config.nLayers).last(where: names.contains) else { return ActivationCache() }
         var ctx = HookContext(cacheNames: names, edits: [:], stopAfter: last)
         do {
-            var resid = try Components.embed(weights, tokens, &ctx)
-            for l in 0..<config.nLayers { resid = try Components.block(resid, weights.blocks[l], config, layer: l, &ctx) }
-            _ = try Components.unembed(resid, weights, &ctx)
+            _ = try forward(tokens, blocks: config.nLayers, &ctx)
         } catch is HookContext.EarlyStop {}
         try ctx.checkAllFired(nLayers: config.nLayers)
         return ctx.cache

@@ -10,7 +10,7 @@ enum InterpSuite {
         let config = SAEConfig(dIn: 768, dSAE: 24576, hookName: "blocks.5.attn.hook_z", headLayout: HeadLayout(nHeads: 12, dHead: 64))
         var sae = SAETrainer.initialSAE(config, seed: 2)
         var rng = RandomStream(seed: 8)
-        let rows = 32, pos = 128
+        let rows = 64, pos = 128
         let tokens = IndexTensor(shape: [rows, pos], values: (0..<(rows * pos)).map { $0 % pos == 0 ? 50256 : rng.nextInt(below: 50257) })
         // Calibrate the encoder bias so that about 100 of 24576 features fire per token (the paper's L0 range).
         let z = try! model.runWithCache(IndexTensor(shape: [2, pos], values: Array(tokens.values[0..<(2 * pos)])), names: [.z(5)])[.z(5)]!

@@ -162,8 +162,14 @@ public enum DashboardBuilder {
         var logitBase = -logitChunk
         var dashboards: [FeatureDashboard] = []
         var wanted: [(feature: Int, row: Int, pos: Int)] = []
-        for (j, f) in features.enumerated() {
-            var st = states[j]
+        // Per-feature summaries are independent: computed in parallel, each with its own random stream.
+        let attributionRows = attribution.contiguous()
+        var partial = [FeatureDashboard?](repeating: nil, count: k)
+        partial.withUnsafeMutableBufferPointer { out in
+          states.withUnsafeMutableBufferPointer { stateBuffer in
+            Parallel.forEach(in: 0..<k, minChunk: 64) { j in
+            let f = features[j]
+            var st = stateBuffer[j]
             let inWindow = st.firings.filter { window.contains(Int($0.pos)) }
             let top = inWindow.sorted { ($0.value, -$0.row, -$0.pos) > ($1.value, -$1.row, -$1.pos) }.prefix(config.topK)
             let maxAct = st.firings.map(\.value).max() ?? 0
@@ -201,7 +207,17 @@ public enum DashboardBuilder {
                     intervals.append(DashboardInterval(lower: lo, upper: hi, fraction: Double(allIn) / total, examples: examples))
                 }
             }
-            states[j] = st
+            stateBuffer[j] = st
+            out[j] = FeatureDashboard(
+                feature: f, maxActivation: maxAct, density: Double(st.firings.count) / total, histogram: histogram,
+                top: top.map { DashboardExample(row: Int($0.row), position: Int($0.pos), activation: $0.value, contextTokens: [], contextActivations: [], center: 0) },
+                intervals: intervals, dfa: [], headAttribution: attributionRows.selecting(axis: 0, f).scalars,
+                positiveLogits: [], negativeLogits: [])
+            }
+          }
+        }
+        for j in 0..<k {
+            var board = partial[j]!
             if j >= logitBase + logitChunk {
                 let tl = now()
                 defer { t.logits += now() - tl }
@@ -213,14 +229,11 @@ public enum DashboardBuilder {
             let row = logits.selecting(axis: 0, j - logitBase)
             let (pv, pi) = row.topK(config.logits), (nv, ni) = (-row).topK(config.logits)
             t.logits += now() - tl
-            dashboards.append(FeatureDashboard(
-                feature: f, maxActivation: maxAct, density: Double(st.firings.count) / total, histogram: histogram,
-                top: top.map { DashboardExample(row: Int($0.row), position: Int($0.pos), activation: $0.value, contextTokens: [], contextActivations: [], center: 0) },
-                intervals: intervals, dfa: [], headAttribution: attribution.selecting(axis: 0, f).scalars,
-                positiveLogits: zip(pi.values, pv.scalars).map { FeatureDashboard.LogitEntry(token: $0, value: $1) },
-                negativeLogits: zip(ni.values, nv.scalars).map { FeatureDashboard.LogitEntry(token: $0, value: -$1) }))
-            for e in dashboards[j].top { wanted.append((j, e.row, e.position)) }
-            for iv in intervals { for e in iv.examples { wanted.append((j, e.row, e.position)) } }
+            board.positiveLogits = zip(pi.values, pv.scalars).map { FeatureDashboard.LogitEntry(token: $0, value: $1) }
+            board.negativeLogits = zip(ni.values, nv.scalars).map { FeatureDashboard.LogitEntry(token: $0, value: -$1) }
+            dashboards.append(board)
+            for e in board.top { wanted.append((j, e.row, e.position)) }
+            for iv in board.intervals { for e in iv.examples { wanted.append((j, e.row, e.position)) } }
         }
         // Pass 2: contexts (activations around each example) and DFA for the top examples; the model
         // runs again only for rows the streaming pass did not keep.
@@ -239,44 +252,68 @@ public enum DashboardBuilder {
             }
             i += config.rowsPerForward
         }
-        func context(_ e: DashboardExample, _ j: Int) -> DashboardExample {
-            var out = e
-            let lo = max(0, e.position - config.buffer), hi = min(pos, e.position + config.buffer + 1)
-            out.contextTokens = Array(tokens.values[(e.row * pos + lo)..<(e.row * pos + hi)])
-            let a = actsByRow[e.row]!.selecting(axis: 1, j)
-            out.contextActivations = (lo..<hi).map { a[$0] }
-            out.center = e.position - lo
-            return out
-        }
+        // Contexts: the activations around each example, read row by row from the kept activations.
+        var examplesByRow: [Int: [(j: Int, interval: Int, index: Int)]] = [:]    // interval −1 = top
         for j in features.indices {
-            dashboards[j].top = dashboards[j].top.map { context($0, j) }
-            for iv in dashboards[j].intervals.indices {
-                dashboards[j].intervals[iv].examples = dashboards[j].intervals[iv].examples.map { context($0, j) }
+            for (e, ex) in dashboards[j].top.enumerated() { examplesByRow[ex.row, default: []].append((j, -1, e)) }
+            for (iv, interval) in dashboards[j].intervals.enumerated() {
+                for (e, ex) in interval.examples.enumerated() { examplesByRow[ex.row, default: []].append((j, iv, e)) }
             }
         }
-        // DFA of the top examples (SPEC §2.4), one row at a time: vw[s, h, j] = v[s, h, :] · W_enc[head h, f_j]
-        // for all chosen features at once, then DFA[s] = Σ_h pattern[h, t, s] · vw[s, h, j].
-        var byRow: [Int: [(j: Int, e: Int)]] = [:]
-        for j in features.indices { for (e, ex) in dashboards[j].top.enumerated() { byRow[ex.row, default: []].append((j, e)) } }
-        for j in features.indices { dashboards[j].dfa = [DashboardDFA](repeating: DashboardDFA(row: 0, destination: 0, values: [], maxSource: 0), count: dashboards[j].top.count) }
-        let (nh, dh) = (layout.nHeads, layout.dHead)
-        for (r, items) in byRow {
-            let v = vByRow[r]!.reshaped([pos, nh, dh])
-            let pattern = patternByRow[r]!.reshaped([nh, pos, pos])
-            let vw = (0..<nh).map { h in v.selecting(axis: 1, h).matmul(wSel.sliced(axis: 0, (h * dh)..<((h + 1) * dh))) }   // nh × [pos, k]
-            let pat = pattern.contiguous().scalars
-            for (j, e) in items {
-                let t = dashboards[j].top[e].position
-                var values = [Float](repeating: 0, count: pos)
-                for h in 0..<nh {
-                    let prow = h * pos * pos + t * pos
-                    vw[h].withUnsafeBufferPointer { w in          // contiguous [pos, k]: no copy
-                        for src in 0...t { values[src] += pat[prow + src] * w[src * k + j] }
+        for (r, items) in examplesByRow {
+            actsByRow[r]!.withUnsafeBufferPointer { a in           // [pos, k]
+                for (j, iv, e) in items {
+                    var ex = iv < 0 ? dashboards[j].top[e] : dashboards[j].intervals[iv].examples[e]
+                    let lo = max(0, ex.position - config.buffer), hi = min(pos, ex.position + config.buffer + 1)
+                    ex.contextTokens = Array(tokens.values[(r * pos + lo)..<(r * pos + hi)])
+                    ex.contextActivations = (lo..<hi).map { a[$0 * k + j] }
+                    ex.center = ex.position - lo
+                    if iv < 0 { dashboards[j].top[e] = ex } else { dashboards[j].intervals[iv].examples[e] = ex }
+                }
+            }
+        }
+        // DFA of the top examples (SPEC §2.4). For a destination t of row r and the features j with a top
+        // example there: U[s, (h, d)] = pattern[h, t, s] · v[s, h, d] for s ≤ t, and DFA_j[s] = U[s, :] · W_enc[:, f_j]
+        // — one product [t+1, d_in] × [d_in, m] per (row, destination), over only the sources that can attend.
+        var byDestination: [Int: [(j: Int, e: Int)]] = [:]                      // key row · pos + t
+        for j in features.indices {
+            for (e, ex) in dashboards[j].top.enumerated() { byDestination[ex.row * pos + ex.position, default: []].append((j, e)) }
+            dashboards[j].dfa = [DashboardDFA](repeating: DashboardDFA(row: 0, destination: 0, values: [], maxSource: 0), count: dashboards[j].top.count)
+        }
+        let (nh, dh, dIn) = (layout.nHeads, layout.dHead, sae.config.dIn)
+        let wSelT = wSel.transposed().contiguous()                                  // [k, d_in]
+        let destinations = Array(byDestination.keys).sorted()
+        var results = [[DashboardDFA]](repeating: [], count: destinations.count)
+        results.withUnsafeMutableBufferPointer { out in
+            Parallel.forEach(in: 0..<destinations.count) { di in
+                let (r, t) = (destinations[di] / pos, destinations[di] % pos)
+                let items = byDestination[destinations[di]]!
+                let v = vByRow[r]!.reshaped([pos, dIn]).contiguous(), pattern = patternByRow[r]!.contiguous()
+                let u = Tensor(shape: [t + 1, dIn], unsafeUninitialized: { u in
+                    v.withUnsafeBufferPointer { vp in
+                        pattern.withUnsafeBufferPointer { pp in
+                            for s in 0...t {
+                                for h in 0..<nh {
+                                    let w = pp[h * pos * pos + t * pos + s]
+                                    for d in 0..<dh { u[s * dIn + h * dh + d] = w * vp[s * dIn + h * dh + d] }
+                                }
+                            }
+                        }
+                    }
+                })
+                let perSource = Tensor.matmul(u, wSelT.gathering(axis: 0, IndexTensor(items.map(\.j))), transposeB: true)   // [t+1, m]
+                out[di] = perSource.withUnsafeBufferPointer { o in
+                    items.indices.map { i in
+                        var values = [Float](repeating: 0, count: pos)
+                        for s in 0...t { values[s] = o[s * items.count + i] }
+                        let m = values.indices.max { values[$0] < values[$1] } ?? 0
+                        return DashboardDFA(row: r, destination: t, values: values, maxSource: m)
                     }
                 }
-                let m = values.indices.max { values[$0] < values[$1] } ?? 0
-                dashboards[j].dfa[e] = DashboardDFA(row: r, destination: t, values: values, maxSource: m)
             }
+        }
+        for (di, key) in destinations.enumerated() {
+            for ((j, e), dfa) in zip(byDestination[key]!, results[di]) { dashboards[j].dfa[e] = dfa }
         }
         t.details += now() - t1 - t.logits
         timings?.pointee = t

@@ -17,6 +17,12 @@ let package = Package(
         .library(name: "Transformer", targets: ["Transformer"]),
         .library(name: "SparseAutoencoder", targets: ["SparseAutoencoder"]),
         .library(name: "Interp", targets: ["Interp"]),
+        .library(name: "Experiments", targets: ["Experiments"]),
+        // MARK: - Executables (thin: options → one runner)
+        .executable(name: "reproduce", targets: ["reproduce"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
         // MARK: - System libraries (Debian: libopenblas-dev, libhdf5-dev, pkg-config)
@@ -30,6 +36,9 @@ let package = Package(
         .target(name: "Transformer", dependencies: ["Tensor"]),
         .target(name: "SparseAutoencoder", dependencies: ["Tensor"]),
         .target(name: "Interp", dependencies: ["Tensor", "Transformer", "SparseAutoencoder"]),
+        .target(name: "Experiments", dependencies: ["Interp"], path: "Sources/Experiments/Library"),
+        .executableTarget(name: "reproduce", dependencies: ["Experiments", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Sources/Experiments/Commands/reproduce"),
 
         // MARK: - Implementation details (not public API)
         // Shared by every test target: approximate comparison, naive reference kernels, fixtures.
@@ -48,6 +57,7 @@ let package = Package(
         .testTarget(name: "SparseAutoencoderTests",
                     dependencies: ["SparseAutoencoder", "TensorTestSupport", "sae-training-process"], exclude: ["Fixtures"]),
         .testTarget(name: "InterpTests", dependencies: ["Interp", "TensorTestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "TensorTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

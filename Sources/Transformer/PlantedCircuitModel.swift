@@ -106,7 +106,7 @@ public enum PlantedCircuitModel {
         /// Standard deviation of the random heads' attention scores.
         public var randomScoreScale: Float = 2
         /// Gain γ of the unembedding: the logit of the copied token is about γ · √d_model / |x| · |OUT|.
-        public var unembedGain: Float = 3
+        public var unembedGain: Float = 1.1
         public init() {}
     }
 

@@ -1,0 +1,212 @@
+// Report: HTML pages with inline SVG figures (no scripts, no CDN: they work offline), and the CSV/JSON
+// behind every figure, written atomically.
+
+import Foundation
+
+/// A folder of report files. Every file is written to a temporary name and renamed, so a crash
+/// never leaves a half-written page looking complete.
+public struct ReportFolder: Sendable {
+    public let path: String
+    public init(_ path: String) throws {
+        self.path = path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    public func write(_ text: String, to relative: String) throws {
+        let full = path + "/" + relative
+        try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try AtomicFile.write(Data(text.utf8), to: full, format: "report")
+    }
+
+    public func writeJSON<T: Encodable>(_ value: T, to relative: String) throws {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        try write(String(decoding: try e.encode(value), as: UTF8.self) + "\n", to: relative)
+    }
+
+    /// A CSV file; fields containing commas, quotes or newlines are quoted.
+    public func writeCSV(header: [String], rows: [[String]], to relative: String) throws {
+        func field(_ s: String) -> String {
+            s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+        }
+        let lines = ([header] + rows).map { $0.map(field).joined(separator: ",") }
+        try write(lines.joined(separator: "\n") + "\n", to: relative)
+    }
+}
+
+public enum HTML {
+    /// Escapes text for HTML content and attribute values.
+    public static func escape(_ s: String) -> String {
+        var out = ""
+        out.reserveCapacity(s.count)
+        for c in s.unicodeScalars {
+            switch c {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default: out.unicodeScalars.append(c)
+            }
+        }
+        return out
+    }
+
+    /// A token as displayed: escaped, with spaces and newlines made visible.
+    public static func token(_ s: String) -> String {
+        escape(s).replacingOccurrences(of: "\n", with: "↵").replacingOccurrences(of: " ", with: "&nbsp;")
+    }
+
+    /// A whole page with the shared style.
+    public static func page(title: String, body: String, up: String? = nil) -> String {
+        let nav = up.map { "<p class=\"nav\"><a href=\"\(escape($0))\">← index</a></p>" } ?? ""
+        return """
+        <!DOCTYPE html>
+        <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>\(escape(title))</title>
+        <style>
+        body { font: 15px/1.45 system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
+        h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 1.8em; border-bottom: 1px solid #ddd; }
+        table { border-collapse: collapse; margin: .6em 0; } td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
+        th { background: #f3f3f3; } td.l, th.l { text-align: left; }
+        .tok { font-family: ui-monospace, monospace; white-space: pre; padding: 1px 0; border-radius: 2px; }
+        .ex { margin: 2px 0; } .center { outline: 2px solid #333; }
+        .note { color: #555; font-size: .92em; } .nav { font-size: .9em; }
+        figure { margin: 1em 0; } figcaption { font-size: .9em; color: #444; }
+        .grid { display: flex; flex-wrap: wrap; gap: 1.5em; }
+        </style></head><body>
+        \(nav)
+        \(body)
+        </body></html>
+
+        """
+    }
+
+    /// A table; cells are given as HTML (escape text first). The first `leftColumns` are left-aligned.
+    public static func table(_ header: [String], _ rows: [[String]], leftColumns: Int = 1) -> String {
+        func cls(_ i: Int) -> String { i < leftColumns ? " class=\"l\"" : "" }
+        let head = "<tr>" + header.enumerated().map { "<th\(cls($0))>\(escape($1))</th>" }.joined() + "</tr>"
+        let body = rows.map { "<tr>" + $0.enumerated().map { "<td\(cls($0))>\($1)</td>" }.joined() + "</tr>" }.joined(separator: "\n")
+        return "<table>\n\(head)\n\(body)\n</table>"
+    }
+
+    public static func figure(_ svg: String, caption: String, data: String? = nil) -> String {
+        let link = data.map { " <a href=\"\(escape($0))\">data</a>" } ?? ""
+        return "<figure>\(svg)<figcaption>\(escape(caption))\(link)</figcaption></figure>"
+    }
+
+    /// Formats a number compactly for tables.
+    public static func number(_ x: Double, digits: Int = 3) -> String {
+        if x.isNaN { return "nan" }
+        if x != 0 && (abs(x) < 1e-3 || abs(x) >= 1e6) { return String(format: "%.\(digits)e", x) }
+        return String(format: "%.\(digits)f", x)
+    }
+}
+
+/// Inline SVG charts.
+public enum SVGChart {
+    static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+
+    static func ticks(_ lo: Double, _ hi: Double, count: Int = 5) -> [Double] {
+        guard hi > lo else { return [lo] }
+        let raw = (hi - lo) / Double(count)
+        let mag = pow(10, floor(log10(raw)))
+        let step = [1, 2, 5, 10].map { $0 * mag }.first { $0 >= raw } ?? raw
+        var out: [Double] = []
+        var t = ceil(lo / step) * step
+        while t <= hi + step * 1e-9 { out.append(t); t += step }
+        return out
+    }
+
+    static func label(_ x: Double) -> String {
+        if x == 0 { return "0" }
+        if abs(x) >= 1e4 || abs(x) < 1e-2 { return String(format: "%.0e", x) }
+        return x == x.rounded() ? String(format: "%.0f", x) : String(format: "%.2g", x)
+    }
+
+    /// A line chart of one or more series (x, y); `logY` plots log10(y) for y > 0.
+    public static func lines(_ series: [(name: String, points: [(Double, Double)])], xLabel: String, yLabel: String,
+                             width: Int = 520, height: Int = 260, logY: Bool = false, title: String = "") -> String {
+        let pts = series.map { s in s.points.filter { !$0.1.isNaN && (!logY || $0.1 > 0) }.map { ($0.0, logY ? log10($0.1) : $0.1) } }
+        let all = pts.flatMap { $0 }
+        guard !all.isEmpty else { return "<svg width=\"\(width)\" height=\"40\" role=\"img\"><text x=\"10\" y=\"25\">no data</text></svg>" }
+        var (x0, x1) = (all.map(\.0).min()!, all.map(\.0).max()!)
+        var (y0, y1) = (all.map(\.1).min()!, all.map(\.1).max()!)
+        if x1 == x0 { x1 = x0 + 1 }
+        if y1 == y0 { y0 -= 0.5; y1 += 0.5 }
+        let (l, r, t, b) = (60.0, 12.0, 24.0, 42.0)
+        let (w, h) = (Double(width) - l - r, Double(height) - t - b)
+        func sx(_ x: Double) -> Double { l + (x - x0) / (x1 - x0) * w }
+        func sy(_ y: Double) -> Double { t + (1 - (y - y0) / (y1 - y0)) * h }
+        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" role=\"img\" font-size=\"11\">"
+        if !title.isEmpty { svg += "<text x=\"\(l)\" y=\"14\" font-weight=\"bold\">\(HTML.escape(title))</text>" }
+        for v in ticks(y0, y1) {
+            svg += String(format: "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>", l, l + w, sy(v), sy(v))
+            svg += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%@</text>", l - 4, sy(v) + 4, logY ? label(pow(10, v)) : label(v))
+        }
+        for v in ticks(x0, x1) {
+            svg += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%@</text>", sx(v), t + h + 14, label(v))
+        }
+        svg += String(format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#999\"/>", l, t, w, h)
+        svg += String(format: "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%@</text>", l + w / 2, height - 6, HTML.escape(xLabel))
+        svg += String(format: "<text transform=\"translate(12 %.1f) rotate(-90)\" text-anchor=\"middle\">%@</text>", t + h / 2, HTML.escape(yLabel + (logY ? " (log)" : "")))
+        for (i, p) in pts.enumerated() where !p.isEmpty {
+            let color = palette[i % palette.count]
+            let d = p.map { String(format: "%.1f,%.1f", sx($0.0), sy($0.1)) }.joined(separator: " ")
+            svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.6\" points=\"\(d)\"/>"
+            if p.count <= 12 { for q in p { svg += String(format: "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%@\"/>", sx(q.0), sy(q.1), color) } }
+            if series.count > 1 {
+                svg += String(format: "<text x=\"%.1f\" y=\"%.1f\" fill=\"%@\">%@</text>", l + 8, t + 14 + Double(i) * 13, color, HTML.escape(series[i].name))
+            }
+        }
+        return svg + "</svg>"
+    }
+
+    /// Vertical bars, one per label, in one or more stacked series (values ≥ 0), or signed single bars.
+    public static func bars(labels: [String], series: [(name: String, values: [Double])], yLabel: String,
+                            width: Int = 520, height: Int = 240, title: String = "") -> String {
+        let n = labels.count
+        guard n > 0 else { return "<svg width=\"\(width)\" height=\"40\" role=\"img\"><text x=\"10\" y=\"25\">no data</text></svg>" }
+        let tops = (0..<n).map { i in series.reduce(0.0) { $0 + max(0, $1.values[i]) } }
+        let bottoms = (0..<n).map { i in series.reduce(0.0) { $0 + min(0, $1.values[i]) } }
+        let (y0, y1) = (min(0, bottoms.min()!), max(tops.max()!, 1e-12))
+        let rotate = n > 12 || labels.contains { $0.count > 6 }
+        let (l, r, t, b) = (60.0, 12.0, 24.0, rotate ? 80.0 : 36.0)
+        let (w, h) = (Double(width) - l - r, Double(height) - t - b)
+        func sy(_ y: Double) -> Double { t + (1 - (y - y0) / (y1 - y0)) * h }
+        let bw = w / Double(n)
+        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" role=\"img\" font-size=\"11\">"
+        if !title.isEmpty { svg += "<text x=\"\(l)\" y=\"14\" font-weight=\"bold\">\(HTML.escape(title))</text>" }
+        for v in ticks(y0, y1) {
+            svg += String(format: "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>", l, l + w, sy(v), sy(v))
+            svg += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%@</text>", l - 4, sy(v) + 4, label(v))
+        }
+        for i in 0..<n {
+            var up = 0.0, down = 0.0
+            for (si, s) in series.enumerated() {
+                let v = s.values[i]
+                let (a, bb) = v >= 0 ? (up, up + v) : (down + v, down)
+                if v >= 0 { up += v } else { down += v }
+                svg += String(format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%@\"><title>%@</title></rect>",
+                              l + Double(i) * bw + bw * 0.1, sy(bb), bw * 0.8, max(0, sy(a) - sy(bb)), palette[si % palette.count],
+                              HTML.escape("\(labels[i]) \(s.name): \(String(format: "%.4g", v))"))
+            }
+            let x = l + (Double(i) + 0.5) * bw
+            if rotate {
+                svg += String(format: "<text transform=\"translate(%.1f %.1f) rotate(-60)\" text-anchor=\"end\">%@</text>", x + 3, t + h + 8, HTML.escape(labels[i]))
+            } else {
+                svg += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%@</text>", x, t + h + 14, HTML.escape(labels[i]))
+            }
+        }
+        svg += String(format: "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#666\"/>", l, l + w, sy(0), sy(0))
+        svg += String(format: "<text transform=\"translate(12 %.1f) rotate(-90)\" text-anchor=\"middle\">%@</text>", t + h / 2, HTML.escape(yLabel))
+        if series.count > 1 {
+            for (si, s) in series.enumerated() {
+                svg += String(format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"10\" height=\"10\" fill=\"%@\"/><text x=\"%.1f\" y=\"%.1f\">%@</text>",
+                              l + w - 150, t + 4 + Double(si) * 14, palette[si % palette.count], l + w - 136, t + 13 + Double(si) * 14, HTML.escape(s.name))
+            }
+        }
+        return svg + "</svg>"
+    }
+}

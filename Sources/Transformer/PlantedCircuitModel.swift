@@ -116,7 +116,18 @@ public enum PlantedCircuitModel {
     }
 
     /// Version of the construction; part of the cache file name, bumped whenever the weights change.
-    public static let version = 1
+    public static let version = 2
+
+    /// Tokens whose codes are orthogonal to each other (the first C of them): whitespace, ASCII
+    /// punctuation and the commonest English words — the tokens copied most often in text and code.
+    public static let commonTokens: [Int] = [
+        220, 198, 628,                                              // " ", "\n", "\n\n"
+        0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,           // ! " # $ % & ' ( ) * + , - . /
+        25, 26, 27, 28, 29, 30, 31, 58, 59, 60, 61, 62, 63,         // : ; < = > ? @ [ \ ] ^ _ `
+        90, 91, 92, 93,                                             // { | } ~
+        262, 257, 284, 286, 290, 287, 318, 329, 326, 307,           // the a to of and in is for that be
+        340, 355, 351, 319, 383, 281, 393, 428, 389, 611, 357,      // it as with on The an or this are if " ("
+    ]
 
     /// Builds the weights (unprocessed, in TransformerLens layout). Deterministic in `settings`.
     public static func build(_ settings: Settings = Settings(), roles: Roles = .standard) -> GPT2Weights {
@@ -133,12 +144,23 @@ public enum PlantedCircuitModel {
             w[row * dm + 2 * i + 1] -= value * r
         }
         var rng = RandomStream(seed: s.seed)
-        // Token codes: random unit vectors in C dims (the BOS row of W_U gets one too).
+        // Token codes: random unit vectors in C dims (the BOS row of W_U gets one too) ...
         var codes = [Float](repeating: 0, count: cfg.dVocab * C)
         for t in 0..<cfg.dVocab {
             var n: Float = 0
             for i in 0..<C { let v = Float(rng.nextNormal()); codes[t * C + i] = v; n += v * v }
             n = n.squareRoot()
+            for i in 0..<C { codes[t * C + i] /= n }
+        }
+        // ... except the commonest tokens, whose codes are made mutually orthogonal (Gram–Schmidt in list
+        // order), so that their frequent copies do not leak into each other's features.
+        let common = commonTokens.prefix(C)
+        for (k, t) in common.enumerated() {
+            for u in common.prefix(k) {
+                let d = (0..<C).reduce(Float(0)) { $0 + codes[t * C + $1] * codes[u * C + $1] }
+                for i in 0..<C { codes[t * C + i] -= d * codes[u * C + i] }
+            }
+            let n = (0..<C).reduce(Float(0)) { $0 + codes[t * C + $1] * codes[t * C + $1] }.squareRoot()
             for i in 0..<C { codes[t * C + i] /= n }
         }
         let frequencies = (0..<K).map { _ in Float.pi * (0.2 + 0.6 * rng.nextFloat()) }

@@ -12,12 +12,12 @@ import Experiments
         let model = LoadedModel(model: GPT2(weights: weights.processed()), roles: .standard, name: "planted", path: "")
         let tokenizer = try inputs.loadTokenizer()
         var settings = TrainSAESettings.planted()
-        settings.trainingTokens = Int(ProcessInfo.processInfo.environment["ATTN_SAE_E2E_TOKENS"] ?? "") ?? 300_000
+        settings.trainingTokens = Int(ProcessInfo.processInfo.environment["ATTN_SAE_E2E_TOKENS"] ?? "") ?? 600_000
         settings.evaluationRows = 8
         let start = Date()
         let result = try TrainSAERunner.run(model: model, inputs: inputs, tokenizer: tokenizer, settings: settings) { print($0) }
         print("trained in \(Date().timeIntervalSince(start)) s")
-        let heldOut = try TrainSAERunner.heldOutRows(inputs: inputs, tokenizer: tokenizer, rows: 128)
+        let heldOut = try TrainSAERunner.heldOutRows(inputs: inputs, tokenizer: tokenizer, rows: 256)
         let scores = try InductionFeatures.score(model: model.model, sae: result.sae, tokens: heldOut, inductionHeads: model.inductionHeads(layer: 1))
         let ranked = scores.sorted { $0.specificity * $0.sensitivity > $1.specificity * $1.sensitivity }
         let found = scores.filter { $0.isInduction() }

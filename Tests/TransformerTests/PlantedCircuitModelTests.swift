@@ -53,6 +53,7 @@ import TensorTestSupport
         let cache = try Self.run(rows)
         let prev = Self.mean(cache, .pattern(0), Self.roles.previousToken, rows.map { _ in (2..<128).map { ($0, $0 - 1) } })
         let two = Self.mean(cache, .pattern(0), Self.roles.twoBack, rows.map { _ in (3..<128).map { ($0, $0 - 2) } })
+        print("planted: previous-token head \(prev), two-back head \(two)")
         #expect(prev >= 0.9 && two >= 0.9, "previous-token \(prev), two-back \(two)")
     }
 
@@ -65,6 +66,7 @@ import TensorTestSupport
             measured[prefix] = (Self.mean(cache, .pattern(1), Self.roles.shortInduction, pairs),
                                 Self.mean(cache, .pattern(1), Self.roles.longInduction, pairs))
         }
+        print("planted: attention to the induction source by prefix length (short, long): \(measured.sorted { $0.key < $1.key })")
         #expect(measured[1]!.short >= 0.8, "short-prefix head at prefix 1: \(measured[1]!.short)")
         #expect(measured[1]!.long <= 0.3, "long-prefix head at prefix 1: \(measured[1]!.long)")
         for prefix in [3, 5] { #expect(measured[prefix]!.long >= 0.7, "long-prefix head at prefix \(prefix): \(measured[prefix]!.long)") }
@@ -110,6 +112,7 @@ import TensorTestSupport
         let loss = try GPT2(weights: Self.weights).lossPerToken(IndexTensor(shape: [rows.count, 121], values: rows.flatMap { $0 }))
         // Position i predicts token i+1: 1..<60 predict the first copy, 61..<120 the second.
         let first = loss.sliced(axis: 1, 1..<60).mean(), second = loss.sliced(axis: 1, 61..<120).mean()
+        print("planted: loss on the first copy \(first), on the second \(second)")
         #expect(first > 10 && second < 0.1, "loss on the first copy \(first), on the second \(second)")
     }
 

@@ -35,7 +35,7 @@ public enum DashboardPage {
         body += "<div class=\"grid\">\(HTML.figure(heads, caption: "Share of the decoder row's norm per head (SPEC §2.3)."))\(HTML.figure(hist, caption: "Activations above zero, \(b.histogram.count) bins up to the maximum."))</div>\n"
         // Logits.
         func logitTable(_ entries: [FeatureDashboard.LogitEntry]) -> String {
-            HTML.table(["token", "effect"], entries.map { ["<span class=\"tok\">\(HTML.token(tokenizer.decode([$0.token])))</span>", String(format: "%+.3f", $0.value)] })
+            HTML.table(["token", "effect"], entries.map { ["<span class=\"tok\">\(HTML.tokenLabel(tokenizer.decode([$0.token])))</span>", String(format: "%+.3f", $0.value)] })
         }
         body += "<h2>Logit effects (W_dec · W_O · W_U)</h2><div class=\"grid\"><div><b>Positive</b>\(logitTable(b.positiveLogits))</div><div><b>Negative</b>\(logitTable(b.negativeLogits))</div></div>\n"
         // Top examples with DFA.

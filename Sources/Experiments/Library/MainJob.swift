@@ -60,7 +60,8 @@ public enum MainJob {
         let ranked = scores.filter { $0.narrowPositions >= 5 }.sorted { $0.specificity * $0.sensitivity > $1.specificity * $1.sensitivity }
 
         let byFrequency = trained.frequencies.freq.enumerated().sorted { $0.element > $1.element }.prefix(settings.dashboards).map(\.offset)
-        let features = Array(NSOrderedSet(array: Array(found.prefix(8).map(\.feature)) + byFrequency)) as! [Int]
+        var features: [Int] = []
+        for f in found.prefix(8).map(\.feature) + byFrequency where !features.contains(f) { features.append(f) }
         log("building \(features.count) dashboards")
         let boards = try DashboardBuilder.build(model: loaded.model, sae: trained.sae, features: features, tokens: rows)
 
@@ -106,7 +107,7 @@ public enum MainJob {
     }
 
     static func inductionParagraph(_ s: InductionFeatureScore, _ tok: GPT2Tokenizer) -> String {
-        "<p>Induction test for T = <span class=\"tok\">\(HTML.token(tok.decode([s.target])))</span>: specificity \(HTML.number(s.specificity)) (share of \(s.firings) firings where an earlier occurrence of the current token was followed by T), sensitivity \(HTML.number(s.sensitivity)) (of \(s.narrowPositions) positions where every earlier occurrence was followed by T), induction-head share \(HTML.number(Double(s.inductionHeadShare))), DFA peak after an earlier occurrence in \(HTML.number(s.dfaPeakAfterEarlierOccurrence * 100, digits: 0))% of \(s.dfaExamples) top examples — \(s.isInduction() ? "<b>an induction feature</b>" : "not an induction feature by the thresholds 0.85 / 0.5 / 0.5 / 0.9")</p>\n"
+        "<p>Induction test for T = <span class=\"tok\">\(HTML.tokenLabel(tok.decode([s.target])))</span>: specificity \(HTML.number(s.specificity)) (share of \(s.firings) firings where an earlier occurrence of the current token was followed by T), sensitivity \(HTML.number(s.sensitivity)) (of \(s.narrowPositions) positions where every earlier occurrence was followed by T), induction-head share \(HTML.number(Double(s.inductionHeadShare))), DFA peak after an earlier occurrence in \(HTML.number(s.dfaPeakAfterEarlierOccurrence * 100, digits: 0))% of \(s.dfaExamples) top examples — \(s.isInduction() ? "<b>an induction feature</b>" : "not an induction feature by the thresholds 0.85 / 0.5 / 0.5 / 0.9")</p>\n"
     }
 
     static func indexPage(_ summary: MainJobSummary, trained: TrainSAEResult, loaded: LoadedModel, settings: MainJobSettings,
@@ -126,7 +127,7 @@ public enum MainJob {
         body += HTML.figure(SVGChart.lines([("loss", h.map { (Double($0.step), Double($0.loss)) }), ("l2", h.map { (Double($0.step), Double($0.l2)) })],
                                            xLabel: "step", yLabel: "loss", logY: true, title: "Loss and reconstruction (l2)"),
                             caption: "Training loss and its reconstruction part, averaged between log points.", data: "training.csv")
-        body += HTML.figure(SVGChart.lines([("L0", h.map { (Double($0.step), Double($0.l0)) })], xLabel: "step", yLabel: "active features per token", title: "L0"),
+        body += HTML.figure(SVGChart.lines([("L0", h.map { (Double($0.step), Double($0.l0)) })], xLabel: "step", yLabel: "active features per token", logY: true, title: "L0"),
                             caption: "Mean active features per token in training batches.", data: "training.csv")
         body += "</div>\n<h2>Induction features</h2>\n"
         body += "<p>A feature is an induction feature for the token T it promotes most when, on held-out rows, ≥ 85% of its firings are at positions whose token occurred earlier followed by T (specificity), it fires at ≥ 50% of positions where every earlier occurrence was followed by T (sensitivity), ≥ 50% of its decoder norm is on the induction heads, and its DFA on ≥ 90% of its top examples peaks right after an earlier occurrence.</p>\n"
@@ -134,7 +135,7 @@ public enum MainJob {
         body += HTML.table(["feature", "T", "firings", "specificity", "sensitivity", "narrow positions", "induction-head share", "DFA peak", "induction?"],
                            show.map { f in
                                let link = summary.dashboards.contains(f.feature) ? "<a href=\"features/feature-\(f.feature).html\">\(f.feature)</a>" : "\(f.feature)"
-                               return [link, "<span class=\"tok\">\(HTML.token(tokenizer.decode([f.target])))</span>", "\(f.firings)", HTML.number(f.specificity), HTML.number(f.sensitivity),
+                               return [link, "<span class=\"tok\">\(HTML.tokenLabel(tokenizer.decode([f.target])))</span>", "\(f.firings)", HTML.number(f.specificity), HTML.number(f.sensitivity),
                                        "\(f.narrowPositions)", HTML.number(Double(f.inductionHeadShare)), HTML.number(f.dfaPeakAfterEarlierOccurrence), f.isInduction() ? "yes" : "no"]
                            }, leftColumns: 2)
         body += "<p class=\"note\">All features: <a href=\"induction-features.csv\">induction-features.csv</a>.</p>\n"

@@ -58,6 +58,11 @@ public enum HTML {
         escape(s).replacingOccurrences(of: "\n", with: "↵").replacingOccurrences(of: " ", with: "&nbsp;")
     }
 
+    /// A token for tables and labels, where a lone space would be invisible: spaces as ␣, newlines as ↵.
+    public static func tokenLabel(_ s: String) -> String {
+        escape(s).replacingOccurrences(of: "\n", with: "↵").replacingOccurrences(of: " ", with: "␣")
+    }
+
     /// A whole page with the shared style.
     public static func page(title: String, body: String, up: String? = nil) -> String {
         let nav = up.map { "<p class=\"nav\"><a href=\"\(escape($0))\">← index</a></p>" } ?? ""
@@ -182,6 +187,7 @@ public enum SVGChart {
             svg += String(format: "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>", l, l + w, sy(v), sy(v))
             svg += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%@</text>", l - 4, sy(v) + 4, label(v))
         }
+        let labelEvery = max(1, n / 25)          // at most ~25 labels, or they overlap
         for i in 0..<n {
             var up = 0.0, down = 0.0
             for (si, s) in series.enumerated() {
@@ -193,7 +199,8 @@ public enum SVGChart {
                               HTML.escape("\(labels[i]) \(s.name): \(String(format: "%.4g", v))"))
             }
             let x = l + (Double(i) + 0.5) * bw
-            if rotate {
+            if i % labelEvery != 0 {
+            } else if rotate {
                 svg += String(format: "<text transform=\"translate(%.1f %.1f) rotate(-60)\" text-anchor=\"end\">%@</text>", x + 3, t + h + 8, HTML.escape(labels[i]))
             } else {
                 svg += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%@</text>", x, t + h + 14, HTML.escape(labels[i]))

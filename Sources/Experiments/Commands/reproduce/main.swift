@@ -40,7 +40,7 @@ struct Reproduce: ParsableCommand {
         if !inductionHeads.isEmpty { settings.inductionHeads = inductionHeads }
         let log: (String) -> Void = { FileHandle.standardOutput.write(($0 + "\n").data(using: .utf8)!) }
         let index = try MainJob.run(inputs: inputs, settings: settings, log: log)
-        log("report: \((index as NSString).standardizingPath)")
+        log("report: \(URL(fileURLWithPath: index).standardizedFileURL.path)")
     }
 }
 

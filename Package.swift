@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "Experiments", targets: ["Experiments"]),
         // MARK: - Executables (thin: options → one runner)
         .executable(name: "reproduce", targets: ["reproduce"]),
+        .executable(name: "long-prefix-induction", targets: ["long-prefix-induction"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -37,6 +38,10 @@ let package = Package(
         .target(name: "SparseAutoencoder", dependencies: ["Tensor"]),
         .target(name: "Interp", dependencies: ["Tensor", "Transformer", "SparseAutoencoder"]),
         .target(name: "Experiments", dependencies: ["Interp"], path: "Sources/Experiments/Library"),
+        .target(name: "ExperimentsCLI", dependencies: ["Experiments", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                path: "Sources/Experiments/CLI"),
+        .executableTarget(name: "long-prefix-induction", dependencies: ["Experiments", "ExperimentsCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Sources/Experiments/Commands/long-prefix-induction"),
         .executableTarget(name: "reproduce", dependencies: ["Experiments", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Experiments/Commands/reproduce"),
 

@@ -21,6 +21,7 @@ let package = Package(
         // MARK: - Executables (thin: options → one runner)
         .executable(name: "reproduce", targets: ["reproduce"]),
         .executable(name: "long-prefix-induction", targets: ["long-prefix-induction"]),
+        .executable(name: "inspect", targets: ["inspect"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -42,6 +43,8 @@ let package = Package(
                 path: "Sources/Experiments/CLI"),
         .executableTarget(name: "long-prefix-induction", dependencies: ["Experiments", "ExperimentsCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Experiments/Commands/long-prefix-induction"),
+        .executableTarget(name: "inspect", dependencies: ["Experiments", "ExperimentsCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Sources/Experiments/Commands/inspect"),
         .executableTarget(name: "reproduce", dependencies: ["Experiments", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Experiments/Commands/reproduce"),
 

@@ -60,22 +60,8 @@ extension ExperimentInputs {
             return LoadedModel(model: GPT2(weights: weights.processed()), roles: .standard,
                                name: "planted-circuit model v\(PlantedCircuitModel.version)", path: file)
         }
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw ExperimentInputError("model file \(path) does not exist; give a tf_model.h5, model.safetensors or a model written by this toolkit")
-        }
-        let weights: GPT2Weights
-        var roles: PlantedCircuitModel.Roles? = nil
-        if path.hasSuffix(".safetensors") {
-            weights = try GPT2Weights.load(huggingFaceSafetensors: path)
-        } else {
-            let f = try HDF5File(path: path)
-            if (try? f.attribute("format").stringValue) == GPT2Weights.hdf5Format {
-                weights = try GPT2Weights.load(hdf5: path)
-                roles = try PlantedCircuitModel.Roles(hdf5: path)
-            } else {
-                weights = try GPT2Weights.load(tfH5: path)
-            }
-        }
+        let weights = try loadWeights()
+        let roles = path.hasSuffix(".safetensors") ? nil : try PlantedCircuitModel.Roles(hdf5: path)
         return LoadedModel(model: GPT2(weights: weights.processed()), roles: roles, name: (path as NSString).lastPathComponent, path: path)
     }
 

@@ -1,0 +1,101 @@
+// inspect: utilities for users — tokenize, test-prompt, convert, dump. Thin: options → Inspect.
+
+import ArgumentParser
+import Experiments
+import ExperimentsCLI
+import Foundation
+
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect", abstract: "Look at a model, its tokenizer and its activations; convert files.",
+        subcommands: [Tokenize.self, TestPrompt.self, Convert.self, Dump.self])
+}
+
+func printJSON<T: Encodable>(_ value: T) throws {
+    let e = JSONEncoder()
+    e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    log(String(decoding: try e.encode(value), as: UTF8.self))
+}
+
+struct Tokenize: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Text → token ids and strings (JSON).")
+    @Argument(help: "The text.") var text: String
+    @Option(help: "Folder with encoder.json and vocab.bpe.") var tokenizer: String?
+    @Flag(help: "Prepend <|endoftext|> as BOS.") var bos = false
+    func run() throws {
+        let tok = try ExperimentInputs(tokenizerDirectory: tokenizer).loadTokenizer()
+        try printJSON(Inspect.tokenize(text, tokenizer: tok, prependBOS: bos))
+    }
+}
+
+struct TestPrompt: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "test-prompt", abstract: "TransformerLens's test_prompt: the answer's rank, logit and probability, and the top-k.")
+    @Option(help: "The prompt.") var prompt: String
+    @Option(help: "The answer (mind its leading space, e.g. \" Mary\").") var answer: String
+    @Option(help: "GPT-2 model file; default: the planted-circuit model.") var model: String?
+    @Option(help: "Folder with encoder.json and vocab.bpe.") var tokenizer: String?
+    @Option(help: "Candidates to list per answer token.") var topK = 10
+    @Flag(help: "Do not prepend BOS.") var noBOS = false
+    @Flag(help: "Print JSON instead of text.") var json = false
+    func run() throws {
+        let inputs = ExperimentInputs(modelPath: model, tokenizerDirectory: tokenizer)
+        let tok = try inputs.loadTokenizer()
+        let m = try inputs.loadModel()
+        let t = try Inspect.testPrompt(model: m.model, tokenizer: tok, prompt: prompt, answer: answer, topK: topK, prependBOS: !noBOS)
+        if json { try printJSON(t) } else { log(Inspect.render(t)) }
+    }
+}
+
+struct Convert: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Model file → our HDF5 layout, or the paper's SAE .pt (+ cfg) → SAELens format.")
+    @Option(help: "A model file (tf_model.h5, model.safetensors, ours) to convert.") var model: String?
+    @Option(help: "The paper's SAE checkpoint (.pt) to convert.") var saePt: String?
+    @Option(help: "The SAE's _cfg.json (default: next to the .pt).") var saeCfg: String?
+    @Option(help: "Heads × d_head of a hook_z SAE (default 12x64).") var heads = "12x64"
+    @Option(help: "Output: an .h5 file for a model, a folder for an SAE.") var to: String
+    func validate() throws {
+        guard (model == nil) != (saePt == nil) else { throw ValidationError("give exactly one of --model and --sae-pt") }
+    }
+    func run() throws {
+        if let model {
+            try Inspect.convertModel(from: model, to: to)
+        } else if let saePt {
+            let parts = heads.split(separator: "x").compactMap { Int($0) }
+            guard parts.count == 2 else { throw ValidationError("--heads must look like 12x64") }
+            try Inspect.convertSAE(pt: saePt, cfg: saeCfg, headLayout: HeadLayout(nHeads: parts[0], dHead: parts[1]), to: to)
+        }
+        log("wrote \(absolutePath(to))")
+    }
+}
+
+struct Dump: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Hook values for a text or token ids → safetensors (TransformerLens names).")
+    @Option(help: "Text to run (BOS prepended).") var text: String?
+    @Option(help: "Token ids, comma-separated (used as given).") var tokens: String?
+    @Option(parsing: .upToNextOption, help: "Hook names, e.g. blocks.1.attn.hook_z blocks.1.attn.hook_pattern.") var hooks: [String]
+    @Option(help: "GPT-2 model file; default: the planted-circuit model.") var model: String?
+    @Option(help: "Folder with encoder.json and vocab.bpe.") var tokenizer: String?
+    @Option(help: "Output .safetensors file.") var to: String
+    func validate() throws {
+        guard (text == nil) != (tokens == nil) else { throw ValidationError("give exactly one of --text and --tokens") }
+        guard !hooks.isEmpty else { throw ValidationError("give at least one --hooks name") }
+    }
+    func run() throws {
+        let inputs = ExperimentInputs(modelPath: model, tokenizerDirectory: tokenizer)
+        let m = try inputs.loadModel()
+        let names = try hooks.map { try HookName(parsing: $0, nLayers: m.model.config.nLayers) }
+        var ids: [Int]
+        if let text { ids = try inputs.loadTokenizer().toTokens(text) } else {
+            ids = try tokens!.split(separator: ",").map { s in
+                guard let v = Int(s.trimmingCharacters(in: .whitespaces)), v >= 0, v < m.model.config.dVocab else {
+                    throw ValidationError("token '\(s)' is not an id in 0..<\(m.model.config.dVocab)")
+                }
+                return v
+            }
+        }
+        try Inspect.dump(model: m.model, tokens: IndexTensor(shape: [1, ids.count], values: ids), hooks: names, to: to)
+        log("wrote \(names.count) hooks for \(ids.count) tokens to \(absolutePath(to))")
+    }
+}
+
+InspectCommand.main()

@@ -1,0 +1,110 @@
+// Inspect: small utilities for users — tokenize text, test a prompt (TransformerLens's test_prompt),
+// convert model and SAE files, dump hook values for comparison with other tools.
+
+import Foundation
+
+public enum Inspect {
+    /// Token ids and their strings.
+    public struct Tokenized: Codable, Sendable, Equatable {
+        public var tokens: [Int]
+        public var strings: [String]
+    }
+
+    public static func tokenize(_ text: String, tokenizer: GPT2Tokenizer, prependBOS: Bool) -> Tokenized {
+        let ids = tokenizer.toTokens(text, prependBOS: prependBOS)
+        return Tokenized(tokens: ids, strings: tokenizer.stringTokens(ids))
+    }
+
+    /// One candidate token at a position.
+    public struct Candidate: Codable, Sendable, Equatable {
+        public var token: Int, string: String, logit: Float, probability: Float
+    }
+
+    /// TransformerLens's `test_prompt`: for each answer token, its rank (0 = top), logit and probability
+    /// at the position that predicts it, and the top-k there.
+    public struct PromptTest: Codable, Sendable, Equatable {
+        public var promptTokens: [String]
+        public var answerTokens: [String]
+        public var answers: [Answer]
+        public struct Answer: Codable, Sendable, Equatable {
+            public var token: Candidate
+            public var rank: Int
+            public var top: [Candidate]
+        }
+    }
+
+    /// Runs `prompt + answer` (BOS first when `prependBOS`) and reads the logits that predict each answer token.
+    public static func testPrompt(model: GPT2, tokenizer: GPT2Tokenizer, prompt: String, answer: String, topK: Int = 10,
+                                  prependBOS: Bool = true) throws -> PromptTest {
+        let p = tokenizer.toTokens(prompt, prependBOS: prependBOS)
+        let a = tokenizer.encode(answer)
+        guard !a.isEmpty else { throw ExperimentInputError("the answer \"\(answer)\" has no tokens") }
+        guard !p.isEmpty else { throw ExperimentInputError("the prompt has no tokens; give text or allow BOS") }
+        let all = p + a
+        guard all.count <= model.config.nCtx else { throw ExperimentInputError("prompt and answer are \(all.count) tokens; the model takes at most \(model.config.nCtx)") }
+        let logits = try model.logits(IndexTensor(shape: [1, all.count], values: all)).selecting(axis: 0, 0)   // [pos, d_vocab]
+        var answers: [PromptTest.Answer] = []
+        for (i, t) in a.enumerated() {
+            let row = logits.selecting(axis: 0, p.count - 1 + i).contiguous()
+            let probs = row.softmax()
+            let v = row.scalars, pr = probs.scalars
+            let rank = v.enumerated().filter { $0.element > v[t] || ($0.element == v[t] && $0.offset < t) }.count
+            let (tv, ti) = row.topK(topK)
+            let top = zip(ti.values, tv.scalars).map { Candidate(token: $0, string: tokenizer.decode([$0]), logit: $1, probability: pr[$0]) }
+            answers.append(PromptTest.Answer(token: Candidate(token: t, string: tokenizer.decode([t]), logit: v[t], probability: pr[t]), rank: rank, top: top))
+        }
+        return PromptTest(promptTokens: tokenizer.stringTokens(p), answerTokens: tokenizer.stringTokens(a), answers: answers)
+    }
+
+    /// The test as TransformerLens prints it.
+    public static func render(_ t: PromptTest) -> String {
+        func list(_ x: [String]) -> String { "[" + x.map(\.debugDescription).joined(separator: ", ") + "]" }
+        var out = "Tokenized prompt: \(list(t.promptTokens))\nTokenized answer: \(list(t.answerTokens))\n"
+        for a in t.answers {
+            out += String(format: "Performance on answer token:\nRank: %d  Logit: %.2f  Prob: %6.2f%%  Token: %@\n", a.rank, a.token.logit, a.token.probability * 100, a.token.string.debugDescription)
+            for (i, c) in a.top.enumerated() {
+                out += String(format: "Top %d-th token. Logit: %.2f  Prob: %6.2f%%  Token: %@\n", i, c.logit, c.probability * 100, c.string.debugDescription)
+            }
+        }
+        return out
+    }
+
+    /// Converts a model file (tf_model.h5, model.safetensors or ours) to our HDF5 layout, unprocessed.
+    public static func convertModel(from input: String, to output: String) throws {
+        let weights = try ExperimentInputs(modelPath: input).loadWeights()
+        var attributes: [String: HDF5Attribute] = ["source": .string((input as NSString).lastPathComponent)]
+        if input.hasSuffix(".h5"), let roles = try? PlantedCircuitModel.Roles(hdf5: input) { attributes.merge(roles.attributes) { a, _ in a } }
+        try weights.writeHDF5(to: output, extraAttributes: attributes)
+    }
+
+    /// Converts the paper's SAE checkpoint (`.pt` + optional `_cfg.json`) to SAELens format
+    /// (`sae_weights.safetensors` + `cfg.json` in `folder`).
+    public static func convertSAE(pt: String, cfg: String?, headLayout: HeadLayout?, to folder: String) throws {
+        let sae = try SAE.load(kissanePT: pt, cfg: cfg, headLayout: headLayout)
+        try sae.save(saeLens: folder)
+    }
+
+    /// Hook values for `tokens` `[batch, pos]` → one safetensors file: each hook under its
+    /// TransformerLens name, the tokens in the metadata (`tokens`, JSON).
+    public static func dump(model: GPT2, tokens: IndexTensor, hooks: [HookName], to path: String) throws {
+        let cache = try model.runWithCache(tokens, names: Set(hooks))
+        var tensors: [String: Tensor] = [:]
+        for h in hooks { tensors[h.description] = cache[h]! }
+        let json = String(decoding: try JSONEncoder().encode(tokens.values), as: UTF8.self)
+        try SafeTensorsFile.write(tensors, metadata: ["tokens": json, "shape": "\(tokens.shape)"], to: path)
+    }
+}
+
+extension ExperimentInputs {
+    /// The model file's weights as stored (no processing).
+    public func loadWeights() throws -> GPT2Weights {
+        guard let path = modelPath else { return try PlantedCircuitModel.loadOrBuild() }
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw ExperimentInputError("model file \(path) does not exist; give a tf_model.h5, model.safetensors or a model written by this toolkit")
+        }
+        if path.hasSuffix(".safetensors") { return try GPT2Weights.load(huggingFaceSafetensors: path) }
+        let f = try HDF5File(path: path)
+        if (try? f.attribute("format").stringValue) == GPT2Weights.hdf5Format { return try GPT2Weights.load(hdf5: path) }
+        return try GPT2Weights.load(tfH5: path)
+    }
+}

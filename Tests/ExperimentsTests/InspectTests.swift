@@ -1,0 +1,58 @@
+// InspectTests: the inspect utilities against direct computations.
+
+import Foundation
+import Testing
+import TensorTestSupport
+@testable import Experiments
+
+@Suite struct InspectTests {
+    static let planted = GPT2(weights: PlantedCircuitModel.build().processed())
+
+    @Test func testPromptMatchesTheLogits() throws {
+        let tok = try ExperimentInputs().loadTokenizer()
+        let (prompt, answer) = ("alpha beta gamma delta alpha beta gamma", " delta epsilon")
+        let t = try Inspect.testPrompt(model: Self.planted, tokenizer: tok, prompt: prompt, answer: answer, topK: 5)
+        let answerIDs = tok.encode(answer)
+        #expect(t.answerTokens == tok.stringTokens(answerIDs) && t.answers.count == answerIDs.count && t.promptTokens.first == "<|endoftext|>")
+        // The planted model predicts the repeated token: rank 0 with most of the probability.
+        #expect(t.answers[0].rank == 0 && t.answers[0].token.probability > 0.9 && t.answers[0].top[0].token == t.answers[0].token.token)
+        // Against the logits directly.
+        let promptIDs = tok.toTokens(prompt), ids = promptIDs + answerIDs
+        let logits = try Self.planted.logits(IndexTensor(shape: [1, ids.count], values: ids)).selecting(axis: 0, 0)
+        for (i, a) in t.answers.enumerated() {
+            let row = logits.selecting(axis: 0, promptIDs.count - 1 + i)
+            let probs = row.softmax()
+            #expect(a.token.logit == row[a.token.token] && Swift.abs(a.token.probability - probs[a.token.token]) < 1e-6)
+            #expect(a.rank == row.scalars.filter { $0 > row[a.token.token] }.count)
+            #expect(a.top.map(\.logit) == Array(row.scalars.sorted(by: >).prefix(5)))
+        }
+        #expect(Inspect.render(t).contains("Rank: 0"))
+        #expect(throws: ExperimentInputError.self) { try Inspect.testPrompt(model: Self.planted, tokenizer: tok, prompt: "x", answer: "") }
+    }
+
+    @Test func dumpWritesTheHookValues() throws {
+        let path = temporaryDirectory().path + "/dump.safetensors"
+        let tokens = IndexTensor(shape: [1, 6], values: [50256, 11, 22, 33, 11, 22])
+        try Inspect.dump(model: Self.planted, tokens: tokens, hooks: [.z(1), .pattern(0)], to: path)
+        let f = try SafeTensorsFile(contentsOf: path)
+        let cache = try Self.planted.runWithCache(tokens, names: [.z(1), .pattern(0)])
+        #expect(try f.tensor("blocks.1.attn.hook_z") == cache[.z(1)]!)
+        #expect(try f.tensor("blocks.0.attn.hook_pattern") == cache[.pattern(0)]!)
+        #expect(f.metadata["tokens"] == "[50256,11,22,33,11,22]")
+    }
+
+    @Test func convertedModelLoadsBackEqual() throws {
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("TransformerTests/Fixtures")
+        let source = fixtures.appendingPathComponent("tiny_gpt2.safetensors").path
+        let out = temporaryDirectory().path + "/tiny.h5"
+        try Inspect.convertModel(from: source, to: out)
+        #expect(try GPT2Weights.load(hdf5: out) == GPT2Weights.load(huggingFaceSafetensors: source))
+        #expect(throws: ExperimentInputError.self) { try Inspect.convertModel(from: "/nonexistent.safetensors", to: out) }
+    }
+
+    @Test func tokenizeGivesIdsAndStrings() throws {
+        let tok = try ExperimentInputs().loadTokenizer()
+        let t = Inspect.tokenize("Hello world", tokenizer: tok, prependBOS: true)
+        #expect(t.tokens == [50256] + tok.encode("Hello world") && t.strings == tok.stringTokens(t.tokens))
+    }
+}

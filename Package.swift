@@ -22,6 +22,7 @@ let package = Package(
         .executable(name: "reproduce", targets: ["reproduce"]),
         .executable(name: "long-prefix-induction", targets: ["long-prefix-induction"]),
         .executable(name: "inspect", targets: ["inspect"]),
+        .executable(name: "train-sae", targets: ["train-sae"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -45,6 +46,8 @@ let package = Package(
                           path: "Sources/Experiments/Commands/long-prefix-induction"),
         .executableTarget(name: "inspect", dependencies: ["Experiments", "ExperimentsCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Experiments/Commands/inspect"),
+        .executableTarget(name: "train-sae", dependencies: ["Experiments", "ExperimentsCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Sources/Experiments/Commands/train-sae"),
         .executableTarget(name: "reproduce", dependencies: ["Experiments", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Experiments/Commands/reproduce"),
 

@@ -74,8 +74,7 @@ public enum MainJob {
                           to: "features/feature-\(b.feature).html")
             try out.writeJSON(b, to: "features/feature-\(b.feature).json")
         }
-        try out.writeCSV(header: ["step", "loss", "l2", "l1", "l0", "lr"],
-                         rows: trained.history.map { ["\($0.step)", "\($0.loss)", "\($0.l2)", "\($0.l1)", "\($0.l0)", "\($0.lr)"] }, to: "training.csv")
+        try TrainSAEReport.writeHistory(trained.history, to: out, as: "training.csv")
         try out.writeCSV(header: ["feature", "target", "target_string", "firings", "specificity", "narrow_positions", "sensitivity", "induction_head_share", "dfa_examples", "dfa_peak_after_earlier_occurrence", "is_induction"],
                          rows: scores.map { ["\($0.feature)", "\($0.target)", tokenizer.decode([$0.target]), "\($0.firings)", "\($0.specificity)", "\($0.narrowPositions)",
                                              "\($0.sensitivity)", "\($0.inductionHeadShare)", "\($0.dfaExamples)", "\($0.dfaPeakAfterEarlierOccurrence)", "\($0.isInduction())"] },
@@ -118,18 +117,10 @@ public enum MainJob {
             body += "<p class=\"note\">The planted-circuit model is built by our code with known heads (Docs/PlantedModel.md); its results check the method end to end, they are not GPT-2's.</p>\n"
         }
         body += "<h2>Evaluation (Table 2 style, \(e.tokens) held-out tokens)</h2>\n"
-        body += HTML.table(["layer", "d_sae", "L0", "% alive", "CE loss recovered", "CE clean", "CE spliced", "CE zero-ablated", "CE diff"],
-                           [["\(s.layer)", "\(s.dSAE)", HTML.number(e.l0, digits: 1), HTML.number(e.aliveFraction * 100, digits: 1), HTML.number(Double(e.ceLossRecovered)),
-                             HTML.number(Double(e.ceClean)), HTML.number(Double(e.ceSpliced)), HTML.number(Double(e.ceZeroAblated)), HTML.number(Double(e.ceDiff))]])
+        body += TrainSAEReport.evaluationTable(e, layer: s.layer, dSAE: s.dSAE)
         body += "<p class=\"note\">\(s.trainingTokens) training tokens, batch \(s.batchSize), lr \(s.training.lr), l1 \(s.training.l1Coeff); \(String(format: "%.0f", trained.seconds)) s of training and evaluation, model forward \(String(format: "%.0f", trained.modelTokensPerSecond)) tokens/s. <a href=\"settings.json\">settings</a> · <a href=\"summary.json\">summary</a> · SAE in SAELens format: <code>sae/</code></p>\n"
-        body += "<h2>Training curves</h2>\n<div class=\"grid\">"
-        let h = trained.history
-        body += HTML.figure(SVGChart.lines([("loss", h.map { (Double($0.step), Double($0.loss)) }), ("l2", h.map { (Double($0.step), Double($0.l2)) })],
-                                           xLabel: "step", yLabel: "loss", logY: true, title: "Loss and reconstruction (l2)"),
-                            caption: "Training loss and its reconstruction part, averaged between log points.", data: "training.csv")
-        body += HTML.figure(SVGChart.lines([("L0", h.map { (Double($0.step), Double($0.l0)) })], xLabel: "step", yLabel: "active features per token", logY: true, title: "L0"),
-                            caption: "Mean active features per token in training batches.", data: "training.csv")
-        body += "</div>\n<h2>Induction features</h2>\n"
+        body += "<h2>Training curves</h2>\n" + TrainSAEReport.curves(trained.history, data: "training.csv")
+        body += "<h2>Induction features</h2>\n"
         body += "<p>A feature is an induction feature for the token T it promotes most when, on held-out rows, ≥ 85% of its firings are at positions whose token occurred earlier followed by T (specificity), it fires at ≥ 50% of positions where every earlier occurrence was followed by T (sensitivity), ≥ 50% of its decoder norm is on the induction heads, and its DFA on ≥ 90% of its top examples peaks right after an earlier occurrence.</p>\n"
         let show = Array((summary.inductionFeatures + ranked.filter { !$0.isInduction() }).prefix(12))
         body += HTML.table(["feature", "T", "firings", "specificity", "sensitivity", "narrow positions", "induction-head share", "DFA peak", "induction?"],

@@ -23,6 +23,7 @@ let package = Package(
         .executable(name: "long-prefix-induction", targets: ["long-prefix-induction"]),
         .executable(name: "inspect", targets: ["inspect"]),
         .executable(name: "train-sae", targets: ["train-sae"]),
+        .executable(name: "feature-dashboards", targets: ["feature-dashboards"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -48,6 +49,8 @@ let package = Package(
                           path: "Sources/Experiments/Commands/inspect"),
         .executableTarget(name: "train-sae", dependencies: ["Experiments", "ExperimentsCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Experiments/Commands/train-sae"),
+        .executableTarget(name: "feature-dashboards", dependencies: ["Experiments", "ExperimentsCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Sources/Experiments/Commands/feature-dashboards"),
         .executableTarget(name: "reproduce", dependencies: ["Experiments", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Experiments/Commands/reproduce"),
 

@@ -48,6 +48,10 @@ public enum MainJob {
 
         let trained = try TrainSAERunner.run(model: loaded, inputs: inputs, tokenizer: tokenizer, settings: s, log: log)
         try trained.sae.save(saeLens: out.path + "/sae")
+        // The planted model's default SAE, reused by the section executables.
+        if loaded.isPlanted && inputs.modelPath == nil && s == TrainSAESettings.planted() && inputs.corpus.isEmpty {
+            try trained.sae.save(saeLens: ExperimentInputs.plantedSAEPath)
+        }
         let e = trained.evaluation
         log(String(format: "L0 %.1f, alive %.1f%%, CE loss recovered %.3f (clean %.3f, spliced %.3f, zero-ablated %.3f)",
                    e.l0, e.aliveFraction * 100, e.ceLossRecovered, e.ceClean, e.ceSpliced, e.ceZeroAblated))

@@ -268,6 +268,9 @@ public enum TrainSAEJob {
             let plan = CheckpointPlan(path: output + "/checkpoint.h5", every: every, resume: resume)
             let r = try TrainSAERunner.run(model: loaded, inputs: inputs, tokenizer: tokenizer, settings: s, checkpoint: plan, log: log)
             try r.sae.save(saeLens: output + "/sae")
+            if loaded.isPlanted && inputs.modelPath == nil && inputs.corpus.isEmpty && s == TrainSAESettings.planted() {
+                try r.sae.save(saeLens: ExperimentInputs.plantedSAEPath)      // the sections' default SAE
+            }
             try folder.writeJSON(r.evaluation, to: "evaluation.json")
             try folder.writeJSON(s, to: "settings.json")
             try TrainSAEReport.writeHistory(r.history, to: folder, as: "training.csv")

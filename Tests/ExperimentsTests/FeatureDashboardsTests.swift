@@ -1,0 +1,45 @@
+// FeatureDashboardsTests: pages for every feature, linked from the index, within the size budget,
+// with every token escaped.
+
+import Foundation
+import Testing
+import TensorTestSupport
+@testable import Experiments
+
+@Suite struct FeatureDashboardsTests {
+    @Test func pagesAreWrittenLinkedSmallAndEscaped() throws {
+        let inputs = ExperimentInputs()
+        let model = LoadedModel(model: GPT2(weights: PlantedCircuitModel.build().processed()), roles: .standard, name: "planted", path: "")
+        let tokenizer = try inputs.loadTokenizer()
+        let sae = SAETrainer.initialSAE(SAEConfig(dIn: 768, dSAE: 64, hookName: "blocks.1.attn.hook_z", headLayout: HeadLayout(nHeads: 12, dHead: 64)), seed: 3)
+        // Corpus rows plus one row full of markup characters.
+        var stream = try inputs.rows(heldOut: true, tokenizer: tokenizer)
+        let corpus = try #require(try stream.nextRows(7))
+        let markup = tokenizer.toTokens(String(repeating: "<b>&amp; \"x\" </b> ", count: 40), maxLength: 128)
+        let tokens = IndexTensor(shape: [8, 128], values: corpus.values + markup)
+        let dir = temporaryDirectory().path
+        var s = FeatureDashboardSettings()
+        s.count = 5
+        let index = try FeatureDashboards.run(model: model, sae: sae, tokens: tokens, tokenizer: tokenizer, settings: s, output: dir) { _ in }
+        let html = try String(contentsOfFile: index, encoding: .utf8)
+        let pages = try FileManager.default.contentsOfDirectory(atPath: dir + "/features").filter { $0.hasSuffix(".html") }
+        #expect(pages.count == 5)
+        for p in pages {
+            #expect(html.contains("href=\"features/\(p)\""))
+            let page = try String(contentsOfFile: dir + "/features/" + p, encoding: .utf8)
+            #expect(page.utf8.count <= 200_000, "\(p) is \(page.utf8.count) bytes")
+            // Every token's text is escaped: inside token spans there is no raw markup, and every & starts an entity.
+            let spans = try Regex(#"<span class="tok[^"]*"[^>]*>([^<]*)</span>"#)
+            let contents = page.matches(of: spans).map { String($0.output[1].substring ?? "") }
+            #expect(contents.count > 100)
+            let entity = try Regex(#"&(lt|gt|amp|quot|#39|nbsp);"#)
+            for c in contents { #expect(!c.replacing(entity, with: "").contains("&") && !c.contains(">")) }
+            #expect(contents.contains { $0.contains("&lt;") } && contents.contains { $0.contains("&amp;") })
+        }
+        #expect(throws: ExperimentInputError.self) {
+            var bad = FeatureDashboardSettings()
+            bad.features = [999]
+            try FeatureDashboards.run(model: model, sae: sae, tokens: tokens, tokenizer: tokenizer, settings: bad, output: dir) { _ in }
+        }
+    }
+}

@@ -24,6 +24,7 @@ let package = Package(
         .executable(name: "inspect", targets: ["inspect"]),
         .executable(name: "train-sae", targets: ["train-sae"]),
         .executable(name: "feature-dashboards", targets: ["feature-dashboards"]),
+        .executable(name: "top-features", targets: ["top-features"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -51,6 +52,8 @@ let package = Package(
                           path: "Sources/Experiments/Commands/train-sae"),
         .executableTarget(name: "feature-dashboards", dependencies: ["Experiments", "ExperimentsCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Experiments/Commands/feature-dashboards"),
+        .executableTarget(name: "top-features", dependencies: ["Experiments", "ExperimentsCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Sources/Experiments/Commands/top-features"),
         .executableTarget(name: "reproduce", dependencies: ["Experiments", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Experiments/Commands/reproduce"),
 

@@ -9,7 +9,7 @@ public enum DashboardPage {
         return alpha > 0 ? String(format: " style=\"background: rgba(%@,%.2f)\"", rgb, alpha) : ""
     }
 
-    static func example(_ e: DashboardExample, _ maxAct: Float, _ tokenizer: GPT2Tokenizer) -> String {
+    public static func example(_ e: DashboardExample, _ maxAct: Float, _ tokenizer: GPT2Tokenizer) -> String {
         let toks = e.contextTokens.enumerated().map { i, t -> String in
             let s = tokenizer.decode([t])
             let a = i < e.contextActivations.count ? e.contextActivations[i] : 0

@@ -25,6 +25,7 @@ let package = Package(
         .executable(name: "train-sae", targets: ["train-sae"]),
         .executable(name: "feature-dashboards", targets: ["feature-dashboards"]),
         .executable(name: "top-features", targets: ["top-features"]),
+        .executable(name: "induction-deep-dive", targets: ["induction-deep-dive"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -54,6 +55,8 @@ let package = Package(
                           path: "Sources/Experiments/Commands/feature-dashboards"),
         .executableTarget(name: "top-features", dependencies: ["Experiments", "ExperimentsCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Experiments/Commands/top-features"),
+        .executableTarget(name: "induction-deep-dive", dependencies: ["Experiments", "ExperimentsCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Sources/Experiments/Commands/induction-deep-dive"),
         .executableTarget(name: "reproduce", dependencies: ["Experiments", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Experiments/Commands/reproduce"),
 

@@ -76,7 +76,7 @@ public enum HTML {
         table { border-collapse: collapse; margin: .6em 0; } td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
         th { background: #f3f3f3; } td.l, th.l { text-align: left; }
         .tok { font-family: ui-monospace, monospace; white-space: pre; padding: 1px 0; border-radius: 2px; }
-        .ex { margin: 2px 0; } .center { outline: 2px solid #333; }
+        .ex { margin: 2px 0; overflow-x: auto; } .center { outline: 2px solid #333; }
         .note { color: #555; font-size: .92em; } .nav { font-size: .9em; }
         figure { margin: 1em 0; } figcaption { font-size: .9em; color: #444; }
         .grid { display: flex; flex-wrap: wrap; gap: 1.5em; }

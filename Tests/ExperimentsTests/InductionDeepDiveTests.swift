@@ -1,0 +1,39 @@
+// InductionDeepDiveTests: firings, proxy counts and false negatives against a brute-force computation.
+
+import Foundation
+import Testing
+import TensorTestSupport
+@testable import Experiments
+
+@Suite struct InductionDeepDiveTests {
+    @Test func countsMatchBruteForce() throws {
+        let inputs = ExperimentInputs()
+        let model = LoadedModel(model: GPT2(weights: PlantedCircuitModel.build().processed()), roles: .standard, name: "planted", path: "")
+        let tokenizer = try inputs.loadTokenizer()
+        let sae = SAETrainer.initialSAE(SAEConfig(dIn: 768, dSAE: 32, hookName: "blocks.1.attn.hook_z", headLayout: HeadLayout(nHeads: 12, dHead: 64)), seed: 9)
+        var stream = try inputs.rows(heldOut: true, tokenizer: tokenizer)
+        let tokens = try #require(try stream.nextRows(5))
+        let (feature, target) = (7, 220)
+        let r = try InductionDeepDive.run(model: model, sae: sae, feature: feature, target: target, tokens: tokens, tokenizer: tokenizer, rowsPerForward: 2)
+        let z = try model.model.runWithCache(tokens, names: [.z(1)])[.z(1)]!
+        let acts = sae.encode(SAE.flattenHeads(z).reshaped([-1, 768])).selecting(axis: 1, feature).scalars
+        let fuzzy = FuzzyTokens(tokenizer: tokenizer)
+        var fired = 0, withProxy = 0, proxyPositions = 0, fn = 0
+        for row in 0..<5 {
+            let ids = Array(tokens.values[(row * 128)..<((row + 1) * 128)])
+            let proxy = Induction.proxy(tokens: ids, target: target, fuzzy: fuzzy)
+            for p in 0..<128 {
+                let a = acts[row * 128 + p]
+                if a > 0 { fired += 1; if proxy[p] { withProxy += 1 } }
+                if proxy[p] { proxyPositions += 1; if a == 0 { fn += 1 } }
+            }
+        }
+        #expect(proxyPositions > 0 && fired > 0)
+        #expect(r.firings == fired && r.firingsWithProxy == withProxy && r.proxyPositions == proxyPositions && r.falseNegatives == fn)
+        #expect(r.countsProxy.reduce(0, +) == withProxy && r.countsNoProxy.reduce(0, +) == fired - withProxy && r.edges.count == 101)
+        let dir = temporaryDirectory().path
+        let page = try InductionDeepDive.writeReport(r, model: model, sae: sae, tokens: tokens, tokenizer: tokenizer, to: try ReportFolder(dir))
+        #expect(try String(contentsOfFile: page, encoding: .utf8).components(separatedBy: "<svg").count - 1 == 2)
+        #expect(throws: ExperimentInputError.self) { try InductionDeepDive.run(model: model, sae: sae, feature: 99, target: 220, tokens: tokens, tokenizer: tokenizer) }
+    }
+}

@@ -9,6 +9,12 @@
 // No unsafeFlags anywhere: other packages must be able to depend on this one.
 import PackageDescription
 
+/// A thin experiment executable: its options (ArgumentParser) and one call into `Experiments`.
+func experimentCommand(_ name: String) -> Target {
+    .executableTarget(name: name, dependencies: ["Experiments", "ExperimentsCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                      path: "Sources/Experiments/Commands/" + name)
+}
+
 let package = Package(
     name: "AttentionSAEs",
     products: [
@@ -45,20 +51,13 @@ let package = Package(
         .target(name: "Experiments", dependencies: ["Interp"], path: "Sources/Experiments/Library"),
         .target(name: "ExperimentsCLI", dependencies: ["Experiments", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                 path: "Sources/Experiments/CLI"),
-        .executableTarget(name: "long-prefix-induction", dependencies: ["Experiments", "ExperimentsCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-                          path: "Sources/Experiments/Commands/long-prefix-induction"),
-        .executableTarget(name: "inspect", dependencies: ["Experiments", "ExperimentsCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-                          path: "Sources/Experiments/Commands/inspect"),
-        .executableTarget(name: "train-sae", dependencies: ["Experiments", "ExperimentsCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-                          path: "Sources/Experiments/Commands/train-sae"),
-        .executableTarget(name: "feature-dashboards", dependencies: ["Experiments", "ExperimentsCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-                          path: "Sources/Experiments/Commands/feature-dashboards"),
-        .executableTarget(name: "top-features", dependencies: ["Experiments", "ExperimentsCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-                          path: "Sources/Experiments/Commands/top-features"),
-        .executableTarget(name: "induction-deep-dive", dependencies: ["Experiments", "ExperimentsCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-                          path: "Sources/Experiments/Commands/induction-deep-dive"),
-        .executableTarget(name: "reproduce", dependencies: ["Experiments", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-                          path: "Sources/Experiments/Commands/reproduce"),
+        experimentCommand("long-prefix-induction"),
+        experimentCommand("inspect"),
+        experimentCommand("train-sae"),
+        experimentCommand("feature-dashboards"),
+        experimentCommand("top-features"),
+        experimentCommand("induction-deep-dive"),
+        experimentCommand("reproduce"),
 
         // MARK: - Implementation details (not public API)
         // Shared by every test target: approximate comparison, naive reference kernels, fixtures.

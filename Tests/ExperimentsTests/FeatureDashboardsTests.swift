@@ -9,12 +9,11 @@ import TensorTestSupport
 @Suite struct FeatureDashboardsTests {
     @Test func pagesAreWrittenLinkedSmallAndEscaped() throws {
         let inputs = ExperimentInputs()
-        let model = LoadedModel(model: GPT2(weights: PlantedCircuitModel.build().processed()), roles: .standard, name: "planted", path: "")
+        let model = plantedModel
         let tokenizer = try inputs.loadTokenizer()
         let sae = SAETrainer.initialSAE(SAEConfig(dIn: 768, dSAE: 64, hookName: "blocks.1.attn.hook_z", headLayout: HeadLayout(nHeads: 12, dHead: 64)), seed: 3)
         // Corpus rows plus one row full of markup characters.
-        var stream = try inputs.rows(heldOut: true, tokenizer: tokenizer)
-        let corpus = try #require(try stream.nextRows(7))
+        let corpus = try #require(try heldOutCorpusRows(7, tokenizer: tokenizer))
         let markup = tokenizer.toTokens(String(repeating: "<b>&amp; \"x\" </b> ", count: 40), maxLength: 128)
         let tokens = IndexTensor(shape: [8, 128], values: corpus.values + markup)
         let dir = temporaryDirectory().path

@@ -8,11 +8,10 @@ import TensorTestSupport
 @Suite struct InductionDeepDiveTests {
     @Test func countsMatchBruteForce() throws {
         let inputs = ExperimentInputs()
-        let model = LoadedModel(model: GPT2(weights: PlantedCircuitModel.build().processed()), roles: .standard, name: "planted", path: "")
+        let model = plantedModel
         let tokenizer = try inputs.loadTokenizer()
         let sae = SAETrainer.initialSAE(SAEConfig(dIn: 768, dSAE: 32, hookName: "blocks.1.attn.hook_z", headLayout: HeadLayout(nHeads: 12, dHead: 64)), seed: 9)
-        var stream = try inputs.rows(heldOut: true, tokenizer: tokenizer)
-        let tokens = try #require(try stream.nextRows(5))
+        let tokens = try #require(try heldOutCorpusRows(5, tokenizer: tokenizer))
         let (feature, target) = (7, 220)
         let r = try InductionDeepDive.run(model: model, sae: sae, feature: feature, target: target, tokens: tokens, tokenizer: tokenizer, rowsPerForward: 2)
         let z = try model.model.runWithCache(tokens, names: [.z(1)])[.z(1)]!

@@ -6,7 +6,7 @@ import TensorTestSupport
 @testable import Experiments
 
 @Suite struct InspectTests {
-    static let planted = GPT2(weights: PlantedCircuitModel.build().processed())
+    static let planted = plantedModel.model
 
     @Test func testPromptMatchesTheLogits() throws {
         let tok = try ExperimentInputs().loadTokenizer()

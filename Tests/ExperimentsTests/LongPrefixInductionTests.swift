@@ -9,7 +9,7 @@ import TensorTestSupport
 @Suite struct LongPrefixInductionTests {
     @Test func plantedHeadsShowTheExpectedContrasts() throws {
         let inputs = ExperimentInputs()
-        let model = LoadedModel(model: GPT2(weights: PlantedCircuitModel.build().processed()), roles: .standard, name: "planted", path: "")
+        let model = plantedModel
         let tokenizer = try inputs.loadTokenizer()
         var s = LongPrefixSettings.planted(.standard)
         s.examples = 24

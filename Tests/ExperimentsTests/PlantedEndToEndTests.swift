@@ -8,8 +8,7 @@ import Experiments
 @Suite struct PlantedEndToEndTests {
     @Test func trainedSAEContainsAnInductionFeature() throws {
         let inputs = ExperimentInputs()
-        let weights = PlantedCircuitModel.build()
-        let model = LoadedModel(model: GPT2(weights: weights.processed()), roles: .standard, name: "planted", path: "")
+        let model = plantedModel
         let tokenizer = try inputs.loadTokenizer()
         var settings = TrainSAESettings.planted()
         settings.trainingTokens = Int(ProcessInfo.processInfo.environment["ATTN_SAE_E2E_TOKENS"] ?? "") ?? 600_000

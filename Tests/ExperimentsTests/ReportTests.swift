@@ -42,13 +42,13 @@ import TensorTestSupport
         #expect { try tokenizer.loadTokenizer() } throws: { ($0 as? ExperimentInputError)?.detail.contains("encoder.json") == true }
         // Corpus kinds by extension and header.
         let dir = temporaryDirectory().path
-        FileManager.default.createFile(atPath: dir + "/a.jsonl", contents: Data("{\"text\": \"x\"}\n".utf8))
+        #expect(FileManager.default.createFile(atPath: dir + "/a.jsonl", contents: Data("{\"text\": \"x\"}\n".utf8)))
         #expect(try ExperimentInputs(corpus: [dir + "/a.jsonl"]).corpusSpec() == .jsonl([dir + "/a.jsonl"], field: "text"))
         var header = [Int32](repeating: 0, count: 256)
         header[0] = 20240520; header[1] = 1
-        FileManager.default.createFile(atPath: dir + "/b.bin", contents: header.withUnsafeBytes { Data($0) })
+        #expect(FileManager.default.createFile(atPath: dir + "/b.bin", contents: header.withUnsafeBytes { Data($0) }))
         #expect(try ExperimentInputs(corpus: [dir + "/b.bin"]).corpusSpec() == .llmcBin([dir + "/b.bin"]))
-        FileManager.default.createFile(atPath: dir + "/c.bin", contents: Data([1, 0, 2, 0]))
+        #expect(FileManager.default.createFile(atPath: dir + "/c.bin", contents: Data([1, 0, 2, 0])))
         #expect(try ExperimentInputs(corpus: [dir + "/c.bin"]).corpusSpec() == .nanoGPTBin([dir + "/c.bin"]))
     }
 }

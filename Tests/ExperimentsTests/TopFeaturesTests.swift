@@ -8,13 +8,12 @@ import TensorTestSupport
 @Suite struct TopFeaturesTests {
     @Test func rankingAndPages() throws {
         let inputs = ExperimentInputs()
-        let model = LoadedModel(model: GPT2(weights: PlantedCircuitModel.build().processed()), roles: .standard, name: "planted", path: "")
+        let model = plantedModel
         let tokenizer = try inputs.loadTokenizer()
         var sae = SAETrainer.initialSAE(SAEConfig(dIn: 768, dSAE: 96, hookName: "blocks.1.attn.hook_z", headLayout: HeadLayout(nHeads: 12, dHead: 64)), seed: 5)
         // Silence a third of the features so that "dead" is not empty.
         for f in stride(from: 0, to: 96, by: 3) { sae.bEnc[f] = -1000 }
-        var stream = try inputs.rows(heldOut: true, tokenizer: tokenizer)
-        let tokens = try #require(try stream.nextRows(6))
+        let tokens = try #require(try heldOutCorpusRows(6, tokenizer: tokenizer))
         let (result, freq) = try TopFeatures.rank(sae: sae, model: model.model, tokens: tokens, perHead: 4)
         let attribution = FeatureAttribution.decoderHeadAttribution(sae, layout: sae.config.headLayout!)
         let alive = (0..<96).filter { freq.freq[$0] > 0 }

@@ -18,7 +18,7 @@ import TensorTestSupport
 
     @Test func checkpointResumeAndEvaluate() throws {
         let inputs = ExperimentInputs()
-        let model = LoadedModel(model: GPT2(weights: PlantedCircuitModel.build().processed()), roles: .standard, name: "planted", path: "")
+        let model = plantedModel
         let tokenizer = try inputs.loadTokenizer()
         let dir = temporaryDirectory().path
         let s = Self.smallSettings()
@@ -43,7 +43,7 @@ import TensorTestSupport
     }
 
     @Test func saeThatDoesNotFitIsRefused() throws {
-        let model = GPT2(weights: PlantedCircuitModel.build())
+        let model = plantedModel.model
         let dir = temporaryDirectory().path
         let wrongWidth = SAETrainer.initialSAE(SAEConfig(dIn: 512, dSAE: 16, hookName: "blocks.1.attn.hook_z"), seed: 1)
         try wrongWidth.save(saeLens: dir + "/w")

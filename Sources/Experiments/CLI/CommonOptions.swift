@@ -21,6 +21,37 @@ public struct CommonOptions: ParsableArguments {
     public var inputs: ExperimentInputs { ExperimentInputs(modelPath: model, tokenizerDirectory: tokenizer, corpus: corpus) }
 }
 
+/// The SAE a section runs on.
+public struct SAEOptions: ParsableArguments {
+    @Option(help: "SAE: a SAELens folder or the paper's .pt (default on the planted model: the cached one).")
+    public var sae: String?
+    @Option(help: "The .pt's _cfg.json when it is not beside it.")
+    public var cfg: String?
+    public init() {}
+}
+
+/// What a section that analyses an SAE starts from, checked and loaded in this order: tokenizer,
+/// corpus, model, SAE (so a wrong input fails before any model run).
+public struct SectionContext {
+    public let inputs: ExperimentInputs
+    public let tokenizer: GPT2Tokenizer
+    public let model: LoadedModel
+    public let sae: SAE
+
+    public init(_ common: CommonOptions, _ options: SAEOptions) throws {
+        inputs = common.inputs
+        tokenizer = try inputs.loadTokenizer()
+        _ = try inputs.corpusSpec()
+        model = try inputs.loadModel(log: log)
+        sae = try inputs.loadSAE(options.sae, cfg: options.cfg, model: model, tokenizer: tokenizer, log: log)
+    }
+
+    /// `rows` held-out rows of 128 tokens.
+    public func heldOutRows(_ rows: Int) throws -> IndexTensor {
+        try TrainSAERunner.heldOutRows(inputs: inputs, tokenizer: tokenizer, rows: rows)
+    }
+}
+
 /// Progress and summaries go to standard output, line by line.
 public func log(_ line: String) { FileHandle.standardOutput.write((line + "\n").data(using: .utf8)!) }
 

@@ -12,24 +12,20 @@ struct InductionDeepDiveCommand: ParsableCommand {
         discussion: "Default: the planted model, its default SAE and its best induction feature, found automatically.")
 
     @OptionGroup var common: CommonOptions
-    @Option(help: "SAE: a SAELens folder or the paper's .pt (default on the planted model: the cached one).") var sae: String?
-    @Option(help: "The .pt's _cfg.json when it is not beside it.") var cfg: String?
+    @OptionGroup var saeOptions: SAEOptions
     @Option(help: "The feature (default: the best induction feature on held-out rows).") var feature: Int?
     @Option(help: "The target token, as text (default: the feature's top logit-effect token).") var target: String?
     @Option(help: "Held-out rows of 128 tokens.") var rows = 512
 
     func run() throws {
-        let inputs = common.inputs
-        let tokenizer = try inputs.loadTokenizer()
-        _ = try inputs.corpusSpec()
-        let loaded = try inputs.loadModel(log: log)
+        let c = try SectionContext(common, saeOptions)
+        let (tokenizer, loaded, s) = (c.tokenizer, c.model, c.sae)
         var targetID: Int? = nil
         if let target {
             guard let t = tokenizer.singleToken(target) else { throw ValidationError("--target '\(target)' is not a single GPT-2 token") }
             targetID = t
         }
-        let s = try inputs.loadSAE(sae, cfg: cfg, model: loaded, tokenizer: tokenizer, log: log)
-        let tokens = try TrainSAERunner.heldOutRows(inputs: inputs, tokenizer: tokenizer, rows: rows)
+        let tokens = try c.heldOutRows(rows)
         var f = feature, t = targetID
         if f == nil {
             let best = try InductionDeepDive.bestFeature(model: loaded, sae: s, tokens: tokens)

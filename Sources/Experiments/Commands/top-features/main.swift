@@ -13,19 +13,13 @@ struct TopFeaturesCommand: ParsableCommand {
         discussion: "Default: the planted model and its default SAE. On GPT-2 run it once per layer's SAE.")
 
     @OptionGroup var common: CommonOptions
-    @Option(help: "SAE: a SAELens folder or the paper's .pt (default on the planted model: the cached one).") var sae: String?
-    @Option(help: "The .pt's _cfg.json when it is not beside it.") var cfg: String?
+    @OptionGroup var saeOptions: SAEOptions
     @Option(help: "Features per head.") var perHead = 10
     @Option(help: "Held-out rows of 128 tokens (firing densities and dashboards).") var rows = 512
 
     func run() throws {
-        let inputs = common.inputs
-        let tokenizer = try inputs.loadTokenizer()
-        _ = try inputs.corpusSpec()
-        let loaded = try inputs.loadModel(log: log)
-        let s = try inputs.loadSAE(sae, cfg: cfg, model: loaded, tokenizer: tokenizer, log: log)
-        let tokens = try TrainSAERunner.heldOutRows(inputs: inputs, tokenizer: tokenizer, rows: rows)
-        let page = try TopFeatures.run(model: loaded, sae: s, tokens: tokens, tokenizer: tokenizer, output: common.output ?? "out/top-features",
+        let c = try SectionContext(common, saeOptions)
+        let page = try TopFeatures.run(model: c.model, sae: c.sae, tokens: try c.heldOutRows(rows), tokenizer: c.tokenizer, output: common.output ?? "out/top-features",
                                        perHead: perHead, log: log)
         log("report: \(absolutePath(page))")
     }

@@ -57,7 +57,7 @@ public struct GPT2: Sendable {
     /// (e.g. after `blocks.5.attn.hook_z`, without block 5's MLP) — and returns the cache.
     public func runWithCache(_ tokens: IndexTensor, names: Set<HookName>) throws -> ActivationCache {
         try validate(tokens)
-        for h in names where (h.layer ?? 0) >= config.nLayers { throw TransformerError.unknownHook(h.description) }
+        for h in names where (h.layer ?? 0) >= config.nLayers { throw TransformerError.hookLayerOutOfRange(hook: h.description, nLayers: config.nLayers) }
         guard let last = HookName.all(nLayers: config.nLayers).last(where: names.contains) else { return ActivationCache() }
         var ctx = HookContext(cacheNames: names, edits: [:], stopAfter: last)
         do {

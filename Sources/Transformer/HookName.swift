@@ -75,7 +75,8 @@ public enum HookName: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Parses an exact TransformerLens name. No shorthands, no aliases: anything else throws
-    /// ``TransformerError/unknownHook(_:)``. `nLayers`, when given, also bounds the layer.
+    /// ``TransformerError/unknownHook(_:)``. `nLayers`, when given, also bounds the layer
+    /// (``TransformerError/hookLayerOutOfRange(hook:nLayers:)``).
     public init(parsing name: String, nLayers: Int? = nil) throws {
         switch name {
         case "hook_embed": self = .embed; return
@@ -89,10 +90,10 @@ public enum HookName: Hashable, Sendable, CustomStringConvertible {
         let parts = name.split(separator: ".", maxSplits: 2, omittingEmptySubsequences: false)
         // The block's own list is the single source of the names: match the printed form exactly.
         guard parts.count == 3, parts[0] == "blocks", let l = Int(parts[1]), String(l) == parts[1], l >= 0,
-              nLayers.map({ l < $0 }) ?? true,
               let hook = HookName.block(l).first(where: { $0.description == name }) else {
             throw TransformerError.unknownHook(name)
         }
+        if let nLayers, l >= nLayers { throw TransformerError.hookLayerOutOfRange(hook: name, nLayers: nLayers) }
         self = hook
     }
 }

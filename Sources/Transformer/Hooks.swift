@@ -64,7 +64,7 @@ struct HookContext {
             throw TransformerError.hookDidNotFire(h.description)
         }
         for h in requested where h.layer.map({ $0 >= nLayers }) ?? false {
-            throw TransformerError.unknownHook(h.description)
+            throw TransformerError.hookLayerOutOfRange(hook: h.description, nLayers: nLayers)
         }
     }
 }

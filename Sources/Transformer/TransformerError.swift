@@ -10,6 +10,8 @@ public enum TransformerError: Error, CustomStringConvertible, Sendable, Equatabl
     case invalidModelFile(file: String, detail: String)
     /// A hook name that is not a TransformerLens hook of this model.
     case unknownHook(String)
+    /// A well-formed hook name whose layer the model does not have.
+    case hookLayerOutOfRange(hook: String, nLayers: Int)
     /// A hook was requested (cached or edited) but never fired in the run.
     case hookDidNotFire(String)
     /// A hook edit returned a tensor of the wrong shape.
@@ -23,6 +25,7 @@ public enum TransformerError: Error, CustomStringConvertible, Sendable, Equatabl
         case .shapeMismatch(let f, let n, let e, let s): "\(f): tensor '\(n)' has shape \(s), expected \(e)"
         case .invalidModelFile(let f, let d): "\(f): \(d)"
         case .unknownHook(let n): "unknown hook name '\(n)' (expected a TransformerLens name such as 'blocks.0.attn.hook_z')"
+        case .hookLayerOutOfRange(let h, let n): "hook '\(h)' is in a layer this model does not have (it has \(n) layers, 0…\(n - 1))"
         case .hookDidNotFire(let n): "hook '\(n)' was requested but did not fire in this run (check the stop layer)"
         case .hookShapeMismatch(let h, let e, let s): "hook '\(h)' returned shape \(s), expected \(e)"
         case .invalidTokens(let d): "invalid tokens: \(d)"

@@ -63,6 +63,11 @@ struct Reference {
     func rejectsAnythingElse(_ name: String) {
         #expect(throws: TransformerError.self) { try HookName(parsing: name, nLayers: 2) }
     }
+
+    @Test func layerOutOfRangeIsNamed() {
+        #expect(throws: TransformerError.hookLayerOutOfRange(hook: "blocks.2.attn.hook_z", nLayers: 2)) { try HookName(parsing: "blocks.2.attn.hook_z", nLayers: 2) }
+        #expect(throws: TransformerError.unknownHook("blocks.2.attn.hook_zz")) { try HookName(parsing: "blocks.2.attn.hook_zz", nLayers: 2) }
+    }
 }
 
 @Suite struct LoaderTests {
@@ -215,13 +220,13 @@ func tolerance(_ t: Tensor) -> Double { max(2e-5, 2e-6 * Double(t.abs().max())) 
         #expect(early[.z(1)] == full.cache[.z(1)] && early[.pattern(0)] == full.cache[.pattern(0)])
         #expect(early[.unembedOut] == nil)
         #expect(try model.runWithCache(tokens, names: [.unembedOut])[.unembedOut] == full.logits)
-        #expect(throws: TransformerError.unknownHook("blocks.7.hook_resid_pre")) { try model.runWithCache(tokens, names: [.residPre(7)]) }
+        #expect(throws: TransformerError.hookLayerOutOfRange(hook: "blocks.7.hook_resid_pre", nLayers: model.config.nLayers)) { try model.runWithCache(tokens, names: [.residPre(7)]) }
         let stopped = try model.run(tokens, cache: [.residPost(0)], stopAtLayer: 1)
         #expect(stopped.logits == nil && stopped.residual == stopped.cache[.residPost(0)]!)
         #expect(throws: TransformerError.hookDidNotFire("blocks.1.attn.hook_z")) {
             try model.run(tokens, cache: [.z(1)], stopAtLayer: 1)
         }
-        #expect(throws: TransformerError.unknownHook("blocks.5.attn.hook_z")) { try model.run(tokens, cache: [.z(5)]) }
+        #expect(throws: TransformerError.hookLayerOutOfRange(hook: "blocks.5.attn.hook_z", nLayers: model.config.nLayers)) { try model.run(tokens, cache: [.z(5)]) }
     }
 
     @Test func hookErrorsPropagate() throws {

@@ -21,6 +21,30 @@ public struct CommonOptions: ParsableArguments {
     public var inputs: ExperimentInputs { ExperimentInputs(modelPath: model, tokenizerDirectory: tokenizer, corpus: corpus) }
 }
 
+/// The training recipe's options: each one given overrides the default recipe — the planted one on the
+/// planted model, the paper's on GPT-2 (layer 5 unless `--layer`).
+public struct TrainingOptions: ParsableArguments {
+    @Option(help: "Layer whose hook_z the SAE reads (default: 1 on the planted model, 5 on GPT-2).") public var layer: Int?
+    @Option(help: "Training tokens (default: 1,600,000 on the planted model, 100 million on GPT-2).") public var tokens: Int?
+    @Option(name: .customLong("d-sae"), help: "SAE width.") public var dSAE: Int?
+    @Option(help: "Batch size.") public var batch: Int?
+    @Option(help: "l1 coefficient.") public var l1: Double?
+    @Option(help: "Learning rate.") public var lr: Double?
+    public init() {}
+
+    public func settings(_ common: CommonOptions) -> TrainSAESettings {
+        var s = common.model == nil ? TrainSAESettings.planted() : TrainSAESettings.gpt2(layer: layer ?? 5)
+        if let layer { s.layer = layer }
+        if let tokens { s.trainingTokens = tokens }
+        if let dSAE { s.dSAE = dSAE }
+        if let batch { s.batchSize = batch }
+        if let l1 { s.training.l1Coeff = l1 }
+        if let lr { s.training.lr = lr }
+        s.seed = common.seed
+        return s
+    }
+}
+
 /// The SAE a section runs on.
 public struct SAEOptions: ParsableArguments {
     @Option(help: "SAE: a SAELens folder or the paper's .pt (default on the planted model: the cached one).")

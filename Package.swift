@@ -32,6 +32,7 @@ let package = Package(
         .executable(name: "feature-dashboards", targets: ["feature-dashboards"]),
         .executable(name: "top-features", targets: ["top-features"]),
         .executable(name: "induction-deep-dive", targets: ["induction-deep-dive"]),
+        .executable(name: "ioi-circuit", targets: ["ioi-circuit"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -57,6 +58,7 @@ let package = Package(
         experimentCommand("feature-dashboards"),
         experimentCommand("top-features"),
         experimentCommand("induction-deep-dive"),
+        experimentCommand("ioi-circuit"),
         experimentCommand("reproduce"),
 
         // MARK: - Implementation details (not public API)

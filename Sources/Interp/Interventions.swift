@@ -10,8 +10,9 @@ public enum Interventions {
     }
 
     /// Replaces the slice at each position (and, for `[batch, pos, n_heads, d_head]` activations, only
-    /// the listed `heads`) by `value(prompt, position)` — a tensor shaped like that slice.
-    static func replace(at positions: [(Int, Int)]?, heads: [Int]?, _ value: @escaping (Int, Int, Tensor) -> Tensor) -> HookFunction {
+    /// the listed `heads`) by `value(prompt, position, slice)` — a tensor shaped like that slice (e.g.
+    /// `[n_heads, d_head]` for `hook_z`, `[d_model]` for `hook_attn_out`).
+    public static func replace(at positions: [(Int, Int)]?, heads: [Int]?, _ value: @escaping (Int, Int, Tensor) -> Tensor) -> HookFunction {
         { act, _ in
             var out = act
             for (b, p) in targets(positions, act.shape) {

@@ -30,7 +30,9 @@ public struct GPT2: Sendable {
     /// - Parameters:
     ///   - cache: hook points whose activations to keep (after any edit at that point).
     ///   - hooks: functions that read or replace activations, for this call only.
-    ///   - stopAtLayer: run only blocks `0..<stopAtLayer` (TransformerLens `stop_at_layer`); no logits.
+    ///   - stopAtLayer: run only blocks `0..<stopAtLayer` (TransformerLens `stop_at_layer`) and return
+    ///     the residual stream there, with no logits — also for `stopAtLayer == n_layers`, which gives
+    ///     the final residual without the unembedding (read chosen logits with ``unembed(_:)``).
     /// - Throws: ``TransformerError`` for invalid tokens, a hook edit of the wrong shape, or a
     ///   requested hook that did not fire (e.g. beyond the stop layer); errors thrown by hooks.
     public func run(_ tokens: IndexTensor, cache: Set<HookName> = [], hooks: [HookName: HookFunction] = [:],
@@ -41,16 +43,25 @@ public struct GPT2: Sendable {
             throw TransformerError.invalidTokens("stop layer \(stop) is outside 0...\(config.nLayers)")
         }
         var ctx = HookContext(cacheNames: cache, edits: hooks)
-        let (resid, logits) = try forward(tokens, blocks: stop, &ctx)
+        let (resid, logits) = try forward(tokens, blocks: stop, unembed: stopAtLayer == nil, &ctx)
         try ctx.checkAllFired(nLayers: config.nLayers)
         return Output(logits: logits, residual: resid, cache: ctx.cache)
     }
 
-    /// Embeddings, blocks `0..<blocks`, and the unembedding when every block ran.
-    private func forward(_ tokens: IndexTensor, blocks: Int, _ ctx: inout HookContext) throws -> (residual: Tensor, logits: Tensor?) {
+    /// Embeddings, blocks `0..<blocks`, and the unembedding when asked.
+    private func forward(_ tokens: IndexTensor, blocks: Int, unembed: Bool, _ ctx: inout HookContext) throws -> (residual: Tensor, logits: Tensor?) {
         var resid = try Components.embed(weights, tokens, &ctx)
         for l in 0..<blocks { resid = try Components.block(resid, weights.blocks[l], config, layer: l, &ctx) }
-        return (resid, blocks == config.nLayers ? try Components.unembed(resid, weights, &ctx) : nil)
+        return (resid, unembed ? try Components.unembed(resid, weights, &ctx) : nil)
+    }
+
+    /// The final layer norm and unembedding of residual-stream vectors `[..., d_model]` → logits
+    /// `[..., d_vocab]`, without hooks: with a run stopped at `n_layers`, the logits of chosen
+    /// positions only (e.g. the last token of each prompt), at a fraction of the full unembedding's cost.
+    public func unembed(_ residual: Tensor) -> Tensor {
+        precondition(residual.shape.last == config.dModel, "unembed needs [..., \(config.dModel)], got \(residual.shape)")
+        var ctx = HookContext(cacheNames: [], edits: [:])
+        return try! Components.unembed(residual, weights, &ctx)    // no hooks: nothing can throw
     }
 
     /// Runs only as far as the requested hooks need — it stops right after the last of them fires
@@ -61,7 +72,7 @@ public struct GPT2: Sendable {
         guard let last = HookName.all(nLayers: config.nLayers).last(where: names.contains) else { return ActivationCache() }
         var ctx = HookContext(cacheNames: names, edits: [:], stopAfter: last)
         do {
-            _ = try forward(tokens, blocks: config.nLayers, &ctx)
+            _ = try forward(tokens, blocks: config.nLayers, unembed: true, &ctx)
         } catch is HookContext.EarlyStop {}
         try ctx.checkAllFired(nLayers: config.nLayers)
         return ctx.cache

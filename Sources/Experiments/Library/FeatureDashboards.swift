@@ -33,6 +33,8 @@ public struct FeatureDashboardSettings: Sendable {
     /// Held-out rows (of 128 tokens) the dashboards are built on.
     public var rows = 512
     public var dashboard = DashboardConfig()
+    /// HTML paragraphs added to chosen features' pages (e.g. their induction test).
+    public var notes: [Int: String] = [:]
     public init() {}
 }
 
@@ -40,7 +42,7 @@ public enum FeatureDashboards {
     /// Builds and writes the dashboards; returns the index page's path.
     @discardableResult
     public static func run(model: LoadedModel, sae: SAE, tokens: IndexTensor, tokenizer: GPT2Tokenizer, settings s: FeatureDashboardSettings,
-                           output: String, log: (String) -> Void) throws -> String {
+                           output: String, up: String? = nil, log: (String) -> Void) throws -> String {
         guard let layer = sae.config.layer else { throw ExperimentInputError("the SAE's hook \(sae.config.hookName) has no layer") }
         for f in s.features where f < 0 || f >= sae.config.dSAE {
             throw ExperimentInputError("feature \(f) is not in the SAE (it has \(sae.config.dSAE) features)")
@@ -56,7 +58,7 @@ public enum FeatureDashboards {
         let headLabels = MainJob.headNames(model, layer: layer)
         var rows: [[String]] = []
         for b in boards {
-            try folder.write(DashboardPage.render(b, tokens: tokens, tokenizer: tokenizer, layer: layer, headLabels: headLabels),
+            try folder.write(DashboardPage.render(b, tokens: tokens, tokenizer: tokenizer, layer: layer, headLabels: headLabels, extra: s.notes[b.feature] ?? ""),
                              to: "features/feature-\(b.feature).html")
             try folder.writeJSON(b, to: "features/feature-\(b.feature).json")
             let topHead = b.headAttribution.indices.max { b.headAttribution[$0] < b.headAttribution[$1] } ?? 0
@@ -67,7 +69,7 @@ public enum FeatureDashboards {
         let body = "<h1>Feature dashboards — \(HTML.escape(model.name)), \(HTML.escape(sae.config.hookName))</h1>\n"
             + "<p>\(boards.count) features on \(tokens.count) held-out tokens; each page shows the top activations, interval samples, DFA by source position, head attribution, logit effects and the activation histogram (SPEC §5).</p>\n"
             + HTML.table(["feature", "density %", "max act", "top head", "top logits"], rows, leftColumns: 1)
-        try folder.write(HTML.page(title: "Feature dashboards", body: body), to: "index.html")
+        try folder.write(HTML.page(title: "Feature dashboards", body: body, up: up), to: "index.html")
         return output + "/index.html"
     }
 }

@@ -82,7 +82,7 @@ public enum InductionDeepDive {
 
     /// Writes the page and its data; returns the page's path.
     @discardableResult
-    public static func writeReport(_ r: InductionDeepDiveResult, model: LoadedModel, sae: SAE, tokens: IndexTensor, tokenizer: GPT2Tokenizer, to folder: ReportFolder) throws -> String {
+    public static func writeReport(_ r: InductionDeepDiveResult, model: LoadedModel, sae: SAE, tokens: IndexTensor, tokenizer: GPT2Tokenizer, to folder: ReportFolder, up: String? = nil) throws -> String {
         try folder.writeJSON(r, to: "induction-deep-dive.json")
         try folder.writeCSV(header: ["bin_low", "bin_high", "count_proxy", "count_no_proxy"],
                             rows: (0..<100).map { ["\(r.edges[$0])", "\(r.edges[$0 + 1])", "\(r.countsProxy[$0])", "\(r.countsNoProxy[$0])"] }, to: "activation-histogram.csv")
@@ -120,7 +120,7 @@ public enum InductionDeepDive {
         body += "<h3>Strong firings without the proxy</h3>\n" + (r.falsePositiveExamples.isEmpty ? "<p>None above half the maximum activation.</p>" : try r.falsePositiveExamples.map { try example($0, missing: false) }.joined(separator: "\n"))
         body += "<h2>Sensitivity</h2>\n<p>\(r.falseNegatives) of \(r.proxyPositions) proxy positions have activation 0.</p>\n"
         body += try r.falseNegativeExamples.map { try example($0, missing: true) }.joined(separator: "\n")
-        try folder.write(HTML.page(title: "Induction deep dive", body: body), to: "index.html")
+        try folder.write(HTML.page(title: "Induction deep dive", body: body, up: up), to: "index.html")
         return folder.path + "/index.html"
     }
 }

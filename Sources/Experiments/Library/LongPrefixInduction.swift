@@ -142,7 +142,8 @@ public enum LongPrefixInduction {
 
     /// Writes the section's page, its data and returns the page's file name.
     @discardableResult
-    public static func writeReport(_ r: LongPrefixResult, settings s: LongPrefixSettings, to folder: ReportFolder, isPlanted: Bool) throws -> String {
+    public static func writeReport(_ r: LongPrefixResult, settings s: LongPrefixSettings, to folder: ReportFolder, isPlanted: Bool,
+                                   up: String? = nil) throws -> String {
         let ps = (1...s.maxPrefix).map(Double.init)
         let heads = [r.long, r.short]
         try folder.writeCSV(header: ["prefix_length"] + heads.flatMap { ["score_\($0.head)", "dla_\($0.head)"] },
@@ -186,7 +187,7 @@ public enum LongPrefixInduction {
         body += "</div>\n"
         body += HTML.table(["head", "score at prefix 1", "score at prefix \(s.maxPrefix)", "clean", "corrupted", "examples"],
                            zip(names, heads).map { [HTML.escape($0), HTML.number($1.inductionScore[0]), HTML.number($1.inductionScore.last!), HTML.number($1.clean), HTML.number($1.corrupted), "\($1.interventionExamples)"] })
-        try folder.write(HTML.page(title: "Long-prefix induction", body: body, up: "../index.html"), to: "long-prefix/index.html")
+        try folder.write(HTML.page(title: "Long-prefix induction", body: body, up: up), to: "long-prefix/index.html")
         return "long-prefix/index.html"
     }
 }

@@ -168,16 +168,25 @@ public enum SVGChart {
         return svg + "</svg>"
     }
 
-    /// Vertical bars, one per label, in one or more stacked series (values ≥ 0), or signed single bars.
+    /// Vertical bars, one per label, in one or more series: stacked (values ≥ 0, or signed single
+    /// bars) or, with `grouped`, side by side. `errors` (per series, per label) draws ± error bars;
+    /// `references` draws a dotted horizontal line with its label at each value.
     public static func bars(labels: [String], series: [(name: String, values: [Double])], yLabel: String,
-                            width: Int = 520, height: Int = 240, title: String = "") -> String {
+                            width: Int = 520, height: Int = 240, title: String = "", grouped: Bool = false,
+                            errors: [[Double]]? = nil, references: [(name: String, value: Double)] = []) -> String {
         let n = labels.count
-        guard n > 0 else { return "<svg width=\"\(width)\" height=\"40\" role=\"img\"><text x=\"10\" y=\"25\">no data</text></svg>" }
-        let tops = (0..<n).map { i in series.reduce(0.0) { $0 + max(0, $1.values[i]) } }
-        let bottoms = (0..<n).map { i in series.reduce(0.0) { $0 + min(0, $1.values[i]) } }
-        let (y0, y1) = (min(0, bottoms.min()!), max(tops.max()!, 1e-12))
-        let rotate = n > 12 || labels.contains { $0.count > 6 }
-        let (l, r, t, b) = (60.0, 12.0, 24.0, rotate ? 80.0 : 36.0)
+        guard n > 0, !series.isEmpty else { return "<svg width=\"\(width)\" height=\"40\" role=\"img\"><text x=\"10\" y=\"25\">no data</text></svg>" }
+        func err(_ si: Int, _ i: Int) -> Double { errors.map { abs($0[si][i]) } ?? 0 }
+        let tops = (0..<n).map { i in grouped ? series.indices.map { max(0, series[$0].values[i] + err($0, i)) }.max()!
+                                              : series.reduce(0.0) { $0 + max(0, $1.values[i]) } }
+        let bottoms = (0..<n).map { i in grouped ? series.indices.map { min(0, series[$0].values[i] - err($0, i)) }.min()!
+                                                 : series.reduce(0.0) { $0 + min(0, $1.values[i]) } }
+        let refs = references.map(\.value).filter { $0.isFinite }
+        let y0 = min(0, bottoms.min()!, refs.min() ?? 0)
+        var y1 = max(tops.max()!, refs.max() ?? 0)
+        if y1 <= y0 { y1 = y0 + 1e-12 }
+        let rotate = n > 12 || labels.contains { $0.count > (grouped ? 18 : 6) }
+        let (l, r, t, b) = (60.0, references.isEmpty ? 12.0 : 90.0, 24.0, rotate ? 80.0 : 36.0)
         let (w, h) = (Double(width) - l - r, Double(height) - t - b)
         func sy(_ y: Double) -> Double { t + (1 - (y - y0) / (y1 - y0)) * h }
         let bw = w / Double(n)
@@ -188,15 +197,31 @@ public enum SVGChart {
             svg += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%@</text>", l - 4, sy(v) + 4, label(v))
         }
         let labelEvery = max(1, n / 25)          // at most ~25 labels, or they overlap
+        func rect(_ x: Double, _ width: Double, _ lo: Double, _ hi: Double, _ si: Int, _ tip: String) -> String {
+            String(format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%@\"><title>%@</title></rect>",
+                   x, sy(hi), width, max(0, sy(lo) - sy(hi)), palette[si % palette.count], HTML.escape(tip))
+        }
         for i in 0..<n {
-            var up = 0.0, down = 0.0
-            for (si, s) in series.enumerated() {
-                let v = s.values[i]
-                let (a, bb) = v >= 0 ? (up, up + v) : (down + v, down)
-                if v >= 0 { up += v } else { down += v }
-                svg += String(format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%@\"><title>%@</title></rect>",
-                              l + Double(i) * bw + bw * 0.1, sy(bb), bw * 0.8, max(0, sy(a) - sy(bb)), palette[si % palette.count],
-                              HTML.escape("\(labels[i]) \(s.name): \(String(format: "%.4g", v))"))
+            if grouped {
+                let sw = bw * 0.8 / Double(series.count)
+                for (si, s) in series.enumerated() {
+                    let v = s.values[i], x = l + Double(i) * bw + bw * 0.1 + Double(si) * sw
+                    svg += rect(x, sw, min(0, v), max(0, v), si, "\(labels[i]) \(s.name): \(String(format: "%.4g", v))")
+                    let e = err(si, i)
+                    if e > 0 {
+                        let cx = x + sw / 2
+                        svg += String(format: "<path d=\"M%.1f %.1fV%.1fM%.1f %.1fH%.1fM%.1f %.1fH%.1f\" stroke=\"#222\" fill=\"none\"/>",
+                                      cx, sy(v - e), sy(v + e), cx - 4, sy(v - e), cx + 4, cx - 4, sy(v + e), cx + 4)
+                    }
+                }
+            } else {
+                var up = 0.0, down = 0.0
+                for (si, s) in series.enumerated() {
+                    let v = s.values[i]
+                    let (a, bb) = v >= 0 ? (up, up + v) : (down + v, down)
+                    if v >= 0 { up += v } else { down += v }
+                    svg += rect(l + Double(i) * bw + bw * 0.1, bw * 0.8, a, bb, si, "\(labels[i]) \(s.name): \(String(format: "%.4g", v))")
+                }
             }
             let x = l + (Double(i) + 0.5) * bw
             if i % labelEvery != 0 {
@@ -207,6 +232,10 @@ public enum SVGChart {
             }
         }
         svg += String(format: "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#666\"/>", l, l + w, sy(0), sy(0))
+        for ref in references where ref.value.isFinite {
+            svg += String(format: "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#444\" stroke-dasharray=\"2 3\"/>", l, l + w, sy(ref.value), sy(ref.value))
+            svg += String(format: "<text x=\"%.1f\" y=\"%.1f\">%@</text>", l + w + 4, sy(ref.value) + 4, HTML.escape(ref.name))
+        }
         svg += String(format: "<text transform=\"translate(12 %.1f) rotate(-90)\" text-anchor=\"middle\">%@</text>", t + h / 2, HTML.escape(yLabel))
         if series.count > 1 {
             for (si, s) in series.enumerated() {

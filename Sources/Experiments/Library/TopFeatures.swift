@@ -36,7 +36,7 @@ public enum TopFeatures {
     /// Ranks, builds the dashboards of every listed feature, writes a page per head and an overview.
     @discardableResult
     public static func run(model: LoadedModel, sae: SAE, tokens: IndexTensor, tokenizer: GPT2Tokenizer, output: String,
-                           perHead: Int = 10, log: (String) -> Void) throws -> String {
+                           perHead: Int = 10, up: String? = nil, log: (String) -> Void) throws -> String {
         let (result, _) = try rank(sae: sae, model: model.model, tokens: tokens, perHead: perHead)
         let layer = sae.config.layer!
         let nHeads = sae.config.headLayout!.nHeads
@@ -78,7 +78,7 @@ public enum TopFeatures {
             + "<p>\(features.count) distinct features; \(result.deadExcluded) features that never fire on the \(tokens.count) tokens are excluded (decision 20).</p>\n"
             + HTML.figure(chart, caption: "Mean decoder-norm share of each head's top features on that head: near 1 means features dedicated to the head.", data: "top-features.json")
             + HTML.table(["head", "top 3 features (attribution)", "mean attribution of the top \(perHead)"], overview, leftColumns: 2)
-        try folder.write(HTML.page(title: "Top features per head", body: body), to: "index.html")
+        try folder.write(HTML.page(title: "Top features per head", body: body, up: up), to: "index.html")
         return output + "/index.html"
     }
 }

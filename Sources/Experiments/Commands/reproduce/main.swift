@@ -1,6 +1,7 @@
-// reproduce: the main job. With no arguments it trains an SAE on the planted-circuit model's layer-1
-// hook_z over the default corpus, evaluates it, looks for induction features and writes a report.
-// Thin: it parses options and calls MainJob.run.
+// reproduce: the main job — every section of the analysis into one report site. With no arguments it
+// trains an SAE on the planted-circuit model's layer-1 hook_z over the default corpus, then runs the
+// induction-feature search, dashboards, the induction deep dive, top features per head, long- vs
+// short-prefix induction and the IOI analysis. Thin: it parses options and calls MainJob.run.
 
 import ArgumentParser
 import Experiments
@@ -9,17 +10,36 @@ import Foundation
 
 struct Reproduce: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train an attention-output SAE, evaluate it, find induction features and write an HTML report.",
-        discussion: "With no options: the planted-circuit model (built into the cache on first use), layer 1, the default corpus. Give --model and --layer for real GPT-2 small.")
+        abstract: "Train (or take) an attention-output SAE and run every section of the analysis into one HTML report site.",
+        discussion: """
+        With no options: the planted-circuit model (built into the cache on first use), layer 1, the default corpus. \
+        On GPT-2 small: --model gpt2/model.safetensors --corpus <files> [--layer 5] [--sae l5.pt to analyse a published SAE instead of training]. \
+        Sections: \(ReportSection.allCases.map(\.rawValue).joined(separator: ", ")).
+        """)
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var recipe: TrainingOptions
+    @OptionGroup var saeOptions: SAEOptions
     @Option(help: "Dashboards of the N most active features.") var dashboards = 16
+    @Option(help: "Held-out rows of 128 tokens for the feature analyses.") var rows = 256
     @Option(parsing: .upToNextOption, help: "Heads of the layer counted as induction heads (default: the planted model's).") var inductionHeads: [Int] = []
+    @Option(parsing: .upToNextOption, help: "Sections to leave out (train-sae cannot be: with --sae it only evaluates).") var skip: [String] = []
+
+    func validate() throws {
+        for name in skip {
+            guard let s = ReportSection(rawValue: name), s != .trainSAE else {
+                throw ValidationError("--skip \(name): the sections that can be left out are \(ReportSection.allCases.dropFirst().map(\.rawValue).joined(separator: ", "))")
+            }
+        }
+    }
 
     func run() throws {
         var settings = MainJobSettings(training: recipe.settings(common), output: common.output ?? "out/reproduce")
+        settings.sae = saeOptions.sae
+        settings.saeConfig = saeOptions.cfg
         settings.dashboards = dashboards
+        settings.analysisRows = rows
+        settings.skip = Set(skip.compactMap(ReportSection.init(rawValue:)))
         if !inductionHeads.isEmpty { settings.inductionHeads = inductionHeads }
         let index = try MainJob.run(inputs: common.inputs, settings: settings, log: log)
         log("report: \(absolutePath(index))")

@@ -1,0 +1,36 @@
+// ioi-circuit: Fig. 16a and Fig. 5 — SAE feature ablations at S2 and the " and"-token patching on the
+// IOI prompts. Thin: options → IOICircuit.
+
+import ArgumentParser
+import Experiments
+import ExperimentsCLI
+import Foundation
+
+struct IOICircuitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ioi-circuit",
+        abstract: "IOI: ablate each SAE feature and the error term at S2 (Fig. 16a); patch attention outputs at S2 from \" and\"-corrupted runs (Fig. 5).",
+        discussion: "Default: the planted model and its default SAE — it runs, but the planted model has no IOI circuit, so the numbers mean nothing there. For the paper: --model gpt2/model.safetensors --sae l5.pt (layer 5), patching layers 5 and 6.")
+
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var saeOptions: SAEOptions
+    @Option(help: "IOI prompts.") var prompts = 100
+    @Option(help: "Seed of the IOI prompt generator (the reference's: 1).") var promptSeed = 1
+    @Option(parsing: .upToNextOption, help: "Layers whose attention output is patched at S2 (default: 5 6 on GPT-2, 0 on the planted model).")
+    var patchLayers: [Int] = []
+
+    func run() throws {
+        let c = try SectionContext(common, saeOptions)
+        var s = IOICircuitSettings.defaults(for: c.model)
+        s.prompts = prompts
+        s.seed = promptSeed
+        if !patchLayers.isEmpty { s.patchLayers = patchLayers }
+        let r = try IOICircuit.run(model: c.model, sae: c.sae, tokenizer: c.tokenizer, settings: s, log: log)
+        let output = common.output ?? "out/ioi-circuit"
+        let page = try IOICircuit.writeReport(r, settings: s, to: try ReportFolder(output), isPlanted: c.model.isPlanted)
+        IOICircuit.printSummary(r, settings: s, isPlanted: c.model.isPlanted, log: log)
+        log("report: \(absolutePath(output + "/" + page))")
+    }
+}
+
+IOICircuitCommand.main()

@@ -35,6 +35,36 @@ ensure_apt_packages() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+# OpenBLAS 0.3.21 (Debian 12) does not recognise some newer CPUs (e.g. VMs reporting a bare "Intel
+# Xeon Processor", family 6 model 207) and falls back to its SSE3 "Prescott" kernels, about 4× slower.
+# Then pick the kernels from the CPU's flags. It reads OPENBLAS_CORETYPE only when it loads, so this
+# is exported for the processes the Scripts start; a value already set is kept.
+ensure_openblas_coretype() {
+    [ -n "${OPENBLAS_CORETYPE:-}" ] && return 0
+    local core
+    core="$(python3 - 2>/dev/null <<'PY'
+import ctypes, ctypes.util
+lib = ctypes.CDLL(ctypes.util.find_library("openblas") or "libopenblas.so.0")
+lib.openblas_get_corename.restype = ctypes.c_char_p
+print(lib.openblas_get_corename().decode())
+PY
+)" || return 0
+    case "$core" in
+        Prescott|Core2|Penryn|Dunnington|Nehalem|Atom|Katmai|Coppermine|Northwood|Banias|Unknown) ;;
+        *) return 0 ;;
+    esac
+    local flags
+    flags=" $(grep -m1 '^flags' /proc/cpuinfo) "
+    if [[ "$flags" == *" avx512f "* && "$flags" == *" avx512bw "* && "$flags" == *" avx512vl "* && "$flags" == *" avx512dq "* ]]; then
+        export OPENBLAS_CORETYPE=SkylakeX
+    elif [[ "$flags" == *" avx2 "* && "$flags" == *" fma "* ]]; then
+        export OPENBLAS_CORETYPE=Haswell
+    else
+        return 0
+    fi
+    log "OpenBLAS chose its generic '$core' kernels for this CPU; using OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE (from the CPU flags)"
+}
+
 # What building and testing need: the Swift toolchain (not installable from apt), OpenBLAS, HDF5.
 ensure_build_dependencies() {
     command -v swift >/dev/null || die "no 'swift' on PATH: install the Swift 6 toolchain from swift.org (tested with 6.3.1)"

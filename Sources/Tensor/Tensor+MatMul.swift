@@ -19,6 +19,25 @@ public enum BLAS {
 
     /// Products below this many multiply-adds run as one BLAS call on the calling thread.
     static let splitThreshold = 1 << 21
+
+    /// The kernel family OpenBLAS chose for this CPU at load time (e.g. "Haswell", "SkylakeX", "Zen").
+    public static var coreName: String { String(cString: openblas_get_corename()) }
+
+    /// A warning when OpenBLAS runs its generic SSE-era kernels on a CPU with AVX2: OpenBLAS 0.3.21
+    /// (Debian 12) does not recognise some newer CPUs — e.g. VMs reporting a bare "Intel Xeon
+    /// Processor", family 6 model 207 — and falls back to "Prescott", about 4× slower on every
+    /// product. It reads `OPENBLAS_CORETYPE` only when the library loads, so the fix is in the
+    /// environment (the Scripts set it). nil when the kernels fit the CPU.
+    public static var genericKernelWarning: String? {
+        let generic: Set<String> = ["Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom", "Katmai", "Coppermine", "Northwood", "Banias", "Unknown"]
+        guard generic.contains(coreName),
+              let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let flagsLine = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return nil }
+        let flags = Set(flagsLine.split(separator: " ").map(String.init))
+        let better = flags.isSuperset(of: ["avx512f", "avx512bw", "avx512vl", "avx512dq"]) ? "SkylakeX"
+            : flags.isSuperset(of: ["avx2", "fma"]) ? "Haswell" : nil
+        return better.map { "OpenBLAS chose its generic '\(coreName)' kernels for this CPU, which has \($0 == "SkylakeX" ? "AVX-512" : "AVX2"): products run about 4× slower. Run with OPENBLAS_CORETYPE=\($0) in the environment (the Scripts set it)." }
+    }
 }
 
 extension Tensor {

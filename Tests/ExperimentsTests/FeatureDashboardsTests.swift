@@ -41,4 +41,19 @@ import TensorTestSupport
             try FeatureDashboards.run(model: model, sae: sae, tokens: tokens, tokenizer: tokenizer, settings: bad, output: dir) { _ in }
         }
     }
+
+    /// Decision 19: in both logit tables the largest |effect| is the darkest cell — the most negative
+    /// logit on the negative side (the reference shaded that table in the wrong order).
+    @Test func strongestLogitIsDarkestOnBothSides() throws {
+        let tokenizer = try ExperimentInputs().loadTokenizer()
+        func alphas(_ html: String) -> [Double] {
+            html.components(separatedBy: "rgba(").dropFirst().map { Double($0.split(separator: ",")[3].prefix { $0 != ")" })! }
+        }
+        let negative = [FeatureDashboard.LogitEntry(token: 11, value: -2.5), .init(token: 12, value: -1.0), .init(token: 13, value: -0.1)]
+        let a = alphas(DashboardPage.logitTable(negative, rgb: "230,40,40", tokenizer))
+        #expect(a.count == 3 && a[0] > a[1] && a[1] > a[2] && a[0] == 0.68)
+        let positive = [FeatureDashboard.LogitEntry(token: 11, value: 3), .init(token: 12, value: 0.3)]
+        let b = alphas(DashboardPage.logitTable(positive, rgb: "30,120,255", tokenizer))
+        #expect(b.count == 2 && b[0] == 0.68 && b[1] < b[0])
+    }
 }

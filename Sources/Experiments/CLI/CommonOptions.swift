@@ -18,6 +18,11 @@ public struct CommonOptions: ParsableArguments {
 
     public init() {}
 
+    /// Runs once per command: warns when OpenBLAS runs generic kernels on a CPU that has better ones.
+    public func validate() throws {
+        if let warning = BLAS.genericKernelWarning { log("warning: " + warning) }
+    }
+
     public var inputs: ExperimentInputs { ExperimentInputs(modelPath: model, tokenizerDirectory: tokenizer, corpus: corpus) }
 }
 

@@ -3,6 +3,16 @@
 import Foundation
 
 public enum DashboardPage {
+    /// A logit table whose cells are shaded by |effect| / max |effect| in the table, so the strongest
+    /// entry is the darkest on both sides — the most negative logit too (decision 19).
+    static func logitTable(_ entries: [FeatureDashboard.LogitEntry], rgb: String, _ tokenizer: GPT2Tokenizer) -> String {
+        let m = max(entries.map { Swift.abs(Double($0.value)) }.max() ?? 1, 1e-12)
+        return HTML.table(["token", "effect"], entries.map { e in
+            let alpha = String(format: "%.2f", 0.08 + 0.6 * Swift.abs(Double(e.value)) / m)
+            return ["<span class=\"tok\" style=\"background: rgba(\(rgb),\(alpha))\">\(HTML.tokenLabel(tokenizer.decode([e.token])))</span>", String(format: "%+.3f", e.value)]
+        })
+    }
+
     /// Background of a token with activation `a` on a scale whose maximum is `maxAct`.
     static func shade(_ a: Float, _ maxAct: Float, rgb: String = "255,140,0") -> String {
         let alpha = maxAct > 0 ? max(0, min(1, a / maxAct)) : 0
@@ -34,10 +44,7 @@ public enum DashboardPage {
                                  yLabel: "firings", width: 520, height: 220, title: "Activation histogram (non-zero)")
         body += "<div class=\"grid\">\(HTML.figure(heads, caption: "Share of the decoder row's norm per head (SPEC §2.3)."))\(HTML.figure(hist, caption: "Activations above zero, \(b.histogram.count) bins up to the maximum."))</div>\n"
         // Logits.
-        func logitTable(_ entries: [FeatureDashboard.LogitEntry]) -> String {
-            HTML.table(["token", "effect"], entries.map { ["<span class=\"tok\">\(HTML.tokenLabel(tokenizer.decode([$0.token])))</span>", String(format: "%+.3f", $0.value)] })
-        }
-        body += "<h2>Logit effects (W_dec · W_O · W_U)</h2><div class=\"grid\"><div><b>Positive</b>\(logitTable(b.positiveLogits))</div><div><b>Negative</b>\(logitTable(b.negativeLogits))</div></div>\n"
+        body += "<h2>Logit effects (W_dec · W_O · W_U)</h2><div class=\"grid\"><div><b>Positive</b>\(logitTable(b.positiveLogits, rgb: "30,120,255", tokenizer))</div><div><b>Negative</b>\(logitTable(b.negativeLogits, rgb: "230,40,40", tokenizer))</div></div>\n"
         // Top examples with DFA.
         body += "<h2>Top activations</h2>\n" + b.top.map { example($0, b.maxActivation, tokenizer) }.joined(separator: "\n")
         if !b.dfa.isEmpty {
@@ -49,7 +56,7 @@ public enum DashboardPage {
                 let src = Array(lo...d.destination)
                 let labels = src.map { tokenizer.decode([tokens.values[d.row * pos + $0]]).debugDescription }
                 body += HTML.figure(SVGChart.bars(labels: labels, series: [("DFA", src.map { Double(d.values[$0]) })], yLabel: "DFA",
-                                                   width: 760, height: 250),
+                                                   width: 760, height: 290),
                                     caption: "Row \(d.row), destination \(d.destination); largest at source \(d.maxSource).")
             }
             let maxAbs = b.dfa.flatMap(\.values).map { Swift.abs($0) }.max() ?? 1

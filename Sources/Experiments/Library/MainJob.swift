@@ -178,7 +178,9 @@ public enum MainJob {
             for f in dashboardFeatures { d.notes[f] = scoreOf[f].map { inductionParagraph($0, tokenizer) } }
             try FeatureDashboards.run(model: loaded, sae: sae, tokens: rows, tokenizer: tokenizer, settings: d,
                                       output: out.path + "/feature-dashboards", up: "../index.html", log: log)
-            return ("feature-dashboards/index.html", "\(dashboardFeatures.count) dashboards (the \(byFrequency.count) most frequent features and the induction features)")
+            let inducing = found.prefix(8).count
+            return ("feature-dashboards/index.html", "\(dashboardFeatures.count) dashboards: the most frequently firing features"
+                        + (inducing > 0 ? " and the \(inducing) induction feature\(inducing == 1 ? "" : "s")" : ""))
         }
 
         try section(.inductionDeepDive) {

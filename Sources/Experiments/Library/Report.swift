@@ -124,6 +124,12 @@ public enum SVGChart {
         return out
     }
 
+    /// A generous estimate of a label's width in px at 11 px (DejaVu Sans advances: "=" and the
+    /// like 0.84 em, capitals 0.72 em, the rest at most 0.62 em).
+    static func textWidth(_ s: String) -> Double {
+        s.reduce(0.0) { w, c in w + 11 * ("=+<>~#%@&MWmw_—…".contains(c) ? 0.84 : c.isUppercase ? 0.72 : 0.62) }
+    }
+
     static func label(_ x: Double) -> String {
         if x == 0 { return "0" }
         if abs(x) >= 1e4 || abs(x) < 1e-2 { return String(format: "%.0e", x) }
@@ -186,7 +192,11 @@ public enum SVGChart {
         var y1 = max(tops.max()!, refs.max() ?? 0)
         if y1 <= y0 { y1 = y0 + 1e-12 }
         let rotate = n > 12 || labels.contains { $0.count > (grouped ? 18 : 6) }
-        let (l, r, t, b) = (60.0, references.isEmpty ? 12.0 : 90.0, 24.0, rotate ? 80.0 : 36.0)
+        // Rotated labels are cut to 14 characters (the bar's tooltip has the whole one) and the bottom
+        // margin fits the longest, rotated by 60°.
+        let shown = rotate ? labels.map { $0.count > 14 ? String($0.prefix(13)) + "…" : $0 } : labels
+        let longest = shown.map { textWidth($0) }.max() ?? 0
+        let (l, r, t, b) = (60.0, references.isEmpty ? 12.0 : 90.0, 24.0, rotate ? 22 + longest * 0.87 : 36.0)
         let (w, h) = (Double(width) - l - r, Double(height) - t - b)
         func sy(_ y: Double) -> Double { t + (1 - (y - y0) / (y1 - y0)) * h }
         let bw = w / Double(n)
@@ -226,9 +236,9 @@ public enum SVGChart {
             let x = l + (Double(i) + 0.5) * bw
             if i % labelEvery != 0 {
             } else if rotate {
-                svg += String(format: "<text transform=\"translate(%.1f %.1f) rotate(-60)\" text-anchor=\"end\">%@</text>", x + 3, t + h + 8, HTML.escape(labels[i]))
+                svg += String(format: "<text transform=\"translate(%.1f %.1f) rotate(-60)\" text-anchor=\"end\">%@</text>", x + 3, t + h + 8, HTML.escape(shown[i]))
             } else {
-                svg += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%@</text>", x, t + h + 14, HTML.escape(labels[i]))
+                svg += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%@</text>", x, t + h + 14, HTML.escape(shown[i]))
             }
         }
         svg += String(format: "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#666\"/>", l, l + w, sy(0), sy(0))

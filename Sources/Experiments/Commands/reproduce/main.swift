@@ -23,6 +23,8 @@ struct Reproduce: ParsableCommand {
     @Option(help: "Dashboards of the N most active features.") var dashboards = 16
     @Option(help: "Held-out rows of 128 tokens for the feature analyses.") var rows = 256
     @Option(parsing: .upToNextOption, help: "Heads of the layer counted as induction heads (default: the planted model's).") var inductionHeads: [Int] = []
+    @Option(help: "Synthetic examples per prefix length in long-prefix-induction (default: 100 planted, 400 GPT-2).") var longPrefixExamples: Int?
+    @Option(help: "Corpus rows scanned in long-prefix-induction (default 1600).") var longPrefixRows: Int?
     @Option(parsing: .upToNextOption, help: "Sections to leave out (train-sae cannot be: with --sae it only evaluates).") var skip: [String] = []
 
     func validate() throws {
@@ -39,6 +41,8 @@ struct Reproduce: ParsableCommand {
         settings.saeConfig = saeOptions.cfg
         settings.dashboards = dashboards
         settings.analysisRows = rows
+        settings.longPrefixExamples = longPrefixExamples
+        settings.longPrefixRows = longPrefixRows
         settings.skip = Set(skip.compactMap(ReportSection.init(rawValue:)))
         if !inductionHeads.isEmpty { settings.inductionHeads = inductionHeads }
         let index = try MainJob.run(inputs: common.inputs, settings: settings, log: log)

@@ -83,9 +83,9 @@ def chromium():
     sys.exit("error: no Chromium on PATH (Scripts/browser-check installs Debian's chromium package)")
 
 
-def run_chromium(args, timeout=120):
+def run_chromium(args, height=WINDOW[1], timeout=120):
     base = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-            "--hide-scrollbars", f"--window-size={WINDOW[0]},{WINDOW[1]}", "--enable-logging=stderr", "--v=0"]
+            "--hide-scrollbars", f"--window-size={WINDOW[0]},{height}", "--enable-logging=stderr", "--v=0"]
     return subprocess.run(base + args, capture_output=True, text=True, timeout=timeout)
 
 
@@ -128,7 +128,8 @@ def check_page(copy_root, rel):
 
 
 def screenshot(site, rel, dest):
-    r = run_chromium([f"--screenshot={dest}", "file://" + os.path.abspath(os.path.join(site, rel))])
+    # The top 1800 px of the page: Chromium's --screenshot captures the window only.
+    r = run_chromium([f"--screenshot={dest}", "file://" + os.path.abspath(os.path.join(site, rel))], height=1800)
     if r.returncode != 0 or not os.path.exists(dest):
         return f"screenshot of {rel} failed: {r.stderr.strip()[-300:]}"
     return None

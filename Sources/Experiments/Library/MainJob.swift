@@ -95,12 +95,13 @@ public enum MainJob {
         }
         let out = try ReportFolder(settings.output)
         var sections: [SectionSummary] = []
-        func section(_ which: ReportSection, _ body: () throws -> (page: String, headline: String)) rethrows {
+        /// Runs one section unless skipped; `earlier` is time spent on it before (shared work).
+        func section(_ which: ReportSection, earlier: Double = 0, _ body: () throws -> (page: String, headline: String)) rethrows {
             guard !settings.skip.contains(which) else { return }
             log("── \(which.rawValue) (\(which.paper))")
             let t0 = Date()
             let (page, headline) = try body()
-            sections.append(SectionSummary(section: which, page: page, headline: headline, seconds: Date().timeIntervalSince(t0)))
+            sections.append(SectionSummary(section: which, page: page, headline: headline, seconds: earlier + Date().timeIntervalSince(t0)))
             log("   \(headline)")
         }
 
@@ -143,6 +144,7 @@ public enum MainJob {
         let heads = settings.inductionHeads ?? loaded.inductionHeads(layer: s.layer)
         var found: [InductionFeatureScore] = [], ranked: [InductionFeatureScore] = [], scores: [InductionFeatureScore] = []
         let needsScores = !settings.skip.isSuperset(of: [.inductionFeatures, .featureDashboards, .inductionDeepDive])
+        let scoringStart = Date()
         if needsScores {
             log("scoring every feature as an induction feature on \(rows.shape[0]) held-out rows")
             scores = try InductionFeatures.score(model: loaded.model, sae: sae, tokens: rows, inductionHeads: heads)
@@ -157,7 +159,7 @@ public enum MainJob {
             dashboardFeatures.contains(f) ? "\(prefix)feature-dashboards/features/feature-\(f).html" : nil
         }
 
-        try section(.inductionFeatures) {
+        try section(.inductionFeatures, earlier: Date().timeIntervalSince(scoringStart)) {
             try out.writeCSV(header: ["feature", "target", "target_string", "firings", "specificity", "narrow_positions", "sensitivity", "induction_head_share", "dfa_examples", "dfa_peak_after_earlier_occurrence", "is_induction"],
                              rows: scores.map { ["\($0.feature)", "\($0.target)", tokenizer.decode([$0.target]), "\($0.firings)", "\($0.specificity)", "\($0.narrowPositions)",
                                                  "\($0.sensitivity)", "\($0.inductionHeadShare)", "\($0.dfaExamples)", "\($0.dfaPeakAfterEarlierOccurrence)", "\($0.isInduction())"] },

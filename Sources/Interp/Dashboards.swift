@@ -46,7 +46,11 @@ public struct FeatureDashboard: Codable, Sendable, Equatable {
     public var positiveLogits: [LogitEntry]
     public var negativeLogits: [LogitEntry]
 
-    public struct LogitEntry: Codable, Sendable, Equatable { public var token: Int; public var value: Float }
+    public struct LogitEntry: Codable, Sendable, Equatable {
+        public var token: Int
+        public var value: Float
+        public init(token: Int, value: Float) { self.token = token; self.value = value }
+    }
 }
 
 /// Sizes of the dashboard data (the paper's defaults).

@@ -106,7 +106,7 @@ public enum DashboardBuilder {
                              timings: UnsafeMutablePointer<Timings>? = nil) throws -> [FeatureDashboard] {
         let site = try HookName(parsing: sae.config.hookName)
         guard case .z(let layer) = site, let layout = sae.config.headLayout else {
-            throw TransformerError.unknownHook("dashboards need an SAE on blocks.L.attn.hook_z with a head layout")
+            throw InterpError.incompatibleSAE(hook: sae.config.hookName, reason: "dashboards need an SAE on blocks.L.attn.hook_z with a head layout")
         }
         let (nRows, pos) = (tokens.shape[0], tokens.shape[1])
         let window = config.buffer..<max(config.buffer, pos - config.buffer)

@@ -55,7 +55,7 @@ public enum InductionFeatures {
                              dfaExamples: Int = 20, rowsPerForward: Int = 16) throws -> [InductionFeatureScore] {
         let site = try HookName(parsing: sae.config.hookName)
         guard case .z(let layer) = site, let layout = sae.config.headLayout else {
-            throw TransformerError.unknownHook("induction features need an SAE on blocks.L.attn.hook_z with a head layout")
+            throw InterpError.incompatibleSAE(hook: sae.config.hookName, reason: "induction features need an SAE on blocks.L.attn.hook_z with a head layout")
         }
         let (nRows, pos) = (tokens.shape[0], tokens.shape[1])
         let rows = (0..<nRows).map { Array(tokens.values[($0 * pos)..<(($0 + 1) * pos)]) }

@@ -44,9 +44,9 @@ public struct SAESplice {
     public init(sae: SAE, site: HookName? = nil, useErrorTerm: Bool = false, cache: Set<SAEHookPoint> = [],
                 edits: [SAEHookPoint: (Tensor) throws -> Tensor] = [:]) throws {
         let s = try site ?? HookName(parsing: sae.config.hookName)
-        guard case .z = s else { throw TransformerError.unknownHook("splicing is supported at blocks.L.attn.hook_z, not \(s)") }
+        guard case .z = s else { throw InterpError.incompatibleSAE(hook: s.description, reason: "splicing is supported at blocks.L.attn.hook_z") }
         guard let layout = sae.config.headLayout, layout.width == sae.config.dIn else {
-            throw TransformerError.unknownHook("the SAE for \(s) needs a head layout (n_heads × d_head = d_in)")
+            throw InterpError.incompatibleSAE(hook: s.description, reason: "splicing needs a head layout (n_heads × d_head = d_in)")
         }
         self.sae = sae
         self.site = s
@@ -71,10 +71,10 @@ extension GPT2 {
         let store = Store()
         for splice in saes {
             guard allHooks[splice.site] == nil else {
-                throw TransformerError.unknownHook("\(splice.site) has both an SAE and a hook; edit the SAE's inner hook points instead")
+                throw InterpError.conflictingEdits(hook: splice.site.description)
             }
             guard splice.sae.config.dIn == config.nHeads * config.dHead else {
-                throw TransformerError.unknownHook("the SAE's d_in \(splice.sae.config.dIn) does not match \(config.nHeads)×\(config.dHead) at \(splice.site)")
+                throw InterpError.incompatibleSAE(hook: splice.site.description, reason: "its d_in \(splice.sae.config.dIn) is not this model's n_heads × d_head = \(config.nHeads)×\(config.dHead)")
             }
             allHooks[splice.site] = { z, _ in
                 let shape = z.shape

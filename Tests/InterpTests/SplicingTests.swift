@@ -70,12 +70,13 @@ let tinyTokens = IndexTensor(shape: [2, 10], values: [95, 3, 17, 42, 3, 17, 42, 
 
     @Test func conflictsAndMismatchesAreErrors() throws {
         let model = try tinyModel()
-        #expect(throws: TransformerError.self) {
+        #expect(throws: InterpError.conflictingEdits(hook: "blocks.1.attn.hook_z")) {
             try model.run(tinyTokens, saes: [try SAESplice(sae: tinySAE())], hooks: [.z(1): { _, _ in nil }])
         }
         var wrong = tinySAE()
         wrong.config.headLayout = nil
-        #expect(throws: TransformerError.self) { try SAESplice(sae: wrong) }
+        #expect(throws: InterpError.incompatibleSAE(hook: "blocks.1.attn.hook_z", reason: "splicing needs a head layout (n_heads × d_head = d_in)")) { try SAESplice(sae: wrong) }
+        #expect(throws: InterpError.self) { try SAESplice(sae: tinySAE(), site: .attnOut(1)) }
     }
 }
 

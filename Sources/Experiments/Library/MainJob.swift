@@ -282,7 +282,7 @@ public enum MainJob {
         let e = summary.evaluation
         body += "<p>\(summary.trainingTokens > 0 ? "A \(summary.dSAE)-feature SAE trained on \(summary.trainingTokens) tokens" : "The given \(summary.dSAE)-feature SAE") on <code>blocks.\(summary.layer).attn.hook_z</code>: L0 \(HTML.number(e.l0, digits: 1)), \(HTML.number(e.aliveFraction * 100, digits: 1))% alive, CE loss recovered \(HTML.number(Double(e.ceLossRecovered))).</p>\n"
         body += HTML.table(["section", "paper", "finding", "time"], summary.sections.map { s in
-            [s.page.isEmpty ? s.section.rawValue : "<a href=\"\(HTML.escape(s.page))\">\(s.section.rawValue)</a>", s.section.paper, HTML.escape(s.headline), String(format: "%.0f s", s.seconds)]
+            [s.page.isEmpty ? s.section.rawValue : "<a href=\"\(HTML.escape(s.page))\">\(s.section.rawValue)</a>", s.section.paper, HTML.escape(s.headline), String(format: "%.0f&nbsp;s", s.seconds)]
         }, leftColumns: 3)
         body += "<p class=\"note\">\(String(format: "%.0f", summary.seconds)) s in all. <a href=\"summary.json\">summary.json</a> holds these results; each section's page links the CSV/JSON behind its figures.</p>\n"
         return HTML.page(title: "Attention SAE report", body: body)

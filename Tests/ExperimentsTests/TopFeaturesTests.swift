@@ -24,7 +24,8 @@ import TensorTestSupport
             #expect(result.heads["1.\(h)"]!.allSatisfy { $0.feature % 3 != 0 })
         }
         let dir = temporaryDirectory().path
-        let index = try TopFeatures.run(model: model, sae: sae, tokens: tokens, tokenizer: tokenizer, output: dir, perHead: 4) { _ in }
+        let (index, written) = try TopFeatures.run(model: model, sae: sae, tokens: tokens, tokenizer: tokenizer, output: dir, perHead: 4) { _ in }
+        #expect(written == result)
         let html = try String(contentsOfFile: index, encoding: .utf8)
         for h in 0..<12 {
             #expect(html.contains("heads/head-1.\(h).html") && FileManager.default.fileExists(atPath: dir + "/heads/head-1.\(h).html"))

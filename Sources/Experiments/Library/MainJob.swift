@@ -198,8 +198,8 @@ public enum MainJob {
         }
 
         try section(.topFeatures) {
-            try TopFeatures.run(model: loaded, sae: sae, tokens: rows, tokenizer: tokenizer, output: out.path + "/top-features", up: "../index.html", log: log)
-            let (result, _) = try TopFeatures.rank(sae: sae, model: loaded.model, tokens: rows)
+            let result = try TopFeatures.run(model: loaded, sae: sae, tokens: rows, tokenizer: tokenizer, output: out.path + "/top-features",
+                                             up: "../index.html", log: log).result
             let names = headNames(loaded, layer: s.layer)
             let means = (0..<names.count).map { h in
                 let e = result.heads["\(s.layer).\(h)"] ?? []

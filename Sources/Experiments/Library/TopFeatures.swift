@@ -33,10 +33,11 @@ public enum TopFeatures {
         return (TopFeaturesResult(heads: heads, deadExcluded: sae.config.dSAE - alive.count), freq)
     }
 
-    /// Ranks, builds the dashboards of every listed feature, writes a page per head and an overview.
+    /// Ranks, builds the dashboards of every listed feature, writes a page per head and an overview;
+    /// returns the overview page's path and the ranking.
     @discardableResult
     public static func run(model: LoadedModel, sae: SAE, tokens: IndexTensor, tokenizer: GPT2Tokenizer, output: String,
-                           perHead: Int = 10, up: String? = nil, log: (String) -> Void) throws -> String {
+                           perHead: Int = 10, up: String? = nil, log: (String) -> Void) throws -> (index: String, result: TopFeaturesResult) {
         let (result, _) = try rank(sae: sae, model: model.model, tokens: tokens, perHead: perHead)
         let layer = sae.config.layer!
         let nHeads = sae.config.headLayout!.nHeads
@@ -79,6 +80,6 @@ public enum TopFeatures {
             + HTML.figure(chart, caption: "Mean decoder-norm share of each head's top features on that head: near 1 means features dedicated to the head.", data: "top-features.json")
             + HTML.table(["head", "top 3 features (attribution)", "mean attribution of the top \(perHead)"], overview, leftColumns: 2)
         try folder.write(HTML.page(title: "Top features per head", body: body, up: up), to: "index.html")
-        return output + "/index.html"
+        return (output + "/index.html", result)
     }
 }

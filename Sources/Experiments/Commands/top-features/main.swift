@@ -20,7 +20,7 @@ struct TopFeaturesCommand: ParsableCommand {
     func run() throws {
         let c = try SectionContext(common, saeOptions)
         let page = try TopFeatures.run(model: c.model, sae: c.sae, tokens: try c.heldOutRows(rows), tokenizer: c.tokenizer, output: common.output ?? "out/top-features",
-                                       perHead: perHead, log: log)
+                                       perHead: perHead, log: log).index
         log("report: \(absolutePath(page))")
     }
 }

@@ -26,11 +26,18 @@ public enum InductionDeepDive {
     public static func bestFeature(model: LoadedModel, sae: SAE, tokens: IndexTensor) throws -> (feature: Int, target: Int) {
         let heads = model.inductionHeads(layer: sae.config.layer ?? 0)
         let scores = try InductionFeatures.score(model: model.model, sae: sae, tokens: tokens, inductionHeads: heads)
-        let passing = scores.filter { $0.isInduction() }
-        guard let best = (passing.isEmpty ? scores.filter { $0.narrowPositions >= 5 } : passing).max(by: { $0.specificity * $0.sensitivity < $1.specificity * $1.sensitivity }) else {
+        let r = ranked(scores)
+        guard let best = r.passing.first ?? r.candidates.first else {
             throw ExperimentInputError("no feature fires on the token set; give --feature and --target")
         }
         return (best.feature, best.target)
+    }
+
+    /// Scores in descending specificity × sensitivity: those that pass the induction test, and the
+    /// candidates (every feature seen at ≥ 5 narrow induction positions, passing or not).
+    public static func ranked(_ scores: [InductionFeatureScore]) -> (passing: [InductionFeatureScore], candidates: [InductionFeatureScore]) {
+        func order(_ a: InductionFeatureScore, _ b: InductionFeatureScore) -> Bool { a.specificity * a.sensitivity > b.specificity * b.sensitivity }
+        return (scores.filter { $0.isInduction() }.sorted(by: order), scores.filter { $0.narrowPositions >= 5 }.sorted(by: order))
     }
 
     public static func run(model: LoadedModel, sae: SAE, feature: Int, target: Int, tokens: IndexTensor, tokenizer: GPT2Tokenizer,

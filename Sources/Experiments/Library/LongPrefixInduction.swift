@@ -20,6 +20,15 @@ public struct LongPrefixSettings: Sendable, Codable {
     public init(layer: Int, longHead: Int, shortHead: Int) { self.layer = layer; self.longHead = longHead; self.shortHead = shortHead }
 
     public static let gpt2 = LongPrefixSettings(layer: 5, longHead: 1, shortHead: 5)
+
+    /// The defaults for a model: GPT-2's heads 5.1 and 5.5 with 400 examples per prefix length, or the
+    /// planted model's long- and short-prefix heads with 100.
+    public static func defaults(for model: LoadedModel) -> LongPrefixSettings {
+        guard let roles = model.roles else { return .gpt2 }
+        var s = planted(roles)
+        s.examples = 100
+        return s
+    }
     /// The planted model's induction heads (from its roles).
     public static func planted(_ r: PlantedCircuitModel.Roles) -> LongPrefixSettings {
         LongPrefixSettings(layer: r.longInduction.layer, longHead: r.longInduction.head, shortHead: r.shortInduction.head)

@@ -148,8 +148,7 @@ public enum MainJob {
         if needsScores {
             log("scoring every feature as an induction feature on \(rows.shape[0]) held-out rows")
             scores = try InductionFeatures.score(model: loaded.model, sae: sae, tokens: rows, inductionHeads: heads)
-            found = scores.filter { $0.isInduction() }.sorted { $0.specificity * $0.sensitivity > $1.specificity * $1.sensitivity }
-            ranked = scores.filter { $0.narrowPositions >= 5 }.sorted { $0.specificity * $0.sensitivity > $1.specificity * $1.sensitivity }
+            (found, ranked) = InductionDeepDive.ranked(scores)
         }
         let byFrequency = frequencies.freq.enumerated().filter { $0.element > 0 }.sorted { $0.element > $1.element }.prefix(settings.dashboards).map(\.offset)
         var dashboardFeatures: [Int] = []
@@ -211,8 +210,8 @@ public enum MainJob {
         }
 
         try section(.longPrefixInduction) {
-            var l = loaded.roles.map(LongPrefixSettings.planted) ?? LongPrefixSettings.gpt2
-            l.examples = settings.longPrefixExamples ?? (loaded.isPlanted ? 100 : 400)
+            var l = LongPrefixSettings.defaults(for: loaded)
+            if let n = settings.longPrefixExamples { l.examples = n }
             if let n = settings.longPrefixRows { (l.detectionRows, l.interventionRows) = (n, n) }
             var stream = try inputs.rows(heldOut: false, tokenizer: tokenizer)
             guard let tokens = try stream.nextRows(l.detectionRows) else { throw ExperimentInputError("the corpus has no rows of 128 tokens") }

@@ -24,8 +24,7 @@ struct LongPrefixInductionCommand: ParsableCommand {
         let tokenizer = try inputs.loadTokenizer()
         _ = try inputs.corpusSpec()
         let loaded = try inputs.loadModel(log: log)
-        var s = loaded.roles.map(LongPrefixSettings.planted) ?? LongPrefixSettings.gpt2
-        if loaded.isPlanted { s.examples = 100 }
+        var s = LongPrefixSettings.defaults(for: loaded)
         if let layer { s.layer = layer }
         if let longHead { s.longHead = longHead }
         if let shortHead { s.shortHead = shortHead }

@@ -65,6 +65,23 @@ PY
     log "OpenBLAS chose its generic '$core' kernels for this CPU; using OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE (from the CPU flags)"
 }
 
+# Prints which OpenBLAS kernels the processes the Scripts start will run, and why.
+report_openblas_kernels() {
+    local core
+    core="$(python3 - 2>/dev/null <<'PY'
+import ctypes, ctypes.util
+lib = ctypes.CDLL(ctypes.util.find_library("openblas") or "libopenblas.so.0")
+lib.openblas_get_corename.restype = ctypes.c_char_p
+print(lib.openblas_get_corename().decode())
+PY
+)" || core="unknown"
+    if [ -n "${OPENBLAS_CORETYPE:-}" ]; then
+        log "OpenBLAS kernels: $core (OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE from the environment)"
+    else
+        log "OpenBLAS kernels: $core (OpenBLAS's own choice for this CPU)"
+    fi
+}
+
 # What building and testing need: the Swift toolchain (not installable from apt), OpenBLAS, HDF5.
 ensure_build_dependencies() {
     command -v swift >/dev/null || die "no 'swift' on PATH: install the Swift 6 toolchain from swift.org (tested with 6.3.1)"

@@ -10,7 +10,12 @@ layer-norm parameters and biases (so that weight processing matters) is written 
   tiny_gpt2_tl.h5         our HDF5 layout (TransformerLens names, config and flags as attributes)
 and reference.h5 holds, for the same tokens, every hook TransformerLens caches, the logits and the
 per-token loss, once with from_pretrained's default processing (group /processed) and once without
-(/unprocessed). Run with the reference environment (torch, transformers, transformer_lens<4, h5py).
+(/unprocessed).
+hf_dhead16/ is a HuggingFace folder as save_pretrained writes it (model.safetensors + config.json) of a
+GPT-2 whose heads are not 64 wide (d_model 64, 4 heads of 16, d_mlp 192, layer_norm_epsilon 1e-4), with
+the same weights in the Keras tf_model.h5 layout, and reference.h5 with every TransformerLens hook of the
+processed model (group /processed). Run with the reference environment (torch, transformers,
+transformer_lens<4, h5py).
 """
 import json
 import os
@@ -28,30 +33,11 @@ from transformer_lens.pretrained.weight_conversions import convert_gpt2_weights
 OUT = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "TransformerTests", "Fixtures")
 
 
-def main():
-    os.makedirs(OUT, exist_ok=True)
-    torch.manual_seed(7)
-    hf_cfg = transformers.GPT2Config(vocab_size=96, n_positions=16, n_embd=64, n_layer=2, n_head=2, n_inner=256,
-                                     activation_function="gelu_new", resid_pdrop=0, embd_pdrop=0, attn_pdrop=0)
-    hf = transformers.GPT2LMHeadModel(hf_cfg).eval()
-    with torch.no_grad():
-        for name, p in hf.named_parameters():
-            if name.endswith("ln_1.weight") or name.endswith("ln_2.weight") or name.endswith("ln_f.weight"):
-                p.copy_(1 + 0.3 * torch.randn_like(p))
-            elif name.endswith(".bias"):
-                p.copy_(0.2 * torch.randn_like(p))
-            else:
-                p.copy_(0.3 * torch.randn_like(p))
-    # HuggingFace safetensors.
-    with tempfile.TemporaryDirectory() as d:
-        hf.save_pretrained(d, safe_serialization=True)
-        os.replace(os.path.join(d, "model.safetensors"), os.path.join(OUT, "tiny_gpt2.safetensors"))
-    sd = {k: v.detach().numpy() for k, v in hf.transformer.state_dict().items()}
-
-    # Keras tf_model.h5 layout.
+def write_keras_h5(sd, n_layer, path):
+    """The Keras layout of HuggingFace tf_model.h5, written with h5py (TensorFlow is not needed)."""
     scope = "tfgpt2lm_head_model/transformer/"
     order = [("wte/embeddings:0", sd["wte.weight"]), ("wpe/embeddings:0", sd["wpe.weight"])]
-    for l in range(hf_cfg.n_layer):
+    for l in range(n_layer):
         p = f"h.{l}."
         k = f"h_._{l}/"
         order += [(k + "ln_1/gamma:0", sd[p + "ln_1.weight"]), (k + "ln_1/beta:0", sd[p + "ln_1.bias"]),
@@ -61,15 +47,81 @@ def main():
                   (k + "mlp/c_fc/weight:0", sd[p + "mlp.c_fc.weight"]), (k + "mlp/c_fc/bias:0", sd[p + "mlp.c_fc.bias"][None]),
                   (k + "mlp/c_proj/weight:0", sd[p + "mlp.c_proj.weight"]), (k + "mlp/c_proj/bias:0", sd[p + "mlp.c_proj.bias"][None])]
     order += [("ln_f/gamma:0", sd["ln_f.weight"]), ("ln_f/beta:0", sd["ln_f.bias"])]
-    with h5py.File(os.path.join(OUT, "tiny_gpt2_tf.h5"), "w", libver="earliest") as f:
+    with h5py.File(path, "w", libver="earliest") as f:
         f.attrs["layer_names"] = [b"transformer"]
         f.attrs["backend"] = b"tensorflow"
         f.attrs["keras_version"] = b"2.15.0"
         g = f.create_group("transformer")
-        g.attrs["weight_names"] = [n.encode() for n, _ in [(scope + n, v) for n, v in order]]
+        g.attrs["weight_names"] = [(scope + n).encode() for n, _ in order]
         for n, v in order:
             g.create_dataset(scope + n, data=v.astype(np.float32))
         f.create_group("top_level_model_weights")
+
+
+def randomise(hf):
+    """Random layer-norm parameters and biases, so that weight processing matters."""
+    with torch.no_grad():
+        for name, p in hf.named_parameters():
+            if name.endswith("ln_1.weight") or name.endswith("ln_2.weight") or name.endswith("ln_f.weight"):
+                p.copy_(1 + 0.3 * torch.randn_like(p))
+            elif name.endswith(".bias"):
+                p.copy_(0.2 * torch.randn_like(p))
+            else:
+                p.copy_(0.3 * torch.randn_like(p))
+
+
+def hf_dhead16():
+    """hf_dhead16/: save_pretrained's folder of a GPT-2 with d_head 16, and TransformerLens's hooks."""
+    out = os.path.join(OUT, "hf_dhead16")
+    os.makedirs(out, exist_ok=True)
+    torch.manual_seed(11)
+    hf_cfg = transformers.GPT2Config(vocab_size=96, n_positions=16, n_embd=64, n_layer=2, n_head=4, n_inner=192,
+                                     layer_norm_epsilon=1e-4, activation_function="gelu_new",
+                                     resid_pdrop=0, embd_pdrop=0, attn_pdrop=0)
+    hf = transformers.GPT2LMHeadModel(hf_cfg).eval()
+    randomise(hf)
+    with tempfile.TemporaryDirectory() as d:
+        hf.save_pretrained(d, safe_serialization=True)
+        for name in ("model.safetensors", "config.json"):
+            os.replace(os.path.join(d, name), os.path.join(out, name))
+    sd = {k: v.detach().numpy() for k, v in hf.transformer.state_dict().items()}
+    write_keras_h5(sd, hf_cfg.n_layer, os.path.join(out, "tf_model.h5"))
+    tl_cfg = HookedTransformerConfig(n_layers=2, d_model=64, n_heads=4, d_head=16, d_mlp=192, n_ctx=16, d_vocab=96,
+                                     act_fn="gelu_new", normalization_type="LN", eps=1e-4, default_prepend_bos=True,
+                                     positional_embedding_type="standard")
+    model = HookedTransformer(tl_cfg)
+    model.load_and_process_state_dict(convert_gpt2_weights(hf, tl_cfg), fold_ln=True, center_writing_weights=True,
+                                      center_unembed=True, fold_value_biases=True)
+    model.eval()
+    tokens = torch.tensor([[95, 7, 33, 61, 7, 33, 61, 2, 90, 14, 5, 5]])
+    with torch.no_grad():
+        logits, cache = model.run_with_cache(tokens)
+    import importlib.metadata
+    with h5py.File(os.path.join(out, "reference.h5"), "w") as f:
+        f.create_dataset("tokens", data=tokens.numpy())
+        f.attrs["transformer_lens"] = str(importlib.metadata.version("transformer_lens"))
+        f.attrs["transformers"] = str(transformers.__version__)
+        g = f.create_group("processed")
+        g.create_dataset("logits", data=logits.numpy())
+        g.attrs.create("hook_names", list(cache.keys()), dtype=h5py.string_dtype())
+        for k, v in cache.items():
+            g.create_dataset("hooks/" + k, data=v.numpy())
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    torch.manual_seed(7)
+    hf_cfg = transformers.GPT2Config(vocab_size=96, n_positions=16, n_embd=64, n_layer=2, n_head=2, n_inner=256,
+                                     activation_function="gelu_new", resid_pdrop=0, embd_pdrop=0, attn_pdrop=0)
+    hf = transformers.GPT2LMHeadModel(hf_cfg).eval()
+    randomise(hf)
+    # HuggingFace safetensors.
+    with tempfile.TemporaryDirectory() as d:
+        hf.save_pretrained(d, safe_serialization=True)
+        os.replace(os.path.join(d, "model.safetensors"), os.path.join(OUT, "tiny_gpt2.safetensors"))
+    sd = {k: v.detach().numpy() for k, v in hf.transformer.state_dict().items()}
+
+    write_keras_h5(sd, hf_cfg.n_layer, os.path.join(OUT, "tiny_gpt2_tf.h5"))
 
     # TransformerLens models, unprocessed and processed as from_pretrained does.
     tl_cfg = HookedTransformerConfig(n_layers=2, d_model=64, n_heads=2, d_head=32, d_mlp=256, n_ctx=16, d_vocab=96,
@@ -123,5 +175,10 @@ def gpt2_small_hook_names():
 
 
 if __name__ == "__main__":
-    main()
-    gpt2_small_hook_names()
+    import sys
+    if sys.argv[1:] == ["hf_dhead16"]:
+        hf_dhead16()            # only the d_head-16 folder (the other fixtures stay as committed)
+    else:
+        main()
+        gpt2_small_hook_names()
+        hf_dhead16()

@@ -16,7 +16,8 @@ public struct DashboardExample: Codable, Sendable, Equatable {
 /// An activation interval of the dashboard ("INTERVAL lower – upper, CONTAINS fraction").
 public struct DashboardInterval: Codable, Sendable, Equatable {
     public var lower: Float, upper: Float
-    /// Fraction of all activations (every row and position, zeros included) with lower ≤ a ≤ upper.
+    /// Fraction of all activations (every row and position, zeros included) in the interval: lower < a ≤ upper,
+    /// and 0 ≤ a ≤ upper for the lowest one, so the fractions of a feature's intervals sum to 1.
     public var fraction: Double
     public var examples: [DashboardExample]
 }
@@ -64,15 +65,20 @@ public struct DashboardConfig: Sendable {
     public var logits = 20
     /// Rows per model forward in the streaming pass.
     public var rowsPerForward = 16
-    /// When the token set's attention patterns, values and the chosen features' activations fit in
-    /// this many bytes, the streaming pass keeps them, so the detail pass needs no second model run.
+    /// When the token set's attention patterns and values fit in this many bytes, the streaming pass
+    /// keeps them, so the DFA of the top examples needs no second model run.
     public var cacheBudgetBytes = 1 << 30
     public var seed: UInt64 = 0
     public init() {}
 }
 
 /// Builds dashboards for many features in one streaming pass over a token set, then one small pass
-/// over the rows of the chosen examples for contexts and DFA.
+/// over the rows of the top examples for DFA.
+///
+/// Every activation is computed once, in the streaming pass, and every statistic — maximum, density,
+/// histogram, intervals, top examples and the activations shown around each example — reads that one
+/// value (the firings kept per feature). Only DFA, which needs the attention pattern and values, may run
+/// the model again, for the rows of top examples the pass did not keep.
 public enum DashboardBuilder {
     struct Firing { let value: Float; let row: Int32; let pos: Int32 }
 
@@ -115,9 +121,9 @@ public enum DashboardBuilder {
         let bSel = sae.bEnc.gathering(axis: 0, IndexTensor(features)).contiguous()
         var states = (0..<k).map { State(rng: RandomStream(seed: config.seed &+ UInt64($0))) }
         let c = model.config
-        let cacheBytes = nRows * (c.nHeads * pos * pos + 2 * pos * c.nHeads * c.dHead + pos * k) * 4
+        let cacheBytes = nRows * (c.nHeads * pos * pos + pos * c.nHeads * c.dHead) * 4
         let keep = cacheBytes <= config.cacheBudgetBytes
-        var patternByRow: [Int: Tensor] = [:], vByRow: [Int: Tensor] = [:], actsByRow: [Int: Tensor] = [:]
+        var patternByRow: [Int: Tensor] = [:], vByRow: [Int: Tensor] = [:]
         var t = Timings()
         func now() -> Double { Date().timeIntervalSince1970 }
         // Pass 1: stream the rows.
@@ -139,10 +145,6 @@ public enum DashboardBuilder {
             let x = SAE.flattenHeads(z).reshaped([n * pos, sae.config.dIn])
             let acts = Tensor.affine(sae.config.applyBDecToInput ? x - sae.bDec : x, wSel, bSel).relu()   // [n·pos, k]
             t.encoder += now() - t0
-            if keep {
-                let perRow = acts.reshaped([n, pos, k])
-                for r in 0..<n { actsByRow[start + r] = perRow.selecting(axis: 0, r) }
-            }
             t0 = now()
             acts.withUnsafeBufferPointer { a in
                 for r in 0..<(n * pos) {
@@ -165,7 +167,6 @@ public enum DashboardBuilder {
         var logits = Tensor(zeros: [0])
         var logitBase = -logitChunk
         var dashboards: [FeatureDashboard] = []
-        var wanted: [(feature: Int, row: Int, pos: Int)] = []
         // Per-feature summaries are independent: computed in parallel, each with its own random stream.
         let attributionRows = attribution.contiguous()
         var partial = [FeatureDashboard?](repeating: nil, count: k)
@@ -183,17 +184,22 @@ public enum DashboardBuilder {
             }
             var intervals: [DashboardInterval] = []
             if maxAct > 0 {
-                let edges = (0...config.intervals).map { Float($0) * maxAct / Float(config.intervals) }
+                // The last edge is the maximum itself: `n · max / n` can round below it, which left the
+                // top activation outside every interval.
+                var edges = (0...config.intervals).map { Float($0) * maxAct / Float(config.intervals) }
+                edges[config.intervals] = maxAct
                 for i in stride(from: config.intervals - 1, through: 0, by: -1) {
                     let (lo, hi) = (edges[i], edges[i + 1])
-                    let allIn = st.firings.filter { $0.value >= lo && $0.value <= hi }.count + (lo <= 0 ? Int(total) - st.firings.count : 0)
-                    let candidates = inWindow.filter { $0.value >= lo && $0.value <= hi }
+                    // (lo, hi], and [0, hi] for the lowest: every activation in exactly one interval.
+                    let inside = { (a: Float) in a <= hi && (i == 0 || a > lo) }
+                    let allIn = st.firings.filter { inside($0.value) }.count + (i == 0 ? Int(total) - st.firings.count : 0)
+                    let candidates = inWindow.filter { inside($0.value) }
                     // Zeros in the window count as candidates of the lowest interval; they are drawn by
                     // rejection among window positions that did not fire (uniform, no state in the pass).
-                    let zeros = lo <= 0 ? nRows * window.count - inWindow.count : 0
+                    let zeros = i == 0 ? nRows * window.count - inWindow.count : 0
                     let m = min(config.perInterval, candidates.count + zeros)
                     let picks = sampleIndices(candidates.count + zeros, m, &st.rng)
-                    let fired = lo <= 0 ? Set(inWindow.map { Int($0.row) * pos + Int($0.pos) }) : []
+                    let fired = i == 0 ? Set(inWindow.map { Int($0.row) * pos + Int($0.pos) }) : []
                     var usedZeros = Set<Int>()
                     let examples = picks.map { idx -> DashboardExample in
                         if idx < candidates.count {
@@ -236,45 +242,44 @@ public enum DashboardBuilder {
             board.positiveLogits = zip(pi.values, pv.scalars).map { FeatureDashboard.LogitEntry(token: $0, value: $1) }
             board.negativeLogits = zip(ni.values, nv.scalars).map { FeatureDashboard.LogitEntry(token: $0, value: -$1) }
             dashboards.append(board)
-            for e in board.top { wanted.append((j, e.row, e.position)) }
-            for iv in board.intervals { for e in iv.examples { wanted.append((j, e.row, e.position)) } }
         }
-        // Pass 2: contexts (activations around each example) and DFA for the top examples; the model
-        // runs again only for rows the streaming pass did not keep.
-        let rows = Array(Set(wanted.map(\.row))).sorted().filter { actsByRow[$0] == nil }
+        // Contexts: the activations around each example, read from the feature's firings (sorted by
+        // row, then position) — the values every other statistic used.
+        func activation(_ j: Int, _ r: Int, _ p: Int) -> Float {
+            let firings = states[j].firings, key = r * pos + p
+            var (lo, hi) = (0, firings.count)
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if Int(firings[mid].row) * pos + Int(firings[mid].pos) < key { lo = mid + 1 } else { hi = mid }
+            }
+            return lo < firings.count && Int(firings[lo].row) == r && Int(firings[lo].pos) == p ? firings[lo].value : 0
+        }
+        func withContext(_ ex: DashboardExample, _ j: Int) -> DashboardExample {
+            var ex = ex
+            let (r, lo, hi) = (ex.row, max(0, ex.position - config.buffer), min(pos, ex.position + config.buffer + 1))
+            ex.contextTokens = Array(tokens.values[(r * pos + lo)..<(r * pos + hi)])
+            ex.contextActivations = (lo..<hi).map { activation(j, r, $0) }
+            ex.center = ex.position - lo
+            return ex
+        }
+        for j in features.indices {
+            dashboards[j].top = dashboards[j].top.map { withContext($0, j) }
+            for iv in dashboards[j].intervals.indices {
+                dashboards[j].intervals[iv].examples = dashboards[j].intervals[iv].examples.map { withContext($0, j) }
+            }
+        }
+        // The model runs again only for rows of top examples the streaming pass did not keep.
+        let rows = Array(Set(dashboards.flatMap { $0.top.map(\.row) })).sorted().filter { patternByRow[$0] == nil }
         var i = 0
         while i < rows.count {
             let group = Array(rows[i..<min(i + config.rowsPerForward, rows.count)])
             let chunk = IndexTensor(shape: [group.count, pos], values: group.flatMap { Array(tokens.values[($0 * pos)..<(($0 + 1) * pos)]) })
-            let cache = try model.runWithCache(chunk, names: [.pattern(layer), .v(layer), site])
-            let x = SAE.flattenHeads(cache[site]!).reshaped([group.count * pos, sae.config.dIn])
-            let acts = Tensor.affine(sae.config.applyBDecToInput ? x - sae.bDec : x, wSel, bSel).relu().reshaped([group.count, pos, k])
+            let cache = try model.runWithCache(chunk, names: [.pattern(layer), .v(layer)])
             for (gi, r) in group.enumerated() {
-                actsByRow[r] = acts.selecting(axis: 0, gi)
                 patternByRow[r] = cache[.pattern(layer)]!.sliced(axis: 0, gi..<(gi + 1))
                 vByRow[r] = cache[.v(layer)]!.sliced(axis: 0, gi..<(gi + 1))
             }
             i += config.rowsPerForward
-        }
-        // Contexts: the activations around each example, read row by row from the kept activations.
-        var examplesByRow: [Int: [(j: Int, interval: Int, index: Int)]] = [:]    // interval −1 = top
-        for j in features.indices {
-            for (e, ex) in dashboards[j].top.enumerated() { examplesByRow[ex.row, default: []].append((j, -1, e)) }
-            for (iv, interval) in dashboards[j].intervals.enumerated() {
-                for (e, ex) in interval.examples.enumerated() { examplesByRow[ex.row, default: []].append((j, iv, e)) }
-            }
-        }
-        for (r, items) in examplesByRow {
-            actsByRow[r]!.withUnsafeBufferPointer { a in           // [pos, k]
-                for (j, iv, e) in items {
-                    var ex = iv < 0 ? dashboards[j].top[e] : dashboards[j].intervals[iv].examples[e]
-                    let lo = max(0, ex.position - config.buffer), hi = min(pos, ex.position + config.buffer + 1)
-                    ex.contextTokens = Array(tokens.values[(r * pos + lo)..<(r * pos + hi)])
-                    ex.contextActivations = (lo..<hi).map { a[$0 * k + j] }
-                    ex.center = ex.position - lo
-                    if iv < 0 { dashboards[j].top[e] = ex } else { dashboards[j].intervals[iv].examples[e] = ex }
-                }
-            }
         }
         // DFA of the top examples (SPEC §2.4). For a destination t of row r and the features j with a top
         // example there: U[s, (h, d)] = pattern[h, t, s] · v[s, h, d] for s ≤ t, and DFA_j[s] = U[s, :] · W_enc[:, f_j]

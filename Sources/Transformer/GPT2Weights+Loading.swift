@@ -59,10 +59,28 @@ extension GPT2Weights {
 
     // MARK: HuggingFace
 
+    /// Where the head count (and the rest of the configuration) of HuggingFace weights comes from.
+    public enum HuggingFaceConfigSource: Sendable {
+        /// `config.json` in the weights' folder when there is one; otherwise `d_head = 64` is assumed and
+        /// a warning says so.
+        case beside
+        /// This config (e.g. from `--config`), checked against the tensors.
+        case config(HuggingFaceGPT2Config)
+        /// No config: this many heads (`d_head = d_model / nHeads`), other values from the tensors.
+        case heads(Int)
+    }
+
+    /// The warning of a HuggingFace load without `config.json`.
+    public static func assumedHeadsWarning(file: String, dModel: Int, nHeads: Int) -> String {
+        "no config.json beside \(file): assuming d_head = 64, so \(nHeads) heads of d_model \(dModel) (GPT-2's shape); if the model has another head count, put its config.json beside the weights or give --config"
+    }
+
     /// Converts HuggingFace GPT-2 tensors (Conv1D `[in, out]` layout) to TransformerLens layout.
     /// `get(name)` returns the tensor under a HuggingFace name without prefix (`h.0.attn.c_attn.weight`);
-    /// biases may be `[N]` or `[1, N]` (Keras).
-    static func fromHuggingFace(_ get: (String) throws -> Tensor?, layers: Int, nHeads: Int?, file: String) throws -> GPT2Weights {
+    /// biases may be `[N]` or `[1, N]` (Keras). A config is checked against every tensor shape it
+    /// implies (`n_layer`, `n_embd`, `vocab_size`, `n_positions`, `n_inner`).
+    static func fromHuggingFace(_ get: (String) throws -> Tensor?, layers: Int, source: HuggingFaceConfigSource, file: String,
+                                warn: (String) -> Void) throws -> GPT2Weights {
         func need(_ name: String, _ shape: [Int]?) throws -> Tensor {
             guard var t = try get(name) else {
                 throw TransformerError.missingTensor(file: file, name: name, expectedShape: shape ?? [])
@@ -81,11 +99,27 @@ extension GPT2Weights {
         guard layers > 0 else { throw TransformerError.invalidModelFile(file: file, detail: "no transformer blocks (h.0...) found") }
         let fc = try need("h.0.mlp.c_fc.weight", nil)
         guard fc.rank == 2, fc.shape[0] == dm else { throw TransformerError.shapeMismatch(file: file, name: "h.0.mlp.c_fc.weight", expected: [dm, -1], found: fc.shape) }
-        // Head count is not recorded in the weights: GPT-2 models all use d_head = 64.
-        let nh = nHeads ?? max(1, dm / 64)
-        guard dm % nh == 0 else { throw TransformerError.invalidModelFile(file: file, detail: "d_model \(dm) is not divisible by \(nh) heads") }
-        let dh = dm / nh, dmlp = fc.shape[1]
-        let config = GPT2Config(nLayers: layers, dModel: dm, nHeads: nh, dHead: dh, dMLP: dmlp, nCtx: wpe.shape[0], dVocab: vocab)
+        let resolved: HuggingFaceGPT2Config?
+        switch source {
+        case .config(let c): resolved = c
+        case .beside: resolved = try HuggingFaceGPT2Config.beside(file)
+        case .heads: resolved = nil
+        }
+        var config: GPT2Config
+        if let hf = resolved {
+            for (key, said, found) in [("n_embd", hf.nEmbd, dm), ("vocab_size", hf.vocabSize, vocab), ("n_positions", hf.nPositions, wpe.shape[0]),
+                                       ("n_layer", hf.nLayer, layers), (hf.nInner == nil ? "n_inner (null: 4·n_embd)" : "n_inner", hf.dMLP, fc.shape[1])]
+            where said != found {
+                throw TransformerError.configMismatch(config: hf.file, key: key, configValue: said, weights: file, weightsValue: found)
+            }
+            config = hf.modelConfig
+        } else {
+            var nh = max(1, dm / 64)
+            if case .heads(let n) = source { nh = n } else { warn(assumedHeadsWarning(file: file, dModel: dm, nHeads: nh)) }
+            guard nh > 0, dm % nh == 0 else { throw TransformerError.invalidModelFile(file: file, detail: "d_model \(dm) is not divisible by \(nh) heads") }
+            config = GPT2Config(nLayers: layers, dModel: dm, nHeads: nh, dHead: dm / nh, dMLP: fc.shape[1], nCtx: wpe.shape[0], dVocab: vocab)
+        }
+        let (nh, dh, dmlp) = (config.nHeads, config.dHead, config.dMLP)
         var blocks: [BlockWeights] = []
         for l in 0..<layers {
             let p = "h.\(l)."
@@ -122,7 +156,10 @@ extension GPT2Weights {
     /// Loads HuggingFace `model.safetensors` (keys with or without the `transformer.` prefix; the
     /// `attn.bias`/`attn.masked_bias` mask buffers and a tied `lm_head.weight` are ignored).
     /// The weights come back unprocessed; call ``processed(_:)`` for the TransformerLens defaults.
-    public static func load(huggingFaceSafetensors path: String, nHeads: Int? = nil) throws -> GPT2Weights {
+    /// The configuration comes from `config` (by default the `config.json` beside the file; `warn` is
+    /// told when there is none and GPT-2's d_head = 64 is assumed).
+    public static func load(huggingFaceSafetensors path: String, config: HuggingFaceConfigSource = .beside,
+                            warn: (String) -> Void = defaultWarning) throws -> GPT2Weights {
         let f = try SafeTensorsFile(contentsOf: path)
         var byName: [String: String] = [:]
         for n in f.names {
@@ -130,14 +167,15 @@ extension GPT2Weights {
             byName[short] = n
         }
         return try fromHuggingFace({ name in try byName[name].map { try f.tensor($0) } },
-                                   layers: countLayers(Array(byName.keys)), nHeads: nHeads, file: path)
+                                   layers: countLayers(Array(byName.keys)), source: config, file: path, warn: warn)
     }
 
     /// Loads HuggingFace `tf_model.h5` (a Keras HDF5 save of TFGPT2LMHeadModel). Datasets are found
     /// by their path after `.../transformer/` whatever the model scope is called
     /// (`tfgp_t2lm_head_model`, `tfgpt2lm_head_model`); `wte/weight:0` and `wte/embeddings:0` are both
-    /// accepted; biases may be `[N]` or `[1, N]`. Unprocessed, like the safetensors loader.
-    public static func load(tfH5 path: String, nHeads: Int? = nil) throws -> GPT2Weights {
+    /// accepted; biases may be `[N]` or `[1, N]`. Unprocessed, and configured, like the safetensors loader.
+    public static func load(tfH5 path: String, config: HuggingFaceConfigSource = .beside,
+                            warn: (String) -> Void = defaultWarning) throws -> GPT2Weights {
         let f = try HDF5File(path: path)
         var byName: [String: String] = [:]
         for d in try f.datasets() {
@@ -153,6 +191,11 @@ extension GPT2Weights {
             byName[rest] = d.path
         }
         return try fromHuggingFace({ name in try byName[name].map { try f.readTensor($0) } },
-                                   layers: countLayers(Array(byName.keys)), nHeads: nHeads, file: path)
+                                   layers: countLayers(Array(byName.keys)), source: config, file: path, warn: warn)
     }
+}
+
+/// Prints a loader's warning to standard error.
+public func defaultWarning(_ message: String) {
+    FileHandle.standardError.write(("warning: " + message + "\n").data(using: .utf8)!)
 }

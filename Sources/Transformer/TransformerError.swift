@@ -8,6 +8,10 @@ public enum TransformerError: Error, CustomStringConvertible, Sendable, Equatabl
     case shapeMismatch(file: String, name: String, expected: [Int], found: [Int])
     /// A weight file's content is inconsistent (e.g. no layers, an unknown layout version).
     case invalidModelFile(file: String, detail: String)
+    /// A model's `config.json` has a key that is missing, out of range or not supported.
+    case invalidConfig(file: String, key: String, detail: String)
+    /// A `config.json` contradicts the weights beside it: `key` says `configValue`, the tensors say `weightsValue`.
+    case configMismatch(config: String, key: String, configValue: Int, weights: String, weightsValue: Int)
     /// A hook name that is not a TransformerLens hook of this model.
     case unknownHook(String)
     /// A well-formed hook name whose layer the model does not have.
@@ -24,6 +28,9 @@ public enum TransformerError: Error, CustomStringConvertible, Sendable, Equatabl
         case .missingTensor(let f, let n, let s): "\(f): missing tensor '\(n)' (expected shape \(s))"
         case .shapeMismatch(let f, let n, let e, let s): "\(f): tensor '\(n)' has shape \(s), expected \(e)"
         case .invalidModelFile(let f, let d): "\(f): \(d)"
+        case .invalidConfig(let f, let k, let d): k.isEmpty ? "\(f) \(d)" : "\(f): '\(k)' \(d)"
+        case .configMismatch(let c, let k, let cv, let w, let wv):
+            "\(c) says \(k) = \(cv), but the weights in \(w) have \(wv); the config and the weights are from different models"
         case .unknownHook(let n): "unknown hook name '\(n)' (expected a TransformerLens name such as 'blocks.0.attn.hook_z')"
         case .hookLayerOutOfRange(let h, let n): "hook '\(h)' is in a layer this model does not have (it has \(n) layers, 0…\(n - 1))"
         case .hookDidNotFire(let n): "hook '\(n)' was requested but did not fire in this run (check the stop layer)"

@@ -56,3 +56,32 @@ import TensorTestSupport
         #expect(t.tokens == [50256] + tok.encode("Hello world") && t.strings == tok.stringTokens(t.tokens))
     }
 }
+
+@Suite struct InspectDumpParityTests {
+    /// `inspect dump` on a HuggingFace folder with d_head 16 (config.json beside the weights): every
+    /// TransformerLens hook of the processed model, written to safetensors and read back.
+    @Test func everyHookOfAFolderWithItsConfigMatchesTransformerLens() throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("TransformerTests/Fixtures/hf_dhead16").path
+        let ref = try HDF5File(path: folder + "/reference.h5")
+        let names = try #require(try ref.attribute("hook_names", of: "/processed").stringsValue)
+        for weights in ["model.safetensors", "tf_model.h5"] {
+            let model = try ExperimentInputs(modelPath: folder + "/" + weights).loadModel()
+            #expect(model.model.config.nHeads == 4 && model.model.config.dHead == 16)
+            let out = temporaryDirectory().path + "/dump.safetensors"
+            try Inspect.dump(model: model.model, tokens: try ref.readIndices("/tokens"), hooks: try names.map { try HookName(parsing: $0) }, to: out)
+            let dumped = try SafeTensorsFile(contentsOf: out)
+            for name in names {
+                var expected = try ref.readTensor("/processed/hooks/" + name), actual = try dumped.tensor(name)
+                if name.hasSuffix("hook_attn_scores") {       // masked entries: −∞ on both sides, then compared as 0
+                    #expect(actual.scalars.map(\.isInfinite) == expected.scalars.map(\.isInfinite), "\(name) mask")
+                    (actual, expected) = (actual.map { $0.isFinite ? $0 : 0 }, expected.map { $0.isFinite ? $0 : 0 })
+                }
+                // fp32 in another summation order; inside a block the rounding scales with the residual entering it.
+                let layer = try HookName(parsing: name).layer
+                let scale = max(Double(expected.abs().max()), Double(try layer.map { try ref.readTensor("/processed/hooks/blocks.\($0).hook_resid_pre").abs().max() } ?? 0))
+                expectClose(actual, expected, atol: max(2e-5, 2e-6 * scale), rtol: 1e-5, Comment(rawValue: "\(weights) \(name)"))
+            }
+        }
+    }
+}

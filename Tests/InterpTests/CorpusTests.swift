@@ -112,7 +112,7 @@ func writeTokens(_ tokens: [Int], to path: String, llmc: Bool = false, declared:
 @Suite struct ModelActivationSourceTests {
     @Test func hookZFlattenedHeadMajorFromTheModel() throws {
         let fixtures = fixturesDirectory().deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("TransformerTests/Fixtures")
-        let model = GPT2(weights: try GPT2Weights.load(huggingFaceSafetensors: fixtures.appendingPathComponent("tiny_gpt2.safetensors").path, nHeads: 2).processed())
+        let model = GPT2(weights: try GPT2Weights.load(huggingFaceSafetensors: fixtures.appendingPathComponent("tiny_gpt2.safetensors").path, config: .heads(2)).processed())
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         var rng = RandomStream(seed: 1)

@@ -35,8 +35,14 @@ import TensorTestSupport
             // Intervals: highest first, examples inside their interval; fractions cover everything.
             if b.maxActivation > 0 {
                 #expect(b.intervals.count == 10 && b.intervals.first!.upper == b.maxActivation && b.intervals.last!.lower == 0)
-                #expect(b.intervals.reduce(0) { $0 + $1.fraction } >= 1 - 1e-9)
-                for iv in b.intervals { for e in iv.examples { #expect(e.activation >= iv.lower && e.activation <= iv.upper) } }
+                // Every activation in exactly one interval: (lower, upper], the lowest [0, upper].
+                #expect(Swift.abs(b.intervals.reduce(0) { $0 + $1.fraction } - 1) < 1e-9)
+                for (i, iv) in b.intervals.enumerated() {
+                    for e in iv.examples {
+                        #expect(e.activation <= iv.upper && (i == b.intervals.count - 1 ? e.activation >= 0 : e.activation > iv.lower))
+                        #expect(e.contextActivations[e.center] == e.activation)
+                    }
+                }
             }
             // DFA of each top example: with the bias term it sums to the pre-activation.
             let pre = sae.encodePre(SAE.flattenHeads(z)).reshaped([12, 16, 128]).selecting(axis: 2, f)
@@ -54,7 +60,8 @@ import TensorTestSupport
         config.cacheBudgetBytes = 0
         let again = try DashboardBuilder.build(model: model, sae: sae, features: features, tokens: tokens, config: config)
         for (a, b) in zip(again, boards) {
-            #expect(a.top.map(\.position) == b.top.map(\.position) && a.top.map(\.row) == b.top.map(\.row))
+            // Every statistic reads the one value the streaming pass computed: the same, bit for bit.
+            #expect(a.top == b.top && a.intervals == b.intervals && a.maxActivation == b.maxActivation && a.histogram == b.histogram)
             for (x, y) in zip(a.dfa, b.dfa) { expectClose(Tensor(x.values), y.values, atol: 1e-5, rtol: 1e-4) }
         }
     }

@@ -8,7 +8,7 @@ import TensorTestSupport
 
 func tinyModel() throws -> GPT2 {
     let fixtures = fixturesDirectory().deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("TransformerTests/Fixtures")
-    return GPT2(weights: try GPT2Weights.load(huggingFaceSafetensors: fixtures.appendingPathComponent("tiny_gpt2.safetensors").path, nHeads: 2).processed())
+    return GPT2(weights: try GPT2Weights.load(huggingFaceSafetensors: fixtures.appendingPathComponent("tiny_gpt2.safetensors").path, config: .heads(2)).processed())
 }
 
 func tinySAE(layer: Int = 1, seed: UInt64 = 3) -> SAE {

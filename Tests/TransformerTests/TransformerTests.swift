@@ -72,8 +72,8 @@ struct Reference {
 
 @Suite struct LoaderTests {
     @Test func huggingFaceSafetensorsAndKerasH5AgreeExactly() throws {
-        let st = try GPT2Weights.load(huggingFaceSafetensors: fixture("tiny_gpt2.safetensors"), nHeads: 2)
-        let tf = try GPT2Weights.load(tfH5: fixture("tiny_gpt2_tf.h5"), nHeads: 2)
+        let st = try GPT2Weights.load(huggingFaceSafetensors: fixture("tiny_gpt2.safetensors"), config: .heads(2))
+        let tf = try GPT2Weights.load(tfH5: fixture("tiny_gpt2_tf.h5"), config: .heads(2))
         #expect(st.config == GPT2Config(nLayers: 2, dModel: 64, nHeads: 2, dHead: 32, dMLP: 256, nCtx: 16, dVocab: 96))
         #expect(st == tf)
         #expect(st.processing == .none)
@@ -84,7 +84,7 @@ struct Reference {
     @Test func ourLayoutWrittenByH5pyLoadsAndMatchesOurProcessing() throws {
         let tl = try GPT2Weights.load(hdf5: fixture("tiny_gpt2_tl.h5"))
         #expect(tl.processing == .transformerLensDefault && tl.lnFinal == nil && tl.blocks[0].ln1 == nil)
-        let ours = try GPT2Weights.load(huggingFaceSafetensors: fixture("tiny_gpt2.safetensors"), nHeads: 2).processed()
+        let ours = try GPT2Weights.load(huggingFaceSafetensors: fixture("tiny_gpt2.safetensors"), config: .heads(2)).processed()
         for ((n1, a), (n2, b)) in zip(ours.stateDict, tl.stateDict) {
             #expect(n1 == n2)
             expectClose(a, b, atol: 2e-6, rtol: 1e-5, Comment(rawValue: n1))
@@ -94,7 +94,7 @@ struct Reference {
     @Test func writerRoundTrip() throws {
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let w = try GPT2Weights.load(huggingFaceSafetensors: fixture("tiny_gpt2.safetensors"), nHeads: 2)
+        let w = try GPT2Weights.load(huggingFaceSafetensors: fixture("tiny_gpt2.safetensors"), config: .heads(2))
         for p in [WeightProcessing.none, .transformerLensDefault] {
             let path = dir.appendingPathComponent("m.h5").path
             let processed = w.processed(p)
@@ -112,14 +112,14 @@ struct Reference {
         let missing = dir.appendingPathComponent("missing.safetensors").path
         try SafeTensorsFile.write(all, to: missing)
         #expect(throws: TransformerError.missingTensor(file: missing, name: "h.1.mlp.c_fc.bias", expectedShape: [256])) {
-            try GPT2Weights.load(huggingFaceSafetensors: missing, nHeads: 2)
+            try GPT2Weights.load(huggingFaceSafetensors: missing, config: .heads(2))
         }
         all = try src.allTensors()
         all["transformer.h.0.attn.c_proj.weight"] = Tensor(zeros: [64, 32])
         let wrong = dir.appendingPathComponent("wrong.safetensors").path
         try SafeTensorsFile.write(all, to: wrong)
         #expect(throws: TransformerError.shapeMismatch(file: wrong, name: "h.0.attn.c_proj.weight", expected: [64, 64], found: [64, 32])) {
-            try GPT2Weights.load(huggingFaceSafetensors: wrong, nHeads: 2)
+            try GPT2Weights.load(huggingFaceSafetensors: wrong, config: .heads(2))
         }
         #expect(throws: TransformerError.self) { try GPT2Weights.load(hdf5: fixture("tiny_gpt2_tf.h5")) }
         // A Keras file with only the token embedding: the next tensor needed is named.
@@ -149,7 +149,7 @@ func tolerance(_ t: Tensor, residPre: Tensor? = nil) -> Double {
     @Test(arguments: ["unprocessed", "processed"])
     func everyHookMatchesTransformerLens(_ group: String) throws {
         let ref = try Reference()
-        var w = try GPT2Weights.load(huggingFaceSafetensors: fixture("tiny_gpt2.safetensors"), nHeads: 2)
+        var w = try GPT2Weights.load(huggingFaceSafetensors: fixture("tiny_gpt2.safetensors"), config: .heads(2))
         if group == "processed" { w = w.processed() }
         let model = GPT2(weights: w)
         let tokens = try ref.tokens
@@ -179,7 +179,7 @@ func tolerance(_ t: Tensor, residPre: Tensor? = nil) -> Double {
     @Test(arguments: ["unprocessed", "processed"])
     func fusedAttentionPathMatchesToo(_ group: String) throws {
         let ref = try Reference()
-        var w = try GPT2Weights.load(huggingFaceSafetensors: fixture("tiny_gpt2.safetensors"), nHeads: 2)
+        var w = try GPT2Weights.load(huggingFaceSafetensors: fixture("tiny_gpt2.safetensors"), config: .heads(2))
         if group == "processed" { w = w.processed() }
         let out = try GPT2(weights: w).run(try ref.tokens, cache: [.pattern(0), .pattern(1), .z(1)])
         for h in [HookName.pattern(0), .pattern(1), .z(1)] {
@@ -192,7 +192,7 @@ func tolerance(_ t: Tensor, residPre: Tensor? = nil) -> Double {
     }
 
     @Test func processingKeepsLogProbabilities() throws {
-        let w = try GPT2Weights.load(huggingFaceSafetensors: fixture("tiny_gpt2.safetensors"), nHeads: 2)
+        let w = try GPT2Weights.load(huggingFaceSafetensors: fixture("tiny_gpt2.safetensors"), config: .heads(2))
         let tokens = try Reference().tokens
         expectClose(try GPT2(weights: w.processed()).lossPerToken(tokens), try GPT2(weights: w).lossPerToken(tokens), atol: 2e-5, rtol: 1e-5)
     }
@@ -202,7 +202,7 @@ func tolerance(_ t: Tensor, residPre: Tensor? = nil) -> Double {
     let model: GPT2
     let tokens: IndexTensor
     init() throws {
-        model = GPT2(weights: try GPT2Weights.load(huggingFaceSafetensors: fixture("tiny_gpt2.safetensors"), nHeads: 2).processed())
+        model = GPT2(weights: try GPT2Weights.load(huggingFaceSafetensors: fixture("tiny_gpt2.safetensors"), config: .heads(2)).processed())
         tokens = try Reference().tokens
     }
 

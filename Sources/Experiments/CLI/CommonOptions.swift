@@ -7,6 +7,8 @@ import Foundation
 public struct CommonOptions: ParsableArguments {
     @Option(help: "GPT-2 model file (tf_model.h5, model.safetensors or our HDF5); default: the planted-circuit model.")
     public var model: String?
+    @Option(help: "The model's HuggingFace config.json when it is not beside the weights.")
+    public var config: String?
     @Option(help: "Folder with encoder.json and vocab.bpe; default: the cache's gpt2-tokenizer.")
     public var tokenizer: String?
     @Option(parsing: .upToNextOption, help: "Corpus files or folders (text, .jsonl, nanoGPT/llm.c .bin); default: the Python documentation.")
@@ -23,7 +25,7 @@ public struct CommonOptions: ParsableArguments {
         if let warning = BLAS.genericKernelWarning { log("warning: " + warning) }
     }
 
-    public var inputs: ExperimentInputs { ExperimentInputs(modelPath: model, tokenizerDirectory: tokenizer, corpus: corpus) }
+    public var inputs: ExperimentInputs { ExperimentInputs(modelPath: model, modelConfigPath: config, tokenizerDirectory: tokenizer, corpus: corpus) }
 }
 
 /// The training recipe's options: each one given overrides the default recipe — the planted one on the

@@ -15,12 +15,14 @@ public struct ExperimentInputError: Error, CustomStringConvertible, Sendable, Eq
 public struct ExperimentInputs: Sendable {
     /// A GPT-2 model file (`tf_model.h5`, `model.safetensors`, or our HDF5); nil = the planted-circuit model.
     public var modelPath: String?
+    /// The HuggingFace `config.json` of the model file when it is not beside it (`--config`).
+    public var modelConfigPath: String?
     /// Folder with `encoder.json` and `vocab.bpe` (default: ``GPT2Tokenizer/defaultDirectory``).
     public var tokenizerDirectory: String?
     /// Corpus files or folders (text, `.jsonl`, nanoGPT/llm.c `.bin`); empty = the default corpus.
     public var corpus: [String] = []
-    public init(modelPath: String? = nil, tokenizerDirectory: String? = nil, corpus: [String] = []) {
-        self.modelPath = modelPath; self.tokenizerDirectory = tokenizerDirectory; self.corpus = corpus
+    public init(modelPath: String? = nil, modelConfigPath: String? = nil, tokenizerDirectory: String? = nil, corpus: [String] = []) {
+        self.modelPath = modelPath; self.modelConfigPath = modelConfigPath; self.tokenizerDirectory = tokenizerDirectory; self.corpus = corpus
     }
 
     /// The default corpus: the Python documentation sources the setup links into the cache.
@@ -60,7 +62,7 @@ extension ExperimentInputs {
             return LoadedModel(model: GPT2(weights: weights.processed()), roles: .standard,
                                name: "planted-circuit model v\(PlantedCircuitModel.version)", path: file)
         }
-        let weights = try loadWeights()
+        let weights = try loadWeights(warn: { log("warning: " + $0) })
         let roles = path.hasSuffix(".safetensors") ? nil : try PlantedCircuitModel.Roles(hdf5: path)
         return LoadedModel(model: GPT2(weights: weights.processed()), roles: roles, name: (path as NSString).lastPathComponent, path: path)
     }

@@ -70,8 +70,9 @@ public enum Inspect {
     }
 
     /// Converts a model file (tf_model.h5, model.safetensors or ours) to our HDF5 layout, unprocessed.
-    public static func convertModel(from input: String, to output: String) throws {
-        let weights = try ExperimentInputs(modelPath: input).loadWeights()
+    public static func convertModel(from input: String, config: String? = nil, to output: String,
+                                    warn: (String) -> Void = defaultWarning) throws {
+        let weights = try ExperimentInputs(modelPath: input, modelConfigPath: config).loadWeights(warn: warn)
         var attributes: [String: HDF5Attribute] = ["source": .string((input as NSString).lastPathComponent)]
         if input.hasSuffix(".h5"), let roles = try? PlantedCircuitModel.Roles(hdf5: input) { attributes.merge(roles.attributes) { a, _ in a } }
         try weights.writeHDF5(to: output, extraAttributes: attributes)
@@ -96,15 +97,29 @@ public enum Inspect {
 }
 
 extension ExperimentInputs {
-    /// The model file's weights as stored (no processing).
-    public func loadWeights() throws -> GPT2Weights {
-        guard let path = modelPath else { return try PlantedCircuitModel.loadOrBuild() }
+    /// The model file's weights as stored (no processing). HuggingFace weights are configured by
+    /// ``modelConfigPath`` or the `config.json` beside them; without either, `warn` is told what was assumed.
+    public func loadWeights(warn: (String) -> Void = defaultWarning) throws -> GPT2Weights {
+        guard let path = modelPath else {
+            if let c = modelConfigPath { throw ExperimentInputError("--config \(c) was given without --model; it configures HuggingFace weights") }
+            return try PlantedCircuitModel.loadOrBuild()
+        }
         guard FileManager.default.fileExists(atPath: path) else {
             throw ExperimentInputError("model file \(path) does not exist; give a tf_model.h5, model.safetensors or a model written by this toolkit")
         }
-        if path.hasSuffix(".safetensors") { return try GPT2Weights.load(huggingFaceSafetensors: path) }
+        var source = GPT2Weights.HuggingFaceConfigSource.beside
+        if let c = modelConfigPath {
+            guard FileManager.default.fileExists(atPath: c) else { throw ExperimentInputError("model config \(c) does not exist") }
+            source = .config(try HuggingFaceGPT2Config(contentsOf: c))
+        }
+        if path.hasSuffix(".safetensors") { return try GPT2Weights.load(huggingFaceSafetensors: path, config: source, warn: warn) }
         let f = try HDF5File(path: path)
-        if (try? f.attribute("format").stringValue) == GPT2Weights.hdf5Format { return try GPT2Weights.load(hdf5: path) }
-        return try GPT2Weights.load(tfH5: path)
+        if (try? f.attribute("format").stringValue) == GPT2Weights.hdf5Format {
+            if let c = modelConfigPath {
+                throw ExperimentInputError("\(path) is in this toolkit's layout, which carries its own configuration; --config \(c) is for HuggingFace weights")
+            }
+            return try GPT2Weights.load(hdf5: path)
+        }
+        return try GPT2Weights.load(tfH5: path, config: source, warn: warn)
     }
 }

@@ -33,12 +33,13 @@ struct TestPrompt: ParsableCommand {
     @Option(help: "The prompt.") var prompt: String
     @Option(help: "The answer (mind its leading space, e.g. \" Mary\").") var answer: String
     @Option(help: "GPT-2 model file; default: the planted-circuit model.") var model: String?
+    @Option(help: "The model's HuggingFace config.json when it is not beside the weights.") var config: String?
     @Option(help: "Folder with encoder.json and vocab.bpe.") var tokenizer: String?
     @Option(help: "Candidates to list per answer token.") var topK = 10
     @Flag(help: "Do not prepend BOS.") var noBOS = false
     @Flag(help: "Print JSON instead of text.") var json = false
     func run() throws {
-        let inputs = ExperimentInputs(modelPath: model, tokenizerDirectory: tokenizer)
+        let inputs = ExperimentInputs(modelPath: model, modelConfigPath: config, tokenizerDirectory: tokenizer)
         let tok = try inputs.loadTokenizer()
         let m = try inputs.loadModel()
         let t = try Inspect.testPrompt(model: m.model, tokenizer: tok, prompt: prompt, answer: answer, topK: topK, prependBOS: !noBOS)
@@ -49,6 +50,7 @@ struct TestPrompt: ParsableCommand {
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Model file → our HDF5 layout, or the paper's SAE .pt (+ cfg) → SAELens format.")
     @Option(help: "A model file (tf_model.h5, model.safetensors, ours) to convert.") var model: String?
+    @Option(help: "The model's HuggingFace config.json when it is not beside the weights.") var config: String?
     @Option(help: "The paper's SAE checkpoint (.pt) to convert.") var saePt: String?
     @Option(help: "The SAE's _cfg.json (default: next to the .pt).") var saeCfg: String?
     @Option(help: "Heads × d_head of a hook_z SAE (default 12x64).") var heads = "12x64"
@@ -58,7 +60,7 @@ struct Convert: ParsableCommand {
     }
     func run() throws {
         if let model {
-            try Inspect.convertModel(from: model, to: to)
+            try Inspect.convertModel(from: model, config: config, to: to, warn: { log("warning: " + $0) })
         } else if let saePt {
             let parts = heads.split(separator: "x").compactMap { Int($0) }
             guard parts.count == 2 else { throw ValidationError("--heads must look like 12x64") }
@@ -74,6 +76,7 @@ struct Dump: ParsableCommand {
     @Option(help: "Token ids, comma-separated (used as given).") var tokens: String?
     @Option(parsing: .upToNextOption, help: "Hook names, e.g. blocks.1.attn.hook_z blocks.1.attn.hook_pattern.") var hooks: [String]
     @Option(help: "GPT-2 model file; default: the planted-circuit model.") var model: String?
+    @Option(help: "The model's HuggingFace config.json when it is not beside the weights.") var config: String?
     @Option(help: "Folder with encoder.json and vocab.bpe.") var tokenizer: String?
     @Option(help: "Output .safetensors file.") var to: String
     func validate() throws {
@@ -81,7 +84,7 @@ struct Dump: ParsableCommand {
         guard !hooks.isEmpty else { throw ValidationError("give at least one --hooks name") }
     }
     func run() throws {
-        let inputs = ExperimentInputs(modelPath: model, tokenizerDirectory: tokenizer)
+        let inputs = ExperimentInputs(modelPath: model, modelConfigPath: config, tokenizerDirectory: tokenizer)
         let m = try inputs.loadModel()
         let names = try hooks.map { try HookName(parsing: $0, nLayers: m.model.config.nLayers) }
         var ids: [Int]

@@ -10,8 +10,8 @@
 import PackageDescription
 
 /// A thin experiment executable: its options (ArgumentParser) and one call into `Experiments`.
-func experimentCommand(_ name: String) -> Target {
-    .executableTarget(name: name, dependencies: ["Experiments", "ExperimentsCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+func experimentCommand(_ name: String, also: [Target.Dependency] = []) -> Target {
+    .executableTarget(name: name, dependencies: ["Experiments", "ExperimentsCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")] + also,
                       path: "Sources/Experiments/Commands/" + name)
 }
 
@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "Transformer", targets: ["Transformer"]),
         .library(name: "SparseAutoencoder", targets: ["SparseAutoencoder"]),
         .library(name: "Interp", targets: ["Interp"]),
+        .library(name: "SAEDistributed", targets: ["SAEDistributed"]),
         .library(name: "Experiments", targets: ["Experiments"]),
         // MARK: - Executables (thin: options → one runner)
         .executable(name: "reproduce", targets: ["reproduce"]),
@@ -43,18 +44,23 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5",
                        providers: [.apt(["libhdf5-dev"])]),
+        // OpenMPI (Debian: libopenmpi-dev, openmpi-bin), for data-parallel training only.
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev"])]),
 
         // MARK: - Library modules
         .target(name: "Tensor", dependencies: ["CBLAS", "CHDF5"]),
         .target(name: "Transformer", dependencies: ["Tensor"]),
         .target(name: "SparseAutoencoder", dependencies: ["Tensor"]),
         .target(name: "Interp", dependencies: ["Tensor", "Transformer", "SparseAutoencoder"]),
+        // Data-parallel training over MPI: its own module, so `import SparseAutoencoder` needs no MPI.
+        .target(name: "SAEDistributed", dependencies: ["SparseAutoencoder", "CMPI"]),
         .target(name: "Experiments", dependencies: ["Interp"], path: "Sources/Experiments/Library"),
         .target(name: "ExperimentsCLI", dependencies: ["Experiments", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                 path: "Sources/Experiments/CLI"),
         experimentCommand("long-prefix-induction"),
         experimentCommand("inspect"),
-        experimentCommand("train-sae"),
+        experimentCommand("train-sae", also: ["SAEDistributed"]),     // runs under mpirun too
         experimentCommand("feature-dashboards"),
         experimentCommand("top-features"),
         experimentCommand("induction-deep-dive"),
@@ -65,7 +71,7 @@ let package = Package(
         // Shared by every test target: approximate comparison, naive reference kernels, fixtures.
         .target(name: "TensorTestSupport", dependencies: ["Tensor"]),
         // `Scripts/bench` runs this in release mode; it prints RESULT lines.
-        .executableTarget(name: "bench", dependencies: ["Tensor", "Transformer", "SparseAutoencoder", "Interp", "CBLAS"],
+        .executableTarget(name: "bench", dependencies: ["Tensor", "Transformer", "SparseAutoencoder", "Interp", "SAEDistributed", "CBLAS"],
                           path: "Benchmarks/Bench"),
 
         // MARK: - Unit test bundles (one per module)
@@ -73,12 +79,10 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "TensorTestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "TransformerTests", dependencies: ["Transformer", "TensorTestSupport"], exclude: ["Fixtures"]),
-        // A real training process for the SIGKILL-and-resume test.
-        .executableTarget(name: "sae-training-process", dependencies: ["SparseAutoencoder"], path: "Tests/SAETrainingProcess"),
-        .testTarget(name: "SparseAutoencoderTests",
-                    dependencies: ["SparseAutoencoder", "TensorTestSupport", "sae-training-process"], exclude: ["Fixtures"]),
+        .testTarget(name: "SparseAutoencoderTests", dependencies: ["SparseAutoencoder", "TensorTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "InterpTests", dependencies: ["Interp", "TensorTestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "TensorTestSupport"]),
+        // train-sae is built for the test that SIGKILLs a real training process and resumes it.
+        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "TensorTestSupport", "train-sae"]),
     ],
     swiftLanguageModes: [.v6]
 )

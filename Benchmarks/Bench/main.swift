@@ -4,36 +4,53 @@
 //
 //   RESULT <name> <value> <unit> ratio=<value/baseline> baseline=<what>
 //
-// Usage: bench [--torch-baseline FILE] [suite ...]   (suites: tensor, transformer, sae, interp; no suite = all)
+// Usage: bench [--torch-baseline FILE] [--mpi-baseline FILE] [suite ...]   (suites: tensor, transformer, sae,
+//        interp, train; no suite = all)
+//        bench --mpi-train OUT.json   (under mpirun: the train suite's data-parallel figure)
 
 import Foundation
+import SAEDistributed
 
 let arguments = Array(CommandLine.arguments.dropFirst())
-var torchBaselinePath: String? = nil
+var torchBaselinePath: String? = nil, mpiBaselinePath: String? = nil
 var suites: [String] = []
 var i = 0
+if arguments.count == 2 && arguments[0] == "--mpi-train" {
+    guard let ranks = try MPICollective.fromLaunch() else {
+        FileHandle.standardError.write("bench --mpi-train runs under mpirun\n".data(using: .utf8)!)
+        exit(2)
+    }
+    TrainSuite.mpiPart(output: arguments[1], ranks: ranks)
+    exit(0)
+}
 while i < arguments.count {
     if arguments[i] == "--torch-baseline", i + 1 < arguments.count {
         torchBaselinePath = arguments[i + 1]
+        i += 2
+    } else if arguments[i] == "--mpi-baseline", i + 1 < arguments.count {
+        mpiBaselinePath = arguments[i + 1]
         i += 2
     } else {
         suites.append(arguments[i])
         i += 1
     }
 }
-let allSuites = ["tensor", "transformer", "sae", "interp"]
+let allSuites = ["tensor", "transformer", "sae", "interp", "train"]
 if suites.isEmpty { suites = allSuites }
 for s in suites where !allSuites.contains(s) {
     FileHandle.standardError.write("bench: unknown suite '\(s)'; suites are: \(allSuites.joined(separator: ", "))\n".data(using: .utf8)!)
     exit(2)
 }
 
-/// Timings (seconds) measured by the PyTorch baseline script, keyed by figure name.
-let torchTimings: [String: Double] = {
-    guard let path = torchBaselinePath, let data = FileManager.default.contents(atPath: path),
+/// A JSON object of numbers (a baseline's figures), or empty.
+func figures(_ path: String?) -> [String: Double] {
+    guard let path, let data = FileManager.default.contents(atPath: path),
           let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
     return json.compactMapValues { ($0 as? NSNumber)?.doubleValue }
-}()
+}
+
+/// Timings (seconds) measured by the PyTorch baseline script, keyed by figure name.
+let torchTimings = figures(torchBaselinePath)
 
 var results: [String] = []
 for suite in suites {
@@ -44,6 +61,7 @@ for suite in suites {
         results += TokenizerBench.run(torch: torchTimings)
     case "sae": results += SAESuite.run(torch: torchTimings)
     case "interp": results += InterpSuite.run()
+    case "train": results += TrainSuite.run(torch: torchTimings, mpi: figures(mpiBaselinePath))
     default: break
     }
 }

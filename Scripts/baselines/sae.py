@@ -8,9 +8,9 @@ import torch
 from timing import best
 
 
-def run():
+def paper_step(d_in=768, d_sae=24576, l1_coeff=0.8):
+    """The paper's training step on a batch `x [n, d_in]` (autograd, decoder constraint, Adam)."""
     torch.manual_seed(1)
-    d_in, d_sae, n, l1_coeff = 768, 24576, 4096, 0.8
     W_enc = torch.nn.Parameter(torch.empty(d_in, d_sae).uniform_(-math.sqrt(6 / d_sae), math.sqrt(6 / d_sae)))
     W_dec = torch.nn.Parameter(torch.empty(d_sae, d_in).uniform_(-math.sqrt(6 / d_in), math.sqrt(6 / d_in)))
     with torch.no_grad():
@@ -18,9 +18,8 @@ def run():
     b_enc = torch.nn.Parameter(torch.full((d_sae,), -0.66))
     b_dec = torch.nn.Parameter(torch.zeros(d_in))
     opt = torch.optim.Adam([W_enc, W_dec, b_enc, b_dec], lr=1.2e-3, betas=(0.0, 0.9999))
-    x = torch.randn(n, d_in)
 
-    def step():
+    def step(x):
         acts = torch.relu((x - b_dec) @ W_enc + b_enc)
         x_rec = acts @ W_dec + b_dec
         loss = (x_rec - x).pow(2).sum(-1).mean(0) + l1_coeff * acts.abs().sum(-1).mean(0)
@@ -32,6 +31,12 @@ def run():
         opt.step()
         opt.zero_grad()
 
-    t = best(step, reps=2)
+    return step
+
+
+def run():
+    step = paper_step()
+    x = torch.randn(4096, 768)
+    t = best(lambda: step(x), reps=2)
     print(f"  torch SAE step: {t:.3f} s", file=sys.stderr)
     return {"sae_step_dense": t}

@@ -10,6 +10,7 @@ static inline hid_t chdf5_native_int64(void)   { return H5T_NATIVE_INT64; }
 static inline hid_t chdf5_native_uint16(void)  { return H5T_NATIVE_UINT16; }
 static inline hid_t chdf5_ieee_f32le(void)     { return H5T_IEEE_F32LE; }
 static inline hid_t chdf5_std_i64le(void)      { return H5T_STD_I64LE; }
+static inline hid_t chdf5_std_u16le(void)      { return H5T_STD_U16LE; }
 static inline hid_t chdf5_ieee_f64le(void)     { return H5T_IEEE_F64LE; }
 static inline hid_t chdf5_c_s1(void)           { return H5T_C_S1; }
 static inline unsigned chdf5_acc_trunc(void)   { return H5F_ACC_TRUNC; }

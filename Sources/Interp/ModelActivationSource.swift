@@ -9,35 +9,81 @@ public struct CorpusExhausted: Error, CustomStringConvertible, Sendable {
 }
 
 /// Produces the paper's SAE inputs (SPEC §1.2–§1.3): rows of tokens run through the model only as far as
-/// `blocks.L.attn.hook_z`, whose `[batch, pos, n_heads, d_head]` activations are flattened head-major
-/// to `[batch·pos, n_heads·d_head]`. Feed it to an `ActivationBuffer`.
-public struct ModelActivationSource: ActivationSource {
+/// the last requested `blocks.L.attn.hook_z`, whose `[batch, pos, n_heads, d_head]` activations are
+/// flattened head-major to `[batch·pos, n_heads·d_head]`. With several layers, one model run feeds
+/// them all: row `i` holds each layer's `hook_z` of token `i` side by side, in the order of `layers`
+/// (columns `k·d_in ..< (k+1)·d_in` for `layers[k]`). Feed it to an `ActivationBuffer` or a
+/// `TrainingRun`; it can skip to a recorded position, so a resumed run reads the same rows.
+public struct ModelActivationSource: ResumableActivationSource {
     public let model: GPT2
-    public let layer: Int
+    public let layers: [Int]
     public private(set) var rows: TokenRowStream
     /// Sequences per forward pass (the paper: 512; smaller batches cost little on a CPU).
     public let sequencesPerForward: Int
-    public var dIn: Int { model.config.nHeads * model.config.dHead }
-    /// Tokens run through the model so far, and the seconds it took.
+    /// This source's share of the corpus in a data-parallel run: of every `shard.count` consecutive token
+    /// rows it keeps the `shard.index`-th (round robin), so the ranks' sources read disjoint rows.
+    public let shard: (index: Int, count: Int)
+    /// Width of one layer's `hook_z`: `n_heads · d_head`.
+    public var layerWidth: Int { model.config.nHeads * model.config.dHead }
+    public var dIn: Int { layers.count * layerWidth }
+    /// Rows delivered (one per token), including skipped ones.
+    public private(set) var rowsDelivered = 0
+    /// Tokens run through the model by this source, and the seconds it took.
     public private(set) var tokensProcessed = 0
     public private(set) var seconds = 0.0
     /// Tokens per second so far.
     public var tokensPerSecond: Double { seconds > 0 ? Double(tokensProcessed) / seconds : 0 }
 
-    public init(model: GPT2, layer: Int, rows: TokenRowStream, sequencesPerForward: Int = 32) {
-        precondition(layer >= 0 && layer < model.config.nLayers, "layer \(layer) is not in the model")
+    public init(model: GPT2, layers: [Int], rows: TokenRowStream, sequencesPerForward: Int = 32, shard: (index: Int, count: Int) = (0, 1)) {
+        precondition(!layers.isEmpty && layers.allSatisfy { $0 >= 0 && $0 < model.config.nLayers } && Set(layers).count == layers.count,
+                     "layers \(layers) are not distinct layers of the model (0..<\(model.config.nLayers))")
+        precondition(sequencesPerForward >= 1 && shard.count >= 1 && shard.index >= 0 && shard.index < shard.count)
         self.model = model
-        self.layer = layer
+        self.layers = layers
         self.rows = rows
         self.sequencesPerForward = sequencesPerForward
+        self.shard = shard
+    }
+
+    public init(model: GPT2, layer: Int, rows: TokenRowStream, sequencesPerForward: Int = 32) {
+        self.init(model: model, layers: [layer], rows: rows, sequencesPerForward: sequencesPerForward)
+    }
+
+    /// The next `sequencesPerForward` token rows of this shard, or nil at the corpus's end.
+    mutating func nextTokenRows() throws -> IndexTensor? {
+        guard shard.count > 1 else { return try rows.nextRows(sequencesPerForward) }
+        guard let all = try rows.nextRows(sequencesPerForward * shard.count) else { return nil }
+        let mine = stride(from: shard.index, to: all.shape[0], by: shard.count).map { $0 }
+        guard !mine.isEmpty else { return nil }
+        let n = all.shape[1]
+        return IndexTensor(shape: [mine.count, n], values: mine.flatMap { all.values[($0 * n)..<(($0 + 1) * n)] })
     }
 
     public mutating func nextChunk() throws -> Tensor {
-        guard let tokens = try rows.nextRows(sequencesPerForward) else { throw CorpusExhausted(tokensDelivered: rows.tokensDelivered) }
+        guard let tokens = try nextTokenRows() else { throw CorpusExhausted(tokensDelivered: rows.tokensDelivered) }
         let start = Date()
-        let z = try model.runWithCache(tokens, names: [.z(layer)])[.z(layer)]!
+        let cache = try model.runWithCache(tokens, names: Set(layers.map { HookName.z($0) }))
+        let width = layerWidth
+        let perLayer = layers.map { SAE.flattenHeads(cache[.z($0)]!).reshaped([-1, width]) }
+        let out = perLayer.count == 1 ? perLayer[0] : Tensor.concatenate(perLayer, axis: 1)
         seconds += Date().timeIntervalSince(start)
         tokensProcessed += tokens.count
-        return SAE.flattenHeads(z).reshaped([-1, dIn])
+        rowsDelivered += tokens.count
+        return out
+    }
+
+    /// Skips `count` rows without running the model (the token rows are still read and tokenized).
+    /// `count` must be whole token rows (a position this source reported is).
+    public mutating func skip(rows count: Int) throws {
+        guard count % rows.rowLength == 0 else {
+            throw CorpusError(path: "\(rows.documents.spec)", position: count, detail: "cannot resume at activation row \(count): not a whole number of \(rows.rowLength)-token rows")
+        }
+        // Each of this shard's token rows stands for `shard.count` corpus rows.
+        var left = count / rows.rowLength * shard.count
+        while left > 0 {
+            guard let r = try rows.nextRows(min(256, left)) else { throw CorpusExhausted(tokensDelivered: rows.tokensDelivered) }
+            left -= r.shape[0]
+        }
+        rowsDelivered += count
     }
 }

@@ -9,42 +9,88 @@ extension SAETrainer {
 
     /// Writes everything a resumed run needs: the SAE, the Adam moments and step counts, the
     /// schedule, the step, the resample count, the firing counters, the named random-stream states
-    /// (`rngs`, e.g. the resampling stream) and the metric history. Atomic: a crash mid-write leaves
-    /// the previous checkpoint in place.
+    /// (`rngs`, e.g. the resampling stream) and the metric history. Atomic and durable (temporary
+    /// file, fsync, rename): a crash mid-write leaves the previous checkpoint in place.
     public func saveCheckpoint(to path: String, rngs: [String: RandomStream] = [:], history: [StepMetrics] = []) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let saeConfig = String(decoding: try encoder.encode(sae.config), as: UTF8.self)
-        let trainingConfig = String(decoding: try encoder.encode(config), as: UTF8.self)
-        let scheduleJSON = String(decoding: try encoder.encode(schedule), as: UTF8.self)
-        try HDF5Writer.write(to: path) { w in
-            try w.write(sae.wEnc, at: "/sae/W_enc")
-            try w.write(sae.bEnc, at: "/sae/b_enc")
-            try w.write(sae.wDec, at: "/sae/W_dec")
-            try w.write(sae.bDec, at: "/sae/b_dec")
-            for i in 0..<4 {
-                try w.write(adam.m[i], at: "/adam/m\(i)")
-                try w.write(adam.v[i], at: "/adam/v\(i)")
-            }
-            try w.write(IndexTensor(firingCounts), at: "/firing_counts")
+        try HDF5Writer.write(to: path, durable: true) { w in
+            try write(into: w, group: "")
             if !history.isEmpty {
                 try w.write(Tensor(shape: [history.count, 4], scalars: history.flatMap { [$0.loss, $0.l2, $0.l1, $0.l0] }), at: "/history/loss_l2_l1_l0")
                 try w.setAttribute("lr", .doubles(history.map(\.lr)), of: "/history")
             }
             try w.setAttribute("format", .string(SAETrainer.checkpointFormat))
             try w.setAttribute("version", .int(SAETrainer.checkpointVersion))
-            try w.setAttribute("sae_config", .string(saeConfig))
-            try w.setAttribute("training_config", .string(trainingConfig))
-            try w.setAttribute("schedule", .string(scheduleJSON))
-            try w.setAttribute("step", .int(Int64(step)))
-            try w.setAttribute("resamples_done", .int(Int64(resamplesDone)))
-            try w.setAttribute("rows_counted", .int(Int64(rowsCounted)))
-            try w.setAttribute("adam_steps", .ints(adam.steps.map { Int64($0) }))
             try w.setAttribute("rng_names", .strings(rngs.keys.sorted()))
-            for (name, r) in rngs {
-                try w.setAttribute("rng." + name, .ints(r.state.map { Int64(bitPattern: $0) }))
+            for (name, r) in rngs { try w.setAttribute("rng." + name, .ints(r.state.map { Int64(bitPattern: $0) })) }
+        }
+    }
+
+    /// Writes the trainer's state under `group` ("" = the root): datasets `sae/…`, `adam/m0…v3`,
+    /// `firing_counts`, and the configs, schedule and counters as the group's attributes.
+    public func write(into w: HDF5Writer, group g: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        func json<T: Encodable>(_ v: T) throws -> HDF5Attribute { .string(String(decoding: try encoder.encode(v), as: UTF8.self)) }
+        if !g.isEmpty { try w.createGroup(g) }
+        try w.write(sae.wEnc, at: g + "/sae/W_enc")
+        try w.write(sae.bEnc, at: g + "/sae/b_enc")
+        try w.write(sae.wDec, at: g + "/sae/W_dec")
+        try w.write(sae.bDec, at: g + "/sae/b_dec")
+        for i in 0..<4 {
+            try w.write(adam.m[i], at: g + "/adam/m\(i)")
+            try w.write(adam.v[i], at: g + "/adam/v\(i)")
+        }
+        try w.write(IndexTensor(firingCounts), at: g + "/firing_counts")
+        let a = g.isEmpty ? "/" : g
+        try w.setAttribute("sae_config", try json(sae.config), of: a)
+        try w.setAttribute("training_config", try json(config), of: a)
+        try w.setAttribute("schedule", try json(schedule), of: a)
+        try w.setAttribute("step", .int(Int64(step)), of: a)
+        try w.setAttribute("resamples_done", .int(Int64(resamplesDone)), of: a)
+        try w.setAttribute("rows_counted", .int(Int64(rowsCounted)), of: a)
+        try w.setAttribute("adam_steps", .ints(adam.steps.map { Int64($0) }), of: a)
+    }
+
+    /// Reads a trainer written by ``write(into:group:)``, checking every shape and counter against its
+    /// SAE config; `path` names the file in errors.
+    public static func read(from f: HDF5File, group g: String, path: String) throws -> SAETrainer {
+        let a = g.isEmpty ? "/" : g
+        func fail(_ detail: String) -> SAEFormatError { .unsupported(file: path, detail: (g.isEmpty ? "" : "\(g): ") + detail) }
+        func json<T: Decodable>(_ key: String, _ type: T.Type) throws -> T {
+            guard let s = try? f.attribute(key, of: a).stringValue, let v = try? JSONDecoder().decode(T.self, from: Data(s.utf8)) else {
+                throw SAEFormatError.missingKey(file: path, key: (g.isEmpty ? "" : g + ".") + key)
+            }
+            return v
+        }
+        func int(_ key: String) throws -> Int {
+            guard let v = try? f.attribute(key, of: a).intValue, v >= 0 else { throw SAEFormatError.missingKey(file: path, key: (g.isEmpty ? "" : g + ".") + key) }
+            return Int(v)
+        }
+        let saeConfig = try json("sae_config", SAEConfig.self)
+        guard saeConfig.dIn > 0, saeConfig.dSAE > 0 else { throw fail("sae_config has d_in \(saeConfig.dIn), d_sae \(saeConfig.dSAE)") }
+        let sae = try SAE.assemble(saeConfig, file: path) { name in f.contains(g + "/sae/" + name) ? try f.readTensor(g + "/sae/" + name) : nil }
+        var trainer = SAETrainer(sae: sae, config: try json("training_config", SAETrainingConfig.self))
+        trainer.schedule = try json("schedule", LRSchedule.self)
+        let params = [sae.wEnc, sae.wDec, sae.bEnc, sae.bDec]
+        for i in 0..<4 {
+            trainer.adam.m[i] = try f.readTensor(g + "/adam/m\(i)")
+            trainer.adam.v[i] = try f.readTensor(g + "/adam/v\(i)")
+            guard trainer.adam.m[i].shape == params[i].shape, trainer.adam.v[i].shape == params[i].shape else {
+                throw fail("Adam state \(i) does not match the SAE's shapes")
             }
         }
+        guard case .ints(let steps)? = try? f.attribute("adam_steps", of: a), steps.count == 4, steps.allSatisfy({ $0 >= 0 }) else {
+            throw SAEFormatError.missingKey(file: path, key: (g.isEmpty ? "" : g + ".") + "adam_steps")
+        }
+        trainer.adam.steps = steps.map { Int($0) }
+        trainer.step = try int("step")
+        trainer.resamplesDone = try int("resamples_done")
+        trainer.rowsCounted = try int("rows_counted")
+        trainer.firingCounts = try f.readIndices(g + "/firing_counts").values
+        guard trainer.firingCounts.count == saeConfig.dSAE, trainer.firingCounts.allSatisfy({ $0 >= 0 && $0 <= trainer.rowsCounted }) else {
+            throw fail("firing counters do not match d_sae or the rows counted")
+        }
+        return trainer
     }
 
     /// Reads a checkpoint written by ``saveCheckpoint(to:rngs:history:)``.
@@ -53,40 +99,10 @@ extension SAETrainer {
         func fail(_ detail: String) -> SAEFormatError { .unsupported(file: path, detail: detail) }
         guard (try? f.attribute("format").stringValue) == checkpointFormat else { throw fail("not an SAE training checkpoint (root attribute format)") }
         guard (try? f.attribute("version").intValue) == checkpointVersion else { throw fail("checkpoint version is not \(checkpointVersion)") }
-        func json<T: Decodable>(_ key: String, _ type: T.Type) throws -> T {
-            guard let s = try f.attribute(key).stringValue, let v = try? JSONDecoder().decode(T.self, from: Data(s.utf8)) else {
-                throw SAEFormatError.missingKey(file: path, key: key)
-            }
-            return v
-        }
-        func int(_ key: String) throws -> Int {
-            guard let v = try f.attribute(key).intValue else { throw SAEFormatError.missingKey(file: path, key: key) }
-            return Int(v)
-        }
-        let saeConfig = try json("sae_config", SAEConfig.self)
-        let sae = try SAE.assemble(saeConfig, file: path) { name in f.contains("/sae/" + name) ? try f.readTensor("/sae/" + name) : nil }
-        var trainer = SAETrainer(sae: sae, config: try json("training_config", SAETrainingConfig.self))
-        trainer.schedule = try json("schedule", LRSchedule.self)
-        for i in 0..<4 {
-            trainer.adam.m[i] = try f.readTensor("/adam/m\(i)")
-            trainer.adam.v[i] = try f.readTensor("/adam/v\(i)")
-            guard trainer.adam.m[i].shape == trainer.adam.v[i].shape, trainer.adam.m[i].count == [sae.wEnc, sae.wDec, sae.bEnc, sae.bDec][i].count else {
-                throw fail("Adam state \(i) does not match the SAE's shapes")
-            }
-        }
-        guard case .ints(let steps)? = try? f.attribute("adam_steps"), steps.count == 4 else { throw SAEFormatError.missingKey(file: path, key: "adam_steps") }
-        trainer.adam.steps = steps.map { Int($0) }
-        trainer.step = try int("step")
-        trainer.resamplesDone = try int("resamples_done")
-        trainer.rowsCounted = try int("rows_counted")
-        trainer.firingCounts = try f.readIndices("/firing_counts").values
-        guard trainer.firingCounts.count == saeConfig.dSAE else { throw fail("firing counters do not match d_sae") }
+        let trainer = try read(from: f, group: "", path: path)
         var rngs: [String: RandomStream] = [:]
         for name in (try f.attribute("rng_names").stringsValue) ?? [] {
-            guard case .ints(let words)? = try? f.attribute("rng." + name), words.count == 4, words.contains(where: { $0 != 0 }) else {
-                throw SAEFormatError.missingKey(file: path, key: "rng." + name)
-            }
-            rngs[name] = RandomStream(state: words.map { UInt64(bitPattern: $0) })
+            rngs[name] = try readRandomStream(f, "rng." + name, of: "/", path: path)
         }
         var history: [StepMetrics] = []
         if f.contains("/history/loss_l2_l1_l0") {
@@ -96,5 +112,13 @@ extension SAETrainer {
             history = (0..<lr.count).map { StepMetrics(loss: h[4 * $0], l2: h[4 * $0 + 1], l1: h[4 * $0 + 2], l0: h[4 * $0 + 3], lr: lr[$0]) }
         }
         return (trainer, rngs, history)
+    }
+
+    /// A random stream's four state words stored as an int64 attribute (all zero is not a valid state).
+    static func readRandomStream(_ f: HDF5File, _ key: String, of object: String, path: String) throws -> RandomStream {
+        guard case .ints(let words)? = try? f.attribute(key, of: object), words.count == 4, words.contains(where: { $0 != 0 }) else {
+            throw SAEFormatError.missingKey(file: path, key: (object == "/" ? "" : object + ".") + key)
+        }
+        return RandomStream(state: words.map { UInt64(bitPattern: $0) })
     }
 }

@@ -58,6 +58,43 @@ extension SAETrainer {
         return (all, chosen)
     }
 
+    /// ``chooseResampleInputs(_:count:rng:)`` over the ranks of a data-parallel run: each rank holds its
+    /// share (`[batch / N, d_in]`) of every batch. The weights of all rows, in the order one process
+    /// stepping on the whole batches sees them (batch by batch, each the ranks' shares in rank order),
+    /// are summed into place; every rank draws the same rows with the same stream, and the chosen rows
+    /// reach every rank through one more sum. Returns the chosen inputs `[chosen, d_in]` in draw order.
+    public func chooseResampleInputs(_ batches: [Tensor], count: Int, rng: inout RandomStream, across ranks: any Collective) throws -> Tensor? {
+        let share = batches.first?.shape[0] ?? 0, d = sae.config.dIn, n = ranks.size
+        precondition(batches.allSatisfy { $0.shape[0] == share }, "every share of a resampling batch has the same rows")
+        // Global row of (batch b, this rank, row i): b · share · N + rank · share + i.
+        // After the weights, one slot per batch counts the shares whose largest error reaches 1e-6: a
+        // batch whose count is 0 is too well reconstructed everywhere, and one process would return nil.
+        let rows = batches.count * share * n
+        var weights = [Double](repeating: 0, count: rows + batches.count)
+        for (b, x) in batches.enumerated() {
+            let e = reconstructionErrors(x).scalars
+            if (e.max() ?? 0) >= 1e-6 { weights[rows + b] = 1 }
+            for (i, v) in e.enumerated() { weights[b * share * n + ranks.rank * share + i] = Double(v) * Double(v) }
+        }
+        try ranks.sum(&weights)
+        if weights[rows...].contains(0) { return nil }
+        weights.removeLast(batches.count)
+        let positive = weights.filter { $0 > 0 }.count
+        let chosen = rng.sampleWithoutReplacement(weights: weights, count: Swift.min(count, positive))
+        let mine = Tensor.concatenate(batches, axis: 0).contiguous()
+        var inputs = Tensor(zeros: [chosen.count, d])
+        mine.withUnsafeBufferPointer { src in
+            inputs.withUnsafeMutableBufferPointer { dst in
+                for (k, g) in chosen.enumerated() where g % (share * n) / share == ranks.rank {
+                    let row = g / (share * n) * share + g % share
+                    for a in 0..<d { dst[k * d + a] = src[row * d + a] }
+                }
+            }
+        }
+        try ranks.sum(&inputs)
+        return inputs
+    }
+
     /// Replaces dead features by chosen inputs (in order): `W_dec[j] = r̂`, `W_enc[:, j] = r̂ · m ·
     /// encoderScale`, `b_enc[j] = 0`, with `r̂ = (x − b_dec)/(‖x − b_dec‖ + 1e-8)` and `m` the mean
     /// norm of the alive encoder columns (1 if none is alive). Then zeroes the Adam moments of those
@@ -99,9 +136,11 @@ extension SAETrainer {
     /// schedule; the counters restart and the check counts even with no dead feature), then the
     /// window reset at `(i + resampleLast) % reinitEvery == 0`. `nextBatch` supplies the batches
     /// new directions are drawn from.
+    /// With a ``Collective``, `nextBatch` supplies this rank's share of each batch and the choice is
+    /// made over all ranks' rows (``chooseResampleInputs(_:count:rng:across:)``): every rank resamples alike.
     @discardableResult
     public mutating func endOfStep(_ stepIndex: Int, resampling r: ResamplingConfig, rng: inout RandomStream,
-                                   nextBatch: () throws -> Tensor) rethrows -> ResampleEvent? {
+                                   across ranks: (any Collective)? = nil, nextBatch: () throws -> Tensor) throws -> ResampleEvent? {
         var event: ResampleEvent? = nil
         if (stepIndex + 1) % r.reinitEvery == 0 {
             let dead = deadFeatures(cutoff: r.deadCutoff)
@@ -109,7 +148,13 @@ extension SAETrainer {
             if !dead.isEmpty && resamplesDone < r.numResamples {
                 var batches: [Tensor] = []
                 for _ in 0..<r.resampleBatches { batches.append(try nextBatch()) }
-                if let (inputs, chosen) = chooseResampleInputs(batches, count: dead.count, rng: &rng) {
+                var choice: (inputs: Tensor, chosen: [Int])?
+                if let ranks, ranks.size > 1 {
+                    choice = try chooseResampleInputs(batches, count: dead.count, rng: &rng, across: ranks).map { ($0, Array(0..<$0.shape[0])) }
+                } else {
+                    choice = chooseResampleInputs(batches, count: dead.count, rng: &rng)
+                }
+                if let (inputs, chosen) = choice {
                     resample(dead: Array(dead.prefix(chosen.count)), inputs: inputs, chosen: chosen, encoderScale: r.encoderScale)
                     changed = true
                 } else {

@@ -67,11 +67,11 @@ extension SAETrainer {
     static let sparseDensityThreshold = 0.05
 
     /// The gradients through the sparse path (same contract as the dense `gradients`).
-    func sparseGradients(centred: Tensor, x: Tensor, pre: Tensor) -> (grads: [Tensor], metrics: (l2: Float, l1: Float, l0: Float), fired: [Int]) {
-        let n = x.shape[0], a = sae.config.dIn, fDim = sae.config.dSAE
+    func sparseGradients(centred: Tensor, x: Tensor, pre: Tensor, normalizer: Int) -> (grads: [Tensor], metrics: (l2: Float, l1: Float, l0: Float), fired: [Int]) {
+        let n = x.shape[0], a = sae.config.dIn, fDim = sae.config.dSAE, norm = normalizer
         var acts = SparseActivations(pre: pre)
-        let scale = 2 / Float(n)
-        let l1Grad = Float(config.l1Coeff) / Float(n)
+        let scale = 2 / Float(norm)
+        let l1Grad = Float(config.l1Coeff) / Float(norm)
         // Decoder: x̂[n] = b_dec + Σ_j f[n, j]·W_dec[j]; dR = (x̂ − x)·2/N; per-row squared error.
         var dR = Tensor(zeros: [n, a])
         var rowErr = [Double](repeating: 0, count: n)
@@ -117,8 +117,8 @@ extension SAETrainer {
                 }
             }
         }
-        let l2 = Float(rowErr.reduce(0, +) / Double(n))
-        let l1 = Float(config.l1Coeff) * acts.val.reduce(0, +) / Float(n)
+        let l2 = Float(rowErr.reduce(0, +) / Double(norm))
+        let l1 = Float(config.l1Coeff) * acts.val.reduce(0, +) / Float(norm)
         // Per feature: W_dec gradient rows Σ f·dR[n], W_enc gradient (transposed) rows Σ dpre·x_cent[n], b_enc.
         let (start, entries) = acts.byFeature()
         var fired = [Int](repeating: 0, count: fDim)
@@ -163,6 +163,6 @@ extension SAETrainer {
         if sae.config.applyBDecToInput {
             gBDec = gBDec - sae.wEnc.matmul(gBEnc.reshaped([fDim, 1])).reshaped([a])
         }
-        return ([gEnc, gDec, gBEnc, gBDec], (l2, l1, Float(acts.count) / Float(n)), fired)
+        return ([gEnc, gDec, gBEnc, gBDec], (l2, l1, Float(acts.count) / Float(norm)), fired)
     }
 }

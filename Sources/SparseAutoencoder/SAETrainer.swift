@@ -121,9 +121,10 @@ public struct SAETrainer: Sendable {
     }
 
     /// Gradients of the loss for `x` with respect to W_enc, W_dec, b_enc, b_dec, the metrics, the
-    /// per-feature firing counts, and whether the sparse path was taken.
-    func gradients(_ x: Tensor, path: GradientPath? = nil) -> (grads: [Tensor], metrics: (l2: Float, l1: Float, l0: Float), fired: [Int], sparse: Bool) {
-        let n = x.shape[0]
+    /// per-feature firing counts, and whether the sparse path was taken. Means are over `normalizer`
+    /// rows (default: x's): with data parallelism, the global batch, so the ranks' parts sum to it.
+    func gradients(_ x: Tensor, path: GradientPath? = nil, normalizer: Int? = nil) -> (grads: [Tensor], metrics: (l2: Float, l1: Float, l0: Float), fired: [Int], sparse: Bool) {
+        let n = normalizer ?? x.shape[0]
         let centred = sae.config.applyBDecToInput ? x - sae.bDec : x
         let pre = Tensor.affine(centred, sae.wEnc, sae.bEnc)                   // [N, F]
         var useSparse = false
@@ -135,7 +136,7 @@ public struct SAETrainer: Sendable {
             useSparse = Double(active) < SAETrainer.sparseDensityThreshold * Double(pre.count)
         }
         if useSparse {
-            let r = sparseGradients(centred: centred, x: x, pre: pre)
+            let r = sparseGradients(centred: centred, x: x, pre: pre, normalizer: n)
             return (r.grads, r.metrics, r.fired, true)
         }
         let f = pre.relu()
@@ -165,10 +166,22 @@ public struct SAETrainer: Sendable {
     /// One training step on `x [batch, d_in]`.
     /// - Throws: ``SAETrainingError/nonFiniteLoss(step:loss:)`` before changing anything when the
     ///   loss is NaN or infinite, so the trainer (and any checkpoint) keeps the last good state.
+    ///
+    /// With a ``Collective`` of N ranks, `x` is this rank's `[batch / N, d_in]` share of the global batch:
+    /// gradients, loss parts and firing counts are normalised by the global batch and summed across
+    /// ranks before the update, which every rank then applies identically.
     @discardableResult
-    public mutating func step(_ x: Tensor) throws -> StepMetrics {
+    public mutating func step(_ x: Tensor, across ranks: (any Collective)? = nil) throws -> StepMetrics {
         precondition(x.rank == 2 && x.shape[1] == sae.config.dIn, "a training batch is [batch, d_in = \(sae.config.dIn)], got \(x.shape)")
-        var (grads, m, fired, usedSparse) = gradients(x)
+        let size = ranks?.size ?? 1
+        var (grads, m, fired, usedSparse) = gradients(x, normalizer: x.shape[0] * size)
+        if let ranks, size > 1 {
+            for i in 0..<4 { try ranks.sum(&grads[i]) }
+            var small = [Double(m.l2), Double(m.l1), Double(m.l0)] + fired.map(Double.init)
+            try ranks.sum(&small)
+            m = (Float(small[0]), Float(small[1]), Float(small[2]))
+            fired = small[3...].map { Int($0) }
+        }
         guard (m.l2 + m.l1).isFinite else { throw SAETrainingError.nonFiniteLoss(step: step, loss: m.l2 + m.l1) }
         // Decoder constraint: project each row's gradient off the row, then renormalise the rows.
         let unit = sae.wDec / sae.wDec.l2Norm(axis: -1, keepingAxis: true)
@@ -181,7 +194,7 @@ public struct SAETrainer: Sendable {
         schedule.afterTrainingStep(step)
         step += 1
         for j in 0..<fired.count { firingCounts[j] += fired[j] }
-        rowsCounted += x.shape[0]
+        rowsCounted += x.shape[0] * size
         return StepMetrics(loss: m.l2 + m.l1, l2: m.l2, l1: m.l1, l0: m.l0, lr: lr, sparse: usedSparse)
     }
 

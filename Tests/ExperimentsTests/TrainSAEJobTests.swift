@@ -24,12 +24,13 @@ import TensorTestSupport
         let s = Self.smallSettings()
         let plan = CheckpointPlan(path: dir + "/checkpoint.h5", every: 10, resume: true)
         let first = try TrainSAERunner.run(model: model, inputs: inputs, tokenizer: tokenizer, settings: s, checkpoint: plan) { _ in }
-        #expect(FileManager.default.fileExists(atPath: plan.path) && FileManager.default.fileExists(atPath: plan.path + ".json"))
+        // One checkpoint file, nothing beside it.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["checkpoint.h5"])
         #expect(first.history.last?.step == 30)
         // Resuming a finished run takes no step and gives the same SAE and curve.
         var lines: [String] = []
         let again = try TrainSAERunner.run(model: model, inputs: inputs, tokenizer: tokenizer, settings: s, checkpoint: plan) { lines.append($0) }
-        #expect(lines.contains { $0.contains("resumed") && $0.contains("step 30") })
+        #expect(lines.contains { $0.contains("resuming") && $0.contains("step 30/30") })
         #expect(again.sae == first.sae && again.history == first.history && again.evaluation == first.evaluation)
         // A checkpoint of other settings is refused.
         var other = s
@@ -52,5 +53,47 @@ import TensorTestSupport
         try wrongLayer.save(saeLens: dir + "/l")
         #expect { try TrainSAEJob.loadSAE(dir + "/l", cfg: nil, model: model) } throws: { ($0 as? ExperimentInputError)?.detail.contains("blocks.7.attn.hook_z") == true }
         #expect(throws: ExperimentInputError.self) { try TrainSAEJob.loadSAE(dir + "/missing", cfg: nil, model: model) }
+    }
+
+    @Test func manyLayersFromOneForwardPass() throws {
+        let inputs = ExperimentInputs()
+        let tokenizer = try inputs.loadTokenizer()
+        var s = Self.smallSettings()
+        s.trainingTokens = 128 * 12
+        s.evaluationRows = 2
+        s.sweep = TrainingSweep(layers: [0, 1])
+        #expect(s.members.map(\.layer) == [0, 1] && s.layers == [0, 1])
+        let both = try TrainSAERunner.run(model: plantedModel, inputs: inputs, tokenizer: tokenizer, settings: s) { _ in }
+        #expect(both.saes.map(\.sae.config.hookName) == ["blocks.0.attn.hook_z", "blocks.1.attn.hook_z"])
+        // The first member (layer 0, the same seeds) is the SAE that layer 0 alone gives, bit for bit:
+        // the same rows, shuffled alike, from a model run that went on to layer 1.
+        var alone = s
+        alone.sweep = TrainingSweep()
+        alone.layer = 0
+        let single = try TrainSAERunner.run(model: plantedModel, inputs: inputs, tokenizer: tokenizer, settings: alone) { _ in }
+        #expect(both.saes[0].sae == single.sae && both.saes[0].history == single.history)
+        #expect(both.saes[1].sae != single.sae)
+        // A sweep of l1 on one layer: the same batches, different SAEs.
+        var sweep = alone
+        sweep.sweep = TrainingSweep(l1Coeffs: [0.1, 1])
+        #expect(sweep.members.map(\.l1Coeff) == [0.1, 1] && sweep.sweepsSettings)
+        let swept = try TrainSAERunner.run(model: plantedModel, inputs: inputs, tokenizer: tokenizer, settings: sweep) { _ in }
+        #expect(swept.saes[0].evaluation.l0 > swept.saes[1].evaluation.l0)
+    }
+
+    @Test func optionsOutOfRangeAreNamedBeforeAnyWork() throws {
+        var s = Self.smallSettings()
+        s.batchSize = 0
+        #expect { try s.validate(nLayers: 2) } throws: { ($0 as? ExperimentInputError)?.detail.contains("--batch is 0") == true }
+        s = Self.smallSettings()
+        s.sweep = TrainingSweep(layers: [0, 2])
+        #expect { try s.validate(nLayers: 2) } throws: { ($0 as? ExperimentInputError)?.detail.contains("0…1") == true }
+        s = Self.smallSettings()
+        s.bufferRows = 100
+        #expect { try s.validate(nLayers: 2) } throws: { ($0 as? ExperimentInputError)?.detail.contains("--buffer-rows") == true }
+        // A short run's buffer holds no more rows than it trains on.
+        s = Self.smallSettings()
+        s.bufferRows = 1 << 20
+        #expect(s.effectiveBufferRows == s.trainingTokens)
     }
 }

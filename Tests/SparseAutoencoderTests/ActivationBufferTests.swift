@@ -29,7 +29,9 @@ struct CountingSource: ActivationSource {
             #expect(b.shape == [8, 3] && b.selecting(axis: 1, 1).scalars.allSatisfy { $0 == 1 })
             seen += b.selecting(axis: 1, 0).scalars.map { Int($0) }
         }
-        // size/2 = 32 rows → 4 batches between refreshes (the 4th triggers the refresh).
+        // size/2 = 32 rows → 4 batches between refreshes; a refresh waits until a batch is asked for.
+        #expect(buffer.refreshes == 3)
+        seen += try buffer.next().selecting(axis: 1, 0).scalars.map { Int($0) }
         #expect(buffer.refreshes == 4)
         #expect(Set(seen).count == seen.count)           // no row served twice
         // Rows come from the first 64 + 3·32 = 160 source rows; none dropped: the source is ahead only by a pending chunk.
@@ -41,6 +43,17 @@ struct CountingSource: ActivationSource {
         var a = try ActivationBuffer(source: CountingSource(), size: 32, batchSize: 4, precision: .bfloat16, seed: 7)
         var b = try ActivationBuffer(source: CountingSource(), size: 32, batchSize: 4, precision: .bfloat16, seed: 7)
         for _ in 0..<10 { #expect(try a.next() == b.next()) }
+    }
+
+    @Test func aRestoredSnapshotContinuesExactly() throws {
+        var a = try ActivationBuffer(source: CountingSource(), size: 32, batchSize: 4, precision: .bfloat16, seed: 3)
+        for _ in 0..<6 { _ = try a.next() }
+        // The source at the same position: a CountingSource that has delivered what a's has.
+        var source = CountingSource()
+        while source.next < a.source.next { _ = try source.nextChunk() }
+        var b = ActivationBuffer(source: source, restoring: a.snapshot, batchSize: 4)
+        for _ in 0..<20 { #expect(try a.next() == b.next()) }
+        #expect(a.snapshot == b.snapshot && a.refreshes > 2)
     }
 
     @Test func inPlaceRowPermutation() {

@@ -29,24 +29,65 @@ public struct CommonOptions: ParsableArguments {
 }
 
 /// The training recipe's options: each one given overrides the default recipe — the planted one on the
-/// planted model, the paper's on GPT-2 (layer 5 unless `--layer`).
+/// planted model, the paper's on GPT-2 (layer 5 unless `--layer`). `--layers`, and lists for `--d-sae`
+/// and `--l1`, train several SAEs in one run from one model run per batch.
 public struct TrainingOptions: ParsableArguments {
     @Option(help: "Layer whose hook_z the SAE reads (default: 1 on the planted model, 5 on GPT-2).") public var layer: Int?
+    @Option(help: "Several layers in one run, from one model pass per batch: a list or ranges, e.g. 0-11 or 0,3,5-7.") public var layers: String?
     @Option(help: "Training tokens (default: 1,600,000 on the planted model, 100 million on GPT-2).") public var tokens: Int?
-    @Option(name: .customLong("d-sae"), help: "SAE width.") public var dSAE: Int?
+    @Option(name: .customLong("d-sae"), help: "SAE width, or a comma-separated list to sweep (e.g. 12288,24576).") public var dSAE: String?
     @Option(help: "Batch size.") public var batch: Int?
-    @Option(help: "l1 coefficient.") public var l1: Double?
+    @Option(help: "l1 coefficient, or a comma-separated list to sweep (e.g. 0.5,1,2).") public var l1: String?
     @Option(help: "Learning rate.") public var lr: Double?
+    @Option(help: "Rows of the shuffling buffer (default: 32768 planted; the paper's 4096·384 on GPT-2, shared by the layers of a run up to 6 GB).") public var bufferRows: Int?
     public init() {}
 
-    public func settings(_ common: CommonOptions) -> TrainSAESettings {
-        var s = common.model == nil ? TrainSAESettings.planted() : TrainSAESettings.gpt2(layer: layer ?? 5)
-        if let layer { s.layer = layer }
+    /// Parses `0-11`, `0,3,5-7` (ascending ranges, no repeats).
+    public static func parseLayers(_ text: String) throws -> [Int] {
+        var out: [Int] = []
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let bounds = part.split(separator: "-", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard (1...2).contains(bounds.count), let lo = bounds.first!, let hi = bounds.last!, lo >= 0, lo <= hi, hi < 1 << 16 else {
+                throw ValidationError("--layers \(text): '\(part)' is not a layer or a range such as 0-11")
+            }
+            out += Array(lo...hi)
+        }
+        guard Set(out).count == out.count else { throw ValidationError("--layers \(text) names a layer twice") }
+        return out
+    }
+
+    static func list<T: LosslessStringConvertible>(_ text: String, _ option: String) throws -> [T] {
+        let values = text.split(separator: ",", omittingEmptySubsequences: false).map { T(String($0).trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else { throw ValidationError("--\(option) \(text): expected a number or a comma-separated list") }
+        return values.map { $0! }
+    }
+
+    public func validate() throws { _ = try sweep() }
+
+    func sweep() throws -> TrainingSweep {
+        TrainingSweep(layers: try layers.map(Self.parseLayers) ?? [], dSAEs: try dSAE.map { try Self.list($0, "d-sae") } ?? [],
+                      l1Coeffs: try l1.map { try Self.list($0, "l1") } ?? [])
+    }
+
+    public func settings(_ common: CommonOptions) throws -> TrainSAESettings {
+        let sweep = try sweep()
+        let first = layer ?? sweep.layers.first
+        var s = common.model == nil ? TrainSAESettings.planted() : TrainSAESettings.gpt2(layer: first ?? 5)
+        if let first { s.layer = first }
         if let tokens { s.trainingTokens = tokens }
-        if let dSAE { s.dSAE = dSAE }
+        if let d = sweep.dSAEs.first { s.dSAE = d }
         if let batch { s.batchSize = batch }
-        if let l1 { s.training.l1Coeff = l1 }
+        if let c = sweep.l1Coeffs.first { s.training.l1Coeff = c }
         if let lr { s.training.lr = lr }
+        s.sweep = TrainingSweep(layers: sweep.layers.count > 1 ? sweep.layers : [], dSAEs: sweep.dSAEs.count > 1 ? sweep.dSAEs : [],
+                                l1Coeffs: sweep.l1Coeffs.count > 1 ? sweep.l1Coeffs : [])
+        if let bufferRows {
+            s.bufferRows = bufferRows
+        } else if s.layers.count > 1 {
+            // One buffer row holds every layer's activations: keep the buffer within 6 GB (bfloat16).
+            let width = 2 * 768 * s.layers.count
+            s.bufferRows = min(s.bufferRows, max(4 * s.batchSize, (6_000_000_000 / width) / s.batchSize * s.batchSize))
+        }
         s.seed = common.seed
         return s
     }

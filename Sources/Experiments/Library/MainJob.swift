@@ -115,24 +115,25 @@ public enum MainJob {
             (evaluation, frequencies) = try TrainSAERunner.evaluate(model: loaded.model, sae: given, inputs: inputs, tokenizer: tokenizer, rows: s.evaluationRows)
             sae = given
             trainBody = "<h1>The given SAE on \(HTML.escape(loaded.name)), layer \(s.layer)</h1>\n<p><code>\(HTML.escape(settings.sae!))</code></p>\n"
-                + TrainSAEReport.evaluationTable(evaluation, layer: s.layer, dSAE: s.dSAE)
+                + TrainSAEReport.evaluationTable(evaluation, layer: s.layer, dSAE: s.dSAE, l1Coeff: .nan)
+            try train.writeJSON(evaluation, to: "evaluation.json")
         } else {
-            log("── train-sae (Table 2): model \(loaded.name); a \(s.dSAE)-feature SAE on blocks.\(s.layer).attn.hook_z for \(s.trainingTokens) tokens (\(s.steps) steps of \(s.batchSize))")
+            let layers = s.layers
+            log("── train-sae (Table 2): model \(loaded.name); \(s.members.count == 1 ? "a \(s.dSAE)-feature SAE" : "\(s.members.count) SAEs") on "
+                + layers.map { "blocks.\($0).attn.hook_z" }.joined(separator: ", ") + " for \(s.trainingTokens) tokens (\(s.steps) steps of \(s.batchSize))")
             let trained = try TrainSAERunner.run(model: loaded, inputs: inputs, tokenizer: tokenizer, settings: s, log: log)
-            (sae, evaluation, frequencies) = (trained.sae, trained.evaluation, trained.frequencies)
-            try sae.save(saeLens: train.path + "/sae")
+            // The sections analyse the SAE of the settings' layer (the first one trained if it is not among them).
+            let primary = trained.saes.first { $0.member.layer == s.layer } ?? trained.saes[0]
+            (sae, evaluation, frequencies) = (primary.sae, primary.evaluation, primary.frequencies)
+            if primary.member.layer != s.layer { s.layer = primary.member.layer }
             // The planted model's default SAE, reused by the section executables.
             if loaded.isPlanted && inputs.modelPath == nil && s == TrainSAESettings.planted() && inputs.corpus.isEmpty {
                 try sae.save(saeLens: ExperimentInputs.plantedSAEPath)
             }
-            try TrainSAEReport.writeHistory(trained.history, to: train, as: "training.csv")
-            try train.writeJSON(s, to: "settings.json")
-            trainBody = "<h1>Attention-output SAE on \(HTML.escape(loaded.name)), layer \(s.layer)</h1>\n"
-                + TrainSAEReport.evaluationTable(evaluation, layer: s.layer, dSAE: s.dSAE)
-                + "<p class=\"note\">\(s.trainingTokens) training tokens, batch \(s.batchSize), lr \(s.training.lr), l1 \(s.training.l1Coeff); \(String(format: "%.0f", trained.seconds)) s of training and evaluation, model forward \(String(format: "%.0f", trained.modelTokensPerSecond)) tokens/s. <a href=\"settings.json\">settings</a> · SAE in SAELens format: <code>sae/</code></p>\n"
-                + "<h2>Training curves</h2>\n" + TrainSAEReport.curves(trained.history, data: "training.csv")
+            trainBody = "<h1>Attention-output SAE\(trained.saes.count == 1 ? "" : "s") on \(HTML.escape(loaded.name)), layer\(layers.count == 1 ? "" : "s") \(layers.map(String.init).joined(separator: ", "))</h1>\n"
+                + (try TrainSAEReport.write(trained, settings: s, to: train))
+                + (trained.saes.count == 1 ? "" : "<p class=\"note\">The other sections analyse the SAE of layer \(s.layer).</p>\n")
         }
-        try train.writeJSON(evaluation, to: "evaluation.json")
         try train.write(HTML.page(title: "train-sae", body: trainBody, up: "../index.html"), to: "index.html")
         let e = evaluation
         let evalLine = String(format: "L0 %.1f, alive %.1f%%, CE loss recovered %.3f (clean %.3f, spliced %.3f, zero-ablated %.3f)",

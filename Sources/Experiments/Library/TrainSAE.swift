@@ -1,16 +1,21 @@
-// TrainSAE: the training recipe of SPEC §1.12–§1.13 on one layer's hook_z, with the evaluation of
-// Table 2 (L0, alive features, CE loss recovered) on held-out rows.
+// TrainSAE: the training recipe of SPEC §1.12–§1.13 on one or more layers' hook_z — several layers
+// and settings from one model run per batch — with the evaluation of Table 2 (L0, alive features, CE
+// loss recovered) on held-out rows. The loop itself is SparseAutoencoder's TrainingRun.
 
 import Foundation
 
 /// What to train and for how long.
+///
+/// One SAE by default: `layer`, `dSAE`, `training.l1Coeff`. A ``TrainingSweep`` trains more in the same
+/// run — every combination of its layers, widths and l1 coefficients (an empty list keeps the single
+/// value) — all on the same batches, from one model run per batch that stops after the last layer.
 public struct TrainSAESettings: Codable, Sendable, Equatable {
     public var layer: Int
     public var dSAE: Int
     public var batchSize: Int
     /// Activation rows (tokens) to train on; steps = trainingTokens / batchSize.
     public var trainingTokens: Int
-    /// Rows of the shuffling buffer (SPEC §1.3).
+    /// Rows of the shuffling buffer (SPEC §1.3); a run uses at most its training rows (see ``effectiveBufferRows``).
     public var bufferRows: Int
     public var training: SAETrainingConfig
     /// Dead-feature resampling, or nil for none.
@@ -18,8 +23,17 @@ public struct TrainSAESettings: Codable, Sendable, Equatable {
     /// Held-out rows (of 128 tokens) for the evaluation.
     public var evaluationRows: Int
     public var seed: UInt64
+    /// More SAEs trained side by side in the same run.
+    public var sweep = TrainingSweep()
 
     public var steps: Int { trainingTokens / batchSize }
+
+    public init(layer: Int, dSAE: Int, batchSize: Int, trainingTokens: Int, bufferRows: Int, training: SAETrainingConfig,
+                resampling: ResamplingConfig?, evaluationRows: Int, seed: UInt64, sweep: TrainingSweep = TrainingSweep()) {
+        self.layer = layer; self.dSAE = dSAE; self.batchSize = batchSize; self.trainingTokens = trainingTokens
+        self.bufferRows = bufferRows; self.training = training; self.resampling = resampling
+        self.evaluationRows = evaluationRows; self.seed = seed; self.sweep = sweep
+    }
 
     /// The paper's GPT-2-small recipe for `layer` (SPEC §1.12–§1.13): 24576 features, batch 4096,
     /// lr 1.2e-3, l1 = 1 (layer 0: 2; layers 1–9 as in the paper's table are between 0.8 and 3),
@@ -47,23 +61,75 @@ public struct TrainSAESettings: Codable, Sendable, Equatable {
         return TrainSAESettings(layer: 1, dSAE: 3072, batchSize: 512, trainingTokens: 1_600_000,
                                 bufferRows: 32_768, training: t, resampling: nil, evaluationRows: 48, seed: 0)
     }
+
+    /// One SAE of the run.
+    public struct Member: Codable, Sendable, Equatable, Hashable {
+        public var layer: Int, dSAE: Int, l1Coeff: Double
+        /// A folder name: `L5`, or `L5-d24576-l1_2` when the run sweeps widths or coefficients.
+        public func name(sweeping: Bool) -> String { sweeping ? "L\(layer)-d\(dSAE)-l1_\(l1Coeff)" : "L\(layer)" }
+    }
+
+    /// Every SAE of the run: layers (outer) × widths × l1 coefficients (inner), each list defaulting to
+    /// the single value.
+    public var members: [Member] {
+        let layers = sweep.layers.isEmpty ? [layer] : sweep.layers
+        let widths = sweep.dSAEs.isEmpty ? [dSAE] : sweep.dSAEs
+        let l1s = sweep.l1Coeffs.isEmpty ? [training.l1Coeff] : sweep.l1Coeffs
+        return layers.flatMap { l in widths.flatMap { d in l1s.map { Member(layer: l, dSAE: d, l1Coeff: $0) } } }
+    }
+
+    /// Whether members differ in more than their layer (their folders then name width and l1).
+    public var sweepsSettings: Bool { sweep.dSAEs.count > 1 || sweep.l1Coeffs.count > 1 }
+
+    /// The distinct layers, in the order the members read them.
+    public var layers: [Int] {
+        var seen = Set<Int>()
+        return members.map(\.layer).filter { seen.insert($0).inserted }
+    }
+
+    /// The buffer a run uses: the setting, but no more rows than it trains on (rounded up to whole
+    /// batches, at least four), so a short run does not read more than it trains on plus one refill.
+    public var effectiveBufferRows: Int {
+        let trained = (trainingTokens + batchSize - 1) / batchSize * batchSize
+        return min(bufferRows, max(4 * batchSize, trained))
+    }
+
+    /// Checks every value before any work, naming the option and its allowed range.
+    public func validate(nLayers: Int) throws {
+        func check(_ ok: Bool, _ option: String, _ value: Any, _ allowed: String) throws {
+            if !ok { throw ExperimentInputError("\(option) is \(value); allowed: \(allowed)") }
+        }
+        for l in sweep.layers.isEmpty ? [layer] : sweep.layers {
+            try check(l >= 0 && l < nLayers, "--layer(s)", l, "0…\(nLayers - 1) (the model has \(nLayers) layers)")
+        }
+        try check(Set(sweep.layers).count == sweep.layers.count, "--layers", sweep.layers, "distinct layers")
+        for d in sweep.dSAEs.isEmpty ? [dSAE] : sweep.dSAEs { try check(d >= 1 && d <= 1 << 22, "--d-sae", d, "1…4194304") }
+        for c in sweep.l1Coeffs.isEmpty ? [training.l1Coeff] : sweep.l1Coeffs { try check(c >= 0 && c.isFinite, "--l1", c, "a finite number ≥ 0") }
+        try check(batchSize >= 1 && batchSize <= 1 << 20, "--batch", batchSize, "1…1048576")
+        try check(trainingTokens >= batchSize, "--tokens", trainingTokens, "at least one batch (\(batchSize))")
+        try check(bufferRows >= 4 * batchSize, "--buffer-rows", bufferRows, "at least four batches (\(4 * batchSize))")
+        try check(training.lr > 0 && training.lr.isFinite, "--lr", training.lr, "a finite number > 0")
+        try check(evaluationRows >= 1 && evaluationRows <= 1 << 20, "--eval-rows", evaluationRows, "1…1048576")
+        try check(members.count <= 256, "SAEs in one run", members.count, "at most 256")
+    }
 }
 
-/// Where and how often training writes checkpoints, and whether it resumes from one.
+/// More SAEs in the same run: layers, widths and l1 coefficients (empty = the settings' single value).
+public struct TrainingSweep: Codable, Sendable, Equatable {
+    public var layers: [Int] = []
+    public var dSAEs: [Int] = []
+    public var l1Coeffs: [Double] = []
+    public init(layers: [Int] = [], dSAEs: [Int] = [], l1Coeffs: [Double] = []) {
+        self.layers = layers; self.dSAEs = dSAEs; self.l1Coeffs = l1Coeffs
+    }
+}
+
+/// Where and how often training writes its checkpoint, and whether it resumes from one.
 public struct CheckpointPlan: Sendable {
     public var path: String
     public var every: Int
     public var resume: Bool
     public init(path: String, every: Int, resume: Bool) { self.path = path; self.every = every; self.resume = resume }
-}
-
-/// What a checkpoint needs beside the trainer's state: the step it was written at, the corpus rows
-/// the activation source had consumed, and the logged curve.
-struct CheckpointSidecar: Codable {
-    var step: Int
-    var rowsConsumed: Int
-    var history: [TrainingRecord]
-    var settings: TrainSAESettings
 }
 
 /// The evaluation of Table 2 on held-out rows.
@@ -77,94 +143,133 @@ public struct SAEEvaluationSummary: Codable, Sendable, Equatable {
     public var tokens: Int
 }
 
-/// One logged training step.
-public struct TrainingRecord: Codable, Sendable, Equatable {
-    public var step: Int
-    public var loss: Float, l2: Float, l1: Float, l0: Float
-    public var lr: Double
-}
-
-/// What training produced.
-public struct TrainSAEResult: Sendable {
+/// One trained SAE of a run.
+public struct TrainedSAE: Sendable {
+    public var member: TrainSAESettings.Member
     public var sae: SAE
     public var history: [TrainingRecord]
     public var evaluation: SAEEvaluationSummary
     /// Firing frequencies on the held-out rows.
     public var frequencies: FeatureFrequencies
+}
+
+/// What training produced: one ``TrainedSAE`` per member, in the settings' order.
+public struct TrainSAEResult: Sendable {
+    public var saes: [TrainedSAE]
     public var seconds: Double
     public var modelTokensPerSecond: Double
+    /// The first member's (the only one's, without a sweep).
+    public var sae: SAE { saes[0].sae }
+    public var history: [TrainingRecord] { saes[0].history }
+    public var evaluation: SAEEvaluationSummary { saes[0].evaluation }
+    public var frequencies: FeatureFrequencies { saes[0].frequencies }
 }
 
 public enum TrainSAERunner {
-    /// Trains an SAE on `settings.layer`'s `hook_z`, then evaluates it on held-out rows.
+    /// What a checkpoint records about the run, compared on resume: the settings, model and corpus.
+    struct RunIdentity: Codable, Equatable {
+        var settings: TrainSAESettings
+        var model: String
+        var corpus: [String]
+        var ranks: Int
+    }
+
+    /// Trains every member of `settings` from one model run per batch, then evaluates each on held-out rows.
+    ///
+    /// With `ranks` of a data-parallel launch (MPI), each rank runs the model on its share of the corpus
+    /// rows and trains on its share of each batch; gradients are summed across ranks. Rank 0 logs and
+    /// evaluates; the other ranks return after training with no evaluations (`saes` empty).
     public static func run(model: LoadedModel, inputs: ExperimentInputs, tokenizer: GPT2Tokenizer, settings s: TrainSAESettings,
-                           checkpoint: CheckpointPlan? = nil, log: @escaping (String) -> Void) throws -> TrainSAEResult {
+                           checkpoint: CheckpointPlan? = nil, ranks: any Collective = SingleProcess(),
+                           log rawLog: @escaping (String) -> Void) throws -> TrainSAEResult {
+        let log: (String) -> Void = ranks.rank == 0 ? rawLog : { _ in }
         let cfg = model.model.config
-        guard s.layer >= 0 && s.layer < cfg.nLayers else {
-            throw ExperimentInputError("layer \(s.layer) is not in the model (it has \(cfg.nLayers) layers)")
+        try s.validate(nLayers: cfg.nLayers)
+        guard s.batchSize % ranks.size == 0, s.effectiveBufferRows % ranks.size == 0 else {
+            throw ExperimentInputError("--batch \(s.batchSize) and the buffer's \(s.effectiveBufferRows) rows must be multiples of the \(ranks.size) ranks")
         }
-        guard s.steps > 0, s.bufferRows >= 4 * s.batchSize else {
-            throw ExperimentInputError("training needs at least one step (tokens \(s.trainingTokens), batch \(s.batchSize)) and a buffer of at least four batches (\(s.bufferRows) rows)")
-        }
+        if let c = checkpoint, c.every < 1 { throw ExperimentInputError("--checkpoint-every is \(c.every); allowed: ≥ 1") }
         let start = Date()
-        let config = SAEConfig(dIn: cfg.nHeads * cfg.dHead, dSAE: s.dSAE, hookName: HookName.z(s.layer).description,
-                               headLayout: HeadLayout(nHeads: cfg.nHeads, dHead: cfg.dHead),
-                               provenance: SAEProvenance(source: "trained", notes: ["model": model.name, "tokens": "\(s.trainingTokens)"]))
-        var trainer = SAETrainer(sae: SAETrainer.initialSAE(config, seed: s.seed &+ 49), config: s.training)
-        var rng = RandomStream(seed: s.seed &+ 7)
-        var history: [TrainingRecord] = []
-        var rows = try inputs.rows(heldOut: false, tokenizer: tokenizer)
-        var firstStep = 0
-        if let plan = checkpoint, plan.resume, FileManager.default.fileExists(atPath: plan.path) {
-            let (loadedTrainer, rngs, _) = try SAETrainer.loadCheckpoint(from: plan.path)
-            let sidecar = try JSONDecoder().decode(CheckpointSidecar.self, from: Data(contentsOf: URL(fileURLWithPath: plan.path + ".json")))
-            guard sidecar.step == loadedTrainer.step, sidecar.settings == s, loadedTrainer.sae.config.dIn == config.dIn else {
-                throw ExperimentInputError("checkpoint \(plan.path) was written by another run (step or settings differ); delete it to start afresh")
+        let layers = s.layers, width = cfg.nHeads * cfg.dHead
+        let plan = TrainingRunPlan(steps: s.steps, batchSize: s.batchSize, bufferRows: s.effectiveBufferRows, bufferSeed: s.seed,
+                                   resampling: s.resampling, recordEvery: max(1, s.steps / 80))
+        let identity = RunIdentity(settings: s, model: model.name, corpus: inputs.corpus, ranks: ranks.size)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let metadata = String(decoding: try encoder.encode(identity), as: UTF8.self)
+        let source = ModelActivationSource(model: model.model, layers: layers, rows: try inputs.rows(heldOut: false, tokenizer: tokenizer),
+                                           shard: (ranks.rank, ranks.size))
+        let interactive = isatty(STDOUT_FILENO) != 0
+        let reporter = ProgressReporter(interactive: interactive, steps: s.steps, log: log)
+
+        var run: TrainingRun<ModelActivationSource>
+        if let c = checkpoint, c.resume, FileManager.default.fileExists(atPath: c.path) {
+            let info = try TrainingRun<ModelActivationSource>.checkpointInfo(c.path)
+            guard info.metadata == metadata else {
+                throw ExperimentInputError("checkpoint \(c.path) was written by another run (its settings, model or corpus differ); delete it to start afresh, or give the settings it was written with")
             }
-            trainer = loadedTrainer
-            rng = rngs["resample"] ?? rng
-            history = sidecar.history
-            firstStep = sidecar.step
-            // The data stream continues after the rows already consumed (rows waiting in the shuffling
-            // buffer at the checkpoint are not replayed).
-            var skipped = 0
-            while skipped < sidecar.rowsConsumed, let r = try rows.nextRows(min(256, sidecar.rowsConsumed - skipped)) { skipped += r.shape[0] }
-            log("resumed from \(plan.path) at step \(firstStep)")
+            log("resuming from \(c.path) at step \(info.step)/\(s.steps) (skipping the corpus rows already read)")
+            run = try TrainingRun.resume(from: c.path, source: source, metadata: metadata, ranks: ranks)
+        } else {
+            let members = s.members.enumerated().map { k, m -> TrainingRunMember in
+                let config = SAEConfig(dIn: width, dSAE: m.dSAE, hookName: HookName.z(m.layer).description,
+                                       headLayout: HeadLayout(nHeads: cfg.nHeads, dHead: cfg.dHead),
+                                       provenance: SAEProvenance(source: "trained", notes: ["model": model.name, "tokens": "\(s.trainingTokens)"]))
+                var t = s.training
+                t.l1Coeff = m.l1Coeff
+                let seedOffset = UInt64(k) &* 1000
+                let column = layers.firstIndex(of: m.layer)! * width
+                return TrainingRunMember(sae: SAETrainer.initialSAE(config, seed: s.seed &+ 49 &+ seedOffset), config: t,
+                                         columns: column..<(column + width), resampleSeed: s.seed &+ 7 &+ seedOffset)
+            }
+            let bufferBytes = Double(plan.bufferRows) * Double(layers.count * width) * 2
+            log(String(format: "filling the shuffling buffer: %d rows × %d (%.2f GB) from layer%@ %@%@", plan.bufferRows, layers.count * width,
+                       bufferBytes / 1e9, layers.count == 1 ? "" : "s", layers.map(String.init).joined(separator: ","),
+                       ranks.size == 1 ? "" : ", split over \(ranks.size) ranks"))
+            run = try TrainingRun(plan: plan, members: members, source: source, metadata: metadata, ranks: ranks, progress: reporter.report)
         }
-        let rowsBefore = rows.tokensDelivered / rows.rowLength
-        let source = ModelActivationSource(model: model.model, layer: s.layer, rows: rows)
-        var buffer = try ActivationBuffer(source: source, size: s.bufferRows, batchSize: s.batchSize, seed: s.seed &+ UInt64(firstStep))
-        let every = max(1, s.steps / 20)
-        var window: [StepMetrics] = []
-        for i in firstStep..<s.steps {
-            let m = try trainer.step(try buffer.next())
-            window.append(m)
-            if let r = s.resampling {
-                try trainer.endOfStep(i, resampling: r, rng: &rng) { try buffer.next() }
-            }
-            if (i + 1) % max(1, every / 4) == 0 || i == s.steps - 1 {
-                let n = Float(window.count)
-                history.append(TrainingRecord(step: i + 1, loss: window.map(\.loss).reduce(0, +) / n, l2: window.map(\.l2).reduce(0, +) / n,
-                                              l1: window.map(\.l1).reduce(0, +) / n, l0: window.map(\.l0).reduce(0, +) / n, lr: m.lr))
-                window = []
-            }
-            if (i + 1) % every == 0 || i == s.steps - 1 {
-                let h = history.last!
-                log(String(format: "  step %d/%d  loss %.4f  l2 %.4f  L0 %.1f  model %.0f tokens/s  %.0f s",
-                           i + 1, s.steps, h.loss, h.l2, h.l0, buffer.source.tokensPerSecond, Date().timeIntervalSince(start)))
-            }
-            if let plan = checkpoint, (i + 1) % plan.every == 0 || i == s.steps - 1 {
-                let consumed = rowsBefore + buffer.source.tokensProcessed / rows.rowLength
-                let sidecar = CheckpointSidecar(step: i + 1, rowsConsumed: consumed, history: history, settings: s)
-                let e = JSONEncoder()
-                try AtomicFile.write(try e.encode(sidecar), to: plan.path + ".json", format: "checkpoint sidecar")
-                try trainer.saveCheckpoint(to: plan.path, rngs: ["resample": rng])
-            }
+        try run.run(checkpoint: checkpoint.map { ($0.path, $0.every) }, progress: reporter.report)
+        let forward = run.buffer.source.tokensPerSecond
+        var saes: [TrainedSAE] = []
+        guard ranks.rank == 0 else { return TrainSAEResult(saes: [], seconds: Date().timeIntervalSince(start), modelTokensPerSecond: forward) }
+        for (m, member) in zip(s.members, run.members) {
+            log("evaluating \(HookName.z(m.layer)) (d_sae \(m.dSAE), l1 \(m.l1Coeff)) on \(s.evaluationRows) held-out rows")
+            let (evaluation, frequencies) = try evaluate(model: model.model, sae: member.trainer.sae, inputs: inputs, tokenizer: tokenizer, rows: s.evaluationRows)
+            saes.append(TrainedSAE(member: m, sae: member.trainer.sae, history: member.history, evaluation: evaluation, frequencies: frequencies))
         }
-        log("evaluating on \(s.evaluationRows) held-out rows")
-        let (evaluation, frequencies) = try evaluate(model: model.model, sae: trainer.sae, inputs: inputs, tokenizer: tokenizer, rows: s.evaluationRows)
-        return TrainSAEResult(sae: trainer.sae, history: history, evaluation: evaluation, frequencies: frequencies,
-                              seconds: Date().timeIntervalSince(start), modelTokensPerSecond: buffer.source.tokensPerSecond)
+        return TrainSAEResult(saes: saes, seconds: Date().timeIntervalSince(start), modelTokensPerSecond: forward)
+    }
+
+    /// Progress lines: on a terminal about every two seconds; otherwise (CI, logs) a line per 5% of
+    /// training and per quarter of the buffer's first fill.
+    final class ProgressReporter {
+        let interactive: Bool, steps: Int, log: (String) -> Void
+        var last = Date.distantPast, lastFillQuarter = -1, lastStepTwentieth = -1
+        init(interactive: Bool, steps: Int, log: @escaping (String) -> Void) { self.interactive = interactive; self.steps = steps; self.log = log }
+
+        func report(_ p: TrainingProgress) {
+            let now = Date()
+            func eta(_ s: Double?) -> String {
+                guard let s, s.isFinite else { return "" }
+                return s >= 3600 ? String(format: ", ETA %.1f h", s / 3600) : s >= 60 ? String(format: ", ETA %.0f min", s / 60) : String(format: ", ETA %.0f s", s)
+            }
+            switch p.phase {
+            case .filling(let rows, let total):
+                let quarter = rows * 4 / max(1, total)
+                guard interactive ? now.timeIntervalSince(last) >= 2 || rows == total : quarter > lastFillQuarter else { return }
+                lastFillQuarter = quarter
+                log(String(format: "  buffer %d/%d rows (%.0f%%), %.0f tokens/s%@", rows, total, 100 * Double(rows) / Double(total), p.rowsPerSecond, eta(p.eta)))
+            case .training:
+                let twentieth = p.step * 20 / max(1, steps)
+                guard interactive ? now.timeIntervalSince(last) >= 2 || p.step == steps : twentieth > lastStepTwentieth else { return }
+                lastStepTwentieth = twentieth
+                let curves = p.latest.compactMap { $0 }
+                let l0 = curves.map { String(format: "%.1f", $0.l0) }.joined(separator: "/")
+                let loss = curves.map { String(format: "%.4f", $0.loss) }.joined(separator: "/")
+                log(String(format: "  step %d/%d  loss %@  L0 %@  %.0f tokens/s%@", p.step, p.steps, loss, l0, p.rowsPerSecond, eta(p.eta)))
+            }
+            last = now
+        }
     }
 
     /// Held-out token rows, `[rows, 128]`.
@@ -194,32 +299,75 @@ public enum TrainSAERunner {
 
 /// The pieces of a training report, shared by `train-sae` and the main job.
 public enum TrainSAEReport {
-    /// Table 2's row: layer, d_sae, L0, % alive, CE loss recovered and the three losses.
-    public static func evaluationTable(_ e: SAEEvaluationSummary, layer: Int, dSAE: Int) -> String {
-        HTML.table(["layer", "d_sae", "L0", "% alive", "CE loss recovered", "CE clean", "CE spliced", "CE zero-ablated", "CE diff"],
-                   [["\(layer)", "\(dSAE)", HTML.number(e.l0, digits: 1), HTML.number(e.aliveFraction * 100, digits: 1), HTML.number(Double(e.ceLossRecovered)),
-                     HTML.number(Double(e.ceClean)), HTML.number(Double(e.ceSpliced)), HTML.number(Double(e.ceZeroAblated)), HTML.number(Double(e.ceDiff))]])
+    /// Table 2: a row per SAE — layer, d_sae, l1, L0, % alive, CE loss recovered and the three losses.
+    public static func evaluationTable(_ rows: [(member: TrainSAESettings.Member, evaluation: SAEEvaluationSummary)]) -> String {
+        HTML.table(["layer", "d_sae", "l1", "L0", "% alive", "CE loss recovered", "CE clean", "CE spliced", "CE zero-ablated", "CE diff"],
+                   rows.map { m, e in
+                       ["\(m.layer)", "\(m.dSAE)", m.l1Coeff.isNaN ? "—" : "\(m.l1Coeff)", HTML.number(e.l0, digits: 1), HTML.number(e.aliveFraction * 100, digits: 1), HTML.number(Double(e.ceLossRecovered)),
+                        HTML.number(Double(e.ceClean)), HTML.number(Double(e.ceSpliced)), HTML.number(Double(e.ceZeroAblated)), HTML.number(Double(e.ceDiff))]
+                   })
     }
 
-    /// Loss/l2 and L0 curves (log scale), with `data` naming the CSV behind them.
-    public static func curves(_ h: [TrainingRecord], data: String) -> String {
-        "<div class=\"grid\">"
-            + HTML.figure(SVGChart.lines([("loss", h.map { (Double($0.step), Double($0.loss)) }), ("l2", h.map { (Double($0.step), Double($0.l2)) })],
-                                         xLabel: "step", yLabel: "loss", logY: true, title: "Loss and reconstruction (l2)"),
+    /// Table 2's row for one SAE.
+    public static func evaluationTable(_ e: SAEEvaluationSummary, layer: Int, dSAE: Int, l1Coeff: Double) -> String {
+        evaluationTable([(TrainSAESettings.Member(layer: layer, dSAE: dSAE, l1Coeff: l1Coeff), e)])
+    }
+
+    /// Loss/l2 and L0 curves (log scale), one line per SAE, with `data` naming the CSV behind them.
+    public static func curves(_ runs: [(name: String, history: [TrainingRecord])], data: String) -> String {
+        let one = runs.count == 1
+        typealias Line = (String, [(Double, Double)])
+        func points(_ h: [TrainingRecord], _ value: (TrainingRecord) -> Float) -> [(Double, Double)] { h.map { (Double($0.step), Double(value($0))) } }
+        var loss: [Line] = [], l0: [Line] = []
+        for r in runs {
+            let prefix = one ? "" : r.name + " "
+            loss.append((prefix + "loss", points(r.history) { $0.loss }))
+            loss.append((prefix + "l2", points(r.history) { $0.l2 }))
+            l0.append((one ? "L0" : r.name, points(r.history) { $0.l0 }))
+        }
+        return "<div class=\"grid\">"
+            + HTML.figure(SVGChart.lines(loss, xLabel: "step", yLabel: "loss", logY: true, title: "Loss and reconstruction (l2)"),
                           caption: "Training loss and its reconstruction part, averaged between log points.", data: data)
-            + HTML.figure(SVGChart.lines([("L0", h.map { (Double($0.step), Double($0.l0)) })], xLabel: "step", yLabel: "active features per token", logY: true, title: "L0"),
+            + HTML.figure(SVGChart.lines(l0, xLabel: "step", yLabel: "active features per token", logY: true, title: "L0"),
                           caption: "Mean active features per token in training batches.", data: data)
             + "</div>\n"
     }
 
-    public static func writeHistory(_ h: [TrainingRecord], to folder: ReportFolder, as name: String) throws {
-        try folder.writeCSV(header: ["step", "loss", "l2", "l1", "l0", "lr"],
-                            rows: h.map { ["\($0.step)", "\($0.loss)", "\($0.l2)", "\($0.l1)", "\($0.l0)", "\($0.lr)"] }, to: name)
+    /// The curves as CSV: a row per (SAE, logged step).
+    public static func writeHistory(_ runs: [(name: String, history: [TrainingRecord])], to folder: ReportFolder, as name: String) throws {
+        try folder.writeCSV(header: ["sae", "step", "loss", "l2", "l1", "l0", "lr"],
+                            rows: runs.flatMap { r in r.history.map { [r.name, "\($0.step)", "\($0.loss)", "\($0.l2)", "\($0.l1)", "\($0.l0)", "\($0.lr)"] } }, to: name)
+    }
+
+    /// Writes a run's SAEs (SAELens format: `sae/` for one, `saes/<name>/` for several), its Table 2
+    /// (`evaluation.json`, a list for several), its curves (`training.csv`) and settings; returns the
+    /// page body's table and curves.
+    public static func write(_ r: TrainSAEResult, settings s: TrainSAESettings, to folder: ReportFolder) throws -> String {
+        let sweeping = s.sweepsSettings
+        let named = r.saes.map { (name: $0.member.name(sweeping: sweeping), history: $0.history) }
+        if r.saes.count == 1 {
+            try r.sae.save(saeLens: folder.path + "/sae")
+            try folder.writeJSON(r.evaluation, to: "evaluation.json")
+        } else {
+            for t in r.saes { try t.sae.save(saeLens: folder.path + "/saes/" + t.member.name(sweeping: sweeping)) }
+            try folder.writeJSON(r.saes.map { EvaluationRow(member: $0.member, evaluation: $0.evaluation) }, to: "evaluation.json")
+        }
+        try folder.writeJSON(s, to: "settings.json")
+        try writeHistory(named, to: folder, as: "training.csv")
+        return evaluationTable(r.saes.map { ($0.member, $0.evaluation) })
+            + "<p class=\"note\">\(s.trainingTokens) tokens, batch \(s.batchSize), lr \(s.training.lr); \(r.saes.count == 1 ? "one SAE" : "\(r.saes.count) SAEs from one model run per batch"), \(String(format: "%.0f", r.seconds)) s of training and evaluation, model forward \(String(format: "%.0f", r.modelTokensPerSecond)) tokens/s. SAE\(r.saes.count == 1 ? " (SAELens format): <code>sae/</code>" : "s (SAELens format): <code>saes/&lt;name&gt;/</code>"); <a href=\"settings.json\">settings</a>.</p>\n"
+            + "<h2>Training curves</h2>\n" + curves(named, data: "training.csv")
+    }
+
+    /// One row of a multi-SAE `evaluation.json`.
+    public struct EvaluationRow: Codable, Sendable, Equatable {
+        public var member: TrainSAESettings.Member
+        public var evaluation: SAEEvaluationSummary
     }
 }
 
-/// `train-sae`: train one layer's SAE (with checkpoints and resume) or evaluate a given one, and
-/// write Table 2's row with the curves.
+/// `train-sae`: train one or more SAEs (with checkpoints and resume) or evaluate a given one, and
+/// write Table 2 with the curves.
 public enum TrainSAEJob {
     public enum Mode: Sendable {
         case train(checkpointEvery: Int, resume: Bool)
@@ -247,39 +395,45 @@ public enum TrainSAEJob {
 
     /// Runs the job; returns the report page's path.
     @discardableResult
+    /// With `ranks` of an MPI launch, every rank trains its share; rank 0 writes the report (the
+    /// others return nil).
     public static func run(inputs: ExperimentInputs, settings s: TrainSAESettings, mode: Mode, output: String,
-                           log: @escaping (String) -> Void) throws -> String {
+                           ranks: any Collective = SingleProcess(), log rawLog: @escaping (String) -> Void) throws -> String? {
+        let log: (String) -> Void = ranks.rank == 0 ? rawLog : { _ in }
         let tokenizer = try inputs.loadTokenizer()
         _ = try inputs.corpusSpec()
         let loaded = try inputs.loadModel(log: log)
+        try s.validate(nLayers: loaded.model.config.nLayers)
         let folder = try ReportFolder(output)
         var body: String
         switch mode {
         case .evaluate(let path, let cfg):
+            guard ranks.size == 1 else { throw ExperimentInputError("--evaluate runs in one process; start it without mpirun") }
             let sae = try loadSAE(path, cfg: cfg, model: loaded.model)
             let layer = sae.config.layer ?? s.layer
             log("evaluating \(path) (\(sae.config.dSAE) features on \(sae.config.hookName)) on \(s.evaluationRows) held-out rows")
             let (e, _) = try TrainSAERunner.evaluate(model: loaded.model, sae: sae, inputs: inputs, tokenizer: tokenizer, rows: s.evaluationRows)
             try folder.writeJSON(e, to: "evaluation.json")
             body = "<h1>SAE evaluation on \(HTML.escape(loaded.name))</h1>\n<p>\(HTML.escape(path))</p>\n"
-                + TrainSAEReport.evaluationTable(e, layer: layer, dSAE: sae.config.dSAE)
+                + TrainSAEReport.evaluationTable([(TrainSAESettings.Member(layer: layer, dSAE: sae.config.dSAE, l1Coeff: .nan), e)])
             log(String(format: "L0 %.1f, alive %.1f%%, CE loss recovered %.3f, CE diff %.3f", e.l0, e.aliveFraction * 100, e.ceLossRecovered, e.ceDiff))
         case .train(let every, let resume):
+            guard every >= 1 else { throw ExperimentInputError("--checkpoint-every is \(every); allowed: ≥ 1") }
             let plan = CheckpointPlan(path: output + "/checkpoint.h5", every: every, resume: resume)
-            let r = try TrainSAERunner.run(model: loaded, inputs: inputs, tokenizer: tokenizer, settings: s, checkpoint: plan, log: log)
-            try r.sae.save(saeLens: output + "/sae")
+            let r = try TrainSAERunner.run(model: loaded, inputs: inputs, tokenizer: tokenizer, settings: s, checkpoint: plan, ranks: ranks, log: log)
+            guard ranks.rank == 0 else { return nil }
             if loaded.isPlanted && inputs.modelPath == nil && inputs.corpus.isEmpty && s == TrainSAESettings.planted() {
                 try r.sae.save(saeLens: ExperimentInputs.plantedSAEPath)      // the sections' default SAE
             }
-            try folder.writeJSON(r.evaluation, to: "evaluation.json")
-            try folder.writeJSON(s, to: "settings.json")
-            try TrainSAEReport.writeHistory(r.history, to: folder, as: "training.csv")
-            body = "<h1>SAE on \(HTML.escape(loaded.name)), layer \(s.layer)</h1>\n"
-                + TrainSAEReport.evaluationTable(r.evaluation, layer: s.layer, dSAE: s.dSAE)
-                + "<p class=\"note\">\(s.trainingTokens) tokens, batch \(s.batchSize), lr \(s.training.lr), l1 \(s.training.l1Coeff). SAE (SAELens format): <code>sae/</code>; checkpoint: <code>checkpoint.h5</code>.</p>\n"
-                + "<h2>Training curves</h2>\n" + TrainSAEReport.curves(r.history, data: "training.csv")
-            let e = r.evaluation
-            log(String(format: "L0 %.1f, alive %.1f%%, CE loss recovered %.3f, CE diff %.3f", e.l0, e.aliveFraction * 100, e.ceLossRecovered, e.ceDiff))
+            let layers = s.layers
+            body = "<h1>SAE\(r.saes.count == 1 ? "" : "s") on \(HTML.escape(loaded.name)), layer\(layers.count == 1 ? "" : "s") \(layers.map(String.init).joined(separator: ", "))</h1>\n"
+                + (try TrainSAEReport.write(r, settings: s, to: folder))
+                + "<p class=\"note\">Checkpoint: <code>checkpoint.h5</code> (continue an interrupted run with <code>--resume</code>).</p>\n"
+            for t in r.saes {
+                let e = t.evaluation
+                log(String(format: "%@: L0 %.1f, alive %.1f%%, CE loss recovered %.3f, CE diff %.3f", t.member.name(sweeping: s.sweepsSettings),
+                           e.l0, e.aliveFraction * 100, e.ceLossRecovered, e.ceDiff))
+            }
         }
         try folder.write(HTML.page(title: "train-sae", body: body), to: "index.html")
         return output + "/index.html"

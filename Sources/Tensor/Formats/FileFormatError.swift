@@ -56,21 +56,45 @@ public struct FileFormatError: Error, LocalizedError, CustomStringConvertible, S
 /// succeeds, so an interrupted or failed write never leaves a partial file under the final name.
 public enum AtomicFile {
     /// Calls `write` with a temporary path in `path`'s folder; on success renames it to `path`
-    /// (replacing any existing file), on error removes it and rethrows.
-    public static func write(to path: String, format: String, _ write: (String) throws -> Void) throws {
+    /// (replacing any existing file), on error removes it and rethrows. With `durable`, the temporary
+    /// file is flushed to disk before the rename and the folder after it.
+    public static func write(to path: String, format: String, durable: Bool = false, _ write: (String) throws -> Void) throws {
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent().path
-        let tmp = dir + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let tmp = dir + "/" + temporaryPrefix(for: path) + "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        func failed(_ what: String) -> FileFormatError {
+            FileFormatError(path: path, format: format, reason: .cannotWrite, detail: "\(what) failed: \(String(cString: strerror(errno)))")
+        }
         do {
             try write(tmp)
-            guard rename(tmp, path) == 0 else {
-                throw FileFormatError(path: path, format: format, reason: .cannotWrite,
-                                      detail: "rename from temporary file failed: \(String(cString: strerror(errno)))")
-            }
+            if durable { guard sync(tmp) else { throw failed("fsync of the temporary file") } }
+            guard rename(tmp, path) == 0 else { throw failed("rename from temporary file") }
         } catch {
             unlink(tmp)
             throw error
         }
+        if durable { guard sync(dir) else { throw failed("fsync of the folder") } }
+    }
+
+    /// The name prefix of `path`'s temporary files (`.<name>.tmp-`); a process killed mid-write leaves
+    /// one behind, which ``removeStaleTemporaries(of:)`` deletes.
+    public static func temporaryPrefix(for path: String) -> String { "." + URL(fileURLWithPath: path).lastPathComponent + ".tmp-" }
+
+    /// Deletes temporary files of `path` left by writers that were killed (any process's).
+    public static func removeStaleTemporaries(of path: String) {
+        let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        let prefix = temporaryPrefix(for: path)
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where name.hasPrefix(prefix) {
+            unlink(dir + "/" + name)
+        }
+    }
+
+    /// fsync of a file or folder by path.
+    static func sync(_ path: String) -> Bool {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        return fsync(fd) == 0
     }
 
     /// Writes `data` to `path` atomically (temporary file, fsync, rename).

@@ -156,6 +156,26 @@ public final class HDF5File: @unchecked Sendable {
         }
     }
 
+    /// A dataset written by ``HDF5Writer/writeBits(_:at:)``: `uint16` elements and their `precision`.
+    public func readHalfBits(_ path: String) throws -> HalfTensor {
+        let (o, shape, type) = try dataset(path)
+        let what = "dataset '\(path)'"
+        guard case .fixed(2, false, false) = type else { throw fail(.unsupported, "\(what) holds \(type.publicType), not little-endian uint16") }
+        guard let name = try attribute("precision", of: path).stringValue, let precision = HalfPrecision(rawValue: name) else {
+            throw fail(.unsupported, "\(what) has no attribute 'precision' (float16 or bfloat16)")
+        }
+        guard let count = CheckedSize.bytes(shape, itemSize: 2).map({ $0 / 2 }) else { throw fail(.corrupt, "\(what): shape \(shape) overflows") }
+        var bits = [UInt16](repeating: 0, count: count)
+        if case .contiguous(let address?, _) = o.layout!, o.filters.isEmpty, count > 0 {
+            let bytes = try parser.bytes.slice(address, 2 * count, what)
+            bits.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(bytes)) }
+        } else {
+            let raw = try parser.rawData(o, shape: shape, type: type, what: what)
+            bits.withUnsafeMutableBytes { $0.copyBytes(from: raw) }
+        }
+        return HalfTensor(shape: shape, bits: bits, precision: precision)
+    }
+
     /// Integer dataset `path` as an ``IndexTensor``.
     public func readIndices(_ path: String) throws -> IndexTensor {
         let (o, shape, type) = try dataset(path)

@@ -31,9 +31,11 @@ public final class HDF5Writer: @unchecked Sendable {
     }
 
     /// Creates `path` atomically: `body` fills a temporary file, which is renamed to `path` only
-    /// after it was written and closed without error.
-    public static func write(to path: String, _ body: (HDF5Writer) throws -> Void) throws {
-        try AtomicFile.write(to: path, format: format) { tmp in
+    /// after it was written and closed without error. `durable` also flushes the file to disk before
+    /// the rename and the folder after it (for checkpoints: after a crash or power loss the path holds
+    /// either the old file or the complete new one).
+    public static func write(to path: String, durable: Bool = false, _ body: (HDF5Writer) throws -> Void) throws {
+        try AtomicFile.write(to: path, format: format, durable: durable) { tmp in
             let f = try HDF5Writer(creating: tmp)
             do {
                 try body(f)
@@ -135,6 +137,17 @@ public final class HDF5Writer: @unchecked Sendable {
         try half.bits.withUnsafeBufferPointer { buf in
             try createDataset(path, shape: half.shape, fileType: t, memType: t, data: UnsafeRawPointer(buf.baseAddress!))
         }
+    }
+
+    /// Writes the encoded elements of a ``HalfTensor`` of either precision as a `uint16` dataset with
+    /// an attribute `precision` (`float16`/`bfloat16`) — bit for bit, for state that must come back
+    /// exactly (``HDF5File/readHalfBits(_:)`` reads it).
+    public func writeBits(_ half: HalfTensor, at path: String) throws {
+        try half.bits.withUnsafeBufferPointer { buf in
+            try createDataset(path, shape: half.shape, fileType: chdf5_std_u16le(), memType: chdf5_native_uint16(),
+                              data: UnsafeRawPointer(buf.baseAddress!))
+        }
+        try setAttribute("precision", .string(half.precision.rawValue), of: path)
     }
 
     /// Writes integers as an int64 dataset.

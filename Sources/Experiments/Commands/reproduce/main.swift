@@ -36,7 +36,7 @@ struct Reproduce: ParsableCommand {
     }
 
     func run() throws {
-        var settings = MainJobSettings(training: recipe.settings(common), output: common.output ?? "out/reproduce")
+        var settings = MainJobSettings(training: try recipe.settings(common), output: common.output ?? "out/reproduce")
         settings.sae = saeOptions.sae
         settings.saeConfig = saeOptions.cfg
         settings.dashboards = dashboards

@@ -1,16 +1,23 @@
-// train-sae: Table 2 — train one layer's SAE (checkpoints, resume) or evaluate a given one.
+// train-sae: Table 2 — train SAEs on one or more layers' hook_z (checkpoints, resume, several layers
+// and settings from one model pass, data-parallel under mpirun) or evaluate a given one.
 // Thin: options → TrainSAEJob.
 
 import ArgumentParser
 import Experiments
 import ExperimentsCLI
 import Foundation
+import SAEDistributed
 
 struct TrainSAECommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train-sae",
-        abstract: "Train an attention-output SAE on one layer's hook_z, or evaluate a given SAE (Table 2).",
-        discussion: "Default: the planted-circuit model's layer 1 with the planted recipe. With --model: GPT-2 and the paper's recipe (layer 5 unless --layer). --evaluate <SAELens folder or .pt> skips training.")
+        abstract: "Train attention-output SAEs on layers' hook_z, or evaluate a given SAE (Table 2).",
+        discussion: """
+        Default: the planted-circuit model's layer 1 with the planted recipe. With --model: GPT-2 and the paper's recipe (layer 5 unless --layer). \
+        --layers 0-11 trains an SAE per layer from one model pass per batch; --d-sae and --l1 take lists to sweep. \
+        Under `mpirun -np N` the corpus rows and each batch are split between the ranks and gradients are summed (rank 0 writes the report). \
+        --evaluate <SAELens folder or .pt> skips training.
+        """)
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var recipe: TrainingOptions
@@ -20,12 +27,26 @@ struct TrainSAECommand: ParsableCommand {
     @Option(help: "Evaluate this SAE instead of training (a SAELens folder or the paper's .pt).") var evaluate: String?
     @Option(help: "The .pt's _cfg.json when it is not beside it.") var cfg: String?
 
+    func validate() throws {
+        guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every is \(checkpointEvery); allowed: ≥ 1") }
+        if let evalRows, evalRows < 1 || evalRows > 1 << 20 { throw ValidationError("--eval-rows is \(evalRows); allowed: 1…1048576") }
+    }
+
     func run() throws {
-        var s = recipe.settings(common)
+        let ranks = try MPICollective.fromLaunch()
+        var s = try recipe.settings(common)
         if let evalRows { s.evaluationRows = evalRows }
         let mode: TrainSAEJob.Mode = evaluate.map { .evaluate(sae: $0, cfg: cfg) } ?? .train(checkpointEvery: checkpointEvery, resume: resume)
-        let page = try TrainSAEJob.run(inputs: common.inputs, settings: s, mode: mode, output: common.output ?? "out/train-sae", log: log)
-        log("report: \(absolutePath(page))")
+        do {
+            let page = try TrainSAEJob.run(inputs: common.inputs, settings: s, mode: mode, output: common.output ?? "out/train-sae",
+                                           ranks: ranks ?? SingleProcess(), log: log)
+            if let page { log("report: \(absolutePath(page))") }
+        } catch {
+            // One rank's error would leave the others waiting in the next gradient sum: stop them all.
+            guard let ranks, ranks.size > 1 else { throw error }
+            FileHandle.standardError.write("error (rank \(ranks.rank)): \(error)\n".data(using: .utf8)!)
+            ranks.abort()
+        }
     }
 }
 

@@ -1,0 +1,473 @@
+// TrainingRun: the training loop — shuffling buffer → step → resampling → curve → checkpoint — for
+// one or more SAEs trained side by side on the same batches, with one checkpoint file from which a
+// run continues bit for bit.
+
+import Foundation
+
+/// One point of a training curve: the means over the steps since the previous point.
+public struct TrainingRecord: Codable, Sendable, Equatable {
+    /// Steps taken when the point was logged (1-based: the point after step 0 has `step` 1).
+    public var step: Int
+    public var loss: Float, l2: Float, l1: Float, l0: Float
+    /// The learning rate of the last step of the window.
+    public var lr: Double
+
+    public init(step: Int, loss: Float, l2: Float, l1: Float, l0: Float, lr: Double) {
+        self.step = step; self.loss = loss; self.l2 = l2; self.l1 = l1; self.l0 = l0; self.lr = lr
+    }
+
+    /// The mean of `window` (not empty), logged at `step`.
+    public init(step: Int, averaging window: [StepMetrics]) {
+        let n = Float(window.count)
+        self.init(step: step, loss: window.map(\.loss).reduce(0, +) / n, l2: window.map(\.l2).reduce(0, +) / n,
+                  l1: window.map(\.l1).reduce(0, +) / n, l0: window.map(\.l0).reduce(0, +) / n, lr: window.last!.lr)
+    }
+}
+
+/// A training run that cannot start, or a checkpoint it cannot continue from.
+public enum TrainingRunError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// A value of the plan or of a member is outside its range; `name` is the option a user sets.
+    case invalidSetting(name: String, value: String, allowed: String)
+    /// A checkpoint written by a run with other settings (or another model, corpus, SAE list).
+    case checkpointMismatch(file: String, detail: String)
+
+    public var description: String {
+        switch self {
+        case .invalidSetting(let n, let v, let a): "\(n) is \(v); allowed: \(a)"
+        case .checkpointMismatch(let f, let d):
+            "checkpoint \(f) was written by another run (\(d)); delete it to start afresh, or run with the settings it was written with"
+        }
+    }
+}
+
+/// The schedule of a run, shared by all its SAEs: they see the same batches in the same order.
+public struct TrainingRunPlan: Codable, Sendable, Equatable {
+    /// Training steps; each takes one batch of `batchSize` rows.
+    public var steps: Int
+    public var batchSize: Int
+    /// Rows of the shuffling buffer (SPEC §1.3: the paper's 4096 · 384).
+    public var bufferRows: Int
+    /// Storage of the buffer (the paper: bfloat16).
+    public var precision: HalfPrecision
+    public var bufferSeed: UInt64
+    /// Dead-feature resampling for every SAE of the run, or nil for none.
+    public var resampling: ResamplingConfig?
+    /// A curve point every this many steps (and after the last).
+    public var recordEvery: Int
+
+    public init(steps: Int, batchSize: Int, bufferRows: Int, precision: HalfPrecision = .bfloat16, bufferSeed: UInt64 = 0,
+                resampling: ResamplingConfig? = nil, recordEvery: Int = 1) {
+        self.steps = steps; self.batchSize = batchSize; self.bufferRows = bufferRows; self.precision = precision
+        self.bufferSeed = bufferSeed; self.resampling = resampling; self.recordEvery = recordEvery
+    }
+
+    /// Checks every value; the names are the `train-sae` options that set them.
+    public func validate() throws {
+        func check(_ ok: Bool, _ name: String, _ value: Any, _ allowed: String) throws {
+            if !ok { throw TrainingRunError.invalidSetting(name: name, value: "\(value)", allowed: allowed) }
+        }
+        try check(batchSize >= 1 && batchSize <= 1 << 24, "--batch", batchSize, "1…16777216")
+        try check(steps >= 1, "--tokens", steps * batchSize, "at least one batch (\(batchSize) tokens)")
+        try check(bufferRows >= 4 * batchSize && bufferRows <= 1 << 31, "--buffer-rows", bufferRows, "at least four batches (\(4 * batchSize)) and at most 2³¹")
+        try check(recordEvery >= 1, "record interval", recordEvery, "≥ 1")
+        if let r = resampling {
+            try check(r.reinitEvery >= 1, "resampling interval", r.reinitEvery, "≥ 1")
+            try check(r.resampleBatches >= 1 && r.resampleBatches <= bufferRows / 2 / batchSize, "resampling batches", r.resampleBatches,
+                      "1…\(bufferRows / 2 / batchSize) (the batches half the buffer holds)")
+            try check(r.numResamples >= 0, "resample count", r.numResamples, "≥ 0")
+        }
+    }
+}
+
+/// One SAE of a run: the columns of each row it reads, its trainer, its resampling stream and its curve.
+public struct TrainingRunMember: Sendable {
+    public internal(set) var trainer: SAETrainer
+    /// Columns of the source's rows (e.g. one layer's `hook_z` among several layers' side by side).
+    public let columns: Range<Int>
+    public internal(set) var resampleRNG: RandomStream
+    public internal(set) var history: [TrainingRecord] = []
+    /// Steps since the last curve point.
+    var window: [StepMetrics] = []
+    /// The resampling checks that found dead features.
+    public internal(set) var resampleEvents: [ResampleEvent] = []
+
+    public init(sae: SAE, config: SAETrainingConfig, columns: Range<Int>, resampleSeed: UInt64) {
+        trainer = SAETrainer(sae: sae, config: config)
+        self.columns = columns
+        resampleRNG = RandomStream(seed: resampleSeed)
+    }
+}
+
+/// What a running ``TrainingRun`` reports.
+public struct TrainingProgress: Sendable {
+    public enum Phase: Sendable, Equatable {
+        /// The buffer's first fill: rows filled of the rows to fill.
+        case filling(rows: Int, of: Int)
+        case training
+    }
+    public var phase: Phase
+    /// Steps done, of the plan's steps.
+    public var step: Int, steps: Int
+    /// Tokens per second — read from the source while filling, trained on (all ranks) while training —
+    /// and seconds since this process started the run.
+    public var rowsPerSecond: Double, seconds: Double
+    /// Estimated seconds left (nil until it can be estimated).
+    public var eta: Double?
+    /// Each member's latest curve point.
+    public var latest: [TrainingRecord?]
+}
+
+/// The training loop of SPEC §1.3–§1.9 for one or more SAEs trained side by side.
+///
+/// Each step takes one batch `[batch, Σ widths]` from the shared shuffling buffer; every member trains
+/// on its columns of it (a sweep of settings on one layer reads the same columns; several layers read
+/// theirs). Resampling checks happen at the same steps for all members; when any member needs batches
+/// to draw new directions from, they are drawn once and every member that needs them uses the same
+/// ones (with one member this is the reference code's behaviour exactly).
+///
+/// **Data parallelism.** With a ``Collective`` of N ranks (MPI), each rank runs this loop on its own
+/// source (its share of the corpus), a buffer of `bufferRows / N` rows and batches of `batchSize / N`
+/// rows; every step sums the gradients across ranks (``SAETrainer/step(_:across:)``) and resampling
+/// chooses among all ranks' rows, so the SAEs stay identical on every rank. Rank 0 reports.
+///
+/// A checkpoint (``save(to:)``) is one HDF5 file, written atomically and durably, holding every
+/// member's SAE, Adam state, schedule, counters, random streams and curve, the buffer's rows (bit for
+/// bit), read pointer, random stream and the rows waiting for its next refresh, and the source's
+/// position; ``resume(from:source:metadata:onFill:)`` continues from it exactly: the final weights
+/// equal an uninterrupted run's bit for bit.
+public struct TrainingRun<Source: ResumableActivationSource> {
+    public let plan: TrainingRunPlan
+    public private(set) var members: [TrainingRunMember]
+    public private(set) var buffer: ActivationBuffer<Source>
+    /// Steps done.
+    public private(set) var step = 0
+    /// The caller's description of the run (e.g. its settings as JSON), stored in every checkpoint and
+    /// compared on resume.
+    public let metadata: String
+    /// The ranks of a data-parallel run (``SingleProcess`` for one).
+    public let ranks: any Collective
+    /// When this process started the run and at which step (for rates; not part of the state).
+    private var clock = (start: Date(), stepAtStart: 0)
+
+    /// Starts a run: checks the plan and the members' columns, then fills the buffer (reporting it).
+    public init(plan: TrainingRunPlan, members: [TrainingRunMember], source: Source, metadata: String = "",
+                ranks: any Collective = SingleProcess(), progress: @escaping (TrainingProgress) -> Void = { _ in }) throws {
+        try plan.validate()
+        try Self.check(plan, ranks: ranks)
+        try Self.check(members, width: source.dIn)
+        self.plan = plan
+        self.members = members
+        self.metadata = metadata
+        self.ranks = ranks
+        let start = Date(), steps = plan.steps
+        var lastReport = Date.distantPast
+        buffer = try ActivationBuffer(source: source, size: plan.bufferRows / ranks.size, batchSize: plan.batchSize / ranks.size, precision: plan.precision,
+                                      seed: plan.bufferSeed, onFill: { filled, total in
+            let now = Date()
+            guard filled == total || now.timeIntervalSince(lastReport) >= 1 else { return }
+            lastReport = now
+            let t = now.timeIntervalSince(start)
+            progress(TrainingProgress(phase: .filling(rows: filled, of: total), step: 0, steps: steps,
+                                      rowsPerSecond: t > 0 ? Double(filled) / t : 0, seconds: t,
+                                      eta: filled > 0 ? t * Double(total - filled) / Double(filled) : nil, latest: members.map { _ in nil }))
+        })
+        buffer.onFill = nil
+        clock = (start, 0)
+    }
+
+    static func check(_ plan: TrainingRunPlan, ranks: any Collective) throws {
+        let n = ranks.size
+        guard plan.batchSize % n == 0, plan.bufferRows % n == 0 else {
+            throw TrainingRunError.invalidSetting(name: "--batch and --buffer-rows", value: "\(plan.batchSize) and \(plan.bufferRows)",
+                                                  allowed: "multiples of the \(n) ranks (each rank takes an equal share)")
+        }
+    }
+
+    static func check(_ members: [TrainingRunMember], width: Int) throws {
+        guard !members.isEmpty else { throw TrainingRunError.invalidSetting(name: "SAEs", value: "none", allowed: "at least one") }
+        for m in members where m.columns.lowerBound < 0 || m.columns.upperBound > width || m.columns.count != m.trainer.sae.config.dIn {
+            throw TrainingRunError.invalidSetting(name: "columns of \(m.trainer.sae.config.hookName)", value: "\(m.columns)",
+                                                  allowed: "\(m.trainer.sae.config.dIn) columns within the source's \(width)")
+        }
+    }
+
+    /// Trains until `until` steps are done (default: the plan's), writing a checkpoint to `checkpoint`
+    /// every `every` steps and after the last, and reporting progress about once a second.
+    public mutating func run(until: Int? = nil, checkpoint: (path: String, every: Int)? = nil,
+                             progress: (TrainingProgress) -> Void = { _ in }) throws {
+        let end = min(until ?? plan.steps, plan.steps)
+        if let c = checkpoint {
+            guard c.every >= 1 else { throw TrainingRunError.invalidSetting(name: "--checkpoint-every", value: "\(c.every)", allowed: "≥ 1") }
+            AtomicFile.removeStaleTemporaries(of: c.path)
+            if ranks.rank > 0 { Self.removeStaleRankTemporaries(c.path, rank: ranks.rank) }
+        }
+        var lastReport = Date()
+        while step < end {
+            try trainOneStep()
+            let now = Date()
+            if now.timeIntervalSince(lastReport) >= 1 || step == end {
+                lastReport = now
+                progress(currentProgress)
+            }
+            if let c = checkpoint, step % c.every == 0 || step == plan.steps { try save(to: c.path) }
+        }
+    }
+
+    /// Progress now.
+    public var currentProgress: TrainingProgress {
+        let t = Date().timeIntervalSince(clock.start)
+        let done = step - clock.stepAtStart
+        // Tokens trained on per second (all ranks), buffer fills included.
+        let rows = Double(done * plan.batchSize)
+        return TrainingProgress(phase: .training, step: step, steps: plan.steps, rowsPerSecond: t > 0 ? rows / t : 0, seconds: t,
+                                eta: done > 0 ? t / Double(done) * Double(plan.steps - step) : nil, latest: members.map(\.history.last))
+    }
+
+    /// One step for every member, their resampling checks, and the curve.
+    mutating func trainOneStep() throws {
+        let i = step
+        let batch = try buffer.next()
+        for k in members.indices {
+            let m = try members[k].trainer.step(Self.columns(batch, members[k].columns), across: ranks)
+            members[k].window.append(m)
+        }
+        if let r = plan.resampling {
+            // Batches drawn at most once per check, shared by the members that need them.
+            var drawn: [Tensor] = []
+            for k in members.indices {
+                var used = 0
+                var (trainer, rng, cols) = (members[k].trainer, members[k].resampleRNG, members[k].columns)
+                let event = try trainer.endOfStep(i, resampling: r, rng: &rng, across: ranks) {
+                    if used == drawn.count { drawn.append(try buffer.next()) }
+                    used += 1
+                    return Self.columns(drawn[used - 1], cols)
+                }
+                (members[k].trainer, members[k].resampleRNG) = (trainer, rng)
+                if let e = event, !e.dead.isEmpty { members[k].resampleEvents.append(e) }
+            }
+        }
+        step += 1
+        if step % plan.recordEvery == 0 || step == plan.steps {
+            for k in members.indices where !members[k].window.isEmpty {
+                members[k].history.append(TrainingRecord(step: step, averaging: members[k].window))
+                members[k].window = []
+            }
+        }
+    }
+
+    /// Columns `c` of a batch (the batch itself when it is all of them).
+    static func columns(_ batch: Tensor, _ c: Range<Int>) -> Tensor {
+        c.count == batch.shape[1] ? batch : batch.sliced(axis: 1, c).contiguous()
+    }
+
+    // MARK: Checkpoints
+
+    static var checkpointFormat: String { "attention-saes.training-run" }
+    static var checkpointVersion: Int64 { 1 }
+
+    /// Writes the run's complete state to `path` (one HDF5 file; temporary file, fsync, rename).
+    ///
+    /// With several ranks, every rank but 0 first writes its own buffer and source position to
+    /// ``rankFile(_:rank:step:)`` (durably), then rank 0 writes `path` — which names the step — and
+    /// finally the ranks delete their files of other steps: a kill at any point leaves a `path` whose
+    /// step has every rank's file.
+    public func save(to path: String) throws {
+        let size = ranks.size
+        if size > 1 {
+            if ranks.rank > 0 { try Self.writeBuffer(buffer, to: Self.rankFile(path, rank: ranks.rank, step: step), step: step) }
+            var barrier = [0.0]
+            try ranks.sum(&barrier)
+            if ranks.rank == 0 { try writeMain(to: path) }
+            try ranks.sum(&barrier)
+            if ranks.rank > 0 { Self.removeRankFiles(path, rank: ranks.rank, except: step) }
+        } else {
+            try writeMain(to: path)
+        }
+    }
+
+    /// The file of rank `rank`'s buffer for the checkpoint `path` at `step`.
+    public static func rankFile(_ path: String, rank: Int, step: Int) -> String { path + ".rank\(rank)-step\(step)" }
+
+    static func removeRankFiles(_ path: String, rank: Int, except step: Int) {
+        let url = URL(fileURLWithPath: path)
+        let dir = url.deletingLastPathComponent().path, prefix = url.lastPathComponent + ".rank\(rank)-step"
+        let keep = URL(fileURLWithPath: rankFile(path, rank: rank, step: step)).lastPathComponent
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where name.hasPrefix(prefix) && name != keep {
+            unlink(dir + "/" + name)
+        }
+    }
+
+    /// Temporary files of rank `rank`'s buffer files left by a killed writer.
+    static func removeStaleRankTemporaries(_ path: String, rank: Int) {
+        let url = URL(fileURLWithPath: path)
+        let dir = url.deletingLastPathComponent().path, prefix = "." + url.lastPathComponent + ".rank\(rank)-step"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where name.hasPrefix(prefix) && name.contains(".tmp-") {
+            unlink(dir + "/" + name)
+        }
+    }
+
+    static func writeBuffer(_ buffer: ActivationBuffer<Source>, to path: String, step: Int) throws {
+        try HDF5Writer.write(to: path, durable: true) { w in
+            try w.setAttribute("step", .int(Int64(step)))
+            try writeBuffer(buffer, into: w)
+        }
+    }
+
+    static func writeBuffer(_ buffer: ActivationBuffer<Source>, into w: HDF5Writer) throws {
+        let snap = buffer.snapshot
+        try w.setAttribute("source_rows", .int(Int64(buffer.source.rowsDelivered)))
+        try w.writeBits(snap.storage, at: "/buffer/rows")
+        if let p = snap.pending { try w.write(p, at: "/buffer/pending") }
+        try w.setAttribute("read_pointer", .int(Int64(snap.readPointer)), of: "/buffer")
+        try w.setAttribute("refreshes", .int(Int64(snap.refreshes)), of: "/buffer")
+        try w.setAttribute("rng", .ints(snap.rng.state.map { Int64(bitPattern: $0) }), of: "/buffer")
+    }
+
+    func writeMain(to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try HDF5Writer.write(to: path, durable: true) { w in
+            try w.setAttribute("format", .string(Self.checkpointFormat))
+            try w.setAttribute("version", .int(Self.checkpointVersion))
+            try w.setAttribute("plan", .string(String(decoding: try encoder.encode(plan), as: UTF8.self)))
+            try w.setAttribute("metadata", .string(metadata))
+            try w.setAttribute("step", .int(Int64(step)))
+            try w.setAttribute("members", .int(Int64(members.count)))
+            try w.setAttribute("ranks", .int(Int64(ranks.size)))
+            try Self.writeBuffer(buffer, into: w)
+            for (k, m) in members.enumerated() {
+                let g = "/member\(k)"
+                try m.trainer.write(into: w, group: g)
+                try w.setAttribute("columns", .ints([Int64(m.columns.lowerBound), Int64(m.columns.upperBound)]), of: g)
+                try w.setAttribute("resample_rng", .ints(m.resampleRNG.state.map { Int64(bitPattern: $0) }), of: g)
+                try w.setAttribute("history", .string(String(decoding: try encoder.encode(m.history), as: UTF8.self)), of: g)
+                try w.setAttribute("window", .string(String(decoding: try encoder.encode(m.window.map(WindowEntry.init)), as: UTF8.self)), of: g)
+            }
+        }
+    }
+
+    /// StepMetrics as stored in a checkpoint's unfinished curve window.
+    struct WindowEntry: Codable {
+        var loss: Float, l2: Float, l1: Float, l0: Float, lr: Double
+        init(_ m: StepMetrics) { (loss, l2, l1, l0, lr) = (m.loss, m.l2, m.l1, m.l0, m.lr) }
+        var metrics: StepMetrics { StepMetrics(loss: loss, l2: l2, l1: l1, l0: l0, lr: lr) }
+    }
+
+    /// The plan and metadata a checkpoint was written with, without loading its tensors.
+    public static func checkpointInfo(_ path: String) throws -> (plan: TrainingRunPlan, metadata: String, step: Int) {
+        let f = try HDF5File(path: path)
+        let plan = try readPlan(f, path)
+        guard let metadata = try? f.attribute("metadata").stringValue, let step = try? f.attribute("step").intValue else {
+            throw SAEFormatError.missingKey(file: path, key: "metadata")
+        }
+        return (plan, metadata, Int(step))
+    }
+
+    static func readPlan(_ f: HDF5File, _ path: String) throws -> TrainingRunPlan {
+        guard (try? f.attribute("format").stringValue) == checkpointFormat else {
+            throw SAEFormatError.unsupported(file: path, detail: "not a training-run checkpoint (root attribute format is not '\(checkpointFormat)')")
+        }
+        guard (try? f.attribute("version").intValue) == checkpointVersion else {
+            throw SAEFormatError.unsupported(file: path, detail: "checkpoint version is not \(checkpointVersion)")
+        }
+        guard let s = try? f.attribute("plan").stringValue, let plan = try? JSONDecoder().decode(TrainingRunPlan.self, from: Data(s.utf8)) else {
+            throw SAEFormatError.missingKey(file: path, key: "plan")
+        }
+        do { try plan.validate() } catch { throw SAEFormatError.unsupported(file: path, detail: "its plan is invalid: \(error)") }
+        return plan
+    }
+
+    /// Continues the run saved at `path`. `source` is a fresh source (at row 0), which is skipped to
+    /// the saved position; `metadata` must equal the saved run's.
+    public static func resume(from path: String, source: Source, metadata: String, ranks: any Collective = SingleProcess()) throws -> TrainingRun {
+        let f = try HDF5File(path: path)
+        let plan = try readPlan(f, path)
+        try check(plan, ranks: ranks)
+        let savedRanks = (try? f.attribute("ranks").intValue).map(Int.init) ?? 1
+        guard savedRanks == ranks.size else {
+            throw TrainingRunError.checkpointMismatch(file: path, detail: "it was written by \(savedRanks) rank\(savedRanks == 1 ? "" : "s"), this run has \(ranks.size)")
+        }
+        func int(_ key: String, of object: String = "/") throws -> Int {
+            guard let v = try? f.attribute(key, of: object).intValue, v >= 0 else {
+                throw SAEFormatError.missingKey(file: path, key: (object == "/" ? "" : object + ".") + key)
+            }
+            return Int(v)
+        }
+        guard let saved = try? f.attribute("metadata").stringValue else { throw SAEFormatError.missingKey(file: path, key: "metadata") }
+        guard saved == metadata else {
+            throw TrainingRunError.checkpointMismatch(file: path, detail: "it was written with \(saved), this run is \(metadata)")
+        }
+        let step = try int("step"), count = try int("members")
+        guard step <= plan.steps, count >= 1, count <= 4096 else { throw SAEFormatError.unsupported(file: path, detail: "step \(step) of \(plan.steps), \(count) SAEs") }
+        let decoder = JSONDecoder()
+        var members: [TrainingRunMember] = []
+        for k in 0..<count {
+            let g = "/member\(k)"
+            let trainer = try SAETrainer.read(from: f, group: g, path: path)
+            guard case .ints(let c)? = try? f.attribute("columns", of: g), c.count == 2, c[0] >= 0, c[0] <= c[1] else {
+                throw SAEFormatError.missingKey(file: path, key: g + ".columns")
+            }
+            var m = TrainingRunMember(sae: trainer.sae, config: trainer.config, columns: Int(c[0])..<Int(c[1]), resampleSeed: 0)
+            m.trainer = trainer
+            m.resampleRNG = try SAETrainer.readRandomStream(f, "resample_rng", of: g, path: path)
+            guard let h = try? f.attribute("history", of: g).stringValue, let history = try? decoder.decode([TrainingRecord].self, from: Data(h.utf8)),
+                  let w = try? f.attribute("window", of: g).stringValue, let window = try? decoder.decode([WindowEntry].self, from: Data(w.utf8)) else {
+                throw SAEFormatError.missingKey(file: path, key: g + ".history")
+            }
+            guard trainer.step == step else { throw SAEFormatError.unsupported(file: path, detail: "\(g) is at step \(trainer.step), the run at \(step)") }
+            m.history = history
+            m.window = window.map(\.metrics)
+            members.append(m)
+        }
+        try check(members, width: source.dIn)
+        // The buffer: rank 0's (or one process's) is in the main file, the others' in their rank files.
+        let bufferPath = ranks.rank == 0 ? path : rankFile(path, rank: ranks.rank, step: step)
+        let bf = ranks.rank == 0 ? f : try HDF5File(path: bufferPath)
+        if ranks.rank > 0 {
+            guard (try? bf.attribute("step").intValue).map(Int.init) == step else {
+                throw SAEFormatError.unsupported(file: bufferPath, detail: "rank \(ranks.rank)'s buffer is not of step \(step)")
+            }
+        }
+        let (snapshot, sourceRows) = try readBuffer(bf, path: bufferPath, plan: plan, width: source.dIn, ranks: ranks.size)
+        var source = source
+        try source.skip(rows: sourceRows)
+        var run = try TrainingRun(plan: plan, members: members, metadata: metadata, ranks: ranks,
+                                  buffer: ActivationBuffer(source: source, restoring: snapshot, batchSize: plan.batchSize / ranks.size))
+        run.step = step
+        run.clock = (Date(), step)
+        return run
+    }
+
+    private init(plan: TrainingRunPlan, members: [TrainingRunMember], metadata: String, ranks: any Collective, buffer: ActivationBuffer<Source>) throws {
+        self.plan = plan
+        self.members = members
+        self.metadata = metadata
+        self.ranks = ranks
+        self.buffer = buffer
+    }
+
+    static func readBuffer(_ f: HDF5File, path: String, plan: TrainingRunPlan, width: Int, ranks: Int) throws -> (ActivationBuffer<Source>.Snapshot, Int) {
+        func int(_ key: String, of object: String = "/") throws -> Int {
+            guard let v = try? f.attribute(key, of: object).intValue, v >= 0 else {
+                throw SAEFormatError.missingKey(file: path, key: (object == "/" ? "" : object + ".") + key)
+            }
+            return Int(v)
+        }
+        let (rowsPerRank, batch) = (plan.bufferRows / ranks, plan.batchSize / ranks)
+        let rows = try f.readHalfBits("/buffer/rows")
+        guard rows.shape == [rowsPerRank, width], rows.precision == plan.precision else {
+            throw SAEFormatError.unsupported(file: path, detail: "buffer rows \(rows.shape) (\(rows.precision)) do not fit [\(rowsPerRank), \(width)] (\(plan.precision))")
+        }
+        let pending = f.contains("/buffer/pending") ? try f.readTensor("/buffer/pending") : nil
+        if let p = pending, p.rank != 2 || p.shape[1] != width || p.shape[0] < 1 {
+            throw SAEFormatError.unsupported(file: path, detail: "pending rows \(p.shape) do not fit width \(width)")
+        }
+        let readPointer = try int("read_pointer", of: "/buffer"), refreshes = try int("refreshes", of: "/buffer")
+        guard refreshes >= 1, readPointer <= rowsPerRank / 2, readPointer % batch == 0 else {
+            throw SAEFormatError.unsupported(file: path, detail: "buffer read pointer \(readPointer) / refreshes \(refreshes) are not a state of this plan")
+        }
+        let snapshot = ActivationBuffer<Source>.Snapshot(storage: rows, readPointer: readPointer, refreshes: refreshes,
+                                                         rng: try SAETrainer.readRandomStream(f, "rng", of: "/buffer", path: path), pending: pending)
+        return (snapshot, try int("source_rows"))
+    }
+}

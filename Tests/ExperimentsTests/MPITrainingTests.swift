@@ -1,0 +1,112 @@
+// MPITrainingTests: `mpirun -np 2 train-sae` on the planted model — the same SAE, bit for bit, as two
+// in-process ranks summing in the same order; and a killed 2-rank run resumes exactly.
+
+import Foundation
+import Testing
+import TensorTestSupport
+@testable import Experiments
+
+@Suite(.serialized) struct MPITrainingTests {
+    static let trainSAE = KilledTrainingTests.executable
+    static let arguments = ["--tokens", "\(128 * 40)", "--batch", "128", "--d-sae", "256", "--buffer-rows", "1024", "--eval-rows", "2"]
+
+    /// `mpirun` from PATH (Debian's openmpi-bin, which Scripts/test installs).
+    static var mpirun: String? {
+        (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":").map { $0 + "/mpirun" }
+            .first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    /// Starts `mpirun -np 2 train-sae …` (the output folder comes last, so the job can be found by it).
+    static func launch(_ extra: [String]) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try #require(mpirun))
+        p.arguments = ["--oversubscribe", "--allow-run-as-root", "-np", "2", trainSAE] + arguments + extra
+        var env = ProcessInfo.processInfo.environment
+        env["OMPI_MCA_btl_vader_single_copy_mechanism"] = "none"      // containers often forbid the kernel's cross-memory attach
+        p.environment = env
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
+    /// SIGKILLs every process whose command line contains `pattern`, and waits until none is left.
+    static func killAll(matching pattern: String) {
+        func run(_ tool: String) -> Int32 {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: tool == "pkill" ? "/usr/bin/pkill" : "/usr/bin/pgrep")
+            p.arguments = (tool == "pkill" ? ["-KILL"] : []) + ["-f", pattern]
+            p.standardOutput = FileHandle.nullDevice
+            guard (try? p.run()) != nil else { return 1 }
+            p.waitUntilExit()
+            return p.terminationStatus
+        }
+        _ = run("pkill")
+        for _ in 0..<500 where run("pgrep") == 0 { usleep(10_000) }
+    }
+
+    static func weights(_ path: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: path + "/sae/sae_weights.safetensors")) }
+
+    @Test func twoRanksEqualTwoInProcessRanksBitForBit() throws {
+        try #require(Self.mpirun != nil, "mpirun is missing: Scripts/test installs openmpi-bin")
+        _ = try PlantedCircuitModel.loadOrBuild()
+        let dir = temporaryDirectory().path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let p = try Self.launch(["--output", dir + "/mpi"])
+        p.waitUntilExit()
+        try #require(p.terminationStatus == 0)
+        // The same run as two threads of this process (rank 1's shares, summed in rank order).
+        var settings = TrainSAESettings.planted()
+        (settings.trainingTokens, settings.batchSize, settings.dSAE, settings.bufferRows, settings.evaluationRows) = (128 * 40, 128, 256, 1024, 2)
+        let inputs = ExperimentInputs(), tokenizer = try inputs.loadTokenizer()
+        let model = LoadedModel(model: GPT2(weights: try PlantedCircuitModel.loadOrBuild().processed()), roles: .standard,
+                                name: "planted-circuit model v\(PlantedCircuitModel.version)", path: "")
+        let s = settings
+        let results = try InProcessRanks(size: 2).run { ranks in
+            try TrainSAERunner.run(model: model, inputs: inputs, tokenizer: tokenizer, settings: s, ranks: ranks) { _ in }
+        }
+        #expect(results[1].saes.isEmpty)
+        let mpi = try SAE.load(saeLens: dir + "/mpi/sae"), local = results[0].sae
+        #expect(mpi.wEnc == local.wEnc && mpi.wDec == local.wDec && mpi.bEnc == local.bEnc && mpi.bDec == local.bDec)
+        // Rank 1 wrote its buffer beside the checkpoint; the report is rank 0's.
+        #expect(FileManager.default.fileExists(atPath: dir + "/mpi/checkpoint.h5.rank1-step40"))
+    }
+
+    @Test func aKilledTwoRankRunResumesExactly() throws {
+        try #require(Self.mpirun != nil, "mpirun is missing: Scripts/test installs openmpi-bin")
+        _ = try PlantedCircuitModel.loadOrBuild()
+        let dir = temporaryDirectory().path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let a = try Self.launch(["--output", dir + "/a", "--checkpoint-every", "1"])
+        a.waitUntilExit()
+        try #require(a.terminationStatus == 0)
+        // Killed (the whole job: mpirun and both ranks) as soon as it has checkpointed two steps past the
+        // previous kill, three times, resumed each time.
+        var killedAt: [Int] = []
+        for _ in 0..<3 {
+            let b = try Self.launch(["--checkpoint-every", "1", "--resume", "--output", dir + "/b"])
+            let previous = killedAt.last ?? 0, deadline = Date().addingTimeInterval(60)
+            var step = 0
+            while Date() < deadline && b.isRunning {
+                step = (try? TrainingRun<ModelActivationSource>.checkpointInfo(dir + "/b/checkpoint.h5").step) ?? 0
+                if step >= previous + 2 { break }
+                usleep(500)
+            }
+            guard b.isRunning else { b.waitUntilExit(); break }
+            // The whole job at once — mpirun and the ranks it started — found by the output folder in their arguments.
+            Self.killAll(matching: dir + "/b$")
+            b.waitUntilExit()
+            killedAt.append(step)
+        }
+        let last = try Self.launch(["--checkpoint-every", "1", "--resume", "--output", dir + "/b"])
+        last.waitUntilExit()
+        try #require(last.terminationStatus == 0)
+        print("mpirun -np 2 train-sae killed at checkpoint steps \(killedAt), resumed each time")
+        #expect(killedAt.filter { $0 > 0 && $0 < 40 }.count >= 2, "killed at \(killedAt)")
+        #expect(try Self.weights(dir + "/a") == Self.weights(dir + "/b"))
+        #expect(try String(contentsOfFile: dir + "/a/training.csv", encoding: .utf8) == String(contentsOfFile: dir + "/b/training.csv", encoding: .utf8))
+        // Rank 1 keeps only the file of the checkpoint's step.
+        let rankFiles = try FileManager.default.contentsOfDirectory(atPath: dir + "/b").filter { $0.contains(".rank1-") }
+        #expect(rankFiles == ["checkpoint.h5.rank1-step40"])
+    }
+}

@@ -184,13 +184,13 @@ public struct SAETrainer: Sendable {
         }
         guard (m.l2 + m.l1).isFinite else { throw SAETrainingError.nonFiniteLoss(step: step, loss: m.l2 + m.l1) }
         // Decoder constraint: project each row's gradient off the row, then renormalise the rows.
-        let unit = sae.wDec / sae.wDec.l2Norm(axis: -1, keepingAxis: true)
-        grads[1] = grads[1] - unit * (grads[1] * unit).sum(axis: -1, keepingAxis: true)
-        sae.wDec = unit
+        Self.constrainDecoder(&sae.wDec, gradient: &grads[1])
         let lr = schedule.lr
-        var params = [sae.wEnc, sae.wDec, sae.bEnc, sae.bDec]
-        for i in 0..<4 { adamUpdate(&params[i], grads[i], index: i, lr: lr) }
-        sae.wEnc = params[0]; sae.wDec = params[1]; sae.bEnc = params[2]; sae.bDec = params[3]
+        for i in 0..<4 { adam.steps[i] += 1 }
+        Self.adamUpdate(&sae.wEnc, &adam.m[0], &adam.v[0], grads[0], step: adam.steps[0], config: config, lr: lr)
+        Self.adamUpdate(&sae.wDec, &adam.m[1], &adam.v[1], grads[1], step: adam.steps[1], config: config, lr: lr)
+        Self.adamUpdate(&sae.bEnc, &adam.m[2], &adam.v[2], grads[2], step: adam.steps[2], config: config, lr: lr)
+        Self.adamUpdate(&sae.bDec, &adam.m[3], &adam.v[3], grads[3], step: adam.steps[3], config: config, lr: lr)
         schedule.afterTrainingStep(step)
         step += 1
         for j in 0..<fired.count { firingCounts[j] += fired[j] }
@@ -198,22 +198,80 @@ public struct SAETrainer: Sendable {
         return StepMetrics(loss: m.l2 + m.l1, l2: m.l2, l1: m.l1, l0: m.l0, lr: lr, sparse: usedSparse)
     }
 
+    /// The paper's decoder constraint, one row of `W_dec [d_sae, d_in]` at a time in one pass:
+    /// `û = w / ‖w‖`, `g ← g − û (g · û)`, `w ← û`.
+    static func constrainDecoder(_ wDec: inout Tensor, gradient g: inout Tensor) {
+        let (rows, d) = (wDec.shape[0], wDec.shape[1])
+        precondition(g.shape == wDec.shape, "a W_dec gradient of \(g.shape) for \(wDec.shape)")
+        wDec.withUnsafeMutableBufferPointer { wp in
+            g.withUnsafeMutableBufferPointer { gp in
+                let box = UnsafeSendableBox((wp.baseAddress!, gp.baseAddress!))
+                Parallel.forChunks(of: 0..<rows, minChunk: 64) { range in
+                    let (w0, g0) = box.value
+                    for j in range {
+                        let w = w0 + j * d, g = g0 + j * d
+                        let norm = dot(w, w, d).squareRoot()
+                        for k in 0..<d { w[k] = w[k] / norm }
+                        let along = dot(g, w, d)
+                        for k in 0..<d { g[k] = g[k] - w[k] * along }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `Σ a[k]·b[k]` over `n` elements in eight lanes (then the lanes in order, then the tail).
+    @inline(__always)
+    static func dot(_ a: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>, _ n: Int) -> Float {
+        var acc = SIMD8<Float>(repeating: 0)
+        let whole = n / 8 * 8
+        var k = 0
+        while k < whole {
+            let x = UnsafeRawPointer(a + k).loadUnaligned(as: SIMD8<Float>.self)
+            let y = UnsafeRawPointer(b + k).loadUnaligned(as: SIMD8<Float>.self)
+            acc += x * y
+            k += 8
+        }
+        var s: Float = 0
+        for l in 0..<8 { s += acc[l] }
+        while k < n { s += a[k] * b[k]; k += 1 }
+        return s
+    }
+
     /// PyTorch's single-tensor Adam update (`torch.optim.Adam`, no weight decay, no amsgrad), with the
-    /// scalar coefficients computed in Double as Python computes them and applied in Float.
-    mutating func adamUpdate(_ p: inout Tensor, _ g: Tensor, index i: Int, lr: Double) {
-        adam.steps[i] += 1
-        let t = Double(adam.steps[i])
+    /// scalar coefficients computed in Double as Python computes them and applied in Float. One fused
+    /// pass over the parameter, its gradient and both moments, each element computed with PyTorch's
+    /// operations in PyTorch's order: `m ← m + (1−β₁)(g − m)` (`= g` when β₁ = 0), `v ← β₂v + (1−β₂)g²`,
+    /// `p ← p − (m / (√v / √(1−β₂ᵗ) + ε)) · lr/(1−β₁ᵗ)`.
+    static func adamUpdate(_ p: inout Tensor, _ m: inout Tensor, _ v: inout Tensor, _ g: Tensor, step: Int, config: SAETrainingConfig, lr: Double) {
+        let t = Double(step)
         let b1 = config.beta1, b2 = config.beta2
-        // exp_avg.lerp_(grad, 1 − β1): with β1 = 0 this is the gradient itself.
-        let w1 = Float(1 - b1)
-        adam.m[i] = b1 == 0 ? g.contiguousCopy() : Tensor.elementwise(adam.m[i], g) { m, g in m + w1 * (g - m) }
-        let fb2 = Float(b2), w2 = Float(1 - b2)
-        adam.v[i] = Tensor.elementwise(adam.v[i], g) { v, g in v * fb2 + w2 * (g * g) }
+        let w1 = Float(1 - b1), fb2 = Float(b2), w2 = Float(1 - b2)
         let stepSize = Float(lr / (1 - Foundation.pow(b1, t)))
         let bc2Sqrt = Float((1 - Foundation.pow(b2, t)).squareRoot())
-        let eps = Float(config.adamEps)
-        let denom = adam.v[i].map { $0.squareRoot() / bc2Sqrt + eps }
-        p = p - (adam.m[i] / denom) * stepSize
+        let eps = Float(config.adamEps), firstMomentIsGradient = b1 == 0
+        let grad = g.contiguous()
+        grad.withUnsafeBufferPointer { gp in
+            m.withUnsafeMutableBufferPointer { mp in
+                v.withUnsafeMutableBufferPointer { vp in
+                    p.withUnsafeMutableBufferPointer { pp in
+                        precondition(gp.count == pp.count && mp.count == pp.count && vp.count == pp.count)
+                        let box = UnsafeSendableBox((gp.baseAddress!, mp.baseAddress!, vp.baseAddress!, pp.baseAddress!))
+                        Parallel.forChunks(of: 0..<pp.count, minChunk: 1 << 16) { r in
+                            let (g, m, v, p) = box.value
+                            for k in r {
+                                let gk = g[k]
+                                let mk = firstMomentIsGradient ? gk : m[k] + w1 * (gk - m[k])
+                                let vk = v[k] * fb2 + w2 * (gk * gk)
+                                m[k] = mk
+                                v[k] = vk
+                                p[k] = p[k] - (mk / (vk.squareRoot() / bc2Sqrt + eps)) * stepSize
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Descends the schedule to its minimum so the warm-up repeats (after a resampling).

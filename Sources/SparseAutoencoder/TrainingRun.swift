@@ -72,8 +72,8 @@ public struct TrainingRunPlan: Codable, Sendable, Equatable {
         try check(recordEvery >= 1, "record interval", recordEvery, "≥ 1")
         if let r = resampling {
             try check(r.reinitEvery >= 1, "resampling interval", r.reinitEvery, "≥ 1")
-            try check(r.resampleBatches >= 1 && r.resampleBatches <= bufferRows / 2 / batchSize, "resampling batches", r.resampleBatches,
-                      "1…\(bufferRows / 2 / batchSize) (the batches half the buffer holds)")
+            // Batches for new directions come from the buffer, which refills as they are drawn: any count works.
+            try check(r.resampleBatches >= 1, "resampling batches", r.resampleBatches, "≥ 1")
             try check(r.numResamples >= 0, "resample count", r.numResamples, "≥ 0")
         }
     }

@@ -118,6 +118,17 @@ struct PositionalSource: ResumableActivationSource {
         #expect(throws: (any Error).self) { try TrainingRun.resume(from: path, source: PositionalSource(dIn: 10), metadata: "run A") }
     }
 
+    @Test func resamplingMayDrawMoreBatchesThanHalfTheBuffer() throws {
+        // 10 batches for new directions from a buffer whose half holds 3: it refills as they are drawn.
+        var plan = Self.plan(steps: 12)
+        plan.resampling!.resampleBatches = 10
+        var run = try TrainingRun(plan: plan, members: [Self.member(dIn: 8, dSAE: 24, columns: 0..<8, seed: 3)], source: PositionalSource(dIn: 8))
+        try run.run()
+        #expect(run.members[0].trainer.resamplesDone == 1 && run.buffer.refreshes > 12 / 3 + 10 / 3)
+        // The paper's recipe on a short run (its buffer capped at the 204,800 rows trained on) is a valid plan.
+        try TrainingRunPlan(steps: 50, batchSize: 4096, bufferRows: 204_800, resampling: ResamplingConfig()).validate()
+    }
+
     @Test func badPlansAreNamed() throws {
         var p = Self.plan()
         p.bufferRows = 40

@@ -193,6 +193,7 @@ public enum TrainSAERunner {
         let layers = s.layers, width = cfg.nHeads * cfg.dHead
         let plan = TrainingRunPlan(steps: s.steps, batchSize: s.batchSize, bufferRows: s.effectiveBufferRows, bufferSeed: s.seed,
                                    resampling: s.resampling, recordEvery: max(1, s.steps / 80))
+        try plan.validate()
         let identity = RunIdentity(settings: s, model: model.name, corpus: inputs.corpus, ranks: ranks.size)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

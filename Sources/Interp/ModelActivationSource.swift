@@ -23,6 +23,12 @@ public struct ModelActivationSource: ResumableActivationSource {
     /// This source's share of the corpus in a data-parallel run: of every `shard.count` consecutive token
     /// rows it keeps the `shard.index`-th (round robin), so the ranks' sources read disjoint rows.
     public let shard: (index: Int, count: Int)
+    /// Positions kept of each token row (nil: all of them). Fewer positions per row spread a buffer of
+    /// the same size over more contexts — better shuffled batches — for more model work per row kept
+    /// (Docs/Scaling.md). Which positions: a uniform draw seeded by `positionSeed` and the row's index
+    /// in the corpus stream, so a resumed run keeps the same ones.
+    public let positionsPerRow: Int?
+    public let positionSeed: UInt64
     /// Width of one layer's `hook_z`: `n_heads · d_head`.
     public var layerWidth: Int { model.config.nHeads * model.config.dHead }
     public var dIn: Int { layers.count * layerWidth }
@@ -34,7 +40,8 @@ public struct ModelActivationSource: ResumableActivationSource {
     /// Tokens per second so far.
     public var tokensPerSecond: Double { seconds > 0 ? Double(tokensProcessed) / seconds : 0 }
 
-    public init(model: GPT2, layers: [Int], rows: TokenRowStream, sequencesPerForward: Int = 32, shard: (index: Int, count: Int) = (0, 1)) {
+    public init(model: GPT2, layers: [Int], rows: TokenRowStream, sequencesPerForward: Int = 32, shard: (index: Int, count: Int) = (0, 1),
+                positionsPerRow: Int? = nil, positionSeed: UInt64 = 0) {
         precondition(!layers.isEmpty && layers.allSatisfy { $0 >= 0 && $0 < model.config.nLayers } && Set(layers).count == layers.count,
                      "layers \(layers) are not distinct layers of the model (0..<\(model.config.nLayers))")
         precondition(sequencesPerForward >= 1 && shard.count >= 1 && shard.index >= 0 && shard.index < shard.count)
@@ -43,43 +50,63 @@ public struct ModelActivationSource: ResumableActivationSource {
         self.rows = rows
         self.sequencesPerForward = sequencesPerForward
         self.shard = shard
+        precondition(positionsPerRow.map { $0 >= 1 && $0 <= rows.rowLength } ?? true, "positions per row must be in 1…\(rows.rowLength)")
+        self.positionsPerRow = positionsPerRow == rows.rowLength ? nil : positionsPerRow
+        self.positionSeed = positionSeed
     }
 
     public init(model: GPT2, layer: Int, rows: TokenRowStream, sequencesPerForward: Int = 32) {
         self.init(model: model, layers: [layer], rows: rows, sequencesPerForward: sequencesPerForward)
     }
 
-    /// The next `sequencesPerForward` token rows of this shard, or nil at the corpus's end.
-    mutating func nextTokenRows() throws -> IndexTensor? {
-        guard shard.count > 1 else { return try rows.nextRows(sequencesPerForward) }
+    /// The next `sequencesPerForward` token rows of this shard with their indices in the corpus stream,
+    /// or nil at the corpus's end.
+    mutating func nextTokenRows() throws -> (tokens: IndexTensor, indices: [Int])? {
+        let first = rows.tokensDelivered / rows.rowLength
+        guard shard.count > 1 else {
+            return try rows.nextRows(sequencesPerForward).map { ($0, Array(first..<(first + $0.shape[0]))) }
+        }
         guard let all = try rows.nextRows(sequencesPerForward * shard.count) else { return nil }
         let mine = stride(from: shard.index, to: all.shape[0], by: shard.count).map { $0 }
         guard !mine.isEmpty else { return nil }
         let n = all.shape[1]
-        return IndexTensor(shape: [mine.count, n], values: mine.flatMap { all.values[($0 * n)..<(($0 + 1) * n)] })
+        return (IndexTensor(shape: [mine.count, n], values: mine.flatMap { all.values[($0 * n)..<(($0 + 1) * n)] }), mine.map { first + $0 })
+    }
+
+    /// The positions kept of the token row with corpus index `index` (ascending).
+    public func keptPositions(row index: Int, rowLength: Int) -> [Int] {
+        guard let k = positionsPerRow else { return Array(0..<rowLength) }
+        var rng = RandomStream(seed: positionSeed &+ UInt64(index) &* 0x9E37_79B9_7F4A_7C15)
+        return Array(rng.permutation(rowLength).prefix(k)).sorted()
     }
 
     public mutating func nextChunk() throws -> Tensor {
-        guard let tokens = try nextTokenRows() else { throw CorpusExhausted(tokensDelivered: rows.tokensDelivered) }
+        guard let (tokens, indices) = try nextTokenRows() else { throw CorpusExhausted(tokensDelivered: rows.tokensDelivered) }
         let start = Date()
         let cache = try model.runWithCache(tokens, names: Set(layers.map { HookName.z($0) }))
         let width = layerWidth
         let perLayer = layers.map { SAE.flattenHeads(cache[.z($0)]!).reshaped([-1, width]) }
-        let out = perLayer.count == 1 ? perLayer[0] : Tensor.concatenate(perLayer, axis: 1)
+        var out = perLayer.count == 1 ? perLayer[0] : Tensor.concatenate(perLayer, axis: 1)
+        if positionsPerRow != nil {
+            let n = tokens.shape[1]
+            let keep = indices.enumerated().flatMap { r, g in keptPositions(row: g, rowLength: n).map { r * n + $0 } }
+            out = out.gathering(axis: 0, IndexTensor(keep)).contiguous()
+        }
         seconds += Date().timeIntervalSince(start)
         tokensProcessed += tokens.count
-        rowsDelivered += tokens.count
+        rowsDelivered += out.shape[0]
         return out
     }
 
     /// Skips `count` rows without running the model (the token rows are still read and tokenized).
     /// `count` must be whole token rows (a position this source reported is).
     public mutating func skip(rows count: Int) throws {
-        guard count % rows.rowLength == 0 else {
-            throw CorpusError(path: "\(rows.documents.spec)", position: count, detail: "cannot resume at activation row \(count): not a whole number of \(rows.rowLength)-token rows")
+        let perRow = positionsPerRow ?? rows.rowLength
+        guard count % perRow == 0 else {
+            throw CorpusError(path: "\(rows.documents.spec)", position: count, detail: "cannot resume at activation row \(count): not a whole number of token rows (\(perRow) activation rows each)")
         }
         // Each of this shard's token rows stands for `shard.count` corpus rows.
-        var left = count / rows.rowLength * shard.count
+        var left = count / perRow * shard.count
         while left > 0 {
             guard let r = try rows.nextRows(min(256, left)) else { throw CorpusExhausted(tokensDelivered: rows.tokensDelivered) }
             left -= r.shape[0]

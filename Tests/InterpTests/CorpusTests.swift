@@ -135,5 +135,30 @@ func writeTokens(_ tokens: [Int], to path: String, llmc: Bool = false, declared:
         // Feeding a buffer works end to end.
         var buffer = try ActivationBuffer(source: source, size: 96, batchSize: 8)
         #expect(try buffer.next().shape == [8, 64])
+
+        // Several layers side by side from one run; a shard of every other row; a subset of positions;
+        // and skipping to a reported position continues with the same rows.
+        func fresh() throws -> TokenRowStream {
+            TokenRowStream(documents: try DocumentStream(.nanoGPTBin([dir.path + "/t.bin"])), tokenizer: nil, rowLength: 16, nCtx: 1024, bos: 95)
+        }
+        var both = ModelActivationSource(model: model, layers: [0, 1], rows: try fresh(), sequencesPerForward: 3)
+        let two = try both.nextChunk()
+        let z0 = try model.run(expectedTokens, cache: [.z(0)]).cache[.z(0)]!
+        #expect(two.shape == [48, 128] && two.sliced(axis: 1, 0..<64) == z0.reshaped([48, 64]) && two.sliced(axis: 1, 64..<128) == z.reshaped([48, 64]))
+        var odd = ModelActivationSource(model: model, layers: [1], rows: try fresh(), sequencesPerForward: 2, shard: (1, 2))
+        let oddChunk = try odd.nextChunk()
+        var firstFour = try fresh()
+        let four = try #require(try firstFour.nextRows(4))
+        let rows13 = IndexTensor(shape: [2, 16], values: Array(four.values[16..<32]) + Array(four.values[48..<64]))
+        #expect(oddChunk == (try model.run(rows13, cache: [.z(1)]).cache[.z(1)]!).reshaped([32, 64]))
+        var sub = ModelActivationSource(model: model, layers: [1], rows: try fresh(), sequencesPerForward: 3, positionsPerRow: 4, positionSeed: 9)
+        let kept = try sub.nextChunk()
+        let keep = (0..<3).flatMap { r in sub.keptPositions(row: r, rowLength: 16).map { r * 16 + $0 } }
+        #expect(kept.shape == [12, 64] && sub.rowsDelivered == 12 && Set(keep).count == 12)
+        #expect(kept == z.reshaped([48, 64]).gathering(axis: 0, IndexTensor(keep)))
+        let second = try sub.nextChunk()
+        var resumed = ModelActivationSource(model: model, layers: [1], rows: try fresh(), sequencesPerForward: 3, positionsPerRow: 4, positionSeed: 9)
+        try resumed.skip(rows: 12)
+        #expect(try resumed.nextChunk() == second && resumed.tokensProcessed == 48)
     }
 }

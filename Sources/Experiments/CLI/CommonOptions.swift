@@ -40,6 +40,7 @@ public struct TrainingOptions: ParsableArguments {
     @Option(help: "l1 coefficient, or a comma-separated list to sweep (e.g. 0.5,1,2).") public var l1: String?
     @Option(help: "Learning rate.") public var lr: Double?
     @Option(help: "Rows of the shuffling buffer (default: 32768 planted; the paper's 4096·384 on GPT-2, shared by the layers of a run up to 6 GB).") public var bufferRows: Int?
+    @Option(help: "Keep this many random positions of each 128-token row (default: all): a small buffer then spans more contexts.") public var positionsPerRow: Int?
     public init() {}
 
     /// Parses `0-11`, `0,3,5-7` (ascending ranges, no repeats).
@@ -88,6 +89,7 @@ public struct TrainingOptions: ParsableArguments {
             let width = 2 * 768 * s.layers.count
             s.bufferRows = min(s.bufferRows, max(4 * s.batchSize, (6_000_000_000 / width) / s.batchSize * s.batchSize))
         }
+        s.positionsPerRow = positionsPerRow
         s.seed = common.seed
         return s
     }

@@ -25,6 +25,9 @@ public struct TrainSAESettings: Codable, Sendable, Equatable {
     public var seed: UInt64
     /// More SAEs trained side by side in the same run.
     public var sweep = TrainingSweep()
+    /// Positions kept of each 128-token row (nil: all): fewer spread the buffer over more contexts
+    /// (better shuffling for a small buffer) for more model work per trained token.
+    public var positionsPerRow: Int?
 
     public var steps: Int { trainingTokens / batchSize }
 
@@ -111,6 +114,7 @@ public struct TrainSAESettings: Codable, Sendable, Equatable {
         try check(training.lr > 0 && training.lr.isFinite, "--lr", training.lr, "a finite number > 0")
         try check(evaluationRows >= 1 && evaluationRows <= 1 << 20, "--eval-rows", evaluationRows, "1…1048576")
         try check(members.count <= 256, "SAEs in one run", members.count, "at most 256")
+        if let k = positionsPerRow { try check(k >= 1 && k <= 128, "--positions-per-row", k, "1…128") }
     }
 }
 
@@ -199,7 +203,7 @@ public enum TrainSAERunner {
         encoder.outputFormatting = [.sortedKeys]
         let metadata = String(decoding: try encoder.encode(identity), as: UTF8.self)
         let source = ModelActivationSource(model: model.model, layers: layers, rows: try inputs.rows(heldOut: false, tokenizer: tokenizer),
-                                           shard: (ranks.rank, ranks.size))
+                                           shard: (ranks.rank, ranks.size), positionsPerRow: s.positionsPerRow, positionSeed: s.seed)
         let interactive = isatty(STDOUT_FILENO) != 0
         let reporter = ProgressReporter(interactive: interactive, steps: s.steps, log: log)
 

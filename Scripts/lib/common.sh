@@ -35,6 +35,16 @@ ensure_apt_packages() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+# The kernels OpenBLAS picks in a new process (its core name), asked through ctypes.
+openblas_corename() {
+    python3 - 2>/dev/null <<'PY'
+import ctypes, ctypes.util
+lib = ctypes.CDLL(ctypes.util.find_library("openblas") or "libopenblas.so.0")
+lib.openblas_get_corename.restype = ctypes.c_char_p
+print(lib.openblas_get_corename().decode())
+PY
+}
+
 # OpenBLAS 0.3.21 (Debian 12) does not recognise some newer CPUs (e.g. VMs reporting a bare "Intel
 # Xeon Processor", family 6 model 207) and falls back to its SSE3 "Prescott" kernels, about 4× slower.
 # Then pick the kernels from the CPU's flags. It reads OPENBLAS_CORETYPE only when it loads, so this
@@ -42,13 +52,7 @@ ensure_apt_packages() {
 ensure_openblas_coretype() {
     [ -n "${OPENBLAS_CORETYPE:-}" ] && return 0
     local core
-    core="$(python3 - 2>/dev/null <<'PY'
-import ctypes, ctypes.util
-lib = ctypes.CDLL(ctypes.util.find_library("openblas") or "libopenblas.so.0")
-lib.openblas_get_corename.restype = ctypes.c_char_p
-print(lib.openblas_get_corename().decode())
-PY
-)" || return 0
+    core="$(openblas_corename)" || return 0
     case "$core" in
         Prescott|Core2|Penryn|Dunnington|Nehalem|Atom|Katmai|Coppermine|Northwood|Banias|Unknown) ;;
         *) return 0 ;;
@@ -68,13 +72,7 @@ PY
 # Prints which OpenBLAS kernels the processes the Scripts start will run, and why.
 report_openblas_kernels() {
     local core
-    core="$(python3 - 2>/dev/null <<'PY'
-import ctypes, ctypes.util
-lib = ctypes.CDLL(ctypes.util.find_library("openblas") or "libopenblas.so.0")
-lib.openblas_get_corename.restype = ctypes.c_char_p
-print(lib.openblas_get_corename().decode())
-PY
-)" || core="unknown"
+    core="$(openblas_corename)" || core="unknown"
     if [ -n "${OPENBLAS_CORETYPE:-}" ]; then
         log "OpenBLAS kernels: $core (OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE from the environment)"
     else

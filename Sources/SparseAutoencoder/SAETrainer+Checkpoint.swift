@@ -62,10 +62,7 @@ extension SAETrainer {
             }
             return v
         }
-        func int(_ key: String) throws -> Int {
-            guard let v = try? f.attribute(key, of: a).intValue, v >= 0 else { throw SAEFormatError.missingKey(file: path, key: (g.isEmpty ? "" : g + ".") + key) }
-            return Int(v)
-        }
+        func int(_ key: String) throws -> Int { try readCount(f, key, of: a, path: path) }
         let saeConfig = try json("sae_config", SAEConfig.self)
         guard saeConfig.dIn > 0, saeConfig.dSAE > 0 else { throw fail("sae_config has d_in \(saeConfig.dIn), d_sae \(saeConfig.dSAE)") }
         let sae = try SAE.assemble(saeConfig, file: path) { name in f.contains(g + "/sae/" + name) ? try f.readTensor(g + "/sae/" + name) : nil }
@@ -112,6 +109,14 @@ extension SAETrainer {
             history = (0..<lr.count).map { StepMetrics(loss: h[4 * $0], l2: h[4 * $0 + 1], l1: h[4 * $0 + 2], l0: h[4 * $0 + 3], lr: lr[$0]) }
         }
         return (trainer, rngs, history)
+    }
+
+    /// A non-negative integer attribute (a count, a step, a position), named `object.key` when missing.
+    static func readCount(_ f: HDF5File, _ key: String, of object: String = "/", path: String) throws -> Int {
+        guard let v = try? f.attribute(key, of: object).intValue, v >= 0 else {
+            throw SAEFormatError.missingKey(file: path, key: (object == "/" ? "" : object + ".") + key)
+        }
+        return Int(v)
     }
 
     /// A random stream's four state words stored as an int64 attribute (all zero is not a valid state).

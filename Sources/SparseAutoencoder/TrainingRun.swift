@@ -288,22 +288,17 @@ public struct TrainingRun<Source: ResumableActivationSource> {
     /// The file of rank `rank`'s buffer for the checkpoint `path` at `step`.
     public static func rankFile(_ path: String, rank: Int, step: Int) -> String { path + ".rank\(rank)-step\(step)" }
 
+    /// Rank `rank`'s buffer files of `path` for steps other than `step`.
     static func removeRankFiles(_ path: String, rank: Int, except step: Int) {
-        let url = URL(fileURLWithPath: path)
-        let dir = url.deletingLastPathComponent().path, prefix = url.lastPathComponent + ".rank\(rank)-step"
+        let prefix = URL(fileURLWithPath: path).lastPathComponent + ".rank\(rank)-step"
         let keep = URL(fileURLWithPath: rankFile(path, rank: rank, step: step)).lastPathComponent
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where name.hasPrefix(prefix) && name != keep {
-            unlink(dir + "/" + name)
-        }
+        AtomicFile.removeFiles(inFolderOf: path) { $0.hasPrefix(prefix) && $0 != keep }
     }
 
     /// Temporary files of rank `rank`'s buffer files left by a killed writer.
     static func removeStaleRankTemporaries(_ path: String, rank: Int) {
-        let url = URL(fileURLWithPath: path)
-        let dir = url.deletingLastPathComponent().path, prefix = "." + url.lastPathComponent + ".rank\(rank)-step"
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where name.hasPrefix(prefix) && name.contains(".tmp-") {
-            unlink(dir + "/" + name)
-        }
+        let prefix = "." + URL(fileURLWithPath: path).lastPathComponent + ".rank\(rank)-step"
+        AtomicFile.removeFiles(inFolderOf: path) { $0.hasPrefix(prefix) && $0.contains(".tmp-") }
     }
 
     static func writeBuffer(_ buffer: ActivationBuffer<Source>, to path: String, step: Int) throws {
@@ -387,12 +382,7 @@ public struct TrainingRun<Source: ResumableActivationSource> {
         guard savedRanks == ranks.size else {
             throw TrainingRunError.checkpointMismatch(file: path, detail: "it was written by \(savedRanks) rank\(savedRanks == 1 ? "" : "s"), this run has \(ranks.size)")
         }
-        func int(_ key: String, of object: String = "/") throws -> Int {
-            guard let v = try? f.attribute(key, of: object).intValue, v >= 0 else {
-                throw SAEFormatError.missingKey(file: path, key: (object == "/" ? "" : object + ".") + key)
-            }
-            return Int(v)
-        }
+        func int(_ key: String, of object: String = "/") throws -> Int { try SAETrainer.readCount(f, key, of: object, path: path) }
         guard let saved = try? f.attribute("metadata").stringValue else { throw SAEFormatError.missingKey(file: path, key: "metadata") }
         guard saved == metadata else {
             throw TrainingRunError.checkpointMismatch(file: path, detail: "it was written with \(saved), this run is \(metadata)")
@@ -447,12 +437,7 @@ public struct TrainingRun<Source: ResumableActivationSource> {
     }
 
     static func readBuffer(_ f: HDF5File, path: String, plan: TrainingRunPlan, width: Int, ranks: Int) throws -> (ActivationBuffer<Source>.Snapshot, Int) {
-        func int(_ key: String, of object: String = "/") throws -> Int {
-            guard let v = try? f.attribute(key, of: object).intValue, v >= 0 else {
-                throw SAEFormatError.missingKey(file: path, key: (object == "/" ? "" : object + ".") + key)
-            }
-            return Int(v)
-        }
+        func int(_ key: String, of object: String = "/") throws -> Int { try SAETrainer.readCount(f, key, of: object, path: path) }
         let (rowsPerRank, batch) = (plan.bufferRows / ranks, plan.batchSize / ranks)
         let rows = try f.readHalfBits("/buffer/rows")
         guard rows.shape == [rowsPerRank, width], rows.precision == plan.precision else {

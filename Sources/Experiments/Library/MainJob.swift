@@ -125,7 +125,7 @@ public enum MainJob {
             // The sections analyse the SAE of the settings' layer (the first one trained if it is not among them).
             let primary = trained.saes.first { $0.member.layer == s.layer } ?? trained.saes[0]
             (sae, evaluation, frequencies) = (primary.sae, primary.evaluation, primary.frequencies)
-            if primary.member.layer != s.layer { s.layer = primary.member.layer }
+            s.layer = primary.member.layer
             // The planted model's default SAE, reused by the section executables.
             if loaded.isPlanted && inputs.modelPath == nil && s == TrainSAESettings.planted() && inputs.corpus.isEmpty {
                 try sae.save(saeLens: ExperimentInputs.plantedSAEPath)

@@ -423,7 +423,6 @@ public enum TrainSAEJob {
                 + TrainSAEReport.evaluationTable([(TrainSAESettings.Member(layer: layer, dSAE: sae.config.dSAE, l1Coeff: .nan), e)])
             log(String(format: "L0 %.1f, alive %.1f%%, CE loss recovered %.3f, CE diff %.3f", e.l0, e.aliveFraction * 100, e.ceLossRecovered, e.ceDiff))
         case .train(let every, let resume):
-            guard every >= 1 else { throw ExperimentInputError("--checkpoint-every is \(every); allowed: ≥ 1") }
             let plan = CheckpointPlan(path: output + "/checkpoint.h5", every: every, resume: resume)
             let r = try TrainSAERunner.run(model: loaded, inputs: inputs, tokenizer: tokenizer, settings: s, checkpoint: plan, ranks: ranks, log: log)
             guard ranks.rank == 0 else { return nil }

@@ -82,9 +82,14 @@ public enum AtomicFile {
 
     /// Deletes temporary files of `path` left by writers that were killed (any process's).
     public static func removeStaleTemporaries(of path: String) {
-        let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
         let prefix = temporaryPrefix(for: path)
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where name.hasPrefix(prefix) {
+        removeFiles(inFolderOf: path) { $0.hasPrefix(prefix) }
+    }
+
+    /// Deletes the files in `path`'s folder whose names `match` accepts.
+    public static func removeFiles(inFolderOf path: String, where match: (String) -> Bool) {
+        let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where match(name) {
             unlink(dir + "/" + name)
         }
     }

@@ -3,7 +3,7 @@
 //
 // Module graph (one way, no cycles — DESIGN.md):
 //
-//   CBLAS, CHDF5  <-  Tensor  <-  Transformer        <-  Interp  <-  Experiments
+//   CBLAS, CHDF5, CZlib  <-  Tensor  <-  Transformer        <-  Interp  <-  Experiments
 //                     Tensor  <-  SparseAutoencoder  <-  Interp
 //
 // No unsafeFlags anywhere: other packages must be able to depend on this one.
@@ -44,12 +44,15 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5",
                        providers: [.apt(["libhdf5-dev"])]),
+        // zlib (Debian: zlib1g-dev): deflate-compressed HDF5 chunks and zip CRC-32s.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
         // OpenMPI (Debian: libopenmpi-dev, openmpi-bin), for data-parallel training only.
         .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
                        providers: [.apt(["libopenmpi-dev"])]),
 
         // MARK: - Library modules
-        .target(name: "Tensor", dependencies: ["CBLAS", "CHDF5"]),
+        .target(name: "Tensor", dependencies: ["CBLAS", "CHDF5", "CZlib"]),
         .target(name: "Transformer", dependencies: ["Tensor"]),
         .target(name: "SparseAutoencoder", dependencies: ["Tensor"]),
         .target(name: "Interp", dependencies: ["Tensor", "Transformer", "SparseAutoencoder"]),

@@ -33,6 +33,16 @@ public struct LRSchedule: Codable, Sendable, Equatable {
         if enabled { for _ in 0..<warmupEpochs { advance() } }
     }
 
+    /// Checks a schedule decoded from a checkpoint: `T_max ≥ 1`, finite rates with
+    /// `0 ≤ eta_min ≤ base`, a non-negative epoch.
+    public func validate() throws {
+        guard tMax >= 1, tMax <= 1 << 40, lastEpoch >= 0, baseLR.isFinite, baseLR > 0, etaMin.isFinite, etaMin >= 0, etaMin <= baseLR,
+              lr.isFinite, lr >= 0 else {
+            throw TrainingRunError.invalidSetting(name: "learning-rate schedule", value: "T_max \(tMax), epoch \(lastEpoch), base \(baseLR), eta_min \(etaMin), lr \(lr)",
+                                                  allowed: "T_max 1…2^40, epoch ≥ 0, 0 ≤ eta_min ≤ base, finite rates")
+        }
+    }
+
     /// One `scheduler.step()`.
     public mutating func advance() {
         lastEpoch += 1

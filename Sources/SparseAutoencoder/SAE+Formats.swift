@@ -7,9 +7,12 @@ public enum SAEFormatError: Error, CustomStringConvertible, Sendable, Equatable 
     case missingKey(file: String, key: String)
     case shapeMismatch(file: String, tensor: String, expected: [Int], found: [Int])
     case unsupported(file: String, detail: String)
+    /// A value outside its allowed range (named in `detail`).
+    case invalidValue(file: String, key: String, detail: String)
 
     public var description: String {
         switch self {
+        case .invalidValue(let f, let k, let d): "\(f): '\(k)' \(d)"
         case .missingKey(let f, let k): "\(f): missing '\(k)'"
         case .shapeMismatch(let f, let t, let e, let s): "\(f): tensor '\(t)' has shape \(s), expected \(e)"
         case .unsupported(let f, let d): "\(f): \(d)"
@@ -23,8 +26,30 @@ extension SAE {
         hookName.hasSuffix("hook_z") && dIn % 64 == 0 ? HeadLayout(nHeads: dIn / 64, dHead: 64) : nil
     }
 
+    /// A JSON integer in `range` (an integral number: `1.5`, `1e30` or `true` are refused).
+    static func jsonInt(_ cfg: [String: Any], _ key: String, _ range: ClosedRange<Int>, file: String) throws -> Int {
+        guard let raw = cfg[key] else { throw SAEFormatError.missingKey(file: file, key: key) }
+        // JSON's true/false arrive as NSNumber too (objCType "c"); they are not numbers here.
+        guard let n = raw as? NSNumber, String(cString: n.objCType) != "c", let d = Double(exactly: n.doubleValue),
+              d.rounded() == d, d >= Double(range.lowerBound), d <= Double(range.upperBound) else {
+            throw SAEFormatError.invalidValue(file: file, key: key, detail: "is \(raw), expected an integer in \(range.lowerBound)…\(range.upperBound)")
+        }
+        return Int(d)
+    }
+
+    /// The config with a head layout: `headLayout` if given (checked against `d_in`), else GPT-2's default.
+    static func config(dIn: Int, dSAE: Int, hook: String, headLayout: HeadLayout?, applyBDec: Bool, provenance: SAEProvenance,
+                       file: String) throws -> SAEConfig {
+        let layout = headLayout ?? defaultHeadLayout(hookName: hook, dIn: dIn)
+        try SAEConfig.check(dIn: dIn, dSAE: dSAE, headLayout: layout, file: file)
+        let config = SAEConfig(dIn: dIn, dSAE: dSAE, hookName: hook, headLayout: layout, applyBDecToInput: applyBDec, provenance: provenance)
+        try config.validate(file: file)
+        return config
+    }
+
     /// Checks and assembles the four tensors.
     static func assemble(_ config: SAEConfig, file: String, _ get: (String) throws -> Tensor?) throws -> SAE {
+        try config.validate(file: file)
         let expected = ["W_enc": [config.dIn, config.dSAE], "b_enc": [config.dSAE], "W_dec": [config.dSAE, config.dIn], "b_dec": [config.dIn]]
         var t: [String: Tensor] = [:]
         for name in ["W_enc", "b_enc", "W_dec", "b_dec"] {
@@ -56,16 +81,15 @@ extension SAE {
     public static func load(kissanePT path: String, cfg cfgPath: String? = nil, headLayout: HeadLayout? = nil) throws -> SAE {
         let cfgFile = cfgPath ?? (path.hasSuffix(".pt") ? String(path.dropLast(3)) + "_cfg.json" : path + "_cfg.json")
         let cfg = try readJSON(cfgFile)
-        guard let dIn = (cfg["act_size"] as? NSNumber)?.intValue else { throw SAEFormatError.missingKey(file: cfgFile, key: "act_size") }
-        guard let dSAE = (cfg["dict_size"] as? NSNumber)?.intValue else { throw SAEFormatError.missingKey(file: cfgFile, key: "dict_size") }
+        let dIn = try jsonInt(cfg, "act_size", SAEConfig.dInRange, file: cfgFile)
+        let dSAE = try jsonInt(cfg, "dict_size", SAEConfig.dSAERange, file: cfgFile)
         guard let hook = cfg["act_name"] as? String else { throw SAEFormatError.missingKey(file: cfgFile, key: "act_name") }
         var notes: [String: String] = ["cfg": cfgFile]
         for key in ["name", "l1_coeff", "lr", "seed", "layer", "model_name"] {
             if let v = cfg[key] { notes[key] = "\(v)" }
         }
-        let config = SAEConfig(dIn: dIn, dSAE: dSAE, hookName: hook,
-                               headLayout: headLayout ?? defaultHeadLayout(hookName: hook, dIn: dIn),
-                               applyBDecToInput: true, provenance: SAEProvenance(source: "kissane-pt", path: path, notes: notes))
+        let config = try config(dIn: dIn, dSAE: dSAE, hook: hook, headLayout: headLayout, applyBDec: true,
+                                provenance: SAEProvenance(source: "kissane-pt", path: path, notes: notes), file: cfgFile)
         let ckpt = try TorchCheckpoint(contentsOf: path)
         return try assemble(config, file: path) { name in ckpt.names.contains(name) ? try ckpt.tensor(name) : nil }
     }
@@ -78,8 +102,8 @@ extension SAE {
     public static func load(saeLens folder: String, headLayout: HeadLayout? = nil) throws -> SAE {
         let cfgFile = folder + "/cfg.json", weights = folder + "/sae_weights.safetensors"
         let cfg = try readJSON(cfgFile)
-        guard let dIn = (cfg["d_in"] as? NSNumber)?.intValue else { throw SAEFormatError.missingKey(file: cfgFile, key: "d_in") }
-        guard let dSAE = (cfg["d_sae"] as? NSNumber)?.intValue else { throw SAEFormatError.missingKey(file: cfgFile, key: "d_sae") }
+        let dIn = try jsonInt(cfg, "d_in", SAEConfig.dInRange, file: cfgFile)
+        let dSAE = try jsonInt(cfg, "d_sae", SAEConfig.dSAERange, file: cfgFile)
         let metadata = cfg["metadata"] as? [String: Any] ?? [:]
         guard let hook = (metadata["hook_name"] ?? cfg["hook_name"]) as? String else {
             throw SAEFormatError.missingKey(file: cfgFile, key: "metadata.hook_name")
@@ -95,9 +119,8 @@ extension SAE {
         let applyBDec = (cfg["apply_b_dec_to_input"] as? Bool) ?? true
         var notes: [String: String] = [:]
         if let v = metadata["sae_lens_version"] as? String { notes["sae_lens_version"] = v }
-        let config = SAEConfig(dIn: dIn, dSAE: dSAE, hookName: hook,
-                               headLayout: headLayout ?? defaultHeadLayout(hookName: hook, dIn: dIn),
-                               applyBDecToInput: applyBDec, provenance: SAEProvenance(source: "saelens", path: folder, notes: notes))
+        let config = try config(dIn: dIn, dSAE: dSAE, hook: hook, headLayout: headLayout, applyBDec: applyBDec,
+                                provenance: SAEProvenance(source: "saelens", path: folder, notes: notes), file: cfgFile)
         let file = try SafeTensorsFile(contentsOf: weights)
         return try assemble(config, file: weights) { name in file.names.contains(name) ? try file.tensor(name) : nil }
     }

@@ -50,6 +50,31 @@ public struct SAEConfig: Codable, Sendable, Equatable {
         self.provenance = provenance
     }
 
+    /// The allowed `d_in` (1…2²⁰) and `d_sae` (1…2²⁴); `d_in · d_sae` may be at most 2³⁴ (64 GB per matrix).
+    public static let dInRange = 1...(1 << 20), dSAERange = 1...(1 << 24)
+
+    /// Checks the sizes and the head layout before anything is allocated: a config read from a file
+    /// (cfg.json, a checkpoint) or an option is not trusted.
+    /// - Throws: ``SAEFormatError/invalidValue(file:key:detail:)`` naming `file` and the key.
+    public static func check(dIn: Int, dSAE: Int, headLayout: HeadLayout?, file: String) throws {
+        guard dInRange.contains(dIn) else { throw SAEFormatError.invalidValue(file: file, key: "d_in", detail: "is \(dIn), expected 1…\(dInRange.upperBound)") }
+        guard dSAERange.contains(dSAE) else { throw SAEFormatError.invalidValue(file: file, key: "d_sae", detail: "is \(dSAE), expected 1…\(dSAERange.upperBound)") }
+        guard dIn * dSAE <= 1 << 34 else {
+            throw SAEFormatError.invalidValue(file: file, key: "d_sae", detail: "d_in × d_sae = \(dIn) × \(dSAE) exceeds 2^34 weights")
+        }
+        if let h = headLayout {
+            guard h.nHeads >= 1, h.dHead >= 1, h.nHeads <= dIn, h.dHead <= dIn, h.width == dIn else {
+                throw SAEFormatError.invalidValue(file: file, key: "head layout", detail: "is \(h.nHeads) heads × \(h.dHead), which does not flatten to d_in \(dIn)")
+            }
+        }
+    }
+
+    /// ``check(dIn:dSAE:headLayout:file:)`` of this config, and a non-empty hook name.
+    public func validate(file: String) throws {
+        try Self.check(dIn: dIn, dSAE: dSAE, headLayout: headLayout, file: file)
+        guard !hookName.isEmpty else { throw SAEFormatError.invalidValue(file: file, key: "hook_name", detail: "is empty") }
+    }
+
     /// The layer in a `blocks.L....` hook name, if any.
     public var layer: Int? {
         let parts = hookName.split(separator: ".")

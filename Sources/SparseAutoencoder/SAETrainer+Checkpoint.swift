@@ -63,11 +63,18 @@ extension SAETrainer {
             return v
         }
         func int(_ key: String) throws -> Int { try readCount(f, key, of: a, path: path) }
+        // Decoded configs are checked again: a damaged or edited checkpoint must fail here, not trap later.
         let saeConfig = try json("sae_config", SAEConfig.self)
-        guard saeConfig.dIn > 0, saeConfig.dSAE > 0 else { throw fail("sae_config has d_in \(saeConfig.dIn), d_sae \(saeConfig.dSAE)") }
+        try saeConfig.validate(file: path)
+        let trainingConfig = try json("training_config", SAETrainingConfig.self)
+        let schedule = try json("schedule", LRSchedule.self)
+        do {
+            try trainingConfig.validate()
+            try schedule.validate()
+        } catch { throw fail("\(error)") }
         let sae = try SAE.assemble(saeConfig, file: path) { name in f.contains(g + "/sae/" + name) ? try f.readTensor(g + "/sae/" + name) : nil }
-        var trainer = SAETrainer(sae: sae, config: try json("training_config", SAETrainingConfig.self))
-        trainer.schedule = try json("schedule", LRSchedule.self)
+        var trainer = SAETrainer(sae: sae, config: trainingConfig)
+        trainer.schedule = schedule
         let params = [sae.wEnc, sae.wDec, sae.bEnc, sae.bDec]
         for i in 0..<4 {
             trainer.adam.m[i] = try f.readTensor(g + "/adam/m\(i)")

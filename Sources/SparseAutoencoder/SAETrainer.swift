@@ -33,6 +33,23 @@ public struct SAETrainingConfig: Codable, Sendable, Equatable {
     /// sparse path below 5% active entries), or forced.
     public var gradientPath: GradientPath = .automatic
     public init() {}
+
+    /// Checks every value (a config decoded from a checkpoint is not trusted); the names are the
+    /// `train-sae` options that set them.
+    /// - Throws: ``TrainingRunError/invalidSetting(name:value:allowed:)``.
+    public func validate() throws {
+        func check(_ ok: Bool, _ name: String, _ value: Any, _ allowed: String) throws {
+            if !ok { throw TrainingRunError.invalidSetting(name: name, value: "\(value)", allowed: allowed) }
+        }
+        try check(lr.isFinite && lr > 0 && lr <= 1, "--lr", lr, "0 < lr ≤ 1")
+        try check(l1Coeff.isFinite && l1Coeff >= 0 && l1Coeff <= 1e6, "--l1", l1Coeff, "0…1e6")
+        try check(beta1 >= 0 && beta1 < 1, "beta1", beta1, "0 ≤ beta1 < 1")
+        try check(beta2 >= 0 && beta2 < 1, "beta2", beta2, "0 ≤ beta2 < 1")
+        try check(adamEps.isFinite && adamEps > 0, "adam eps", adamEps, "a finite positive number")
+        try check(schedEpochs >= 1 && schedEpochs <= 1 << 40, "schedule epochs", schedEpochs, "1…2^40")
+        try check(schedWarmupEpochs >= 0 && schedWarmupEpochs <= 1 << 24, "warm-up epochs", schedWarmupEpochs, "0…16777216")
+        try check(schedLRFactor.isFinite && schedLRFactor >= 0 && schedLRFactor <= 1, "schedule lr factor", schedLRFactor, "0…1")
+    }
 }
 
 /// The dense path (five matrix products) or the sparse one (only the encoder product is dense).

@@ -67,7 +67,7 @@ public struct TrainingRunPlan: Codable, Sendable, Equatable {
             if !ok { throw TrainingRunError.invalidSetting(name: name, value: "\(value)", allowed: allowed) }
         }
         try check(batchSize >= 1 && batchSize <= 1 << 24, "--batch", batchSize, "1…16777216")
-        try check(steps >= 1, "--tokens", steps * batchSize, "at least one batch (\(batchSize) tokens)")
+        try check(steps >= 1 && steps <= 1 << 40, "--tokens", steps &* batchSize, "one batch (\(batchSize) tokens) to 2^40 batches")
         try check(bufferRows >= 4 * batchSize && bufferRows <= 1 << 31, "--buffer-rows", bufferRows, "at least four batches (\(4 * batchSize)) and at most 2³¹")
         try check(recordEvery >= 1, "record interval", recordEvery, "≥ 1")
         if let r = resampling {
@@ -75,6 +75,9 @@ public struct TrainingRunPlan: Codable, Sendable, Equatable {
             // Batches for new directions come from the buffer, which refills as they are drawn: any count works.
             try check(r.resampleBatches >= 1, "resampling batches", r.resampleBatches, "≥ 1")
             try check(r.numResamples >= 0, "resample count", r.numResamples, "≥ 0")
+            try check(r.resampleLast >= 0, "resampling window", r.resampleLast, "≥ 0")
+            try check(r.deadCutoff.isFinite && r.deadCutoff >= 0 && r.deadCutoff <= 1, "dead-feature cutoff", r.deadCutoff, "0…1")
+            try check(r.encoderScale.isFinite && r.encoderScale >= 0, "resample encoder scale", r.encoderScale, "a finite number ≥ 0")
         }
     }
 }

@@ -100,14 +100,15 @@ public struct Tensor: Sendable {
         return true
     }
 
-    /// Row-major strides for `shape`.
+    /// Row-major strides for `shape`. A shape with a zero extent holds no element, and its strides
+    /// are never used to address one; they wrap rather than trap if the other extents overflow.
     @inlinable
     public static func contiguousStrides(_ shape: [Int]) -> [Int] {
         var strides = [Int](repeating: 1, count: shape.count)
         var acc = 1
         for axis in stride(from: shape.count - 1, through: 0, by: -1) {
             strides[axis] = acc
-            acc *= shape[axis]
+            acc &*= shape[axis]
         }
         return strides
     }

@@ -33,6 +33,30 @@ public struct GPT2Config: Codable, Sendable, Equatable {
     /// GPT-2's end-of-text token, used as BOS, EOS and padding.
     public static let endOfText = 50256
 
+    /// The range each hyperparameter may take (the same as `config.json`'s; see
+    /// ``HuggingFaceGPT2Config``), by TransformerLens name, with this config's value.
+    public var checkedValues: [(key: String, range: ClosedRange<Int>, value: Int)] {
+        [("n_layers", 1...1024, nLayers), ("d_model", 1...1 << 20, dModel), ("n_heads", 1...4096, nHeads),
+         ("d_head", 1...1 << 16, dHead), ("d_mlp", 0...1 << 24, dMLP), ("n_ctx", 1...1 << 24, nCtx),
+         ("d_vocab", 1...1 << 24, dVocab)]
+    }
+
+    /// Checks every hyperparameter against its range in ``checkedValues``, `eps` for a finite positive value and
+    /// `n_heads · d_head` for at most 2²⁰, before any tensor is allocated (a file could say
+    /// `n_layers = -1` or `2⁶⁰`).
+    /// - Throws: ``TransformerError/invalidConfig(file:key:detail:)`` naming `file`, the key and its range.
+    public func validate(file: String) throws {
+        for (key, range, value) in checkedValues where !range.contains(value) {
+            throw TransformerError.invalidConfig(file: file, key: key, detail: "is \(value), expected an integer in \(range.lowerBound)…\(range.upperBound)")
+        }
+        guard nHeads * dHead <= 1 << 20 else {
+            throw TransformerError.invalidConfig(file: file, key: "n_heads", detail: "× d_head is \(nHeads) × \(dHead), more than 2^20")
+        }
+        guard eps.isFinite, eps > 0 else {
+            throw TransformerError.invalidConfig(file: file, key: "eps", detail: "is \(eps), expected a finite positive number")
+        }
+    }
+
     /// `sqrt(d_head)`, the attention-score divisor.
     public var attnScale: Float { Float(dHead).squareRoot() }
 }

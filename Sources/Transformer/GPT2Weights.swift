@@ -116,6 +116,7 @@ public struct GPT2Weights: Sendable, Equatable {
     /// may be absent only when `processing.foldLN` is set.
     public static func fromStateDict(_ get: (String) throws -> Tensor?, config c: GPT2Config,
                                      processing: WeightProcessing, file: String) throws -> GPT2Weights {
+        try c.validate(file: file)
         let shapes = expectedShapes(c)
         func tensor(_ name: String) throws -> Tensor {
             guard let t = try get(name) else { throw TransformerError.missingTensor(file: file, name: name, expectedShape: shapes[name]!) }

@@ -193,16 +193,28 @@ func fixture(_ name: String) -> String { fixturesDirectory().appendingPathCompon
 
 /// Writes minimal stored zip archives for tests.
 enum StoredZip {
-    static func write(_ entries: [String: [UInt8]], to path: String) throws {
+    /// CRC-32 bit by bit (reflected polynomial 0xEDB88320): an independent reference for zlib's.
+    static func crc32(_ data: [UInt8]) -> Int {
+        var c: UInt32 = 0xFFFF_FFFF
+        for byte in data {
+            c ^= UInt32(byte)
+            for _ in 0..<8 { c = c & 1 != 0 ? (c >> 1) ^ 0xEDB8_8320 : c >> 1 }
+        }
+        return Int(~c)
+    }
+
+    /// `corruptCRC` stores a wrong CRC-32 for every entry.
+    static func write(_ entries: [String: [UInt8]], to path: String, corruptCRC: Bool = false) throws {
         var out = [UInt8](), central = [UInt8]()
         func le16(_ v: Int) -> [UInt8] { [UInt8(v & 0xFF), UInt8(v >> 8 & 0xFF)] }
         func le32(_ v: Int) -> [UInt8] { le16(v & 0xFFFF) + le16(v >> 16 & 0xFFFF) }
         for (name, data) in entries.sorted(by: { $0.key < $1.key }) {
             let offset = out.count
             let n = Array(name.utf8)
-            out += le32(0x0403_4b50) + le16(20) + le16(0) + le16(0) + le16(0) + le16(0) + le32(0)
+            let crc = crc32(data) ^ (corruptCRC ? 1 : 0)
+            out += le32(0x0403_4b50) + le16(20) + le16(0) + le16(0) + le16(0) + le16(0) + le32(crc)
             out += le32(data.count) + le32(data.count) + le16(n.count) + le16(0) + n + data
-            central += le32(0x0201_4b50) + le16(20) + le16(20) + le16(0) + le16(0) + le16(0) + le16(0) + le32(0)
+            central += le32(0x0201_4b50) + le16(20) + le16(20) + le16(0) + le16(0) + le16(0) + le16(0) + le32(crc)
             central += le32(data.count) + le32(data.count) + le16(n.count) + le16(0) + le16(0) + le16(0) + le16(0)
             central += le32(0) + le32(offset) + n
         }

@@ -188,10 +188,8 @@ struct HDF5Parser {
             let chunk0 = try b.int(p, sizeBytes)
             p += sizeBytes
             var blocks = [(p, chunk0)]
-            var visited = 0
+            var seenBlocks: Set<Int> = [p]
             while let (start, size) = blocks.popLast() {
-                visited += 1
-                guard visited <= 10_000 else { throw fail(.corrupt, "too many object header continuation blocks") }
                 try b.check(start, size, "an object header block")
                 var q = start
                 let end = start + size
@@ -204,6 +202,10 @@ struct HDF5Parser {
                         guard let a = try b.address(data) else { throw fail(.corrupt, "undefined continuation address") }
                         let len = try b.length(data + b.offsetSize)
                         guard try b.signature(a, "OCHK"), len >= 8 else { throw fail(.corrupt, "bad continuation block at byte \(a)") }
+                        // Each block is read once: a cycle of continuations would otherwise repeat forever.
+                        guard seenBlocks.insert(a + 4).inserted, seenBlocks.count <= 10_000 else {
+                            throw fail(.corrupt, "object header continuation blocks repeat or are too many (at byte \(a))")
+                        }
                         blocks.append((a + 4, len - 8))
                     } else {
                         try body(type, data, msize, mflags)
@@ -218,10 +220,9 @@ struct HDF5Parser {
         let nmessages = try b.int(address + 2, 2)
         let size = try b.int(address + 8, 4)
         var blocks = [(address + 16, size)]
-        var seen = 0, visited = 0
+        var seen = 0
+        var seenBlocks: Set<Int> = [address + 16]
         while let (start, bsize) = blocks.popLast() {
-            visited += 1
-            guard visited <= 10_000 else { throw fail(.corrupt, "too many object header continuation blocks") }
             try b.check(start, bsize, "an object header block")
             var q = start
             let end = start + bsize
@@ -232,6 +233,9 @@ struct HDF5Parser {
                 seen += 1
                 if type == 0x10 {
                     guard let a = try b.address(data) else { throw fail(.corrupt, "undefined continuation address") }
+                    guard seenBlocks.insert(a).inserted, seenBlocks.count <= 10_000 else {
+                        throw fail(.corrupt, "object header continuation blocks repeat or are too many (at byte \(a))")
+                    }
                     blocks.append((a, try b.length(data + b.offsetSize)))
                 } else {
                     try body(type, data, msize, mflags)
@@ -333,6 +337,7 @@ struct HDF5Parser {
             guard let stored, bits0 & 0x40 == 0 else { return (.unsupported("a non-IEEE floating-point layout"), 20) }
             return (.float(stored, bigEndian: bigEndian), 20)
         case 3:
+            guard elementSize >= 1 else { throw fail(.corrupt, "a string datatype of 0 bytes") }
             return (.string(size: elementSize), 8)
         case 9:
             let isString = bits0 & 0x0F == 1
@@ -427,7 +432,7 @@ struct HDF5Parser {
         let lengthBytes = 1 << (flags & 3)
         let nameLength = try bytes.int(q, lengthBytes)
         q += lengthBytes
-        guard q + nameLength <= p + size else { throw fail(.corrupt, "link name runs past its message") }
+        guard nameLength <= p + size - q else { throw fail(.corrupt, "link name of \(nameLength) bytes runs past its message") }
         let name = String(decoding: try bytes.slice(q, nameLength, "a link name"), as: UTF8.self)
         q += nameLength
         guard linkType == 0 else { return nil }   // soft and external links are not followed
@@ -549,55 +554,72 @@ struct HDF5Parser {
         for f in filters where f.id != 1 && f.id != 2 {
             throw fail(.unsupported, "\(what): HDF5 filter \(f.id) (only deflate and shuffle are supported)")
         }
-        // The allocation is bounded by the stored chunks: a dataset needs at least one stored byte
-        // per 1032 decoded ones (deflate's limit) unless it is small.
-        guard total <= 1 << 26 || total / 1100 <= bytes.count else { throw fail(.corrupt, "\(what): \(total) bytes cannot come from this file") }
-        var out = [UInt8](repeating: 0, count: total)
-        guard let btree else { return out }
-        let outStrides = Tensor.contiguousStrides(shape)
-        var nodes = [(btree, 0)]
-        var visited = Set<Int>()
-        let keySize = 8 + 8 * (rank + 1)
-        while let (node, depth) = nodes.popLast() {
-            guard depth <= Self.maxDepth, visited.insert(node).inserted else { throw fail(.corrupt, "\(what): chunk B-tree is cyclic or too deep") }
-            guard try bytes.signature(node, "TREE"), try bytes.u8(node + 4) == 1 else { throw fail(.corrupt, "\(what): no chunk B-tree node at byte \(node)") }
-            let level = try bytes.u8(node + 5)
-            let used = try bytes.int(node + 6, 2)
-            var q = node + 8 + 2 * bytes.offsetSize
-            for _ in 0..<used {
-                let storedSize = try bytes.int(q, 4)
-                let filterMask = try bytes.int(q + 4, 4)
-                var origin: [Int] = []
-                for d in 0..<rank { origin.append(try bytes.int(q + 8 + 8 * d, 8)) }
-                guard let child = try bytes.address(q + keySize) else { throw fail(.corrupt, "\(what): chunk B-tree child undefined") }
-                q += keySize + bytes.offsetSize
-                if level > 0 { nodes.append((child, depth + 1)); continue }
-                for d in 0..<rank where origin[d] % chunk[d] != 0 || origin[d] >= Swift.max(shape[d], 1) {
-                    throw fail(.corrupt, "\(what): chunk origin \(origin) is invalid for shape \(shape)")
-                }
-                var data: [UInt8]
-                let raw = try bytes.slice(child, storedSize, "\(what) chunk")
-                if filters.isEmpty || filterMask == (1 << filters.count) - 1 {
-                    guard storedSize == chunkBytes else { throw fail(.corrupt, "\(what): chunk of \(storedSize) bytes, expected \(chunkBytes)") }
-                    data = Array(raw)
-                } else {
-                    data = Array(raw)
-                    for (i, f) in filters.enumerated().reversed() where filterMask & (1 << i) == 0 {
-                        switch f.id {
-                        case 1:
-                            do {
-                                data = try data.withUnsafeBytes { try Inflate.zlib($0, expectedSize: chunkBytes) }
-                            } catch let e as Inflate.Failure {
-                                throw fail(.corrupt, "\(what): compressed chunk at byte \(child): \(e.message)")
-                            }
-                        default:
-                            data = unshuffle(data, elementSize: elem)
-                        }
+        // First pass: the B-tree's leaves, each chunk once, stored in disjoint ranges of the file.
+        struct Leaf { let origin: [Int]; let address: Int; let storedSize: Int; let filterMask: Int }
+        var leaves: [Leaf] = []
+        var origins = Set<[Int]>()
+        if let btree {
+            var nodes = [(btree, 0)]
+            var visited = Set<Int>()
+            let keySize = 8 + 8 * (rank + 1)
+            while let (node, depth) = nodes.popLast() {
+                guard depth <= Self.maxDepth, visited.insert(node).inserted else { throw fail(.corrupt, "\(what): chunk B-tree is cyclic or too deep") }
+                guard try bytes.signature(node, "TREE"), try bytes.u8(node + 4) == 1 else { throw fail(.corrupt, "\(what): no chunk B-tree node at byte \(node)") }
+                let level = try bytes.u8(node + 5)
+                let used = try bytes.int(node + 6, 2)
+                var q = node + 8 + 2 * bytes.offsetSize
+                for _ in 0..<used {
+                    let storedSize = try bytes.int(q, 4)
+                    let filterMask = try bytes.int(q + 4, 4)
+                    var origin: [Int] = []
+                    for d in 0..<rank { origin.append(try bytes.int(q + 8 + 8 * d, 8)) }
+                    guard let child = try bytes.address(q + keySize) else { throw fail(.corrupt, "\(what): chunk B-tree child undefined") }
+                    q += keySize + bytes.offsetSize
+                    if level > 0 { nodes.append((child, depth + 1)); continue }
+                    for d in 0..<rank where origin[d] % chunk[d] != 0 || origin[d] >= Swift.max(shape[d], 1) {
+                        throw fail(.corrupt, "\(what): chunk origin \(origin) is invalid for shape \(shape)")
                     }
-                    guard data.count == chunkBytes else { throw fail(.corrupt, "\(what): chunk decodes to \(data.count) bytes, expected \(chunkBytes)") }
+                    guard origins.insert(origin).inserted else { throw fail(.corrupt, "\(what): chunk \(origin) is stored twice") }
+                    try bytes.check(child, storedSize, "\(what) chunk")
+                    leaves.append(Leaf(origin: origin, address: child, storedSize: storedSize, filterMask: filterMask))
                 }
-                copyChunk(data, origin: origin, chunk: chunk, shape: shape, outStrides: outStrides, elem: elem, into: &out)
             }
+        }
+        let byAddress = leaves.sorted { $0.address < $1.address }
+        for (a, b) in Swift.zip(byAddress, byAddress.dropFirst()) where a.address + a.storedSize > b.address {
+            throw fail(.corrupt, "\(what): chunks at bytes \(a.address) and \(b.address) overlap")
+        }
+        // Memory is bounded by the stored bytes (deflate decodes at most 1032 bytes per stored byte;
+        // unstored chunks read as zeros) or 64 MB, whichever is larger.
+        let stored = leaves.reduce(0) { $0 + $1.storedSize }
+        guard total <= 1 << 26 || total / 1032 <= stored else {
+            throw fail(.corrupt, "\(what): \(total) bytes cannot come from \(stored) stored bytes")
+        }
+        var out = [UInt8](repeating: 0, count: total)
+        let outStrides = Tensor.contiguousStrides(shape)
+        for leaf in leaves {
+            let raw = try bytes.slice(leaf.address, leaf.storedSize, "\(what) chunk")
+            var data: [UInt8]
+            if filters.isEmpty || leaf.filterMask == (1 << filters.count) - 1 {
+                guard leaf.storedSize == chunkBytes else { throw fail(.corrupt, "\(what): chunk of \(leaf.storedSize) bytes, expected \(chunkBytes)") }
+                data = Array(raw)
+            } else {
+                data = Array(raw)
+                for (i, f) in filters.enumerated().reversed() where leaf.filterMask & (1 << i) == 0 {
+                    switch f.id {
+                    case 1:
+                        do {
+                            data = try data.withUnsafeBytes { try Zlib.inflate($0, expectedSize: chunkBytes) }
+                        } catch let e as Zlib.Failure {
+                            throw fail(.corrupt, "\(what): compressed chunk at byte \(leaf.address): \(e.message)")
+                        }
+                    default:
+                        data = unshuffle(data, elementSize: elem)
+                    }
+                }
+                guard data.count == chunkBytes else { throw fail(.corrupt, "\(what): chunk decodes to \(data.count) bytes, expected \(chunkBytes)") }
+            }
+            copyChunk(data, origin: leaf.origin, chunk: chunk, shape: shape, outStrides: outStrides, elem: elem, into: &out)
         }
         return out
     }
@@ -657,8 +679,10 @@ struct HDF5Parser {
         q += pad(spaceSize)
         let isScalar = dims?.isEmpty ?? false
         guard let count = CheckedSize.bytes(dims ?? [0], itemSize: 1), count <= 1 << 24 else { throw fail(.corrupt, "\(what) has too many elements") }
-        guard let dataBytes = CheckedSize.bytes([count], itemSize: type.size), q + dataBytes <= end else {
-            throw fail(.corrupt, "\(what): its data runs past the message")
+        // Every element occupies at least one byte of the message (a 0-byte string type would
+        // otherwise turn a small message into millions of strings).
+        guard let dataBytes = CheckedSize.bytes([count], itemSize: Swift.max(type.size, 1)), dataBytes <= end - q else {
+            throw fail(.corrupt, "\(what): \(count) elements of \(type.size) bytes run past the \(size)-byte message")
         }
         switch type {
         case .fixed(let s, let signed, let big):

@@ -17,6 +17,11 @@ indirect enum PickleValue {
     case tensor(TorchTensorRef)
 
     /// Nesting depth (bounded, so a hostile pickle cannot build values too deep to free).
+    ///
+    /// Lists and dicts are mutable and reachable through the memo after they are placed inside
+    /// another container, so a recorded depth could go stale (append B into A, then grow B through
+    /// the memo: A's depth no longer covers B's). Placing a container inside another *seals* its
+    /// depth: it may still receive items, but none that would make it deeper.
     var depth: Int {
         switch self {
         case .tuple(_, let d): d
@@ -30,11 +35,26 @@ indirect enum PickleValue {
 final class PickleList {
     var items: [PickleValue] = []
     var depth = 1
+    /// Set once the list is inside another container: its depth may no longer grow.
+    var sealed = false
 }
 
 final class PickleDict {
     var items: [(key: PickleValue, value: PickleValue)] = []
     var depth = 1
+    /// Set once the dict is inside another container: its depth may no longer grow.
+    var sealed = false
+}
+
+extension PickleValue {
+    /// Marks a list or dict as contained (see ``depth``).
+    func seal() {
+        switch self {
+        case .list(let l): l.sealed = true
+        case .dict(let d): d.sealed = true
+        default: break
+        }
+    }
 }
 
 /// `('storage', torch.<Type>Storage, key, location, numel)` from a persistent id.
@@ -221,6 +241,7 @@ struct PickleMachine {
     private func tuple(_ items: [PickleValue]) throws -> PickleValue {
         let d = 1 + (items.map(\.depth).max() ?? 0)
         guard d <= Self.maxDepth else { throw fail(.unsupported, "pickle nests deeper than \(Self.maxDepth) levels") }
+        items.forEach { $0.seal() }
         return .tuple(items, depth: d)
     }
 
@@ -236,8 +257,8 @@ struct PickleMachine {
 
     private func append(_ l: PickleList, _ items: [PickleValue]) throws {
         for v in items {
-            guard v.depth + 1 <= Self.maxDepth else { throw fail(.unsupported, "pickle nests deeper than \(Self.maxDepth) levels") }
-            l.depth = Swift.max(l.depth, v.depth + 1)
+            try deepen(&l.depth, to: v.depth + 1, sealed: l.sealed)
+            v.seal()
             l.items.append(v)
         }
     }
@@ -245,11 +266,19 @@ struct PickleMachine {
     private func setItems(_ d: PickleDict, _ kvs: [PickleValue]) throws {
         guard kvs.count % 2 == 0 else { throw fail(.corrupt, "pickle SETITEMS with an odd number of values") }
         for i in stride(from: 0, to: kvs.count, by: 2) {
-            let depth = Swift.max(kvs[i].depth, kvs[i + 1].depth) + 1
-            guard depth <= Self.maxDepth else { throw fail(.unsupported, "pickle nests deeper than \(Self.maxDepth) levels") }
-            d.depth = Swift.max(d.depth, depth)
+            try deepen(&d.depth, to: Swift.max(kvs[i].depth, kvs[i + 1].depth) + 1, sealed: d.sealed)
+            kvs[i].seal()
+            kvs[i + 1].seal()
             d.items.append((kvs[i], kvs[i + 1]))
         }
+    }
+
+    /// Raises a container's recorded depth to `depth`, within the limit and only while unsealed.
+    private func deepen(_ current: inout Int, to depth: Int, sealed: Bool) throws {
+        guard depth > current else { return }
+        guard depth <= Self.maxDepth else { throw fail(.unsupported, "pickle nests deeper than \(Self.maxDepth) levels") }
+        guard !sealed else { throw fail(.unsupported, "pickle deepens a container after placing it inside another (at byte \(pos))") }
+        current = depth
     }
 
     private mutating func put(_ index: Int) throws {

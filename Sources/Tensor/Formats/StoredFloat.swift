@@ -41,14 +41,19 @@ public enum StoredFloat: String, Sendable, CaseIterable {
 
 /// Overflow-checked arithmetic for sizes read from untrusted files.
 enum CheckedSize {
-    /// The product of `dims` times `itemSize`, or nil on a negative extent or overflow.
+    /// The product of `dims` times `itemSize`, or nil on a negative extent or overflow. A zero
+    /// extent does not excuse the others: the product of the non-zero extents must fit too, since
+    /// row-major strides are products of trailing extents (`[0, 2⁴⁰, 2⁴⁰]` holds no element but
+    /// its strides overflow).
     static func bytes(_ dims: [Int], itemSize: Int) -> Int? {
-        var n = itemSize
+        var n = itemSize, nonZero = Swift.max(itemSize, 1)
         for d in dims {
             guard d >= 0 else { return nil }
             let (p, o) = n.multipliedReportingOverflow(by: d)
-            if o { return nil }
+            let (q, o2) = nonZero.multipliedReportingOverflow(by: Swift.max(d, 1))
+            if o || o2 { return nil }
             n = p
+            nonZero = q
         }
         return n
     }

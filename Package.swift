@@ -79,7 +79,7 @@ let package = Package(
 
         // MARK: - Unit test bundles (one per module)
         // Fixtures are found next to the test sources (#filePath), written by Scripts/reference.
-        .testTarget(name: "TensorTests", dependencies: ["Tensor", "TensorTestSupport"],
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "TensorTestSupport", "CZlib"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "TransformerTests", dependencies: ["Transformer", "TensorTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "SparseAutoencoderTests", dependencies: ["SparseAutoencoder", "TensorTestSupport"], exclude: ["Fixtures"]),

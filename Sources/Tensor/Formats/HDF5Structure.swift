@@ -5,9 +5,10 @@
 // so reading never goes through it: this parser checks every offset, length and count against the
 // file before using it. It covers what h5py, Keras/TensorFlow and libhdf5 write with their default
 // settings: superblock versions 0–3, object header versions 1–2, symbol-table groups and compact
-// link messages, contiguous, compact and chunked (v1 B-tree) layouts with deflate and shuffle
-// filters, and attributes of numbers and fixed- or variable-length strings. Anything else is a
-// typed `.unsupported` error.
+// link messages, contiguous, compact and chunked layouts (v1 B-tree; and, from libver='latest'
+// files, single-chunk, implicit and unpaged fixed-array indexes) with deflate (through zlib) and
+// shuffle filters, and attributes of numbers and fixed- or variable-length strings. Anything else
+// is a typed `.unsupported` error.
 
 /// A bounds-checked view of the file's bytes.
 struct HDF5Bytes {
@@ -116,8 +117,31 @@ struct HDF5Object {
     enum Layout {
         case compact(offset: Int, size: Int)
         case contiguous(address: Int?, size: Int)
-        case chunked(btree: Int?, chunk: [Int])
+        /// `chunk` holds the chunk's extents and, last, the element size.
+        case chunked(index: ChunkIndex, chunk: [Int])
     }
+
+    /// Where a chunked dataset's chunks are listed.
+    enum ChunkIndex {
+        /// A version-1 B-tree (layout versions 1–3); nil when nothing was written.
+        case btreeV1(Int?)
+        /// One chunk at `address` (layout 4/5), with its stored size and filter mask when filtered.
+        case single(address: Int?, filtered: (size: Int, mask: Int)?)
+        /// Unfiltered chunks side by side from `address`, in row-major chunk order (layout 4/5).
+        case implicit(address: Int?)
+        /// A fixed array (header `FAHD`) of chunk entries in row-major chunk order (layout 4/5).
+        case fixedArray(header: Int?)
+        /// Extensible arrays and version-2 B-trees (datasets with unlimited dimensions).
+        case unsupported(String)
+    }
+}
+
+/// A stored chunk: its origin in the dataset, where it is, how many bytes, which filters it skipped.
+struct ChunkEntry {
+    let origin: [Int]
+    let address: Int
+    let storedSize: Int
+    let filterMask: Int
 }
 
 /// Parses HDF5 structures from a mapped file.
@@ -371,7 +395,7 @@ struct HDF5Parser {
                     q += 4
                 }
                 guard q <= end else { throw fail(.corrupt, "chunk dimensions run past the layout message") }
-                return .chunked(btree: btree, chunk: chunk)
+                return .chunked(index: .btreeV1(btree), chunk: chunk)
             default:
                 throw fail(.unsupported, "data layout class \(cls)")
             }
@@ -391,10 +415,55 @@ struct HDF5Parser {
             case 1:
                 return .contiguous(address: address, size: -1)
             default:
-                return .chunked(btree: address, chunk: dims)
+                return .chunked(index: .btreeV1(address), chunk: dims)
+            }
+        case 4, 5:
+            // Version 5 (HDF5 2.0) differs only in how filtered chunk sizes are encoded inside the
+            // index; the fixed array's entry size, read from its header, covers both.
+            let cls = try bytes.u8(p + 1)
+            switch cls {
+            case 0:
+                let n = try bytes.int(p + 2, 2)
+                guard n <= end - (p + 4) else { throw fail(.corrupt, "compact data runs past its message") }
+                return .compact(offset: p + 4, size: n)
+            case 1:
+                return .contiguous(address: try bytes.address(p + 2), size: try bytes.length(p + 2 + bytes.offsetSize))
+            case 2:
+                let flags = try bytes.u8(p + 2)
+                guard flags & 0x01 == 0 else { throw fail(.unsupported, "unfiltered partial edge chunks (H5Pset_chunk_opts)") }
+                let dimensionality = try bytes.u8(p + 3), encoded = try bytes.u8(p + 4)
+                guard dimensionality >= 1, dimensionality <= 33, (1...8).contains(encoded) else {
+                    throw fail(.corrupt, "chunk dimensionality \(dimensionality) with \(encoded)-byte sizes")
+                }
+                var q = p + 5
+                var chunk: [Int] = []
+                for _ in 0..<dimensionality {
+                    chunk.append(try bytes.int(q, encoded))
+                    q += encoded
+                }
+                let indexType = try bytes.u8(q)
+                q += 1
+                let index: HDF5Object.ChunkIndex
+                switch indexType {
+                case 1:
+                    var filtered: (Int, Int)? = nil
+                    if flags & 0x02 != 0 {
+                        filtered = (try bytes.length(q), try bytes.int(q + bytes.lengthSize, 4))
+                        q += bytes.lengthSize + 4
+                    }
+                    index = .single(address: try bytes.address(q), filtered: filtered)
+                case 2: index = .implicit(address: try bytes.address(q))
+                case 3: index = .fixedArray(header: try bytes.address(q + 1))   // after the page-bits byte
+                case 4: index = .unsupported("an extensible-array chunk index (a dataset with one unlimited dimension)")
+                case 5: index = .unsupported("a version-2 B-tree chunk index (a dataset with unlimited dimensions)")
+                default: throw fail(.corrupt, "chunk index type \(indexType)")
+                }
+                return .chunked(index: index, chunk: chunk)
+            default:
+                throw fail(.unsupported, "data layout class \(cls)")
             }
         default:
-            throw fail(.unsupported, "data layout version \(version) (files written with libver='latest')")
+            throw fail(.unsupported, "data layout version \(version)")
         }
     }
 
@@ -535,12 +604,12 @@ struct HDF5Parser {
             }
             guard size < 0 || size >= total else { throw fail(.corrupt, "\(what): contiguous storage holds \(size) bytes, needs \(total)") }
             return Array(try bytes.slice(address, total, what))
-        case .chunked(let btree, let chunkDims):
-            return try chunkedData(btree: btree, chunkDims: chunkDims, shape: shape, type: type, filters: o.filters, total: total, what: what)
+        case .chunked(let index, let chunkDims):
+            return try chunkedData(index: index, chunkDims: chunkDims, shape: shape, type: type, filters: o.filters, total: total, what: what)
         }
     }
 
-    private func chunkedData(btree: Int?, chunkDims: [Int], shape: [Int], type: HDF5Type,
+    private func chunkedData(index: HDF5Object.ChunkIndex, chunkDims: [Int], shape: [Int], type: HDF5Type,
                              filters: [(id: Int, values: [UInt32])], total: Int, what: String) throws -> [UInt8] {
         let rank = shape.count
         let elem = type.size
@@ -554,12 +623,35 @@ struct HDF5Parser {
         for f in filters where f.id != 1 && f.id != 2 {
             throw fail(.unsupported, "\(what): HDF5 filter \(f.id) (only deflate and shuffle are supported)")
         }
-        // First pass: the B-tree's leaves, each chunk once, stored in disjoint ranges of the file.
-        struct Leaf { let origin: [Int]; let address: Int; let storedSize: Int; let filterMask: Int }
-        var leaves: [Leaf] = []
+        // First pass: the index's entries, each chunk once, stored in disjoint ranges of the file.
+        var leaves: [ChunkEntry] = []
         var origins = Set<[Int]>()
-        if let btree {
-            var nodes = [(btree, 0)]
+        func add(_ origin: [Int], _ address: Int, _ storedSize: Int, _ filterMask: Int) throws {
+            for d in 0..<rank where origin[d] % chunk[d] != 0 || origin[d] >= Swift.max(shape[d], 1) {
+                throw fail(.corrupt, "\(what): chunk origin \(origin) is invalid for shape \(shape)")
+            }
+            guard origins.insert(origin).inserted else { throw fail(.corrupt, "\(what): chunk \(origin) is stored twice") }
+            try bytes.check(address, storedSize, "\(what) chunk")
+            leaves.append(ChunkEntry(origin: origin, address: address, storedSize: storedSize, filterMask: filterMask))
+        }
+        // Chunks per dimension and the origin of chunk number `i` in row-major chunk order.
+        let grid = (0..<rank).map { Swift.max(1, (shape[$0] + chunk[$0] - 1) / chunk[$0]) }
+        guard let chunkCount = CheckedSize.bytes(grid, itemSize: 1), chunkCount <= 1 << 26 else {
+            throw fail(.corrupt, "\(what): too many chunks for shape \(shape)")
+        }
+        func origin(ofChunk i: Int) -> [Int] {
+            var rest = i
+            var o = [Int](repeating: 0, count: rank)
+            for d in stride(from: rank - 1, through: 0, by: -1) {
+                o[d] = rest % grid[d] * chunk[d]
+                rest /= grid[d]
+            }
+            return o
+        }
+        switch index {
+        case .btreeV1(let root):
+            guard let root else { break }
+            var nodes = [(root, 0)]
             var visited = Set<Int>()
             let keySize = 8 + 8 * (rank + 1)
             while let (node, depth) = nodes.popLast() {
@@ -571,19 +663,29 @@ struct HDF5Parser {
                 for _ in 0..<used {
                     let storedSize = try bytes.int(q, 4)
                     let filterMask = try bytes.int(q + 4, 4)
-                    var origin: [Int] = []
-                    for d in 0..<rank { origin.append(try bytes.int(q + 8 + 8 * d, 8)) }
+                    var o: [Int] = []
+                    for d in 0..<rank { o.append(try bytes.int(q + 8 + 8 * d, 8)) }
                     guard let child = try bytes.address(q + keySize) else { throw fail(.corrupt, "\(what): chunk B-tree child undefined") }
                     q += keySize + bytes.offsetSize
-                    if level > 0 { nodes.append((child, depth + 1)); continue }
-                    for d in 0..<rank where origin[d] % chunk[d] != 0 || origin[d] >= Swift.max(shape[d], 1) {
-                        throw fail(.corrupt, "\(what): chunk origin \(origin) is invalid for shape \(shape)")
-                    }
-                    guard origins.insert(origin).inserted else { throw fail(.corrupt, "\(what): chunk \(origin) is stored twice") }
-                    try bytes.check(child, storedSize, "\(what) chunk")
-                    leaves.append(Leaf(origin: origin, address: child, storedSize: storedSize, filterMask: filterMask))
+                    if level > 0 { nodes.append((child, depth + 1)) } else { try add(o, child, storedSize, filterMask) }
                 }
             }
+        case .single(let address, let filtered):
+            guard let address else { break }
+            guard chunkCount == 1 else { throw fail(.corrupt, "\(what): a single-chunk index for \(chunkCount) chunks") }
+            try add(origin(ofChunk: 0), address, filtered?.size ?? chunkBytes, filtered?.mask ?? 0)
+        case .implicit(let address):
+            guard let address else { break }
+            guard filters.isEmpty else { throw fail(.corrupt, "\(what): an implicit chunk index with filters") }
+            for i in 0..<chunkCount { try add(origin(ofChunk: i), address + i * chunkBytes, chunkBytes, 0) }
+        case .fixedArray(let header):
+            guard let header else { break }
+            for (i, entry) in try fixedArray(header, count: chunkCount, filtered: !filters.isEmpty, what: what).enumerated() {
+                guard let (address, size, mask) = entry else { continue }
+                try add(origin(ofChunk: i), address, size ?? chunkBytes, mask)
+            }
+        case .unsupported(let d):
+            throw fail(.unsupported, "\(what) uses \(d)")
         }
         let byAddress = leaves.sorted { $0.address < $1.address }
         for (a, b) in Swift.zip(byAddress, byAddress.dropFirst()) where a.address + a.storedSize > b.address {
@@ -622,6 +724,36 @@ struct HDF5Parser {
             copyChunk(data, origin: leaf.origin, chunk: chunk, shape: shape, outStrides: outStrides, elem: elem, into: &out)
         }
         return out
+    }
+
+    /// The entries of the fixed array whose header is at `header`: (chunk address, stored size when
+    /// filtered, filter mask), nil for a chunk never written. Paged data blocks (more than
+    /// 2^page_bits chunks, 1024 by default) are refused.
+    private func fixedArray(_ header: Int, count: Int, filtered: Bool, what: String) throws -> [(Int, Int?, Int)?] {
+        guard try bytes.signature(header, "FAHD"), try bytes.u8(header + 4) == 0 else { throw fail(.corrupt, "\(what): no fixed-array header at byte \(header)") }
+        let client = try bytes.u8(header + 5), entrySize = try bytes.u8(header + 6), pageBits = try bytes.u8(header + 7)
+        let n = try bytes.length(header + 8)
+        guard client == (filtered ? 1 : 0), n == count else {
+            throw fail(.corrupt, "\(what): fixed array of \(n) \(client == 1 ? "filtered " : "")entries for \(count) \(filtered ? "filtered " : "")chunks")
+        }
+        let sizeBytes = entrySize - bytes.offsetSize - 4
+        guard filtered ? (1...8).contains(sizeBytes) : entrySize == bytes.offsetSize else {
+            throw fail(.corrupt, "\(what): fixed-array entries of \(entrySize) bytes")
+        }
+        guard pageBits < 32, n <= 1 << pageBits else {
+            throw fail(.unsupported, "\(what): a paged fixed array (\(n) chunks, pages of 2^\(pageBits)); rewrite the file with larger chunks or libver='earliest'")
+        }
+        guard let block = try bytes.address(header + 8 + bytes.lengthSize) else { return [] }
+        guard try bytes.signature(block, "FADB"), try bytes.u8(block + 4) == 0 else { throw fail(.corrupt, "\(what): no fixed-array data block at byte \(block)") }
+        guard try bytes.int(block + 6, bytes.offsetSize) == header else { throw fail(.corrupt, "\(what): the fixed-array data block belongs to another header") }
+        let first = block + 6 + bytes.offsetSize
+        try bytes.check(first, n * entrySize, "\(what): fixed-array entries")
+        return try (0..<n).map { i in
+            let e = first + i * entrySize
+            guard let address = try bytes.address(e) else { return nil }
+            guard filtered else { return (address, nil, 0) }
+            return (address, try bytes.int(e + bytes.offsetSize, sizeBytes), try bytes.int(e + bytes.offsetSize + sizeBytes, 4))
+        }
     }
 
     private func unshuffle(_ data: [UInt8], elementSize: Int) -> [UInt8] {

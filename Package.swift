@@ -85,7 +85,10 @@ let package = Package(
         .testTarget(name: "SparseAutoencoderTests", dependencies: ["SparseAutoencoder", "TensorTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "InterpTests", dependencies: ["Interp", "TensorTestSupport"], exclude: ["Fixtures"]),
         // train-sae is built for the test that SIGKILLs a real training process and resumes it.
-        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "TensorTestSupport", "train-sae"]),
+        // The executables are built for the tests that run them (a SIGKILLed training, hostile options).
+        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "TensorTestSupport", "train-sae", "reproduce", "inspect",
+                                                             "feature-dashboards", "top-features", "induction-deep-dive", "ioi-circuit",
+                                                             "long-prefix-induction"]),
     ],
     swiftLanguageModes: [.v6]
 )

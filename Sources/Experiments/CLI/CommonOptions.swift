@@ -63,7 +63,17 @@ public struct TrainingOptions: ParsableArguments {
         return values.map { $0! }
     }
 
-    public func validate() throws { _ = try sweep() }
+    public func validate() throws {
+        let sweep = try sweep()
+        try OptionCheck.range("--layer", layer, 0...(1 << 16))
+        try OptionCheck.range("--tokens", tokens, 1...(1 << 50))
+        try OptionCheck.each("--d-sae", sweep.dSAEs, SAEConfig.dSAERange)
+        try OptionCheck.range("--batch", batch, 1...(1 << 20))
+        for l1 in sweep.l1Coeffs where !(l1.isFinite && l1 >= 0 && l1 <= 1e6) { throw ValidationError("--l1 is \(l1); allowed: 0…1e6") }
+        if let lr, !(lr.isFinite && lr > 0 && lr <= 1) { throw ValidationError("--lr is \(lr); allowed: 0 < lr ≤ 1") }
+        try OptionCheck.range("--buffer-rows", bufferRows, 4...(1 << 31))
+        try OptionCheck.range("--positions-per-row", positionsPerRow, 1...128)
+    }
 
     func sweep() throws -> TrainingSweep {
         TrainingSweep(layers: try layers.map(Self.parseLayers) ?? [], dSAEs: try dSAE.map { try Self.list($0, "d-sae") } ?? [],
@@ -112,12 +122,17 @@ public struct SectionContext {
     public let model: LoadedModel
     public let sae: SAE
 
-    public init(_ common: CommonOptions, _ options: SAEOptions) throws {
+    /// `check` runs on the model before the SAE is loaded (or trained, for the planted model's default):
+    /// options that name layers or heads fail there, before any long work. `checkSAE` runs on the SAE.
+    public init(_ common: CommonOptions, _ options: SAEOptions, check: (LoadedModel) throws -> Void = { _ in },
+                checkSAE: (SAE) throws -> Void = { _ in }) throws {
         inputs = common.inputs
         tokenizer = try inputs.loadTokenizer()
         _ = try inputs.corpusSpec()
         model = try inputs.loadModel(log: log)
+        try check(model)
         sae = try inputs.loadSAE(options.sae, cfg: options.cfg, model: model, tokenizer: tokenizer, log: log)
+        try checkSAE(sae)
     }
 
     /// `rows` held-out rows of 128 tokens.

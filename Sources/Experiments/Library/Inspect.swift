@@ -38,6 +38,7 @@ public enum Inspect {
                                   prependBOS: Bool = true) throws -> PromptTest {
         let p = tokenizer.toTokens(prompt, prependBOS: prependBOS)
         let a = tokenizer.encode(answer)
+        guard topK >= 1, topK <= model.config.dVocab else { throw ExperimentInputError("top-k is \(topK); allowed: 1…\(model.config.dVocab)") }
         guard !a.isEmpty else { throw ExperimentInputError("the answer \"\(answer)\" has no tokens") }
         guard !p.isEmpty else { throw ExperimentInputError("the prompt has no tokens; give text or allow BOS") }
         let all = p + a

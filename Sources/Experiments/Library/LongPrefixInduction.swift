@@ -59,8 +59,11 @@ public enum LongPrefixInduction {
     public static func run(model loaded: LoadedModel, rows: IndexTensor, tokenizer: GPT2Tokenizer, settings s: LongPrefixSettings,
                            log: (String) -> Void = { _ in }) throws -> LongPrefixResult {
         let model = loaded.model, cfg = model.config, L = s.layer
-        guard L < cfg.nLayers, s.longHead < cfg.nHeads, s.shortHead < cfg.nHeads else {
+        guard (0..<cfg.nLayers).contains(L), (0..<cfg.nHeads).contains(s.longHead), (0..<cfg.nHeads).contains(s.shortHead) else {
             throw ExperimentInputError("heads \(L).\(s.longHead) / \(L).\(s.shortHead) are not in \(loaded.name) (\(cfg.nLayers) layers × \(cfg.nHeads) heads)")
+        }
+        guard s.examples >= 1, s.maxPrefix >= 1, s.detectionRows >= 1, s.interventionRows >= 1, s.rowsPerForward >= 1, s.threshold.isFinite else {
+            throw ExperimentInputError("long-prefix settings out of range: \(s.examples) examples, prefixes 1…\(s.maxPrefix), \(s.detectionRows)/\(s.interventionRows) rows, \(s.rowsPerForward) rows per forward (each must be ≥ 1)")
         }
         let heads = [s.longHead, s.shortHead]
         // (a) induction score and (b) DLA on synthetic sequences: head `long` for p = 1…max, then `short`,

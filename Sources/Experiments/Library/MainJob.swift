@@ -93,6 +93,14 @@ public enum MainJob {
         guard s.layer < loaded.model.config.nLayers else {
             throw ExperimentInputError("layer \(s.layer) is not in \(loaded.name) (it has \(loaded.model.config.nLayers) layers)")
         }
+        // Checked here, before training, not when the induction sections reach them.
+        let nHeads = loaded.model.config.nHeads
+        for h in settings.inductionHeads ?? [] where h < 0 || h >= nHeads {
+            throw ExperimentInputError("--induction-heads: head \(h) is not in \(loaded.name); allowed: 0…\(nHeads - 1)")
+        }
+        guard settings.dashboards >= 0, settings.analysisRows >= 1 else {
+            throw ExperimentInputError("--dashboards \(settings.dashboards) / --rows \(settings.analysisRows); allowed: ≥ 0 / ≥ 1")
+        }
         let out = try ReportFolder(settings.output)
         var sections: [SectionSummary] = []
         /// Runs one section unless skipped; `earlier` is time spent on it before (shared work).

@@ -18,8 +18,14 @@ struct FeatureDashboardsCommand: ParsableCommand {
     @Option(help: "How many of the most active features.") var count = 24
     @Option(help: "Held-out rows of 128 tokens to build the dashboards on.") var rows = 512
 
+    func validate() throws {
+        try OptionCheck.each("--features", features, 0...(1 << 24))
+        try OptionCheck.range("--count", count, OptionCheck.count)
+        try OptionCheck.range("--rows", rows, OptionCheck.rows)
+    }
+
     func run() throws {
-        let c = try SectionContext(common, saeOptions)
+        let c = try SectionContext(common, saeOptions, checkSAE: { try OptionCheck.each("--features", features, 0...($0.config.dSAE - 1)) })
         var settings = FeatureDashboardSettings()
         settings.features = features
         settings.count = count

@@ -17,8 +17,13 @@ struct InductionDeepDiveCommand: ParsableCommand {
     @Option(help: "The target token, as text (default: the feature's top logit-effect token).") var target: String?
     @Option(help: "Held-out rows of 128 tokens.") var rows = 512
 
+    func validate() throws {
+        try OptionCheck.range("--feature", feature, 0...(1 << 24))
+        try OptionCheck.range("--rows", rows, OptionCheck.rows)
+    }
+
     func run() throws {
-        let c = try SectionContext(common, saeOptions)
+        let c = try SectionContext(common, saeOptions, checkSAE: { try OptionCheck.range("--feature", feature, 0...($0.config.dSAE - 1)) })
         let (tokenizer, loaded, s) = (c.tokenizer, c.model, c.sae)
         var targetID: Int? = nil
         if let target {

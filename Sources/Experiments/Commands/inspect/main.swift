@@ -38,6 +38,7 @@ struct TestPrompt: ParsableCommand {
     @Option(help: "Candidates to list per answer token.") var topK = 10
     @Flag(help: "Do not prepend BOS.") var noBOS = false
     @Flag(help: "Print JSON instead of text.") var json = false
+    func validate() throws { try OptionCheck.range("--top-k", topK, 1...1000) }
     func run() throws {
         let inputs = ExperimentInputs(modelPath: model, modelConfigPath: config, tokenizerDirectory: tokenizer)
         let tok = try inputs.loadTokenizer()
@@ -57,14 +58,21 @@ struct Convert: ParsableCommand {
     @Option(help: "Output: an .h5 file for a model, a folder for an SAE.") var to: String
     func validate() throws {
         guard (model == nil) != (saePt == nil) else { throw ValidationError("give exactly one of --model and --sae-pt") }
+        _ = try headLayout()
+    }
+    /// `--heads AxB`: A heads of B dimensions, each 1…65536 (checked against the SAE's d_in on loading).
+    func headLayout() throws -> HeadLayout {
+        let parts = heads.split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
+        guard parts.count == 2, let n = parts[0], let d = parts[1], (1...65536).contains(n), (1...65536).contains(d) else {
+            throw ValidationError("--heads is \(heads); allowed: <heads>x<d_head>, each 1…65536, e.g. 12x64")
+        }
+        return HeadLayout(nHeads: n, dHead: d)
     }
     func run() throws {
         if let model {
             try Inspect.convertModel(from: model, config: config, to: to, warn: { log("warning: " + $0) })
         } else if let saePt {
-            let parts = heads.split(separator: "x").compactMap { Int($0) }
-            guard parts.count == 2 else { throw ValidationError("--heads must look like 12x64") }
-            try Inspect.convertSAE(pt: saePt, cfg: saeCfg, headLayout: HeadLayout(nHeads: parts[0], dHead: parts[1]), to: to)
+            try Inspect.convertSAE(pt: saePt, cfg: saeCfg, headLayout: try headLayout(), to: to)
         }
         log("wrote \(absolutePath(to))")
     }

@@ -19,8 +19,13 @@ struct IOICircuitCommand: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Layers whose attention output is patched at S2 (default: 5 6 on GPT-2, 0 on the planted model).")
     var patchLayers: [Int] = []
 
+    func validate() throws {
+        try OptionCheck.range("--prompts", prompts, OptionCheck.count)
+        try OptionCheck.each("--patch-layers", patchLayers, 0...(1 << 16))
+    }
+
     func run() throws {
-        let c = try SectionContext(common, saeOptions)
+        let c = try SectionContext(common, saeOptions, check: { try OptionCheck.each("--patch-layers", patchLayers, 0...($0.model.config.nLayers - 1)) })
         var s = IOICircuitSettings.defaults(for: c.model)
         s.prompts = prompts
         s.seed = promptSeed

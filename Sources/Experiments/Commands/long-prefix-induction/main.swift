@@ -19,11 +19,22 @@ struct LongPrefixInductionCommand: ParsableCommand {
     @Option(help: "Synthetic examples per prefix length.") var examples: Int?
     @Option(help: "Corpus rows scanned for the prefix-length histogram.") var rows: Int?
 
+    func validate() throws {
+        try OptionCheck.range("--layer", layer, 0...(1 << 16))
+        try OptionCheck.range("--long-head", longHead, 0...(1 << 16))
+        try OptionCheck.range("--short-head", shortHead, 0...(1 << 16))
+        try OptionCheck.range("--examples", examples, OptionCheck.count)
+        try OptionCheck.range("--rows", rows, OptionCheck.rows)
+    }
+
     func run() throws {
         let inputs = common.inputs
         let tokenizer = try inputs.loadTokenizer()
         _ = try inputs.corpusSpec()
         let loaded = try inputs.loadModel(log: log)
+        try OptionCheck.layer("--layer", layer, of: loaded)
+        try OptionCheck.heads("--long-head", longHead.map { [$0] } ?? [], of: loaded)
+        try OptionCheck.heads("--short-head", shortHead.map { [$0] } ?? [], of: loaded)
         var s = LongPrefixSettings.defaults(for: loaded)
         if let layer { s.layer = layer }
         if let longHead { s.longHead = longHead }

@@ -28,6 +28,11 @@ struct Reproduce: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Sections to leave out (train-sae cannot be: with --sae it only evaluates).") var skip: [String] = []
 
     func validate() throws {
+        try OptionCheck.range("--dashboards", dashboards, 0...10_000)
+        try OptionCheck.range("--rows", rows, OptionCheck.rows)
+        try OptionCheck.each("--induction-heads", inductionHeads, 0...(1 << 16))
+        try OptionCheck.range("--long-prefix-examples", longPrefixExamples, OptionCheck.count)
+        try OptionCheck.range("--long-prefix-rows", longPrefixRows, OptionCheck.rows)
         for name in skip {
             guard let s = ReportSection(rawValue: name), s != .trainSAE else {
                 throw ValidationError("--skip \(name): the sections that can be left out are \(ReportSection.allCases.dropFirst().map(\.rawValue).joined(separator: ", "))")

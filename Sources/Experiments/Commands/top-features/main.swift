@@ -17,6 +17,11 @@ struct TopFeaturesCommand: ParsableCommand {
     @Option(help: "Features per head.") var perHead = 10
     @Option(help: "Held-out rows of 128 tokens (firing densities and dashboards).") var rows = 512
 
+    func validate() throws {
+        try OptionCheck.range("--per-head", perHead, OptionCheck.count)
+        try OptionCheck.range("--rows", rows, OptionCheck.rows)
+    }
+
     func run() throws {
         let c = try SectionContext(common, saeOptions)
         let page = try TopFeatures.run(model: c.model, sae: c.sae, tokens: try c.heldOutRows(rows), tokenizer: c.tokenizer, output: common.output ?? "out/top-features",

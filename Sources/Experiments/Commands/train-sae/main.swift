@@ -28,8 +28,8 @@ struct TrainSAECommand: ParsableCommand {
     @Option(help: "The .pt's _cfg.json when it is not beside it.") var cfg: String?
 
     func validate() throws {
-        guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every is \(checkpointEvery); allowed: ≥ 1") }
-        if let evalRows, evalRows < 1 || evalRows > 1 << 20 { throw ValidationError("--eval-rows is \(evalRows); allowed: 1…1048576") }
+        try OptionCheck.atLeast("--checkpoint-every", checkpointEvery, 1)
+        try OptionCheck.range("--eval-rows", evalRows, 1...(1 << 20))
     }
 
     func run() throws {

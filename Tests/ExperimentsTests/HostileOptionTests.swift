@@ -1,0 +1,68 @@
+// HostileOptionTests: every option value that once crashed an executable with a trap (issue 14) now
+// stops it before any work — no model run, no training — with an error naming the option and what
+// is allowed. The executables are run as users run them.
+
+import Foundation
+import Testing
+
+@Suite struct HostileOptionTests {
+    /// Runs `executable arguments…` next to the test bundle and returns (exit status, standard error).
+    static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, stderr: String, seconds: Double) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(executable)
+        p.arguments = arguments
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        let start = Date()
+        try p.run()
+        let data = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self), Date().timeIntervalSince(start))
+    }
+
+    /// (executable, arguments, text the error must contain). Each of these trapped before.
+    static let cases: [(String, [String], String)] = [
+        ("train-sae", ["--batch", "0"], "--batch"),
+        ("train-sae", ["--checkpoint-every", "0"], "--checkpoint-every"),
+        ("train-sae", ["--d-sae=-1"], "--d-sae"),
+        ("train-sae", ["--d-sae", "128,0"], "--d-sae"),
+        ("train-sae", ["--layer=-1"], "--layer"),
+        ("train-sae", ["--l1", "nan"], "--l1"),
+        ("train-sae", ["--eval-rows=-3"], "--eval-rows"),
+        ("inspect", ["test-prompt", "--prompt", "a", "--answer", " b", "--top-k", "60000"], "--top-k"),
+        ("inspect", ["test-prompt", "--prompt", "a", "--answer", " b", "--top-k=-1"], "--top-k"),
+        ("inspect", ["convert", "--sae-pt", "none.pt", "--heads=-1x32", "--to", "x"], "--heads"),
+        ("inspect", ["convert", "--sae-pt", "none.pt", "--heads", "12x", "--to", "x"], "--heads"),
+        ("feature-dashboards", ["--count=-1"], "--count"),
+        ("feature-dashboards", ["--rows", "0"], "--rows"),
+        ("feature-dashboards", ["--features", "3", "3"], "--features"),
+        ("ioi-circuit", ["--prompts=-1"], "--prompts"),
+        ("ioi-circuit", ["--patch-layers=-1"], "--patch-layers"),
+        ("long-prefix-induction", ["--examples=-1"], "--examples"),
+        ("long-prefix-induction", ["--long-head=-1"], "--long-head"),
+        ("long-prefix-induction", ["--short-head", "12"], "--short-head"),   // the planted model has 12 heads
+        ("long-prefix-induction", ["--layer", "2"], "--layer"),              // … and 2 layers
+        ("top-features", ["--per-head", "0"], "--per-head"),
+        ("induction-deep-dive", ["--feature=-1"], "--feature"),
+        ("reproduce", ["--induction-heads", "12"], "--induction-heads"),
+        ("reproduce", ["--dashboards=-1"], "--dashboards"),
+        ("reproduce", ["--rows", "0"], "--rows"),
+    ]
+
+    @Test func badOptionsStopBeforeAnyWork() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("hostile-options-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        var problems: [String] = []
+        for (executable, arguments, says) in Self.cases {
+            let extra = executable == "inspect" ? [] : ["--output", out]
+            let r = try Self.run(executable, arguments + extra)
+            let line = "\(executable) \(arguments.joined(separator: " ")): status \(r.status), \(r.stderr.prefix(300))"
+            // 64: ArgumentParser's validation; 1: a typed error from the runner. A trap is 132–139.
+            if ![64, 1].contains(r.status) || !r.stderr.contains("Error: ") || !r.stderr.contains(says) { problems.append(line) }
+            // Before any work: no training and no report.
+            if r.seconds > 60 || FileManager.default.fileExists(atPath: out + "/index.html") { problems.append("did work: " + line) }
+        }
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+    }
+}

@@ -47,6 +47,12 @@ public struct DocumentStream {
     public let spec: CorpusSpec
     public let split: Split?
     public static let maxDocumentBytes = 1 << 20
+    /// A JSONL line may hold at most this many bytes (a line without an end would otherwise be read
+    /// whole into memory).
+    public static let maxLineBytes = 1 << 26
+    /// A token file's document is cut into pieces of at most this many tokens (a file without
+    /// `<|endoftext|>` would otherwise be one document in memory); each piece is a document.
+    public static let maxDocumentTokens = 1 << 20
     /// Documents cut at `maxDocumentBytes` so far.
     public private(set) var truncatedDocuments = 0
     /// Documents yielded so far.
@@ -156,13 +162,20 @@ public struct DocumentStream {
     }
 }
 
-/// Reads a file line by line in fixed-size chunks.
+/// Reads a file line by line in 1 MB chunks: each byte is scanned once (the consumed prefix is
+/// dropped only when it is most of the buffer), and a line longer than ``DocumentStream/maxLineBytes``
+/// is an error instead of a whole file in memory.
 struct LineReader {
     let path: String
     let handle: FileHandle
-    var buffer = Data()
+    var buffer = [UInt8]()
+    /// Start of the unread part of `buffer`; bytes before it were returned already.
+    var start = 0
+    /// Where to resume the newline search (bytes from `start` up to here hold none).
+    var scanned = 0
     var atEnd = false
     var lineNumber = 0
+    var maxLine = DocumentStream.maxLineBytes
 
     init(path: String) throws {
         guard let h = FileHandle(forReadingAtPath: path) else { throw CorpusError(path: path, position: 0, detail: "cannot open") }
@@ -172,21 +185,33 @@ struct LineReader {
 
     mutating func nextLine() throws -> (String, Int)? {
         while true {
-            if let nl = buffer.firstIndex(of: 0x0A) {
-                let line = buffer[buffer.startIndex..<nl]
-                buffer = Data(buffer[(nl + 1)...])
+            if let nl = buffer[scanned...].firstIndex(of: 0x0A) {
+                let line = String(decoding: buffer[start..<nl], as: UTF8.self)
+                start = nl + 1
+                scanned = start
                 lineNumber += 1
-                return (String(decoding: line, as: UTF8.self), lineNumber)
+                return (line, lineNumber)
+            }
+            scanned = buffer.count
+            guard buffer.count - start <= maxLine else {
+                throw CorpusError(path: path, position: lineNumber + 1, detail: "line longer than \(maxLine) bytes")
             }
             if atEnd {
-                if buffer.isEmpty { try? handle.close(); return nil }
-                let line = buffer
-                buffer = Data()
+                if start == buffer.count { try? handle.close(); return nil }
+                let line = String(decoding: buffer[start...], as: UTF8.self)
+                start = buffer.count
+                scanned = start
                 lineNumber += 1
-                return (String(decoding: line, as: UTF8.self), lineNumber)
+                return (line, lineNumber)
             }
             let chunk = (try? handle.read(upToCount: 1 << 20)) ?? Data()
-            if chunk.isEmpty { atEnd = true } else { buffer.append(chunk) }
+            if chunk.isEmpty { atEnd = true; continue }
+            if start > buffer.count / 2 {
+                buffer.removeSubrange(0..<start)
+                scanned -= start
+                start = 0
+            }
+            buffer.append(contentsOf: chunk)
         }
     }
 }
@@ -199,6 +224,7 @@ struct TokenFileReader {
     var pending: [Int] = []
     var position: Int
     var atEnd = false
+    var maxTokens = DocumentStream.maxDocumentTokens
 
     init(path: String, llmcHeader: Bool) throws {
         guard let h = FileHandle(forReadingAtPath: path) else { throw CorpusError(path: path, position: 0, detail: "cannot open") }
@@ -245,6 +271,7 @@ struct TokenFileReader {
             }
             let t = pending.last!
             if t == GPT2Config.endOfText && !doc.isEmpty { return doc }
+            if doc.count == maxTokens { return doc }   // the rest continues as the next document
             pending.removeLast()
             doc.append(t)
         }

@@ -52,7 +52,7 @@ public final class GPT2Tokenizer: @unchecked Sendable {
             guard parts.count == 2 else { throw fail(mergesFile, "merge line '\(line)' is not two symbols") }
             merges.append((String(parts[0]), String(parts[1])))
         }
-        try self.init(encoder: encoder, merges: merges)
+        try self.init(encoder: encoder, merges: merges, path: encoderJSON)
     }
 
     /// The folder where the project's scripts put the GPT-2 files: `$ATTN_SAE_CACHE/gpt2-tokenizer`
@@ -68,8 +68,20 @@ public final class GPT2Tokenizer: @unchecked Sendable {
         try self.init(encoderJSON: directory + "/encoder.json", mergesFile: directory + "/vocab.bpe")
     }
 
-    /// Builds a tokenizer from a vocabulary and merges (in rank order).
-    public init(encoder: [String: Int], merges: [(String, String)]) throws {
+    /// Builds a tokenizer from a vocabulary and merges (in rank order), after checking that they fit
+    /// together: ids unique in `0..<2²⁴`, every token spelt in GPT-2's byte symbols, all 256 byte
+    /// symbols present, every merge's result a token, and `<|endoftext|>` present. Encoding then
+    /// always finds an id for every symbol it builds (BPE only ever makes bytes and merge results).
+    /// - Throws: ``FileFormatError`` (`.corrupt`) naming the first token or merge that does not fit.
+    public init(encoder: [String: Int], merges: [(String, String)], path: String = "") throws {
+        func fail(_ detail: String) -> FileFormatError { FileFormatError(path: path, format: "GPT-2 tokenizer", reason: .corrupt, detail: detail) }
+        guard encoder.count <= 1 << 24 else { throw fail("\(encoder.count) tokens; at most 2^24 are allowed") }
+        var seen = Set<Int>()
+        for (token, id) in encoder {
+            guard id >= 0, id < 1 << 24 else { throw fail("token \(token.debugDescription) has id \(id), outside 0…16777215") }
+            guard seen.insert(id).inserted else { throw fail("id \(id) is given to two tokens (one is \(token.debugDescription))") }
+        }
+        guard merges.count <= 1 << 24 else { throw fail("\(merges.count) merges; at most 2^24 are allowed") }
         self.encoder = encoder
         var ranks: [Pair: Int] = [:]
         for (i, m) in merges.enumerated() where ranks[Pair(a: m.0, b: m.1)] == nil { ranks[Pair(a: m.0, b: m.1)] = i }
@@ -81,17 +93,23 @@ public final class GPT2Tokenizer: @unchecked Sendable {
         var decoder: [Int: [UInt8]] = [:]
         for (token, id) in encoder {
             if token == GPT2Tokenizer.endOfText { decoder[id] = Array(token.utf8); continue }
-            decoder[id] = token.compactMap { symbolToByte[$0] }
+            let bytes = token.compactMap { symbolToByte[$0] }
+            guard !token.isEmpty, bytes.count == token.count else { throw fail("token \(token.debugDescription) is not spelt in GPT-2's byte symbols") }
+            decoder[id] = bytes
         }
         self.decoder = decoder
-        guard let eot = encoder[GPT2Tokenizer.endOfText] else {
-            throw FileFormatError(path: "", format: "GPT-2 tokenizer", reason: .corrupt, detail: "the vocabulary has no <|endoftext|>")
+        guard let eot = encoder[GPT2Tokenizer.endOfText] else { throw fail("the vocabulary has no <|endoftext|>") }
+        for (b, symbol) in byteToSymbol.enumerated() where encoder[symbol] == nil {
+            throw fail("byte \(b) (symbol \(symbol.debugDescription)) has no token: byte-level BPE needs all 256")
+        }
+        for (i, m) in merges.enumerated() where encoder[m.0 + m.1] == nil {
+            throw fail("merge \(i + 1) (\(m.0) \(m.1)) makes \((m.0 + m.1).debugDescription), which is not a token")
         }
         endOfTextID = eot
     }
 
     /// GPT-2's reversible map from the 256 byte values to printable Unicode characters.
-    static func bytesToUnicode() -> [Character] {
+    public static func bytesToUnicode() -> [Character] {
         var printable = Array(33...126) + Array(161...172) + Array(174...255)
         var chars = printable
         var n = 0
@@ -177,34 +195,80 @@ public final class GPT2Tokenizer: @unchecked Sendable {
         lock.lock()
         if let hit = cache[key] { lock.unlock(); return hit }
         lock.unlock()
-        var symbols = key.map { byteToSymbol[Int($0)] }
-        while symbols.count > 1 {
-            var best = Int.max, at = -1
-            for i in 0..<(symbols.count - 1) {
-                if let r = ranks[Pair(a: symbols[i], b: symbols[i + 1])], r < best { best = r; at = i }
-            }
-            if at < 0 { break }
-            let (a, b) = (symbols[at], symbols[at + 1])
-            var merged: [String] = []
-            merged.reserveCapacity(symbols.count)
-            var i = 0
-            while i < symbols.count {
-                if i < symbols.count - 1 && symbols[i] == a && symbols[i + 1] == b {
-                    merged.append(a + b)
-                    i += 2
-                } else {
-                    merged.append(symbols[i])
-                    i += 1
-                }
-            }
-            symbols = merged
-        }
-        // Every byte is in the vocabulary, so every symbol has an id.
-        let ids = symbols.map { encoder[$0] ?? 0 }
+        let ids = GPT2Tokenizer.merge(key.map { byteToSymbol[Int($0)] }, ranks: ranks).map { encoder[$0]! }   // checked at init
         lock.lock()
         if cache.count < 100_000 { cache[key] = ids }
         lock.unlock()
         return ids
+    }
+
+    /// Byte-pair merging of `symbols`, lowest rank first, in O(n log n) for n symbols: a min-heap
+    /// of (rank, position) over a linked list, stale entries skipped when popped.
+    ///
+    /// The reference algorithm (OpenAI's `bpe`) rescans all pairs after each merge, O(n²) per piece —
+    /// seconds for a megabyte of letters without a space. It merges every occurrence of the
+    /// lowest-ranked pair, left to right, then looks again; popping (rank, position) in order does the
+    /// same because a pair made by a merge always ranks after the merge that made it (BPE learns a
+    /// merge only after its parts exist), so no new pair cuts in before the current rank's
+    /// occurrences are done. Overlaps (`a a a` with `a a`) resolve left first, as in the reference.
+    static func merge(_ initial: [String], ranks: [Pair: Int]) -> [String] {
+        var symbols = initial
+        let n = symbols.count
+        guard n > 1 else { return symbols }
+        var next = Array(1...n), prev = Array(-1..<(n - 1))
+        next[n - 1] = -1
+        var alive = [Bool](repeating: true, count: n)
+        var heap = PairHeap()
+        func push(_ i: Int) {
+            let j = next[i]
+            if i >= 0, j >= 0, let r = ranks[Pair(a: symbols[i], b: symbols[j])] { heap.push((r, i)) }
+        }
+        for i in 0..<(n - 1) { push(i) }
+        while let (rank, i) = heap.pop() {
+            let j = next[i]
+            // Stale: the left symbol merged away, or the pair at i is no longer this one.
+            guard alive[i], j >= 0, ranks[Pair(a: symbols[i], b: symbols[j])] == rank else { continue }
+            symbols[i] += symbols[j]
+            alive[j] = false
+            next[i] = next[j]
+            if next[j] >= 0 { prev[next[j]] = i }
+            if prev[i] >= 0 { push(prev[i]) }
+            push(i)
+        }
+        return (0..<n).filter { alive[$0] }.map { symbols[$0] }
+    }
+
+    /// A binary min-heap of (rank, position).
+    struct PairHeap {
+        private var items: [(Int, Int)] = []
+        mutating func push(_ x: (Int, Int)) {
+            items.append(x)
+            var c = items.count - 1
+            while c > 0 {
+                let p = (c - 1) / 2
+                guard items[c] < items[p] else { break }
+                items.swapAt(c, p)
+                c = p
+            }
+        }
+        mutating func pop() -> (Int, Int)? {
+            guard let top = items.first else { return nil }
+            let last = items.removeLast()
+            if !items.isEmpty {
+                items[0] = last
+                var p = 0
+                while true {
+                    let l = 2 * p + 1, r = l + 1
+                    var m = p
+                    if l < items.count && items[l] < items[m] { m = l }
+                    if r < items.count && items[r] < items[m] { m = r }
+                    if m == p { break }
+                    items.swapAt(p, m)
+                    p = m
+                }
+            }
+            return top
+        }
     }
 
     // MARK: Pre-tokenisation

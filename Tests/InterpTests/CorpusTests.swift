@@ -100,12 +100,16 @@ func writeTokens(_ tokens: [Int], to path: String, llmc: Bool = false, declared:
     }
 
     @Test func textCorporaUseTheTokenizerWithBOS() throws {
-        let tok = try GPT2Tokenizer(encoder: ["<|endoftext|>": 0, "a": 1, "b": 2, "Ġ": 3], merges: [])
+        // A byte-level vocabulary without merges: <|endoftext|> 0, byte b → 1 + b (a 98, b 99, space 33).
+        var encoder = ["<|endoftext|>": 0]
+        for (b, symbol) in GPT2Tokenizer.bytesToUnicode().enumerated() { encoder[String(symbol)] = 1 + b }
+        let tok = try GPT2Tokenizer(encoder: encoder, merges: [])
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         try "ab ab".write(toFile: dir.path + "/x.txt", atomically: true, encoding: .utf8)
         var rows = TokenRowStream(documents: try DocumentStream(.textFiles([dir.path])), tokenizer: tok, rowLength: 3, nCtx: 100, bos: 0)
-        #expect(try rows.nextRows(2)?.values == [0, 1, 2, 0, 1, 2])
+        // [BOS a b] [␣ a b] with column 0 set to BOS.
+        #expect(try rows.nextRows(2)?.values == [0, 98, 99, 0, 98, 99])
     }
 }
 
@@ -160,5 +164,52 @@ func writeTokens(_ tokens: [Int], to path: String, llmc: Bool = false, declared:
         var resumed = ModelActivationSource(model: model, layers: [1], rows: try fresh(), sequencesPerForward: 3, positionsPerRow: 4, positionSeed: 9)
         try resumed.skip(rows: 12)
         #expect(try resumed.nextChunk() == second && resumed.tokensProcessed == 48)
+    }
+}
+
+@Suite struct CorpusReliabilityTests {
+    /// 200,000 short lines in one 1 MB read: each line used to copy the rest of the buffer (≈ 100 GB
+    /// of copying here); now each byte is scanned once.
+    @Test func manyShortJSONLLinesReadInLinearTime() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("many.jsonl").path
+        let line = #"{"text":"x"}"# + "\n"
+        FileManager.default.createFile(atPath: path, contents: Data(String(repeating: line, count: 200_000).utf8))
+        var stream = try DocumentStream(.jsonl([path], field: "text"))
+        var n = 0
+        while let d = try stream.next() { #expect(d == .text("x")); n += 1 }
+        #expect(n == 200_000)
+    }
+
+    @Test func aLineWithoutEndIsBounded() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("long.jsonl").path
+        FileManager.default.createFile(atPath: path, contents: Data(("{\"text\":\"" + String(repeating: "y", count: 3_000_000)).utf8))
+        var reader = try LineReader(path: path)
+        reader.maxLine = 1 << 20
+        #expect(throws: CorpusError.self) { _ = try reader.nextLine() }
+        // Lines up to the limit still read, across chunk boundaries.
+        FileManager.default.createFile(atPath: path, contents: Data((String(repeating: "z", count: 1_500_000) + "\nend").utf8))
+        reader = try LineReader(path: path)
+        reader.maxLine = 2 << 20
+        #expect(try reader.nextLine()?.0.count == 1_500_000)
+        #expect(try reader.nextLine()?.0 == "end")
+        #expect(try reader.nextLine() == nil)
+    }
+
+    /// A token file without <|endoftext|> is cut into documents of at most maxDocumentTokens.
+    @Test func aTokenFileWithoutEndOfTextIsCutIntoBoundedDocuments() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("t.bin").path
+        let count = 2 * DocumentStream.maxDocumentTokens + 5
+        try writeTokens((0..<count).map { $0 % 50000 }, to: path)
+        var stream = try DocumentStream(.nanoGPTBin([path]))
+        var sizes: [Int] = [], all: [Int] = []
+        while case .tokens(let t)? = try stream.next() { sizes.append(t.count); all += t }
+        #expect(sizes == [DocumentStream.maxDocumentTokens, DocumentStream.maxDocumentTokens, 5])
+        #expect(all == (0..<count).map { $0 % 50000 })
     }
 }

@@ -196,3 +196,60 @@ struct TrainReference {
         expectClose(b.sae.wDec, a.sae.wDec, atol: 1e-5, rtol: 1e-4, "W_dec after 3 steps")
     }
 }
+
+/// Configs decoded from a checkpoint are checked again: an edited or damaged one is refused when
+/// loading, naming the file, instead of trapping in the schedule or an allocation later.
+@Suite struct CheckpointConfigTests {
+    static func checkpoint(editing key: String, _ edit: (inout [String: Any]) -> Void) throws -> String {
+        let dir = temporaryDirectory()
+        let path = dir.appendingPathComponent("c.h5").path
+        let trainer = SAETrainer(sae: SAETrainer.initialSAE(SAEConfig(dIn: 8, dSAE: 16, hookName: "blocks.0.attn.hook_z"), seed: 1))
+        try HDF5Writer.write(to: path) { w in
+            try trainer.write(into: w, group: "")
+            try w.setAttribute("format", .string(SAETrainer.checkpointFormat))
+            try w.setAttribute("version", .int(SAETrainer.checkpointVersion))
+            try w.setAttribute("rng_names", .strings([]))
+            let original = try HDF5Writer.jsonString(of: key, trainer: trainer)
+            var object = try JSONSerialization.jsonObject(with: Data(original.utf8)) as! [String: Any]
+            edit(&object)
+            try w.setAttribute(key, .string(String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)))
+        }
+        return path
+    }
+
+    @Test func editedConfigsAreRefusedWhenLoading() throws {
+        let cases: [(String, (inout [String: Any]) -> Void)] = [
+            ("training_config", { $0["schedEpochs"] = 0 }),          // T_max 0: a division by zero in the schedule
+            ("training_config", { $0["lr"] = -1.0 }),
+            ("training_config", { $0["beta2"] = 1.0 }),
+            ("schedule", { $0["tMax"] = 0 }),
+            ("schedule", { $0["lastEpoch"] = -5 }),
+            ("sae_config", { $0["headLayout"] = ["nHeads": 3, "dHead": 4] }),   // 12 ≠ d_in 8: a precondition of SAEConfig
+            ("sae_config", { $0["dSAE"] = 1 << 30 }),
+        ]
+        for (key, edit) in cases {
+            let path = try Self.checkpoint(editing: key, edit)
+            defer { try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path) }
+            do {
+                _ = try SAETrainer.loadCheckpoint(from: path)
+                Issue.record("\(key): accepted")
+            } catch let e as SAEFormatError {
+                #expect("\(e)".hasPrefix(path), "\(e)")
+            }
+        }
+    }
+}
+
+extension HDF5Writer {
+    /// The JSON a trainer writes under `key` (the same encoder as its checkpoint).
+    static func jsonString(of key: String, trainer: SAETrainer) throws -> String {
+        let e = JSONEncoder()
+        let data: Data
+        switch key {
+        case "training_config": data = try e.encode(trainer.config)
+        case "schedule": data = try e.encode(trainer.schedule)
+        default: data = try e.encode(trainer.sae.config)
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+}

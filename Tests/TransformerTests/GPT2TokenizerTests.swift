@@ -45,3 +45,87 @@ import TensorTestSupport
         #expect(partial != nil)
     }
 }
+
+/// OpenAI's `bpe` as written: rescan every pair, merge every occurrence of the lowest-ranked one
+/// left to right, repeat. The independent reference for the heap-based merge.
+func referenceBPE(_ initial: [String], ranks: [GPT2Tokenizer.Pair: Int]) -> [String] {
+    var symbols = initial
+    while symbols.count > 1 {
+        var best = Int.max, pair: (String, String)? = nil
+        for i in 0..<(symbols.count - 1) {
+            if let r = ranks[GPT2Tokenizer.Pair(a: symbols[i], b: symbols[i + 1])], r < best { best = r; pair = (symbols[i], symbols[i + 1]) }
+        }
+        guard let (a, b) = pair else { break }
+        var merged: [String] = [], i = 0
+        while i < symbols.count {
+            if i < symbols.count - 1 && symbols[i] == a && symbols[i + 1] == b { merged.append(a + b); i += 2 } else { merged.append(symbols[i]); i += 1 }
+        }
+        symbols = merged
+    }
+    return symbols
+}
+
+@Suite struct TokenizerReliabilityTests {
+    let tokenizer: GPT2Tokenizer
+    init() throws { tokenizer = try GPT2Tokenizer() }
+
+    /// The O(n log n) merge equals the reference on GPT-2's merges, for random pieces drawn from
+    /// a small alphabet (many repeats and overlaps) and for real words.
+    @Test func heapMergeEqualsTheReference() throws {
+        let text = try String(contentsOfFile: GPT2Tokenizer.defaultDirectory + "/vocab.bpe", encoding: .utf8)
+        var merges: [(String, String)] = []
+        for line in text.split(separator: "\n") where !line.hasPrefix("#version") {
+            let p = line.split(separator: " ")
+            merges.append((String(p[0]), String(p[1])))
+        }
+        var ranks: [GPT2Tokenizer.Pair: Int] = [:]
+        for (i, m) in merges.enumerated() where ranks[GPT2Tokenizer.Pair(a: m.0, b: m.1)] == nil { ranks[GPT2Tokenizer.Pair(a: m.0, b: m.1)] = i }
+        let symbols = GPT2Tokenizer.bytesToUnicode().map { String($0) }
+        var rng = SystemRandomNumberGenerator()
+        var pieces: [[UInt8]] = ["aaaaaaaaa", "abababab", "ininininin", "Mississippi", "the", "antidisestablishmentarianism", "ŁódźŁódź"].map { Array($0.utf8) }
+        for _ in 0..<400 {
+            let alphabet = Array("aeinstr".utf8)
+            pieces.append((0..<Int.random(in: 1...40, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! })
+        }
+        for p in pieces {
+            let initial = p.map { symbols[Int($0)] }
+            #expect(GPT2Tokenizer.merge(initial, ranks: ranks) == referenceBPE(initial, ranks: ranks), "\(String(decoding: p, as: UTF8.self))")
+        }
+    }
+
+    /// A megabyte of letters without a space is one piece: the reference merge took O(n²) there.
+    @Test func aLongRunOfLettersEncodesAndRoundTrips() {
+        let text = String(repeating: "abcdefghij", count: 100_000)
+        let ids = tokenizer.encode(text)
+        #expect(tokenizer.decode(ids) == text)
+        #expect(ids.count < text.utf8.count / 2)
+    }
+
+    @Test func inconsistentVocabulariesAreRefused() {
+        let bytes = GPT2Tokenizer.bytesToUnicode().map { String($0) }
+        var base: [String: Int] = [:]
+        for (i, s) in bytes.enumerated() { base[s] = i }
+        base["<|endoftext|>"] = 256
+        base["ab"] = 257
+        #expect(throws: Never.self) { try GPT2Tokenizer(encoder: base, merges: [("a", "b")]) }
+        func refused(_ encoder: [String: Int], _ merges: [(String, String)], _ says: String) {
+            do {
+                _ = try GPT2Tokenizer(encoder: encoder, merges: merges, path: "v.json")
+                Issue.record("accepted: \(says)")
+            } catch let e as FileFormatError {
+                #expect(e.reason == .corrupt && e.detail.contains(says) && e.path == "v.json", "\(e)")
+            } catch { Issue.record("\(error)") }
+        }
+        var missingByte = base; missingByte["a"] = nil
+        refused(missingByte, [], "byte 97")
+        refused(base, [("a", "c")], "merge 1")
+        var duplicate = base; duplicate["ab"] = 3
+        refused(duplicate, [], "id 3")
+        var foreign = base; foreign["a b"] = 300
+        refused(foreign, [], "byte symbols")
+        var negative = base; negative["ab"] = -1
+        refused(negative, [], "-1")
+        var noEOT = base; noEOT["<|endoftext|>"] = nil
+        refused(noEOT, [], "endoftext")
+    }
+}

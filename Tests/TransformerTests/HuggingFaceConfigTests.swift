@@ -118,3 +118,29 @@ import TensorTestSupport
         }
     }
 }
+
+/// Our own model files' attributes are read from the file too: out-of-range values are refused by
+/// name before any tensor is looked up or allocated (n_layers = -1 trapped, 2^60 allocated).
+@Suite struct ModelAttributeTests {
+    @Test(arguments: [("n_layers", Int64(-1)), ("n_layers", Int64(1) << 60), ("d_model", 0), ("n_heads", -3), ("d_vocab", Int64(1) << 40),
+                      ("d_head", Int64(1) << 20), ("n_ctx", 0)])
+    func outOfRangeAttributesAreRefused(_ key: String, _ value: Int64) throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("m.h5").path
+        var attrs: [String: Int64] = ["version": GPT2Weights.hdf5Version, "n_layers": 2, "d_model": 8, "n_heads": 2, "d_head": 4, "d_mlp": 16,
+                                      "n_ctx": 8, "d_vocab": 10, "fold_ln": 0, "center_writing_weights": 0, "center_unembed": 0, "fold_value_biases": 0]
+        attrs[key] = value
+        try HDF5Writer.write(to: path) { w in
+            try w.setAttribute("format", .string(GPT2Weights.hdf5Format))
+            for (k, v) in attrs { try w.setAttribute(k, .int(v)) }
+        }
+        do {
+            _ = try GPT2Weights.load(hdf5: path)
+            Issue.record("\(key) = \(value) accepted")
+        } catch let e as TransformerError {
+            guard case .invalidConfig(let file, let k, _) = e else { Issue.record("\(e)"); return }
+            #expect(file == path && k == key, "\(e)")
+        }
+    }
+}

@@ -25,6 +25,8 @@ let package = Package(
         .library(name: "Interp", targets: ["Interp"]),
         .library(name: "SAEDistributed", targets: ["SAEDistributed"]),
         .library(name: "Experiments", targets: ["Experiments"]),
+        // Not API: the readers' harness, a product only so the fuzz package (Fuzz/) can link it.
+        .library(name: "FormatHarness", targets: ["FormatHarness"]),
         // MARK: - Executables (thin: options → one runner)
         .executable(name: "reproduce", targets: ["reproduce"]),
         .executable(name: "long-prefix-induction", targets: ["long-prefix-induction"]),
@@ -71,6 +73,8 @@ let package = Package(
         experimentCommand("reproduce"),
 
         // MARK: - Implementation details (not public API)
+        // Every reader run on one input, for the fuzz targets (Fuzz/) and the tests that replay their findings.
+        .target(name: "FormatHarness", dependencies: ["Interp"]),
         // Shared by every test target: approximate comparison, naive reference kernels, fixtures.
         .target(name: "TensorTestSupport", dependencies: ["Tensor"]),
         // `Scripts/bench` runs this in release mode; it prints RESULT lines.
@@ -84,6 +88,8 @@ let package = Package(
         .testTarget(name: "TransformerTests", dependencies: ["Transformer", "TensorTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "SparseAutoencoderTests", dependencies: ["SparseAutoencoder", "TensorTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "InterpTests", dependencies: ["Interp", "TensorTestSupport"], exclude: ["Fixtures"]),
+        // The fuzz targets' seeds and every input they found that crashed, replayed through the same harness.
+        .testTarget(name: "FormatHarnessTests", dependencies: ["FormatHarness", "TensorTestSupport"], exclude: ["Fixtures"]),
         // train-sae is built for the test that SIGKILLs a real training process and resumes it.
         // The executables are built for the tests that run them (a SIGKILLed training, hostile options).
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "TensorTestSupport", "train-sae", "reproduce", "inspect",

@@ -8,6 +8,7 @@ dataset of 128 KB, whose values the Swift test recomputes (exact in float32).
     python Scripts/reference/make_hostile_fixtures.py [out_dir]
 """
 import os
+import re
 import struct
 import sys
 
@@ -28,6 +29,59 @@ def patched(src, dst, edits):
         data[offset:offset + len(new)] = new
     open(dst, "wb").write(bytes(data))
     os.remove(src)
+
+
+def lookup3(data, initval=0):
+    """Bob Jenkins' lookup3 hashlittle: HDF5's metadata checksum (H5_checksum_lookup3)."""
+    M = 0xFFFFFFFF
+
+    def rot(x, k):
+        return ((x << k) | (x >> (32 - k))) & M
+
+    a = b = c = (0xDEADBEEF + len(data) + initval) & M
+    i, n = 0, len(data)
+    while n > 12:
+        a = (a + int.from_bytes(data[i:i + 4], "little")) & M
+        b = (b + int.from_bytes(data[i + 4:i + 8], "little")) & M
+        c = (c + int.from_bytes(data[i + 8:i + 12], "little")) & M
+        a = (a - c) & M; a ^= rot(c, 4); c = (c + b) & M
+        b = (b - a) & M; b ^= rot(a, 6); a = (a + c) & M
+        c = (c - b) & M; c ^= rot(b, 8); b = (b + a) & M
+        a = (a - c) & M; a ^= rot(c, 16); c = (c + b) & M
+        b = (b - a) & M; b ^= rot(a, 19); a = (a + c) & M
+        c = (c - b) & M; c ^= rot(b, 4); b = (b + a) & M
+        i += 12
+        n -= 12
+    if n == 0:
+        return c
+    tail = data[i:i + n] + bytes(12 - n)
+    a = (a + int.from_bytes(tail[0:4], "little")) & M
+    b = (b + int.from_bytes(tail[4:8], "little")) & M
+    c = (c + int.from_bytes(tail[8:12], "little")) & M
+    c ^= b; c = (c - rot(b, 14)) & M
+    a ^= c; a = (a - rot(c, 11)) & M
+    b ^= a; b = (b - rot(a, 25)) & M
+    c ^= b; c = (c - rot(b, 16)) & M
+    a ^= c; a = (a - rot(c, 4)) & M
+    b ^= a; b = (b - rot(a, 14)) & M
+    c ^= b; c = (c - rot(b, 24)) & M
+    return c
+
+
+def fix_checksum(path, start, length):
+    """Rewrites the checksum after `length` bytes from `start` (so only the planted fault is wrong)."""
+    data = bytearray(open(path, "rb").read())
+    data[start + length:start + length + 4] = struct.pack("<I", lookup3(bytes(data[start:start + length])))
+    open(path, "wb").write(bytes(data))
+
+
+def ohdr_chunk0(data, at):
+    """(start, length) that the checksum of the version-2 object header at `at` covers."""
+    flags = data[at + 5]
+    p = at + 6 + (16 if flags & 0x20 else 0) + (4 if flags & 0x10 else 0)
+    size_bytes = 1 << (flags & 3)
+    chunk0 = int.from_bytes(data[p:p + size_bytes], "little")
+    return at, p + size_bytes + chunk0 - at
 
 
 def pattern(n):
@@ -56,6 +110,8 @@ assert data[flags_at - 1] == 1, "link message version"
 flags = data[flags_at]
 assert flags & 0x08 == 0 and flags & 0x04 == 0 and flags & 0x10 == 0, flags
 patched(tmp, path("link_name_overflow.h5"), [(flags_at, bytes([flags | 3])), (name - 1, struct.pack("<Q", 0x7FFFFFFFFFFFFF00))])   # ≤ Int.max, so only the sum overflows
+header = data.rindex(b"OHDR", 0, name)
+fix_checksum(path("link_name_overflow.h5"), *ohdr_chunk0(data, header))
 
 # --- A chunk B-tree leaf that repeats a chunk ---------------------------------------------------
 with h5py.File(tmp, "w") as f:
@@ -93,30 +149,16 @@ with h5py.File(tmp, "w", libver="latest") as f:
     for i in range(6):
         g.attrs[f"a{i}"] = np.arange(60, dtype=np.int64) + i
 data = open(tmp, "rb").read()
-edits = []
-start = 0
-while True:
-    ochk = data.find(b"OCHK", start)
-    if ochk < 0:
-        break
-    start = ochk + 4
-    # A continuation message (type 0x10, 16 bytes) pointing at this OCHK: make the one inside
-    # the OCHK block point back at its own block.
-    cont = data.find(b"\x10\x10\x00", ochk)
-    if cont > 0 and cont < ochk + 4096:
-        edits.append((cont + 4, struct.pack("<Q", ochk)))
-        break
-if not edits:
-    # The last continuation (in the object header) points at the OCHK block; point it at the
-    # object header's own first continuation target again by making the block's first message a
-    # continuation to itself.
-    ochk = data.index(b"OCHK")
-    cont = data.rindex(b"\x10\x10\x00", 0, ochk)
-    length = struct.unpack_from("<Q", data, cont + 12)[0]
-    # Overwrite the OCHK block's first message with a continuation to the same block.
-    msg = bytes([0x10]) + struct.pack("<H", 16) + bytes([0]) + struct.pack("<QQ", ochk, length)
-    edits.append((ochk + 4, msg))
-patched(tmp, path("continuation_cycle.h5"), edits)
+# The object header's continuation messages (type 0x10, 16 bytes: address, length) point at OCHK
+# blocks. Overwrite the first message inside the first OCHK block with a continuation to that same
+# block, then fix the block's checksum, so only the cycle is wrong.
+ochk = data.index(b"OCHK")
+pointer = re.search(re.escape(b"\x10\x10\x00") + b"." + re.escape(struct.pack("<Q", ochk)), data, re.S)
+assert pointer, "no continuation message points at the OCHK block"
+ochk_length = struct.unpack_from("<Q", data, pointer.start() + 12)[0]
+cycle = bytes([0x10]) + struct.pack("<H", 16) + bytes([0]) + struct.pack("<QQ", ochk, ochk_length)
+patched(tmp, path("continuation_cycle.h5"), [(ochk + 4, cycle)])
+fix_checksum(path("continuation_cycle.h5"), ochk, ochk_length - 4)
 
 for name in sorted(os.listdir(OUT)):
     print(f"{name}: {os.path.getsize(path(name))} bytes")

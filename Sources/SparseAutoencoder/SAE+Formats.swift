@@ -63,9 +63,7 @@ extension SAE {
     }
 
     static func readJSON(_ path: String) throws -> [String: Any] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw FileFormatError(path: path, format: "JSON", reason: .cannotOpen, detail: "cannot read the config")
-        }
+        let data = Data(try SmallFile.read(path, format: "JSON", maxBytes: 1 << 24))
         guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw FileFormatError(path: path, format: "JSON", reason: .corrupt, detail: "not a JSON object")
         }

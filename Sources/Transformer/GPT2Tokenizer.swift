@@ -35,16 +35,17 @@ public final class GPT2Tokenizer: @unchecked Sendable {
         func fail(_ path: String, _ detail: String) -> FileFormatError {
             FileFormatError(path: path, format: "GPT-2 tokenizer", reason: .corrupt, detail: detail)
         }
-        guard let data = FileManager.default.contents(atPath: encoderJSON) else {
+        let data: Data
+        do {
+            data = Data(try SmallFile.read(encoderJSON, format: "GPT-2 tokenizer", maxBytes: 1 << 28))
+        } catch let e as FileFormatError where e.reason == .cannotOpen {
             throw FileFormatError(path: encoderJSON, format: "GPT-2 tokenizer", reason: .cannotOpen,
-                                  detail: "cannot read the vocabulary (run Scripts/setup to fetch encoder.json and vocab.bpe)")
+                                  detail: "cannot read the vocabulary: \(e.detail) (run Scripts/setup to fetch encoder.json and vocab.bpe)")
         }
         guard let encoder = try? JSONDecoder().decode([String: Int].self, from: data) else {
             throw fail(encoderJSON, "not a JSON object of token → id")
         }
-        guard let text = try? String(contentsOfFile: mergesFile, encoding: .utf8) else {
-            throw FileFormatError(path: mergesFile, format: "GPT-2 tokenizer", reason: .cannotOpen, detail: "cannot read the merges")
-        }
+        let text = String(decoding: try SmallFile.read(mergesFile, format: "GPT-2 tokenizer", maxBytes: 1 << 28), as: UTF8.self)
         var merges: [(String, String)] = []
         for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
             if line.hasPrefix("#version") { continue }

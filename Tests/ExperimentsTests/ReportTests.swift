@@ -17,6 +17,11 @@ import TensorTestSupport
         try folder.writeCSV(header: ["a", "b"], rows: [["1", "x,y"], ["\"q\"", "line\nbreak"]], to: "t.csv")
         let text = try String(contentsOfFile: dir + "/t.csv", encoding: .utf8)
         #expect(text == "a,b\n1,\"x,y\"\n\"\"\"q\"\"\",\"line\nbreak\"\n")
+        // \r alone or in \r\n (one Character in Swift) is quoted; formulas are neutralised, numbers kept.
+        #expect(CSV.field("a\r\nb") == "\"a\r\nb\"" && CSV.field("a\rb") == "\"a\rb\"")
+        #expect(CSV.field("=HYPERLINK(\"x\")") == "\"'=HYPERLINK(\"\"x\"\")\"")
+        #expect(["+1+1", "-cmd", "@SUM(A1)", "\tx"].map(CSV.field) == ["'+1+1", "'-cmd", "'@SUM(A1)", "'\tx"])
+        #expect(["-0.5", "+3", "-1e-05", "x-y", " -"].map(CSV.field) == ["-0.5", "+3", "-1e-05", "x-y", " -"])
         // No temporary files are left behind.
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["t.csv"])
     }

@@ -25,13 +25,23 @@ public struct ReportFolder: Sendable {
         try write(String(decoding: try e.encode(value), as: UTF8.self) + "\n", to: relative)
     }
 
-    /// A CSV file; fields containing commas, quotes or newlines are quoted.
+    /// A CSV file (RFC 4180). A field holding a comma, a quote, `\n` or `\r` is quoted. A text
+    /// field starting with `=`, `+`, `-`, `@`, a tab or `\r` — which spreadsheets run as a formula —
+    /// gets a leading `'` (numbers such as `-0.5` are left as they are): token strings come from
+    /// corpora and must not become formulas in the reader's spreadsheet.
     public func writeCSV(header: [String], rows: [[String]], to relative: String) throws {
-        func field(_ s: String) -> String {
-            s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
-        }
-        let lines = ([header] + rows).map { $0.map(field).joined(separator: ",") }
+        let lines = ([header] + rows).map { $0.map(CSV.field).joined(separator: ",") }
         try write(lines.joined(separator: "\n") + "\n", to: relative)
+    }
+}
+
+public enum CSV {
+    /// One field, neutralised and quoted as ``ReportFolder/writeCSV(header:rows:to:)`` describes.
+    public static func field(_ s: String) -> String {
+        var s = s
+        if let first = s.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first), Double(s) == nil { s = "'" + s }
+        let special = s.unicodeScalars.contains { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }
+        return special ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
     }
 }
 

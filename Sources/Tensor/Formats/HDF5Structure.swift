@@ -62,6 +62,16 @@ struct HDF5Bytes {
         return UnsafeRawBufferPointer(rebasing: base[at..<(at + n)])
     }
 
+    /// Checks the Jenkins lookup3 checksum that the 4 bytes at `at + n` hold over `n` bytes from `at`
+    /// (every metadata block of the newer format versions carries one).
+    func checkChecksum(_ at: Int, _ n: Int, _ what: @autoclosure () -> String) throws {
+        let stored = UInt32(try uint(at + n, 4))
+        let computed = HDF5Checksum.lookup3(try slice(at, n, what()))
+        guard stored == computed else {
+            throw fail(.corrupt, "\(what()) at byte \(at) fails its checksum (stored 0x\(String(stored, radix: 16)), computed 0x\(String(computed, radix: 16)))")
+        }
+    }
+
     func cString(_ at: Int, limit: Int) throws -> String {
         var end = at
         while true {
@@ -71,6 +81,46 @@ struct HDF5Bytes {
             end += 1
         }
         return String(decoding: UnsafeRawBufferPointer(rebasing: base[at..<end]), as: UTF8.self)
+    }
+}
+
+/// Bob Jenkins' lookup3 `hashlittle` with initial value 0: the checksum of HDF5's version-2
+/// superblocks, object headers and chunk indexes (`H5_checksum_lookup3`).
+enum HDF5Checksum {
+    static func lookup3(_ k: UnsafeRawBufferPointer) -> UInt32 {
+        func rot(_ x: UInt32, _ r: UInt32) -> UInt32 { (x << r) | (x >> (32 - r)) }
+        var a = 0xDEAD_BEEF &+ UInt32(truncatingIfNeeded: k.count), b = a, c = a
+        func word(_ i: Int) -> UInt32 { UInt32(k[i]) | UInt32(k[i + 1]) << 8 | UInt32(k[i + 2]) << 16 | UInt32(k[i + 3]) << 24 }
+        var i = 0, length = k.count
+        while length > 12 {
+            a &+= word(i); b &+= word(i + 4); c &+= word(i + 8)
+            a &-= c; a ^= rot(c, 4); c &+= b
+            b &-= a; b ^= rot(a, 6); a &+= c
+            c &-= b; c ^= rot(b, 8); b &+= a
+            a &-= c; a ^= rot(c, 16); c &+= b
+            b &-= a; b ^= rot(a, 19); a &+= c
+            c &-= b; c ^= rot(b, 4); b &+= a
+            length -= 12
+            i += 12
+        }
+        if length == 0 { return c }
+        // The last 1…12 bytes, little-endian into a, b, c.
+        for j in 0..<length {
+            let v = UInt32(k[i + j]) << (8 * UInt32(j % 4))
+            switch j / 4 {
+            case 0: a &+= v
+            case 1: b &+= v
+            default: c &+= v
+            }
+        }
+        c ^= b; c &-= rot(b, 14)
+        a ^= c; a &-= rot(c, 11)
+        b ^= a; b &-= rot(a, 25)
+        c ^= b; c &-= rot(b, 16)
+        a ^= c; a &-= rot(c, 4)
+        b ^= a; b &-= rot(a, 14)
+        c ^= b; c &-= rot(b, 24)
+        return c
     }
 }
 
@@ -184,6 +234,7 @@ struct HDF5Parser {
                 throw fail(.unsupported, "offset/length sizes \(bytes.offsetSize)/\(bytes.lengthSize)")
             }
             let p = sb + 12
+            try bytes.checkChecksum(sb, 12 + 4 * bytes.offsetSize, "the superblock")
             guard try bytes.int(p, bytes.offsetSize) == 0 else { throw fail(.unsupported, "a non-zero base address") }
             let eof = try bytes.int(p + 2 * bytes.offsetSize, bytes.offsetSize)
             guard eof <= base.count else { throw fail(.truncated, "the superblock says the file ends at byte \(eof) but it has \(base.count) bytes") }
@@ -211,6 +262,8 @@ struct HDF5Parser {
             let sizeBytes = 1 << (flags & 3)
             let chunk0 = try b.int(p, sizeBytes)
             p += sizeBytes
+            try b.check(p, chunk0, "an object header block")
+            try b.checkChecksum(address, p + chunk0 - address, "object header")
             var blocks = [(p, chunk0)]
             var seenBlocks: Set<Int> = [p]
             while let (start, size) = blocks.popLast() {
@@ -230,6 +283,7 @@ struct HDF5Parser {
                         guard seenBlocks.insert(a + 4).inserted, seenBlocks.count <= 10_000 else {
                             throw fail(.corrupt, "object header continuation blocks repeat or are too many (at byte \(a))")
                         }
+                        try b.checkChecksum(a, len - 4, "object header continuation block")
                         blocks.append((a + 4, len - 8))
                     } else {
                         try body(type, data, msize, mflags)
@@ -250,7 +304,8 @@ struct HDF5Parser {
             try b.check(start, bsize, "an object header block")
             var q = start
             let end = start + bsize
-            while q + 8 <= end && seen < nmessages {
+            while q + 8 <= end {
+                guard seen < nmessages else { throw fail(.corrupt, "object header at byte \(address) holds more than its \(nmessages) messages") }
                 let type = try b.int(q, 2), msize = try b.int(q + 2, 2), mflags = try b.u8(q + 4)
                 let data = q + 8
                 guard data + msize <= end else { throw fail(.corrupt, "object header message runs past its block at byte \(q)") }
@@ -267,6 +322,9 @@ struct HDF5Parser {
                 q = data + msize
             }
         }
+        // libhdf5 refuses a header whose blocks do not hold exactly its message count: a damaged
+        // count or a lost continuation would otherwise drop members and attributes silently.
+        guard seen == nmessages else { throw fail(.corrupt, "object header at byte \(address) holds \(seen) of its \(nmessages) messages") }
     }
 
     /// The messages of the object at `address` that datasets, groups and attributes need.
@@ -327,6 +385,17 @@ struct HDF5Parser {
         for _ in 0..<rank {
             dims.append(try bytes.length(q))
             q += bytes.lengthSize
+        }
+        // Maximum dimensions, when present: each extent must fit under its maximum (as libhdf5 checks).
+        if try bytes.u8(p + 2) & 0x01 != 0 {
+            guard q + rank * bytes.lengthSize <= p + size else { throw fail(.corrupt, "dataspace maximum dimensions run past the message") }
+            for d in 0..<rank {
+                let max = try bytes.uint(q + d * bytes.lengthSize, bytes.lengthSize)
+                let unlimited = bytes.lengthSize == 8 ? UInt64.max : (1 << UInt64(8 * bytes.lengthSize)) - 1
+                guard max == unlimited || UInt64(dims[d]) <= max else {
+                    throw fail(.corrupt, "dataspace extent \(dims[d]) exceeds its maximum \(max)")
+                }
+            }
         }
         return dims
     }
@@ -731,6 +800,7 @@ struct HDF5Parser {
     /// 2^page_bits chunks, 1024 by default) are refused.
     private func fixedArray(_ header: Int, count: Int, filtered: Bool, what: String) throws -> [(Int, Int?, Int)?] {
         guard try bytes.signature(header, "FAHD"), try bytes.u8(header + 4) == 0 else { throw fail(.corrupt, "\(what): no fixed-array header at byte \(header)") }
+        try bytes.checkChecksum(header, 8 + bytes.lengthSize + bytes.offsetSize, "\(what): fixed-array header")
         let client = try bytes.u8(header + 5), entrySize = try bytes.u8(header + 6), pageBits = try bytes.u8(header + 7)
         let n = try bytes.length(header + 8)
         guard client == (filtered ? 1 : 0), n == count else {
@@ -748,6 +818,7 @@ struct HDF5Parser {
         guard try bytes.int(block + 6, bytes.offsetSize) == header else { throw fail(.corrupt, "\(what): the fixed-array data block belongs to another header") }
         let first = block + 6 + bytes.offsetSize
         try bytes.check(first, n * entrySize, "\(what): fixed-array entries")
+        try bytes.checkChecksum(block, first + n * entrySize - block, "\(what): fixed-array data block")
         return try (0..<n).map { i in
             let e = first + i * entrySize
             guard let address = try bytes.address(e) else { return nil }

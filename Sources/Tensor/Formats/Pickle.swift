@@ -257,6 +257,7 @@ struct PickleMachine {
 
     private func append(_ l: PickleList, _ items: [PickleValue]) throws {
         for v in items {
+            if case .list(let inner) = v, inner === l { throw fail(.unsupported, "pickle appends a list to itself (at byte \(pos))") }
             try deepen(&l.depth, to: v.depth + 1, sealed: l.sealed)
             v.seal()
             l.items.append(v)
@@ -266,6 +267,9 @@ struct PickleMachine {
     private func setItems(_ d: PickleDict, _ kvs: [PickleValue]) throws {
         guard kvs.count % 2 == 0 else { throw fail(.corrupt, "pickle SETITEMS with an odd number of values") }
         for i in stride(from: 0, to: kvs.count, by: 2) {
+            for v in [kvs[i], kvs[i + 1]] {
+                if case .dict(let inner) = v, inner === d { throw fail(.unsupported, "pickle puts a dict into itself (at byte \(pos))") }
+            }
             try deepen(&d.depth, to: Swift.max(kvs[i].depth, kvs[i + 1].depth) + 1, sealed: d.sealed)
             kvs[i].seal()
             kvs[i + 1].seal()

@@ -1,0 +1,14 @@
+// libFuzzer entry points of the configs reader (FuzzEntry has the body).
+import FuzzEntry
+
+@_cdecl("LLVMFuzzerInitialize")
+public func initialize(_ argc: UnsafeMutableRawPointer?, _ argv: UnsafeMutableRawPointer?) -> CInt { FuzzEntry.initialize(.configs) }
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt { FuzzEntry.testOneInput(.configs, data, size) }
+
+/// SwiftPM links an executable's entry point as `<target>_main`; it hands over to libFuzzer's driver.
+@_cdecl("fuzz_configs_main")
+public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    FuzzEntry.runDriver(argc, argv) { testOneInput($0, $1) }
+}

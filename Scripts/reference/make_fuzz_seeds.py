@@ -1,0 +1,45 @@
+"""Writes the small synthetic fuzz seeds (Tests/FormatHarnessTests/Fixtures/seeds/): a byte-level
+tokenizer vocabulary with four merges (encoder.json, NUL, vocab.bpe), a text for the real GPT-2
+tokenizer (first byte 0xFF), and one corpus of each kind (first byte: 0 text, 1 JSONL, 2 nanoGPT
+.bin, 3 llm.c .bin). The fuzz targets' input layouts are described in Sources/FormatHarness.
+
+    python Scripts/reference/make_fuzz_seeds.py
+"""
+import json
+import os
+import struct
+
+root = os.path.join(os.path.dirname(__file__), "../../Tests/FormatHarnessTests/Fixtures/seeds")
+os.makedirs(f"{root}/tokenizer", exist_ok=True)
+os.makedirs(f"{root}/corpus", exist_ok=True)
+
+
+def bytes_to_unicode():
+    """GPT-2's byte → printable character table."""
+    bs = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, map(chr, cs)))
+
+
+sym = bytes_to_unicode()
+enc = {sym[b]: b for b in range(256)}
+merges = [("Ġ", "t"), ("h", "e"), ("Ġt", "he"), ("i", "n")]
+for a, b in merges:
+    enc[a + b] = len(enc)
+enc["<|endoftext|>"] = len(enc)
+vocab = "#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges)
+open(f"{root}/tokenizer/byte-vocab", "wb").write(json.dumps(enc, ensure_ascii=False).encode() + b"\0" + vocab.encode())
+open(f"{root}/tokenizer/text", "wb").write(b"\xff" + "Hello world, the thing<|endoftext|>ünïcödé 123 don't\n\n  x".encode())
+
+open(f"{root}/corpus/text", "wb").write(b"\x00" + b"Some text.\nMore text.")
+open(f"{root}/corpus/jsonl", "wb").write(b"\x01" + b'{"text": "a b"}\n{"text": "c"}\n\n{"text": "d", "x": 1}\n')
+toks = [50256, 10, 20, 30, 50256, 40, 50]
+open(f"{root}/corpus/nanogpt", "wb").write(b"\x02" + struct.pack(f"<{len(toks)}H", *toks))
+header = struct.pack("<3i", 20240520, 1, len(toks)) + b"\0" * (1024 - 12)
+open(f"{root}/corpus/llmc", "wb").write(b"\x03" + header + struct.pack(f"<{len(toks)}H", *toks))

@@ -146,4 +146,4 @@ ensure_python_env() {
 }
 
 # Requirements of the benchmark baselines and of Scripts/reference.
-PYTHON_BASELINE_REQUIREMENTS="torch==2.13.0+cpu numpy h5py safetensors transformer_lens<4"
+PYTHON_BASELINE_REQUIREMENTS="torch==2.13.0+cpu numpy h5py safetensors transformer_lens<4 sae_lens"

@@ -179,3 +179,15 @@ enum PickleOp {
         #expect(throws: Zlib.Failure.self) { try Array(stream.prefix(stream.count / 2)).withUnsafeBytes { try Zlib.inflate($0, expectedSize: 100_000) } }
     }
 }
+
+extension HostileFileTests {
+    /// A stride-0 view of one float describing 2^20 × 2^20 elements: refused before allocating 4 TB.
+    @Test func anExpandedViewLargerThanItsStorageIsRefused() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let pt = dir.appendingPathComponent("expand.pt").path
+        let one = withUnsafeBytes(of: Float(1).bitPattern.littleEndian, Array.init)
+        try StoredZip.write(["x/data.pkl": PickleOp.stateDict(name: "w", size: [1 << 20, 1 << 20], stride: [0, 0], numel: 1), "x/data/0": one], to: pt)
+        #expect(expectRefused("stride-0 view", path: pt) { try Readers.torch($0) }?.reason == .unsupported)
+    }
+}

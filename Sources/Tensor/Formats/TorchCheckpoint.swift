@@ -60,7 +60,12 @@ public struct TorchCheckpoint: Sendable {
                   let bytes = CheckedSize.bytes([t.storage.numel], itemSize: item), entry.uncompressedSize == bytes else {
                 throw fail(.corrupt, "tensor '\(name)': storage '\(key)' has \(entry.uncompressedSize) bytes, not \(t.storage.numel) elements of \(t.storage.typeName)")
             }
-            guard CheckedSize.bytes(t.size, itemSize: 1) != nil else { throw fail(.corrupt, "tensor '\(name)': shape \(t.size) overflows") }
+            guard let count = CheckedSize.bytes(t.size, itemSize: 1) else { throw fail(.corrupt, "tensor '\(name)': shape \(t.size) overflows") }
+            // A view may not hold more elements than its storage (stride-0 broadcasts would let a
+            // few bytes describe terabytes): memory stays bounded by the file's size.
+            guard count <= t.storage.numel else {
+                throw fail(.unsupported, "tensor '\(name)': a view of \(count) elements over a \(t.storage.numel)-element storage (an expanded tensor; save a contiguous copy)")
+            }
             if !t.size.contains(0) {
                 var last = t.storageOffset
                 for (s, st) in Swift.zip(t.size, t.stride) {

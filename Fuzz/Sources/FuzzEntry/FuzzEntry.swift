@@ -1,4 +1,4 @@
-// The body of every fuzz target: each input is written to a scratch folder and run through
+// The body of the fuzz executable: each input is written to a scratch folder and run through
 // FormatHarness. A crash, a hang (libFuzzer's -timeout) or memory beyond -rss_limit_mb is a
 // finding; so is an untyped error (made a crash here). A typed error is the expected outcome.
 
@@ -6,23 +6,38 @@ import Foundation
 @_exported import FormatHarness
 
 public enum FuzzEntry {
+    nonisolated(unsafe) static var target = FormatHarness.Target.safetensors
     nonisolated(unsafe) static var scratch = ""
 
-    /// libFuzzer's initialiser: the checkpoint target writes its own seed into `$FUZZ_SEED_DIR`.
-    public static func initialize(_ target: FormatHarness.Target) -> CInt {
+    /// `argv[1]` names the target; the other arguments go to libFuzzer.
+    public static func main(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+        guard argc >= 2, let argv, let name = argv[1].map({ String(cString: $0) }), let t = FormatHarness.Target(rawValue: name) else {
+            let names = FormatHarness.Target.allCases.map(\.rawValue).joined(separator: "|")
+            FileHandle.standardError.write("usage: fuzz-readers <\(names)> [libFuzzer arguments]\n".data(using: .utf8)!)
+            return 2
+        }
+        target = t
         scratch = (FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory())
-            + "/attn-sae-fuzz-\(target.rawValue)-\(getpid())"
-        if target == .checkpoint, let dir = ProcessInfo.processInfo.environment["FUZZ_SEED_DIR"] {
+            + "/attn-sae-fuzz-\(t.rawValue)-\(getpid())"
+        // The checkpoint target writes its own seed (Scripts/fuzz sets the folder).
+        if t == .checkpoint, let dir = ProcessInfo.processInfo.environment["FUZZ_SEED_DIR"] {
             try? FormatHarness.writeSeedCheckpoint(to: dir + "/seed-checkpoint.h5")
         }
         atexit { try? FileManager.default.removeItem(atPath: FuzzEntry.scratch) }
-        return 0
+        // libFuzzer sees the program name and its own arguments only.
+        var args = [argv[0]] + (2..<Int(argc)).map { argv[$0] }
+        var count = CInt(args.count)
+        return args.withUnsafeMutableBufferPointer { buffer in
+            var pointer: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = buffer.baseAddress
+            return LLVMFuzzerRunDriver(&count, &pointer, testOneInput)
+        }
     }
 
-    public static func testOneInput(_ target: FormatHarness.Target, _ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    /// One input: a crash, a hang or an untyped error (made a crash here) is a finding.
+    static let testOneInput: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt = { data, size in
         let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
-        if case .problem(let p) = FormatHarness.run(target, bytes: bytes, scratch: scratch) {
-            fatalError("untyped error from the \(target.rawValue) reader: \(p)")
+        if case .problem(let p) = FormatHarness.run(FuzzEntry.target, bytes: bytes, scratch: FuzzEntry.scratch) {
+            fatalError("untyped error from the \(FuzzEntry.target.rawValue) reader: \(p)")
         }
         return 0
     }
@@ -32,13 +47,3 @@ public enum FuzzEntry {
 @_silgen_name("LLVMFuzzerRunDriver")
 func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
                          _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
-
-extension FuzzEntry {
-    /// Runs libFuzzer with the process's arguments and `callback` as the target.
-    public static func runDriver(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
-                                 _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt {
-        var c = argc
-        var v = argv
-        return LLVMFuzzerRunDriver(&c, &v, callback)
-    }
-}

@@ -109,7 +109,7 @@ flags_at = name - 2                    # version, flags, 1-byte length, name
 assert data[flags_at - 1] == 1, "link message version"
 flags = data[flags_at]
 assert flags & 0x08 == 0 and flags & 0x04 == 0 and flags & 0x10 == 0, flags
-patched(tmp, path("link_name_overflow.h5"), [(flags_at, bytes([flags | 3])), (name - 1, struct.pack("<Q", 0x7FFFFFFFFFFFFF00))])   # ≤ Int.max, so only the sum overflows
+patched(tmp, path("link_name_overflow.h5"), [(flags_at, bytes([flags | 3])), (name - 1, struct.pack("<Q", 0x7FFFFFFFFFFFFFFF))])   # Int.max: reads as a length, and q + length overflows
 header = data.rindex(b"OHDR", 0, name)
 fix_checksum(path("link_name_overflow.h5"), *ohdr_chunk0(data, header))
 

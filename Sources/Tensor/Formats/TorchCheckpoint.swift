@@ -1,5 +1,7 @@
 // TorchCheckpoint: a read-only loader of torch.save zip files holding a state_dict of float tensors.
 
+import Foundation
+
 /// A `torch.save` checkpoint (the zip format of PyTorch ≥ 1.6) holding a `state_dict`: an
 /// `OrderedDict` (or dict) from names to tensors, such as the paper's published SAE files
 /// (`W_enc [d_in, d_sae]`, `W_dec [d_sae, d_in]`, `b_enc [d_sae]`, `b_dec [d_in]`).
@@ -99,7 +101,7 @@ public struct TorchCheckpoint: Sendable {
             throw FileFormatError(path: path, format: Self.format, reason: .unsupported,
                                   detail: "tensor '\(name)' is a \(e.storageType); only float, half, bfloat16 and double tensors read as Float32")
         }
-        let bytes = try archive.zip.data(prefix + "data/" + e.ref.storage.key)
+        let bytes = try archive.data(prefix + "data/" + e.ref.storage.key)
         let view = e.ref
         // Strided gather from the storage, element by element along the innermost axis.
         let shape = view.size
@@ -126,8 +128,18 @@ public struct TorchCheckpoint: Sendable {
     }
 }
 
-/// Keeps the (non-Sendable-by-declaration) archive, which is immutable after parsing.
+/// Keeps the (non-Sendable-by-declaration) archive, immutable after parsing, and the entries verified (under a lock).
 private final class ZipArchiveBox: @unchecked Sendable {
     let zip: ZipArchive
+    /// Entries whose CRC-32 was checked: many tensors may view one storage; it is checked once.
+    private var verified = Set<String>()
+    private let lock = NSLock()
     init(_ zip: ZipArchive) { self.zip = zip }
+
+    func data(_ name: String) throws -> UnsafeRawBufferPointer {
+        let known = lock.withLock { verified.contains(name) }
+        let bytes = try zip.data(name, verified: known)
+        if !known { lock.withLock { _ = verified.insert(name) } }
+        return bytes
+    }
 }

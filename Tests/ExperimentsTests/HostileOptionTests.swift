@@ -21,7 +21,7 @@ import Testing
         return (p.terminationStatus, String(decoding: data, as: UTF8.self), Date().timeIntervalSince(start))
     }
 
-    /// (executable, arguments, text the error must contain). Each of these trapped before.
+    /// (executable, arguments, text the error must contain): the values issue 14 found trapping, and more of the same kinds.
     static let cases: [(String, [String], String)] = [
         ("train-sae", ["--batch", "0"], "--batch"),
         ("train-sae", ["--checkpoint-every", "0"], "--checkpoint-every"),

@@ -68,6 +68,16 @@ func paperSAE() throws -> SAE {
         #expect(throws: SAEFormatError.self) { try SAE.load(saeLens: dir.path + "/x") }
         #expect(throws: FileFormatError.self) { try SAE.load(saeLens: dir.path + "/missing") }
         #expect(throws: FileFormatError.self) { try SAE.load(kissanePT: dir.path + "/none.pt") }
+        // A head layout that does not flatten to d_in (inspect convert --heads 12x32 on a 16-wide SAE)
+        // is a named error, not SAEConfig's precondition.
+        let pt = fixtures.appendingPathComponent("kissane/\(run).pt").path
+        do {
+            _ = try SAE.load(kissanePT: pt, headLayout: HeadLayout(nHeads: 12, dHead: 32))
+            Issue.record("a 12 × 32 layout was accepted for d_in 16")
+        } catch let e as SAEFormatError {
+            guard case .invalidValue(_, let key, _) = e else { Issue.record("\(e)"); return }
+            #expect(key == "head layout", "\(e)")
+        }
     }
 }
 

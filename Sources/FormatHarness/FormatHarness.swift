@@ -42,14 +42,14 @@ public enum FormatHarness {
             try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
             try read(target, bytes, scratch)
             return .read
-        } catch let e as FileFormatError { return .refused("\(e)")
-        } catch let e as SAEFormatError { return .refused("\(e)")
-        } catch let e as TransformerError { return .refused("\(e)")
-        } catch let e as CorpusError { return .refused("\(e)")
-        } catch let e as TrainingRunError { return .refused("\(e)")
         } catch {
-            return .problem("\(type(of: error)): \(error)")
+            return isTyped(error) ? .refused("\(error)") : .problem("\(type(of: error)): \(error)")
         }
+    }
+
+    /// One of the toolkit's typed input errors (anything else from a reader is a bug).
+    static func isTyped(_ e: Error) -> Bool {
+        e is FileFormatError || e is SAEFormatError || e is TransformerError || e is CorpusError || e is TrainingRunError
     }
 
     static func write(_ bytes: some Collection<UInt8>, _ path: String) throws {
@@ -58,9 +58,9 @@ public enum FormatHarness {
         }
     }
 
-    /// A valid 4 × 8 SAE in SAELens layout and the paper's `.pt` layout, written once per scratch folder.
-    static func companionSAE(_ scratch: String) throws -> (saeLens: String, weights: String) {
-        let folder = scratch + "/sae", pt = scratch + "/sae.pt"
+    /// The folder of a valid 4 × 8 SAE in SAELens layout, written once per scratch folder.
+    static func companionSAE(_ scratch: String) throws -> String {
+        let folder = scratch + "/sae"
         if !FileManager.default.fileExists(atPath: folder + "/sae_weights.safetensors") {
             var rng = RandomStream(seed: 1)
             let sae = SAE(config: SAEConfig(dIn: 4, dSAE: 8, hookName: "blocks.0.attn.hook_z"),
@@ -68,7 +68,7 @@ public enum FormatHarness {
                           wDec: Tensor.randomNormal([8, 4], using: &rng), bDec: Tensor(zeros: [4]))
             try sae.save(saeLens: folder)
         }
-        return (folder, pt)
+        return folder
     }
 
     /// Whether `body` succeeded (false on one of the toolkit's typed errors); an untyped error is
@@ -77,8 +77,7 @@ public enum FormatHarness {
     static func attempt(_ body: () throws -> Void) throws -> Bool {
         switch Result(catching: body) {
         case .success: return true
-        case .failure(let e) where e is FileFormatError || e is SAEFormatError || e is TransformerError || e is CorpusError || e is TrainingRunError:
-            return false
+        case .failure(let e) where isTyped(e): return false
         case .failure(let e): throw HarnessFailure("\(type(of: e)): \(e)")
         }
     }
@@ -114,7 +113,7 @@ public enum FormatHarness {
             // The same JSON as a SAELens cfg.json (beside valid 4 × 8 weights), a HuggingFace
             // config.json and the paper's _cfg.json (read and checked before its .pt is opened):
             // read when any of them accepts it.
-            let (folder, _) = try companionSAE(scratch)
+            let folder = try companionSAE(scratch)
             try write(bytes, folder + "/cfg.json")
             try write(bytes, scratch + "/config.json")
             try write(bytes, scratch + "/paper_cfg.json")

@@ -11,7 +11,7 @@ import PackageDescription
 
 /// A thin experiment executable: its options (ArgumentParser) and one call into `Experiments`.
 func experimentCommand(_ name: String, also: [Target.Dependency] = []) -> Target {
-    .executableTarget(name: name, dependencies: ["Experiments", "ExperimentsCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")] + also,
+    .executableTarget(name: name, dependencies: ["Experiments", "ExperimentsCLI", "Interp", .product(name: "ArgumentParser", package: "swift-argument-parser")] + also,
                       path: "Sources/Experiments/Commands/" + name)
 }
 
@@ -59,13 +59,14 @@ let package = Package(
         .target(name: "SparseAutoencoder", dependencies: ["Tensor"]),
         .target(name: "Interp", dependencies: ["Tensor", "Transformer", "SparseAutoencoder"]),
         // Data-parallel training over MPI: its own module, so `import SparseAutoencoder` needs no MPI.
-        .target(name: "SAEDistributed", dependencies: ["SparseAutoencoder", "CMPI"]),
-        .target(name: "Experiments", dependencies: ["Interp"], path: "Sources/Experiments/Library"),
-        .target(name: "ExperimentsCLI", dependencies: ["Experiments", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+        .target(name: "SAEDistributed", dependencies: ["Tensor", "SparseAutoencoder", "CMPI"]),
+        // The runners: a workspace, the paper's sections behind one protocol, the report site.
+        .target(name: "Experiments", dependencies: ["Tensor", "Transformer", "SparseAutoencoder", "Interp"], path: "Sources/Experiments/Library"),
+        .target(name: "ExperimentsCLI", dependencies: ["Experiments", "Interp", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                 path: "Sources/Experiments/CLI"),
         experimentCommand("long-prefix-induction"),
-        experimentCommand("inspect"),
-        experimentCommand("train-sae", also: ["SAEDistributed"]),     // runs under mpirun too
+        experimentCommand("inspect", also: ["Tensor", "Transformer", "SparseAutoencoder"]),
+        experimentCommand("train-sae", also: ["SAEDistributed", "SparseAutoencoder"]),     // runs under mpirun too
         experimentCommand("feature-dashboards"),
         experimentCommand("top-features"),
         experimentCommand("induction-deep-dive"),
@@ -74,7 +75,7 @@ let package = Package(
 
         // MARK: - Implementation details (not public API)
         // Every reader run on one input, for the fuzz targets (Fuzz/) and the tests that replay their findings.
-        .target(name: "FormatHarness", dependencies: ["Interp"]),
+        .target(name: "FormatHarness", dependencies: ["Tensor", "Transformer", "SparseAutoencoder", "Interp"]),
         // Shared by every test target: approximate comparison, naive reference kernels, fixtures.
         .target(name: "TensorTestSupport", dependencies: ["Tensor"]),
         // `Scripts/bench` runs this in release mode; it prints RESULT lines.
@@ -85,14 +86,14 @@ let package = Package(
         // Fixtures are found next to the test sources (#filePath), written by Scripts/reference.
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "TensorTestSupport", "CZlib"],
                     exclude: ["Fixtures"]),
-        .testTarget(name: "TransformerTests", dependencies: ["Transformer", "TensorTestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "SparseAutoencoderTests", dependencies: ["SparseAutoencoder", "TensorTestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "InterpTests", dependencies: ["Interp", "TensorTestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "TransformerTests", dependencies: ["Transformer", "Tensor", "TensorTestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "SparseAutoencoderTests", dependencies: ["SparseAutoencoder", "Tensor", "TensorTestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "InterpTests", dependencies: ["Interp", "Transformer", "SparseAutoencoder", "TensorTestSupport"], exclude: ["Fixtures"]),
         // The fuzz targets' seeds and every input they found that crashed, replayed through the same harness.
-        .testTarget(name: "FormatHarnessTests", dependencies: ["FormatHarness", "TensorTestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "FormatHarnessTests", dependencies: ["FormatHarness", "Interp", "TensorTestSupport"], exclude: ["Fixtures"]),
         // train-sae is built for the test that SIGKILLs a real training process and resumes it.
         // The executables are built for the tests that run them (a SIGKILLed training, hostile options).
-        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "TensorTestSupport", "train-sae", "reproduce", "inspect",
+        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Interp", "TensorTestSupport", "train-sae", "reproduce", "inspect",
                                                              "feature-dashboards", "top-features", "induction-deep-dive", "ioi-circuit",
                                                              "long-prefix-induction"]),
     ],

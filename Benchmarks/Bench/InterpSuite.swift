@@ -3,6 +3,9 @@
 
 import Foundation
 import Interp
+import Tensor
+import Transformer
+import SparseAutoencoder
 
 enum InterpSuite {
     static func run() -> [String] {
@@ -20,7 +23,8 @@ enum InterpSuite {
         let features = Array(0..<24576)
         var t = DashboardBuilder.Timings()
         let t0 = Date()
-        let boards = try! DashboardBuilder.build(model: model, sae: sae, features: features, tokens: tokens, timings: &t)
+        let boards = try! DashboardBuilder.build(model: model, sae: try! AttentionSAE(sae, model: model.config), features: features, tokens: tokens,
+                                                 config: DashboardConfig(), timings: &t)
         let total = Date().timeIntervalSince(t0)
         let forwardOnly = Timing.best(reps: 1) {
             var s = 0

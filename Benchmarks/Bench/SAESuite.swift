@@ -3,6 +3,9 @@
 
 import Foundation
 import SparseAutoencoder
+import Tensor
+import Transformer
+import Interp
 
 enum SAESuite {
     static let dIn = 768, dSAE = 24576, batch = 4096

@@ -4,6 +4,9 @@
 import CBLAS
 import Foundation
 import Tensor
+import Transformer
+import SparseAutoencoder
+import Interp
 
 enum TensorSuite {
     /// The raw sgemm throughput measured on the MLP-in shape (GFLOP/s), for other suites' shares.

@@ -1,6 +1,10 @@
 // Timing: best-of-N wall-clock measurement and RESULT line formatting.
 
 import Foundation
+import Tensor
+import Transformer
+import SparseAutoencoder
+import Interp
 
 enum Timing {
     /// Seconds since an arbitrary origin (monotonic).

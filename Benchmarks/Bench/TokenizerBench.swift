@@ -3,6 +3,9 @@
 
 import Foundation
 import Transformer
+import Tensor
+import SparseAutoencoder
+import Interp
 
 enum TokenizerBench {
     static var cache: String {

@@ -8,6 +8,8 @@
 import Foundation
 import Interp
 import SparseAutoencoder
+import Tensor
+import Transformer
 
 enum TrainSuite {
     static let dSAE = 24576, batch = 4096, layer = 5

@@ -3,6 +3,9 @@
 
 import Foundation
 import Transformer
+import Tensor
+import SparseAutoencoder
+import Interp
 
 enum TransformerSuite {
     static let batch = 8, pos = 128

@@ -10,6 +10,10 @@
 
 import Foundation
 import SAEDistributed
+import Tensor
+import Transformer
+import SparseAutoencoder
+import Interp
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 var torchBaselinePath: String? = nil, mpiBaselinePath: String? = nil

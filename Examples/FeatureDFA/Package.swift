@@ -6,7 +6,7 @@ let package = Package(
     name: "FeatureDFA",
     dependencies: [.package(name: "AttentionSAEs", path: "../..")],
     targets: [
-        .executableTarget(name: "FeatureDFA", dependencies: [.product(name: "Interp", package: "AttentionSAEs")]),
+        .executableTarget(name: "FeatureDFA", dependencies: ["Tensor", "Transformer", "SparseAutoencoder", "Interp"].map { .product(name: $0, package: "AttentionSAEs") }),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -4,6 +4,9 @@
 
 import Foundation
 import Interp
+import Tensor
+import Transformer
+import SparseAutoencoder
 
 /// What happened to one input.
 public enum HarnessOutcome: Equatable, Sendable {

@@ -1,4 +1,7 @@
 // Attribution: direct logit attribution per head and component, logit differences, and DFA from model runs.
+import Tensor
+import Transformer
+import SparseAutoencoder
 
 /// A direction in logit space: `logit[a] − logit[b]` for each prompt (e.g. IO − S in IOI).
 public struct LogitDifference: Sendable {

@@ -1,5 +1,8 @@
 // CPythonRandom: CPython's `random` module generator (MT19937 seeded by init_by_array), bit-exact
 // for the draws the paper's datasets use: seed, getrandbits(k ≤ 32), randbelow, choice, shuffle, randint.
+import Tensor
+import Transformer
+import SparseAutoencoder
 
 /// CPython's `random.Random` for integer seeds: MT19937 seeded with `init_by_array` over the 32-bit
 /// words of `|seed|`, and the integer draws built on `getrandbits` exactly as CPython 3 builds them.

@@ -1,6 +1,9 @@
 // Corpus: streamed document sources — plain-text files and folders, JSONL, nanoGPT and llm.c token files.
 
 import Foundation
+import Tensor
+import Transformer
+import SparseAutoencoder
 
 /// A document: text to tokenize, or tokens already (from token files).
 public enum Document: Sendable, Equatable {
@@ -32,6 +35,19 @@ public enum CorpusSpec: Sendable, Equatable {
     /// llm.c `.bin` files: a 256×int32 header (magic 20240520, version 1, token count) then uint16
     /// tokens; documents begin at each `<|endoftext|>`.
     case llmcBin([String])
+
+    /// The spec of `paths` by their names and content: all `.jsonl` → JSON lines (field `text`); all
+    /// `.bin` → llm.c when every file starts with its magic number 20240520, else nanoGPT; anything
+    /// else → text files.
+    public static func detect(_ paths: [String]) -> CorpusSpec {
+        if paths.allSatisfy({ $0.hasSuffix(".jsonl") }) { return .jsonl(paths, field: "text") }
+        guard paths.allSatisfy({ $0.hasSuffix(".bin") }) else { return .textFiles(paths) }
+        let isLLMC = paths.allSatisfy { p in
+            guard let h = FileHandle(forReadingAtPath: p), let d = try? h.read(upToCount: 4), d.count == 4 else { return false }
+            return d.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) } == 20240520
+        }
+        return isLLMC ? .llmcBin(paths) : .nanoGPTBin(paths)
+    }
 }
 
 /// Streams documents from a ``CorpusSpec``. With `split`, every `split.every`-th document (by index

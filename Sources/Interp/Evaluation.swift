@@ -1,4 +1,7 @@
 // Evaluation: the paper's CE-loss-recovered score and sparsity metrics on held-out rows (SPEC §1.10).
+import Tensor
+import Transformer
+import SparseAutoencoder
 
 /// The reconstruction metrics of SPEC §1.10 over some token batches.
 public struct ReconstructionEvaluation: Sendable, Equatable {

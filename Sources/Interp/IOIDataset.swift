@@ -1,5 +1,8 @@
 // IOIDataset: the indirect-object-identification prompts of SPEC §4, CPython-exact for the clean set.
 import Foundation
+import Tensor
+import Transformer
+import SparseAutoencoder
 
 /// One IOI prompt: "… [S] and [IO] … [S] gave a [OBJECT] to [IO]".
 public struct IOIPrompt: Sendable, Equatable {
@@ -108,21 +111,29 @@ extension IOIDataset {
     /// sorted names not in the prompt, with our own seeded stream (`seed + Σ ord(flip)`, SPEC decision
     /// 15 — the reference's draw depends on hash order and is not reproducible even in Python). The
     /// final IO word is unchanged. Returns nil for a prompt without three name words.
-    public static func corrupted(_ prompts: [IOIPrompt], flip: String, seed: Int = 1) -> [IOIPrompt?] {
+    /// - Throws: ``InterpError/invalidFlip(flip:reason:)`` when a rule is not `XYZ->UVW` (three letters
+    ///   each side), or when a prompt's pattern (`ABB` or `BAB`) has no rule — a prompt is never
+    ///   returned unchanged as if it were corrupted.
+    public static func corrupted(_ prompts: [IOIPrompt], flip: String, seed: Int = 1) throws -> [IOIPrompt?] {
         var rules: [String: String] = [:]
         for part in flip.split(separator: ",") {
             let sides = part.trimmingCharacters(in: .whitespaces).components(separatedBy: "->")
-            if sides.count == 2 { rules[sides[0]] = sides[1] }
+            guard sides.count == 2, sides.allSatisfy({ $0.count == 3 && $0.allSatisfy(\.isLetter) }), rules[sides[0]] == nil else {
+                throw InterpError.invalidFlip(flip: flip, reason: "'\(part)' is not a rule of three letters each side (e.g. ABB->CDD), or repeats one")
+            }
+            rules[sides[0]] = sides[1]
         }
         var rng = RandomStream(seed: UInt64(seed + flip.unicodeScalars.reduce(0) { $0 + Int($1.value) }))
         let nameSet = Set(names)
-        return prompts.map { p in
+        return try prompts.map { p in
             var words = p.text.components(separatedBy: " ")
             let nameIdx = words.indices.filter { nameSet.contains(words[$0]) }.prefix(3)
             guard nameIdx.count == 3 else { return nil }
             let original = nameIdx.map { words[$0] }
             let key = original[0] == p.io ? "ABB" : "BAB"
-            guard let pattern = rules[key], pattern.count == 3 else { return p }
+            guard let pattern = rules[key] else {
+                throw InterpError.invalidFlip(flip: flip, reason: "no rule for the pattern \(key) of the prompt '\(p.text)'")
+            }
             var letter: [Character: String] = [:]
             for (c, n) in zip(key, original) { letter[c] = n }
             let complement = names.filter { !original.contains($0) }.sorted()

@@ -1,5 +1,8 @@
 // Induction: fuzzy token variants, the induction proxy (SPEC §3.1), synthetic induction sequences and
 // the long-prefix detector and corruption (§3.4).
+import Tensor
+import Transformer
+import SparseAutoencoder
 
 /// For every token, its variants as single tokens (SPEC §3.1): with a leading space, without one,
 /// capitalised (first character upper, the rest lower, like Python's `str.capitalize`), lower-cased.

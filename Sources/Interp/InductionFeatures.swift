@@ -2,6 +2,9 @@
 // held-out rows, the logit effect, decoder-norm head attribution and DFA by source position.
 
 import Foundation
+import SparseAutoencoder
+import Tensor
+import Transformer
 
 /// How much a feature behaves like an induction feature for the token it promotes most.
 public struct InductionFeatureScore: Codable, Sendable, Equatable {
@@ -47,34 +50,17 @@ public enum InductionFeatures {
         }
     }
 
-    /// Scores `features` (default: every feature that fires) of `sae` — an SAE on `blocks.L.attn.hook_z`
-    /// with a head layout — on the token rows `tokens` `[batch, pos]`. `inductionHeads` are the head
-    /// indices of layer L whose attribution counts as "induction"; DFA is computed for each scored
-    /// feature's `dfaExamples` strongest firings.
-    public static func score(model: GPT2, sae: SAE, tokens: IndexTensor, inductionHeads: [Int], features: [Int]? = nil,
+    /// Scores `features` (default: every feature that fires) of `sae` on the token rows `tokens`
+    /// `[batch, pos]`. `inductionHeads` are the head indices of the SAE's layer whose attribution counts
+    /// as "induction"; DFA is computed for each scored feature's `dfaExamples` strongest firings.
+    public static func score(model: GPT2, sae attention: AttentionSAE, tokens: IndexTensor, inductionHeads: [Int], features: [Int]? = nil,
                              dfaExamples: Int = 20, rowsPerForward: Int = 16) throws -> [InductionFeatureScore] {
-        let site = try HookName(parsing: sae.config.hookName)
-        guard case .z(let layer) = site, let layout = sae.config.headLayout else {
-            throw InterpError.incompatibleSAE(hook: sae.config.hookName, reason: "induction features need an SAE on blocks.L.attn.hook_z with a head layout")
-        }
+        let (sae, layer, layout) = (attention.sae, attention.layer, attention.layout)
         let (nRows, pos) = (tokens.shape[0], tokens.shape[1])
-        let rows = (0..<nRows).map { Array(tokens.values[($0 * pos)..<(($0 + 1) * pos)]) }
-        // Firings of every feature over every position: (row · pos + p, value).
-        var firings = [[(index: Int32, value: Float)]](repeating: [], count: sae.config.dSAE)
-        var start = 0
-        while start < nRows {
-            let n = min(rowsPerForward, nRows - start)
-            let chunk = IndexTensor(shape: [n, pos], values: Array(tokens.values[(start * pos)..<((start + n) * pos)]))
-            let z = try model.runWithCache(chunk, names: [site])[site]!
-            let acts = sae.encode(SAE.flattenHeads(z).reshaped([n * pos, sae.config.dIn]))
-            let d = sae.config.dSAE
-            acts.withUnsafeBufferPointer { a in
-                for r in 0..<(n * pos) {
-                    for j in 0..<d where a[r * d + j] > 0 { firings[j].append((Int32(start * pos + r), a[r * d + j])) }
-                }
-            }
-            start += n
-        }
+        let rows = (0..<nRows).map { Array(tokens.row($0)) }
+        // Firings of every feature over every position, as (row · pos + p, value).
+        let scan = try FeatureScan.run(model: model, sae: attention, tokens: tokens, rowsPerForward: rowsPerForward)
+        let firings = scan.firings.map { $0.map { (index: Int32(Int($0.row) * pos + Int($0.position)), value: $0.value) } }
         let chosen = features ?? (0..<sae.config.dSAE).filter { !firings[$0].isEmpty }
         guard !chosen.isEmpty else { return [] }
         // Proxies, indexed by target token.
@@ -119,8 +105,7 @@ public enum InductionFeatures {
         let rowIDs = wanted.keys.sorted()
         for groupStart in stride(from: 0, to: rowIDs.count, by: rowsPerForward) {
             let group = Array(rowIDs[groupStart..<min(groupStart + rowsPerForward, rowIDs.count)])
-            let chunk = IndexTensor(shape: [group.count, pos], values: group.flatMap { rows[$0] })
-            let cache = try model.runWithCache(chunk, names: [.pattern(layer), .v(layer)])
+            let cache = try model.runWithCache(tokens.rows(group), names: [.pattern(layer), .v(layer)])
             for (gi, r) in group.enumerated() {
                 let pattern = cache[.pattern(layer)]!.sliced(axis: 0, gi..<(gi + 1))
                 let v = cache[.v(layer)]!.sliced(axis: 0, gi..<(gi + 1))

@@ -1,5 +1,8 @@
 // Interventions: hook functions for zero and mean ablation (whole hooks or single heads, at chosen
 // positions) and activation patching from another run; composable at one hook.
+import Tensor
+import Transformer
+import SparseAutoencoder
 
 /// Builders of ``HookFunction``s for the common interventions. Activations are `[batch, pos, ...]`
 /// (every hook but the attention scores/pattern); positions are `(prompt, position)` pairs.

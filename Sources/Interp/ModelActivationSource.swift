@@ -1,6 +1,9 @@
 // ModelActivationSource: corpus → token rows → GPT-2 up to the SAE's layer → hook_z flattened head-major.
 
 import Foundation
+import Tensor
+import Transformer
+import SparseAutoencoder
 
 /// The corpus ran out while training needed more activations.
 public struct CorpusExhausted: Error, CustomStringConvertible, Sendable {

@@ -1,4 +1,7 @@
 // Splicing: an SAE inserted at a hook point of a GPT-2 run, with SAELens's inner hook points.
+import Tensor
+import Transformer
+import SparseAutoencoder
 
 /// The inner hook points of a spliced SAE, named as SAELens names them. Shapes for a `hook_z` site
 /// (B = batch, P = pos): `input`, `recons`, `error` `[B, P, n_heads·d_head]`; `actsPre`, `actsPost`
@@ -45,9 +48,7 @@ public struct SAESplice {
                 edits: [SAEHookPoint: (Tensor) throws -> Tensor] = [:]) throws {
         let s = try site ?? HookName(parsing: sae.config.hookName)
         guard case .z = s else { throw InterpError.incompatibleSAE(hook: s.description, reason: "splicing is supported at blocks.L.attn.hook_z") }
-        guard let layout = sae.config.headLayout, layout.width == sae.config.dIn else {
-            throw InterpError.incompatibleSAE(hook: s.description, reason: "splicing needs a head layout (n_heads × d_head = d_in)")
-        }
+        // The head layout is the model's: d_in = n_heads × d_head is checked when the splice runs.
         self.sae = sae
         self.site = s
         self.useErrorTerm = useErrorTerm

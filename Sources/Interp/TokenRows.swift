@@ -1,4 +1,7 @@
 // TokenRows: documents → token rows of fixed length with BOS in column 0 (SPEC §1.2, decision 6).
+import Tensor
+import Transformer
+import SparseAutoencoder
 
 /// Cuts a document stream into rows `[rows, rowLength]` the way the paper's pipeline does (SPEC §1.2):
 /// each document is tokenized with BOS prepended and truncated to `nCtx` tokens (TransformerLens

@@ -5,6 +5,7 @@
 import CMPI
 import Foundation
 import SparseAutoencoder
+import Tensor
 
 /// An MPI failure, with the call and OpenMPI's message.
 public struct MPIError: Error, CustomStringConvertible, Sendable {

@@ -1,4 +1,5 @@
 // ActivationBuffer: the paper's shuffling buffer between an activation source and the trainer (SPEC §1.3).
+import Tensor
 
 /// Anything that produces activation rows `[rows, d_in]` for training — in the paper, GPT-2's
 /// `hook_z` flattened head-major (the `Interp` module provides that source; tests use synthetic ones).

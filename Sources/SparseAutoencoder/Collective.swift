@@ -1,5 +1,6 @@
 // Collective: what a data-parallel training run needs from its transport — sums across ranks. The
 // MPI implementation lives in its own module (SAEDistributed), so `import SparseAutoencoder` needs no MPI.
+import Tensor
 
 /// The ranks of a data-parallel run and the one operation training needs from them: an elementwise sum
 /// across ranks after which every rank holds the same values (MPI's `MPI_Allreduce` with `MPI_SUM`).

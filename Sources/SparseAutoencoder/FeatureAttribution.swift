@@ -1,5 +1,6 @@
 // FeatureAttribution: the paper's attribution maths on plain tensors (no model import): DFA by
 // source position and by head, decoder-norm head attribution, and feature logit effects.
+import Tensor
 
 /// Attribution of SAE features to source positions, heads and output tokens (SPEC §2.3–§2.7).
 /// All functions take the tensors they need, so `SparseAutoencoder` stays independent of the model;
@@ -40,6 +41,34 @@ public enum FeatureAttribution {
         let weighted = pattern * vw.permuted([0, 2, 1]).reshaped([b, h, 1, k])
         precondition(weighted.shape == [b, h, q, k])
         return weighted.sum(axis: 1)
+    }
+
+    /// DFA by source position at one destination for several features (§2.4): for one row's
+    /// `pattern` `[1, n_heads, pos, pos]` and `v` `[1, pos, n_heads, d_head]`, destination `t` and the
+    /// features' encoder rows `W_enc[:, F]ᵀ` `[m, n_heads·d_head]`,
+    /// `U[s, (h, d)] = pattern[h, t, s] · v[s, h, d]` for `s ≤ t` and `DFA = U · W_enc[:, F]`, `[t+1, m]` —
+    /// one product over only the sources that can attend (the dashboards' batched form of
+    /// ``dfaBySource(pattern:v:encoderColumn:)``).
+    public static func dfaBySource(pattern: Tensor, v: Tensor, destination t: Int, encoderRows: Tensor) -> Tensor {
+        let (nh, pos) = (pattern.shape[1], pattern.shape[3])
+        let dh = v.shape[3], dIn = nh * dh
+        precondition(pattern.rank == 4 && pattern.shape[0] == 1 && v.shape == [1, pos, nh, dh] && t >= 0 && t < pos
+                     && encoderRows.rank == 2 && encoderRows.shape[1] == dIn,
+                     "pattern \(pattern.shape), v \(v.shape), destination \(t) and encoder rows \(encoderRows.shape) do not match")
+        let vRows = v.reshaped([pos, dIn]).contiguous(), p = pattern.contiguous()
+        let u = Tensor(shape: [t + 1, dIn], unsafeUninitialized: { u in
+            vRows.withUnsafeBufferPointer { vp in
+                p.withUnsafeBufferPointer { pp in
+                    for s in 0...t {
+                        for h in 0..<nh {
+                            let w = pp[h * pos * pos + t * pos + s]
+                            for d in 0..<dh { u[s * dIn + h * dh + d] = w * vp[s * dIn + h * dh + d] }
+                        }
+                    }
+                }
+            }
+        })
+        return Tensor.matmul(u, encoderRows, transposeB: true)
     }
 
     /// Direct feature attribution by head (§2.5): `z_h · W_enc[h·d_head ..< (h+1)·d_head, f]`.

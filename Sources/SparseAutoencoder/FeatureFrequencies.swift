@@ -1,4 +1,5 @@
 // FeatureFrequencies: the firing-frequency metrics of SPEC §1.10.
+import Tensor
 
 /// Firing frequencies of every feature over some rows, and the summary fractions the paper logs.
 public struct FeatureFrequencies: Sendable, Equatable {

@@ -2,6 +2,7 @@
 // MPI launch, without MPI. For tests, and for trying data parallelism on one machine.
 
 import Foundation
+import Tensor
 
 /// A group of `size` ranks living in one process (one thread each). ``rank(_:)`` gives each thread its
 /// ``Collective``; a sum waits for every rank, then adds the ranks' values in rank order

@@ -1,6 +1,7 @@
 // LRSchedule: the paper's "cosine_warmup" learning-rate schedule, as PyTorch's CosineAnnealingLR computes it.
 
 import Foundation
+import Tensor
 
 /// PyTorch's `CosineAnnealingLR` (recursive, "chainable" form, in Double as Python computes it),
 /// driven the way the paper's `train.py` drives it (SPEC §1.8):

@@ -1,6 +1,7 @@
 // SAE+Formats: the paper's `.pt` + `_cfg.json` checkpoints (read) and SAELens folders (read and write).
 
 import Foundation
+import Tensor
 
 /// A problem with an SAE file that is not about the file's byte format (those are `FileFormatError`).
 public enum SAEFormatError: Error, CustomStringConvertible, Sendable, Equatable {
@@ -21,11 +22,6 @@ public enum SAEFormatError: Error, CustomStringConvertible, Sendable, Equatable 
 }
 
 extension SAE {
-    /// The default head layout of a `hook_z` input of width `dIn`: GPT-2's `d_head = 64`.
-    static func defaultHeadLayout(hookName: String, dIn: Int) -> HeadLayout? {
-        hookName.hasSuffix("hook_z") && dIn % 64 == 0 ? HeadLayout(nHeads: dIn / 64, dHead: 64) : nil
-    }
-
     /// A JSON integer in `range` (an integral number: `1.5`, `1e30` or `true` are refused).
     static func jsonInt(_ cfg: [String: Any], _ key: String, _ range: ClosedRange<Int>, file: String) throws -> Int {
         guard let raw = cfg[key] else { throw SAEFormatError.missingKey(file: file, key: key) }
@@ -37,12 +33,12 @@ extension SAE {
         return Int(d)
     }
 
-    /// The config with a head layout: `headLayout` if given (checked against `d_in`), else GPT-2's default.
+    /// The config, with `headLayout` if given (checked against `d_in`). None is guessed from the hook
+    /// name: the files do not record `d_head`; the model does (Interp's `AttentionSAE` sets it from there).
     static func config(dIn: Int, dSAE: Int, hook: String, headLayout: HeadLayout?, applyBDec: Bool, provenance: SAEProvenance,
                        file: String) throws -> SAEConfig {
-        let layout = headLayout ?? defaultHeadLayout(hookName: hook, dIn: dIn)
-        try SAEConfig.check(dIn: dIn, dSAE: dSAE, headLayout: layout, file: file)
-        let config = SAEConfig(dIn: dIn, dSAE: dSAE, hookName: hook, headLayout: layout, applyBDecToInput: applyBDec, provenance: provenance)
+        try SAEConfig.check(dIn: dIn, dSAE: dSAE, headLayout: headLayout, file: file)
+        let config = SAEConfig(dIn: dIn, dSAE: dSAE, hookName: hook, headLayout: headLayout, applyBDecToInput: applyBDec, provenance: provenance)
         try config.validate(file: file)
         return config
     }

@@ -1,4 +1,5 @@
 // SAE: the sparse autoencoder of the paper — encode, decode, forward with an optional error term.
+import Tensor
 
 /// A sparse autoencoder (the paper's `AutoEncoder`, SAELens "standard"):
 ///
@@ -36,6 +37,36 @@ public struct SAE: Sendable, Equatable {
 
     /// Feature activations `ReLU(encodePre(x))`, `[..., d_sae]`.
     public func encode(_ x: Tensor) -> Tensor { encodePre(x).relu() }
+
+    /// The activations of a subset of features: `ReLU((x − b_dec) · W_enc[:, F] + b_enc[F])`, `[..., F.count]`,
+    /// in the order of `features` — the same product as ``encode(_:)`` on fewer columns.
+    /// For many inputs, make the ``FeatureEncoder`` once (``encoder(features:)``): it gathers the columns once.
+    public func encode(_ x: Tensor, features: [Int]) -> Tensor { encoder(features: features).encode(x) }
+
+    /// An encoder restricted to `features` (each in `0..<d_sae`), with its columns gathered once.
+    public func encoder(features: [Int]) -> FeatureEncoder { FeatureEncoder(self, features: features) }
+
+    /// The encoder of some features of an SAE: `W_enc[:, F]` `[d_in, F.count]` and `b_enc[F]`, gathered once.
+    public struct FeatureEncoder: Sendable {
+        public let features: [Int]
+        /// `W_enc[:, F]` `[d_in, k]` and `b_enc[F]` `[k]`, contiguous.
+        public let weight: Tensor, bias: Tensor
+        let bDec: Tensor?
+
+        init(_ sae: SAE, features: [Int]) {
+            for f in features { precondition(f >= 0 && f < sae.config.dSAE, "feature \(f) is out of range 0..<\(sae.config.dSAE)") }
+            self.features = features
+            weight = sae.wEnc.gathering(axis: 1, IndexTensor(features)).contiguous()
+            bias = sae.bEnc.gathering(axis: 0, IndexTensor(features)).contiguous()
+            bDec = sae.config.applyBDecToInput ? sae.bDec : nil
+        }
+
+        /// `ReLU((x − b_dec) · W_enc[:, F] + b_enc[F])`: `[..., d_in]` → `[..., k]`.
+        public func encode(_ x: Tensor) -> Tensor {
+            precondition(x.shape.last == weight.shape[0], "SAE input \(x.shape) does not end in d_in \(weight.shape[0])")
+            return Tensor.affine(bDec.map { x - $0 } ?? x, weight, bias).relu()
+        }
+    }
 
     /// Reconstruction `f · W_dec + b_dec`, `[..., d_in]`.
     public func decode(_ f: Tensor) -> Tensor {

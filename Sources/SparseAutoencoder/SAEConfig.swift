@@ -1,4 +1,5 @@
 // SAEConfig: what an SAE reads and where its weights came from.
+import Tensor
 
 /// How a `hook_z` input is laid out: `n_heads × d_head`, flattened head-major
 /// (`x[h·d_head + d] = z[h, d]`), as the paper and SAELens (`reshape_activations: "hook_z"`) do.
@@ -33,7 +34,8 @@ public struct SAEConfig: Codable, Sendable, Equatable {
     public var dSAE: Int
     /// The TransformerLens hook the SAE reads, e.g. `blocks.1.attn.hook_z`.
     public var hookName: String
-    /// The head layout of `hook_z` inputs (nil for inputs that are not per-head).
+    /// The head layout of `hook_z` inputs: set by whoever knows the model (training, `AttentionSAE`, or a
+    /// loader given one); nil when unknown or the input is not per-head. The hook name is never parsed here.
     public var headLayout: HeadLayout?
     /// Whether `b_dec` is subtracted from the input before encoding (the paper's SAEs: yes).
     public var applyBDecToInput: Bool
@@ -73,12 +75,5 @@ public struct SAEConfig: Codable, Sendable, Equatable {
     public func validate(file: String) throws {
         try Self.check(dIn: dIn, dSAE: dSAE, headLayout: headLayout, file: file)
         guard !hookName.isEmpty else { throw SAEFormatError.invalidValue(file: file, key: "hook_name", detail: "is empty") }
-    }
-
-    /// The layer in a `blocks.L....` hook name, if any.
-    public var layer: Int? {
-        let parts = hookName.split(separator: ".")
-        guard parts.count >= 2, parts[0] == "blocks" else { return nil }
-        return Int(parts[1])
     }
 }

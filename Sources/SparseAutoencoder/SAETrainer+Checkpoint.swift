@@ -2,6 +2,7 @@
 // bit for bit so training resumes exactly.
 
 import Foundation
+import Tensor
 
 extension SAETrainer {
     static let checkpointFormat = "attention-saes.sae-training-checkpoint"

@@ -2,6 +2,7 @@
 // and the learning-rate re-warm (SPEC §1.9).
 
 import Foundation
+import Tensor
 
 /// When and how dead features are resampled (the paper's "anthropic" scheme; SPEC §1.9 defaults).
 public struct ResamplingConfig: Codable, Sendable, Equatable {

@@ -6,6 +6,7 @@
 // same results up to float rounding (tested).
 
 import Foundation
+import Tensor
 
 /// The active entries of `f = ReLU(pre)`, row by row (CSR) and feature by feature (CSC).
 struct SparseActivations {

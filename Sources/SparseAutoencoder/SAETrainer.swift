@@ -2,6 +2,7 @@
 // Adam (β = (0, 0.9999)), learning-rate schedule and firing counters (SPEC §1.4–§1.8).
 
 import Foundation
+import Tensor
 
 /// Training stopped for a reason the caller must see.
 public enum SAETrainingError: Error, CustomStringConvertible, Sendable, Equatable {
@@ -28,7 +29,6 @@ public struct SAETrainingConfig: Codable, Sendable, Equatable {
     public var schedEpochs: Int = 1000
     public var schedLRFactor: Double = 0.1
     public var schedWarmupEpochs: Int = 1000
-    public var seed: UInt64 = 49
     /// How gradients are computed: chosen per step from the measured density (`automatic`: the
     /// sparse path below 5% active entries), or forced.
     public var gradientPath: GradientPath = .automatic

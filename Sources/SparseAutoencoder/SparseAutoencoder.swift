@@ -1,3 +1,3 @@
 // SparseAutoencoder: the attention-output SAE, its formats and tensor-level attribution maths.
-// Built on `Tensor` only; it never imports `Transformer` (DESIGN.md). Re-exports Tensor.
-@_exported import Tensor
+// Built on `Tensor` only; it never imports `Transformer` (DESIGN.md).
+import Tensor

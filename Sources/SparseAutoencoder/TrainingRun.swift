@@ -3,6 +3,7 @@
 // run continues bit for bit.
 
 import Foundation
+import Tensor
 
 /// One point of a training curve: the means over the steps since the previous point.
 public struct TrainingRecord: Codable, Sendable, Equatable {

@@ -49,4 +49,15 @@ public struct IndexTensor: Sendable, Equatable, Hashable {
         precondition(rank == 2 && i >= 0 && i < shape[0], "row \(i) of shape \(shape)")
         return values[(i * shape[1])..<((i + 1) * shape[1])]
     }
+
+    /// Rows `range` of a rank-2 array, `[range.count, shape[1]]`.
+    public func rows(_ range: Range<Int>) -> IndexTensor {
+        precondition(rank == 2 && range.lowerBound >= 0 && range.upperBound <= shape[0], "rows \(range) of shape \(shape)")
+        return IndexTensor(shape: [range.count, shape[1]], values: Array(values[(range.lowerBound * shape[1])..<(range.upperBound * shape[1])]))
+    }
+
+    /// The listed rows of a rank-2 array, in that order, `[rows.count, shape[1]]`.
+    public func rows(_ rows: [Int]) -> IndexTensor {
+        IndexTensor(shape: [rows.count, shape[1]], values: rows.flatMap { row($0) })
+    }
 }

@@ -59,9 +59,9 @@ public final class TensorStorage: @unchecked Sendable {
 /// buffer took 12.7 ms, against 1.7 ms for writing a reused one). Buffers of at least 256 KB are kept
 /// here after release, up to `ATTN_SAE_POOL_MB` megabytes in all (default 1024; 0 disables the pool)
 /// and 8 buffers per size; anything beyond that is freed at once.
-public final class StoragePool: @unchecked Sendable {
+package final class StoragePool: @unchecked Sendable {
     /// The process-wide pool.
-    public static let shared = StoragePool()
+    package static let shared = StoragePool()
 
     private let lock = NSLock()
     private var free: [Int: [UnsafeMutableRawPointer]] = [:]
@@ -69,7 +69,7 @@ public final class StoragePool: @unchecked Sendable {
     private let minBytes = 1 << 18
     private let maxPerSize = 8
     /// Upper bound on the bytes kept.
-    public let capacity: Int
+    package let capacity: Int
 
     init() {
         let mb = ProcessInfo.processInfo.environment["ATTN_SAE_POOL_MB"].flatMap { Int($0) } ?? 1024
@@ -77,10 +77,10 @@ public final class StoragePool: @unchecked Sendable {
     }
 
     /// Bytes currently kept for reuse.
-    public var bytesHeld: Int { lock.lock(); defer { lock.unlock() }; return heldBytes }
+    package var bytesHeld: Int { lock.lock(); defer { lock.unlock() }; return heldBytes }
 
     /// Frees every kept buffer.
-    public func drain() {
+    package func drain() {
         lock.lock()
         let all = free.values.flatMap { $0 }
         free = [:]

@@ -2,6 +2,7 @@
 // each firing its TransformerLens hook points.
 
 import Foundation
+import Tensor
 
 enum Components {
     /// `hook_embed` `W_E[tokens]` and `hook_pos_embed` `W_pos[0..<pos]`, both `[batch, pos, d_model]`.

@@ -1,6 +1,7 @@
 // GPT2: the model — weights plus the forward pass, with caching, scoped hooks and the loss.
 
 import Foundation
+import Tensor
 
 /// A GPT-2-architecture model: its weights and the forward pass (nothing else: loading, weight
 /// processing and tokenization live in their own files and types).

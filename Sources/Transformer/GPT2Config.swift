@@ -1,4 +1,5 @@
 // GPT2Config: the hyperparameters of a GPT-2-architecture model (TransformerLens names).
+import Tensor
 
 /// Hyperparameters of a GPT-2-architecture model, named as TransformerLens names them.
 ///

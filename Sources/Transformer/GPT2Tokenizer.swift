@@ -1,6 +1,7 @@
 // GPT2Tokenizer: GPT-2's byte-level BPE, encoding exactly as OpenAI's encoder and HuggingFace do.
 
 import Foundation
+import Tensor
 
 /// GPT-2's byte-level BPE tokenizer, read from `encoder.json` + `vocab.bpe` (OpenAI) or
 /// `vocab.json` + `merges.txt` (HuggingFace) — the same data in two spellings.
@@ -59,9 +60,7 @@ public final class GPT2Tokenizer: @unchecked Sendable {
     /// The folder where the project's scripts put the GPT-2 files: `$ATTN_SAE_CACHE/gpt2-tokenizer`
     /// (default `~/.cache/attn-saes/gpt2-tokenizer`; `Scripts/setup` fills it).
     public static var defaultDirectory: String {
-        let cache = ProcessInfo.processInfo.environment["ATTN_SAE_CACHE"]
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/attn-saes").path
-        return cache + "/gpt2-tokenizer"
+        ProjectCache.root + "/gpt2-tokenizer"
     }
 
     /// Loads `encoder.json` and `vocab.bpe` from `directory` (default: ``defaultDirectory``).

@@ -2,6 +2,7 @@
 // layout (TransformerLens names) with its writer.
 
 import Foundation
+import Tensor
 
 extension GPT2Weights {
     // MARK: Our HDF5 layout
@@ -192,6 +193,37 @@ extension GPT2Weights {
         }
         return try fromHuggingFace({ name in try byName[name].map { try f.readTensor($0) } },
                                    layers: countLayers(Array(byName.keys)), source: config, file: path, warn: warn)
+    }
+}
+
+/// The layouts a GPT-2 model file can have, told apart by name and content.
+public enum ModelFileFormat: Sendable, Equatable {
+    /// HuggingFace `model.safetensors` (by the `.safetensors` suffix).
+    case huggingFaceSafetensors
+    /// This toolkit's HDF5 layout (an HDF5 file whose root attribute `format` is ``GPT2Weights/hdf5Format``);
+    /// it carries its own configuration.
+    case ours
+    /// HuggingFace `tf_model.h5` (any other HDF5 file).
+    case huggingFaceTF
+
+    /// The format of the file at `path` (an HDF5 file is opened to read its root attribute).
+    public static func detect(_ path: String) throws -> ModelFileFormat {
+        if path.hasSuffix(".safetensors") { return .huggingFaceSafetensors }
+        let f = try HDF5File(path: path)
+        return (try? f.attribute("format").stringValue) == GPT2Weights.hdf5Format ? .ours : .huggingFaceTF
+    }
+}
+
+extension GPT2Weights {
+    /// Loads a model file of any ``ModelFileFormat``, unprocessed; `config` configures HuggingFace
+    /// weights (our layout carries its own and ignores it).
+    public static func load(file path: String, config: HuggingFaceConfigSource = .beside,
+                            warn: (String) -> Void = defaultWarning) throws -> GPT2Weights {
+        switch try ModelFileFormat.detect(path) {
+        case .huggingFaceSafetensors: try load(huggingFaceSafetensors: path, config: config, warn: warn)
+        case .ours: try load(hdf5: path)
+        case .huggingFaceTF: try load(tfH5: path, config: config, warn: warn)
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 // GPT2Weights: the parameters of a GPT-2 model in TransformerLens layout, with TL state-dict names.
+import Tensor
 
 /// Weight and bias of a layer norm (`w`, `b` `[d_model]`), or `nil` where the norm has been folded
 /// into the following weights (TransformerLens `LNPre`: centre and scale only).

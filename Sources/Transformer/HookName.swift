@@ -1,4 +1,5 @@
 // HookName: typed TransformerLens hook points that print (and strictly parse) the exact TL strings.
+import Tensor
 
 /// A hook point of a GPT-2 run, printed as the TransformerLens name (`blocks.5.attn.hook_z`).
 ///

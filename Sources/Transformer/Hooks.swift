@@ -1,4 +1,5 @@
 // Hooks: scoped hook functions and the activation cache of one run.
+import Tensor
 
 /// A hook function: reads the activation at a hook point and returns a replacement (same shape)
 /// or `nil` to leave it unchanged. Hooks live for one call only — there is no registry to reset.

@@ -2,6 +2,7 @@
 // `tf_model.h5`. The head count is not recorded in the weights, so it is read from here, never guessed.
 
 import Foundation
+import Tensor
 
 /// The fields of a HuggingFace GPT-2 `config.json` this toolkit uses, read and range-checked.
 ///

@@ -2,6 +2,7 @@
 // project's offline default and its ground truth.
 
 import Foundation
+import Tensor
 
 /// A deterministic GPT-2-architecture model (GPT-2's vocabulary, 2 layers of 12 heads × 64, d_model
 /// 768, n_ctx 256, real layer norms, zero MLPs) with four heads whose jobs are known:
@@ -283,9 +284,7 @@ public enum PlantedCircuitModel {
     /// The default cache file of the model with `settings`:
     /// `$ATTN_SAE_CACHE/planted/planted-circuit-v<version>-seed<seed>.h5`.
     public static func cachePath(_ settings: Settings = Settings()) -> String {
-        let cache = ProcessInfo.processInfo.environment["ATTN_SAE_CACHE"]
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/attn-saes").path
-        return cache + "/planted/planted-circuit-v\(version)-seed\(settings.seed).h5"
+        return ProjectCache.root + "/planted/planted-circuit-v\(version)-seed\(settings.seed).h5"
     }
 
     /// Loads the model from `path` (default ``cachePath(_:)``), building and writing it first if the

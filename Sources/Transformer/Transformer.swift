@@ -1,3 +1,3 @@
 // Transformer: GPT-2 with TransformerLens hook points, weight loaders and processing. Built on
-// `Tensor` only (DESIGN.md); re-exports it so `import Transformer` is enough.
-@_exported import Tensor
+// `Tensor` only (DESIGN.md). No re-exports: a file imports each module it uses.
+import Tensor

@@ -1,4 +1,5 @@
 // TransformerError: typed errors of model loading and running.
+import Tensor
 
 /// What can go wrong loading or running a model; every case names what to fix.
 public enum TransformerError: Error, CustomStringConvertible, Sendable, Equatable {

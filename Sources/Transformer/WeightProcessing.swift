@@ -1,4 +1,5 @@
 // WeightProcessing: TransformerLens from_pretrained's weight processing, step by step, in TL's order.
+import Tensor
 
 extension GPT2Weights {
     /// These weights with the steps of `wanted` applied that are not applied yet, in TransformerLens

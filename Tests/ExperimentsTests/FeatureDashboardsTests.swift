@@ -5,12 +5,15 @@ import Foundation
 import Testing
 import TensorTestSupport
 @testable import Experiments
+import Interp
+import SparseAutoencoder
+import Tensor
+import Transformer
 
 @Suite struct FeatureDashboardsTests {
     @Test func pagesAreWrittenLinkedSmallAndEscaped() throws {
-        let inputs = ExperimentInputs()
-        let model = plantedModel
-        let tokenizer = try inputs.loadTokenizer()
+        let workspace = try plantedWorkspace()
+        let tokenizer = workspace.tokenizer
         let sae = SAETrainer.initialSAE(SAEConfig(dIn: 768, dSAE: 64, hookName: "blocks.1.attn.hook_z", headLayout: HeadLayout(nHeads: 12, dHead: 64)), seed: 3)
         // Corpus rows plus one row full of markup characters.
         let corpus = try #require(try heldOutCorpusRows(7, tokenizer: tokenizer))
@@ -19,7 +22,8 @@ import TensorTestSupport
         let dir = temporaryDirectory().path
         var s = FeatureDashboardSettings()
         s.count = 5
-        let index = try FeatureDashboards.run(model: model, sae: sae, tokens: tokens, tokenizer: tokenizer, settings: s, output: dir) { _ in }
+        let analysis = SAEAnalysis(sae: try attention(sae), rows: tokens, inductionHeads: [])
+        let index = try FeatureDashboardsSection(analysis: analysis, settings: s).runAlone(in: workspace, output: dir)
         let html = try String(contentsOfFile: index, encoding: .utf8)
         let pages = try FileManager.default.contentsOfDirectory(atPath: dir + "/features").filter { $0.hasSuffix(".html") }
         #expect(pages.count == 5)
@@ -38,7 +42,7 @@ import TensorTestSupport
         #expect(throws: ExperimentInputError.self) {
             var bad = FeatureDashboardSettings()
             bad.features = [999]
-            try FeatureDashboards.run(model: model, sae: sae, tokens: tokens, tokenizer: tokenizer, settings: bad, output: dir) { _ in }
+            try FeatureDashboardsSection(analysis: analysis, settings: bad).runAlone(in: workspace, output: dir)
         }
     }
 

@@ -6,6 +6,10 @@ import Foundation
 import Testing
 import TensorTestSupport
 @testable import Experiments
+import Interp
+import SparseAutoencoder
+import Tensor
+import Transformer
 
 @Suite struct IOICircuitTests {
     static let layout = HeadLayout(nHeads: 12, dHead: 64)
@@ -32,7 +36,7 @@ import TensorTestSupport
         var settings = IOICircuitSettings.defaults(for: model)
         settings.prompts = 16
         settings.rowsPerForward = 7                      // chunks that split features across forwards
-        let r = try IOICircuit.run(model: model, sae: sae, tokenizer: tokenizer, settings: settings) { _ in }
+        let r = try IOICircuitSection(sae: try attention(sae), settings: settings).measure(try plantedWorkspace())
 
         // Independently: tokens, positions and answers straight from the generator.
         let prompts = IOIDataset.generate(count: 16, seed: 1)
@@ -70,7 +74,7 @@ import TensorTestSupport
         // Effects are real: layer 1 reads S2 from the end position.
         #expect(r.features.contains { abs($0.abba) > 1e-3 || abs($0.baba) > 1e-3 })
 
-        let worst = IOICircuit.mostNegative(r, count: 5)
+        let worst = IOICircuitSection.mostNegative(r, count: 5)
         let all = (r.features + [r.errorTerm]).flatMap { [$0.abba, $0.baba] }.sorted()
         #expect(worst.map(\.effect) == Array(all.prefix(5)))
     }
@@ -82,7 +86,8 @@ import TensorTestSupport
         #expect(settings.patchLayers == [0])
         settings.prompts = 12
         settings.replacement = " and"                    // the "corrupted" run is the clean one
-        let r = try IOICircuit.run(model: model, sae: Self.sae(layer: 1), tokenizer: tokenizer, settings: settings) { _ in }
+        let section = IOICircuitSection(sae: try attention(Self.sae(layer: 1)), settings: settings)
+        let r = try section.measure(try plantedWorkspace())
         #expect(zip(r.alongside, r.clean).allSatisfy { abs($0 - $1) < 1e-5 })
         // Patching or zeroing layer 0 at S2 reaches the end position through layer 1.
         #expect(zip(r.zeroAblation, r.clean).contains { abs($0 - $1) > 1e-3 })
@@ -93,7 +98,7 @@ import TensorTestSupport
 
         // The filler row: the prefix, the flipped prompt with the clause at its last punctuation.
         let prompts = IOIDataset.generate(count: 12, seed: 1)
-        let flipped = IOIDataset.corrupted(prompts, flip: settings.flip, seed: 1)[7]!
+        let flipped = try IOIDataset.corrupted(prompts, flip: settings.flip, seed: 1)[7]!
         let pair = try #require(r.examples["filler (prompt 7)"])
         #expect(pair[0] == prompts[7].text)
         let cut = flipped.text.range(of: ".", options: .backwards) ?? flipped.text.range(of: ",", options: .backwards)!
@@ -101,28 +106,28 @@ import TensorTestSupport
         #expect(r.fillerOffset == tokenizer.encode(settings.fillerPrefix).count + tokenizer.encode(settings.filler).count)
 
         let dir = temporaryDirectory().path
-        let page = try IOICircuit.writeReport(r, settings: settings, to: try ReportFolder(dir), isPlanted: true)
-        let html = try String(contentsOfFile: dir + "/" + page, encoding: .utf8)
+        try section.writeReport(r, to: try ReportFolder(dir), isPlanted: true, up: nil, featurePages: { _ in nil })
+        let html = try String(contentsOfFile: dir + "/index.html", encoding: .utf8)
         #expect(html.contains("Not meaningful on the planted-circuit model") && html.contains("every effect below is 0"))
         #expect(html.components(separatedBy: "<svg").count == 3)
         for f in ["result.json", "feature-effects.csv", "logit-differences.csv"] {
-            #expect(FileManager.default.fileExists(atPath: dir + "/ioi-circuit/" + f) && html.contains("href=\"\(f)\""))
+            #expect(FileManager.default.fileExists(atPath: dir + "/" + f) && html.contains("href=\"\(f)\""))
         }
-        let csv = try String(contentsOfFile: dir + "/ioi-circuit/logit-differences.csv", encoding: .utf8)
+        let csv = try String(contentsOfFile: dir + "/logit-differences.csv", encoding: .utf8)
         #expect(csv.split(separator: "\n").count == 13)
     }
 
     @Test func badInputsAreNamed() throws {
-        let tokenizer = try ExperimentInputs().loadTokenizer()
+        let workspace = try plantedWorkspace()
         var settings = IOICircuitSettings.defaults(for: plantedModel)
         settings.patchLayers = [5]
         #expect(throws: ExperimentInputError.self) {
-            try IOICircuit.run(model: plantedModel, sae: Self.sae(layer: 0), tokenizer: tokenizer, settings: settings) { _ in }
+            try IOICircuitSection(sae: try attention(Self.sae(layer: 0)), settings: settings).measure(workspace)
         }
         settings = IOICircuitSettings.defaults(for: plantedModel)
         settings.replacement = " alongside the"
         #expect(throws: ExperimentInputError("the replacement \" alongside the\" is not a single token")) {
-            try IOICircuit.run(model: plantedModel, sae: Self.sae(layer: 0), tokenizer: tokenizer, settings: settings) { _ in }
+            try IOICircuitSection(sae: try attention(Self.sae(layer: 0)), settings: settings).measure(workspace)
         }
     }
 }

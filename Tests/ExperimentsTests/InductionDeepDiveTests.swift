@@ -4,16 +4,21 @@ import Foundation
 import Testing
 import TensorTestSupport
 @testable import Experiments
+import Interp
+import SparseAutoencoder
+import Tensor
+import Transformer
 
 @Suite struct InductionDeepDiveTests {
     @Test func countsMatchBruteForce() throws {
-        let inputs = ExperimentInputs()
-        let model = plantedModel
-        let tokenizer = try inputs.loadTokenizer()
+        let workspace = try plantedWorkspace()
+        let (model, tokenizer) = (plantedModel, workspace.tokenizer)
         let sae = SAETrainer.initialSAE(SAEConfig(dIn: 768, dSAE: 32, hookName: "blocks.1.attn.hook_z", headLayout: HeadLayout(nHeads: 12, dHead: 64)), seed: 9)
         let tokens = try #require(try heldOutCorpusRows(5, tokenizer: tokenizer))
         let (feature, target) = (7, 220)
-        let r = try InductionDeepDive.run(model: model, sae: sae, feature: feature, target: target, tokens: tokens, tokenizer: tokenizer, rowsPerForward: 2)
+        var section = InductionDeepDiveSection(analysis: SAEAnalysis(sae: try attention(sae), rows: tokens, inductionHeads: []))
+        section.rowsPerForward = 2
+        let r = try section.measure(workspace, feature: feature, target: target)
         let z = try model.model.runWithCache(tokens, names: [.z(1)])[.z(1)]!
         let acts = sae.encode(SAE.flattenHeads(z).reshaped([-1, 768])).selecting(axis: 1, feature).scalars
         let fuzzy = FuzzyTokens(tokenizer: tokenizer)
@@ -31,8 +36,8 @@ import TensorTestSupport
         #expect(r.firings == fired && r.firingsWithProxy == withProxy && r.proxyPositions == proxyPositions && r.falseNegatives == fn)
         #expect(r.countsProxy.reduce(0, +) == withProxy && r.countsNoProxy.reduce(0, +) == fired - withProxy && r.edges.count == 101)
         let dir = temporaryDirectory().path
-        let page = try InductionDeepDive.writeReport(r, model: model, sae: sae, tokens: tokens, tokenizer: tokenizer, to: try ReportFolder(dir))
-        #expect(try String(contentsOfFile: page, encoding: .utf8).components(separatedBy: "<svg").count - 1 == 2)
-        #expect(throws: ExperimentInputError.self) { try InductionDeepDive.run(model: model, sae: sae, feature: 99, target: 220, tokens: tokens, tokenizer: tokenizer) }
+        try section.writeReport(r, workspace: workspace, to: try ReportFolder(dir), up: nil)
+        #expect(try String(contentsOfFile: dir + "/index.html", encoding: .utf8).components(separatedBy: "<svg").count - 1 == 2)
+        #expect(throws: ExperimentInputError.self) { try section.measure(workspace, feature: 99, target: 220) }
     }
 }

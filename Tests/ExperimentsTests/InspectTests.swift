@@ -4,6 +4,10 @@ import Foundation
 import Testing
 import TensorTestSupport
 @testable import Experiments
+import Interp
+import SparseAutoencoder
+import Tensor
+import Transformer
 
 @Suite struct InspectTests {
     static let planted = plantedModel.model

@@ -6,6 +6,10 @@ import Foundation
 import Testing
 import TensorTestSupport
 @testable import Experiments
+import Interp
+import SparseAutoencoder
+import Tensor
+import Transformer
 
 @Suite(.serialized) struct KilledTrainingTests {
     /// The `train-sae` executable next to the test bundle (the test target depends on it).

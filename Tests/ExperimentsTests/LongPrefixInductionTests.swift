@@ -5,20 +5,21 @@ import Foundation
 import Testing
 import TensorTestSupport
 @testable import Experiments
+import Interp
+import SparseAutoencoder
+import Tensor
+import Transformer
 
 @Suite struct LongPrefixInductionTests {
     @Test func plantedHeadsShowTheExpectedContrasts() throws {
-        let inputs = ExperimentInputs()
-        let model = plantedModel
-        let tokenizer = try inputs.loadTokenizer()
+        let workspace = try plantedWorkspace()
         var s = LongPrefixSettings.planted(.standard)
         s.examples = 24
         s.maxPrefix = 4
         s.detectionRows = 96
         s.interventionRows = 96
-        var stream = try inputs.rows(heldOut: false, tokenizer: tokenizer)
-        let rows = try #require(try stream.nextRows(96))
-        let r = try LongPrefixInduction.run(model: model, rows: rows, tokenizer: tokenizer, settings: s)
+        let section = LongPrefixInductionSection(settings: s)
+        let r = try section.measure(workspace, rows: try workspace.trainingRows(96))
         #expect(r.long.head == "1.1" && r.short.head == "1.5")
         #expect(r.long.inductionScore[0] < 0.3 && r.long.inductionScore[2] > 0.7, "long-prefix head by prefix: \(r.long.inductionScore)")
         #expect(r.short.inductionScore.allSatisfy { $0 > 0.8 }, "short-prefix head by prefix: \(r.short.inductionScore)")
@@ -28,11 +29,11 @@ import TensorTestSupport
         #expect(r.long.interventionExamples > 0 && r.long.clean > 0.7 && r.long.corrupted < 0.3, "long: \(r.long.clean) → \(r.long.corrupted)")
         // The report: page and data, every figure present.
         let dir = temporaryDirectory().path
-        let page = try LongPrefixInduction.writeReport(r, settings: s, to: try ReportFolder(dir), isPlanted: true)
-        let html = try String(contentsOfFile: dir + "/" + page, encoding: .utf8)
+        try section.writeReport(r, to: try ReportFolder(dir), isPlanted: true, up: nil)
+        let html = try String(contentsOfFile: dir + "/index.html", encoding: .utf8)
         #expect(html.components(separatedBy: "<svg").count - 1 == 4)
         for f in ["by-prefix-length.csv", "detected-prefix-lengths.csv", "result.json"] {
-            #expect(FileManager.default.fileExists(atPath: dir + "/long-prefix/" + f))
+            #expect(FileManager.default.fileExists(atPath: dir + "/" + f))
         }
     }
 }

@@ -5,6 +5,10 @@ import Foundation
 import Testing
 import TensorTestSupport
 @testable import Experiments
+import Interp
+import SparseAutoencoder
+import Tensor
+import Transformer
 
 @Suite(.serialized) struct MPITrainingTests {
     static let trainSAE = KilledTrainingTests.executable
@@ -58,12 +62,11 @@ import TensorTestSupport
         // The same run as two threads of this process (rank 1's shares, summed in rank order).
         var settings = TrainSAESettings.planted()
         (settings.trainingTokens, settings.batchSize, settings.dSAE, settings.bufferRows, settings.evaluationRows) = (128 * 40, 128, 256, 1024, 2)
-        let inputs = ExperimentInputs(), tokenizer = try inputs.loadTokenizer()
         let model = LoadedModel(model: GPT2(weights: try PlantedCircuitModel.loadOrBuild().processed()), roles: .standard,
                                 name: "planted-circuit model v\(PlantedCircuitModel.version)", path: "")
         let s = settings
         let results = try InProcessRanks(size: 2).run { ranks in
-            try TrainSAERunner.run(model: model, inputs: inputs, tokenizer: tokenizer, settings: s, ranks: ranks) { _ in }
+            try SAETraining.run(try plantedWorkspace(model), settings: s, ranks: ranks)
         }
         #expect(results[1].saes.isEmpty)
         let mpi = try SAE.load(saeLens: dir + "/mpi/sae"), local = results[0].sae

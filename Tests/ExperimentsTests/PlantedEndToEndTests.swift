@@ -4,22 +4,25 @@
 import Foundation
 import Testing
 import Experiments
+import Interp
+import SparseAutoencoder
+import Tensor
+import Transformer
 
 @Suite struct PlantedEndToEndTests {
     @Test func trainedSAEContainsAnInductionFeature() throws {
-        let inputs = ExperimentInputs()
         let model = plantedModel
-        let tokenizer = try inputs.loadTokenizer()
+        let workspace = try plantedWorkspace { print($0) }
         var settings = TrainSAESettings.planted()
         // The environment may lengthen the run (ATTN_SAE_E2E_TOKENS), never shorten it below the
         // 600k tokens the bands below were set for.
         settings.trainingTokens = max(600_000, Int(ProcessInfo.processInfo.environment["ATTN_SAE_E2E_TOKENS"] ?? "") ?? 0)
         settings.evaluationRows = 8
         let start = Date()
-        let result = try TrainSAERunner.run(model: model, inputs: inputs, tokenizer: tokenizer, settings: settings) { print($0) }
+        let result = try SAETraining.run(workspace, settings: settings)
         print("trained in \(Date().timeIntervalSince(start)) s")
-        let heldOut = try TrainSAERunner.heldOutRows(inputs: inputs, tokenizer: tokenizer, rows: 256)
-        let scores = try InductionFeatures.score(model: model.model, sae: result.sae, tokens: heldOut, inductionHeads: model.inductionHeads(layer: 1))
+        let heldOut = try workspace.heldOutRows(256)
+        let scores = try InductionFeatures.score(model: model.model, sae: try attention(result.sae), tokens: heldOut, inductionHeads: model.inductionHeads(layer: 1))
         let ranked = scores.sorted { $0.specificity * $0.sensitivity > $1.specificity * $1.sensitivity }
         let found = scores.filter { $0.isInduction() }
         print("scored in \(Date().timeIntervalSince(start)) s; induction features: \(found.map(\.feature))")

@@ -6,6 +6,10 @@ import Foundation
 import Testing
 import TensorTestSupport
 @testable import FormatHarness
+import Tensor
+import Transformer
+import SparseAutoencoder
+import Interp
 
 @Suite struct FuzzReplayTests {
     static let repository = fixturesDirectory().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

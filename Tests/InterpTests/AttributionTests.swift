@@ -4,6 +4,9 @@
 import Testing
 import TensorTestSupport
 @testable import Interp
+import Tensor
+import Transformer
+import SparseAutoencoder
 
 @Suite struct InterpAttributionTests {
     @Test func directLogitAttributionSumsToTheLogitDifference() throws {

@@ -4,6 +4,9 @@ import Foundation
 import Testing
 import TensorTestSupport
 @testable import Interp
+import Tensor
+import Transformer
+import SparseAutoencoder
 
 /// Writes uint16 tokens (nanoGPT layout), optionally behind an llm.c header.
 func writeTokens(_ tokens: [Int], to path: String, llmc: Bool = false, declared: Int? = nil) throws {

@@ -3,6 +3,9 @@
 import Testing
 import TensorTestSupport
 @testable import Interp
+import Tensor
+import Transformer
+import SparseAutoencoder
 
 @Suite struct DashboardTests {
     @Test func dashboardDataMatchesBruteForce() throws {
@@ -13,7 +16,7 @@ import TensorTestSupport
         config.rowsPerForward = 5
         config.topK = 6
         let features = [0, 5, 17, 40]
-        let boards = try DashboardBuilder.build(model: model, sae: sae, features: features, tokens: tokens, config: config)
+        let boards = try DashboardBuilder.build(model: model, sae: try AttentionSAE(sae, model: model.config), features: features, tokens: tokens, config: config)
         // Brute force: all activations at once.
         let z = try model.run(tokens, cache: [.z(1)]).cache[.z(1)]!
         let acts = sae.encode(SAE.flattenHeads(z)).reshaped([12, 16, 128])
@@ -55,10 +58,10 @@ import TensorTestSupport
             #expect(b.negativeLogits.first!.value <= b.negativeLogits.last!.value)
         }
         // Seeded: the same dashboards again.
-        #expect(try DashboardBuilder.build(model: model, sae: sae, features: features, tokens: tokens, config: config) == boards)
+        #expect(try DashboardBuilder.build(model: model, sae: try AttentionSAE(sae, model: model.config), features: features, tokens: tokens, config: config) == boards)
         // Without the in-pass cache the detail pass runs the model again: the same examples and DFA.
         config.cacheBudgetBytes = 0
-        let again = try DashboardBuilder.build(model: model, sae: sae, features: features, tokens: tokens, config: config)
+        let again = try DashboardBuilder.build(model: model, sae: try AttentionSAE(sae, model: model.config), features: features, tokens: tokens, config: config)
         for (a, b) in zip(again, boards) {
             // Every statistic reads the one value the streaming pass computed: the same, bit for bit.
             #expect(a.top == b.top && a.intervals == b.intervals && a.maxActivation == b.maxActivation && a.histogram == b.histogram)

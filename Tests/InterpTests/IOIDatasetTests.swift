@@ -5,6 +5,9 @@ import Foundation
 import Testing
 import TensorTestSupport
 @testable import Interp
+import Tensor
+import Transformer
+import SparseAutoencoder
 
 struct IOIFixture {
     let json: [String: Any]
@@ -57,10 +60,10 @@ struct IOIFixture {
 }
 
 @Suite struct CorruptedIOITests {
-    @Test func abbToCddAndBabToDcd() {
+    @Test func abbToCddAndBabToDcd() throws {
         let clean = IOIDataset.generate(count: 40, seed: 1)
-        let flipped = IOIDataset.corrupted(clean, flip: "ABB->CDD, BAB->DCD", seed: 1)
-        #expect(flipped == IOIDataset.corrupted(clean, flip: "ABB->CDD, BAB->DCD", seed: 1))   // deterministic
+        let flipped = try IOIDataset.corrupted(clean, flip: "ABB->CDD, BAB->DCD", seed: 1)
+        #expect(try flipped == IOIDataset.corrupted(clean, flip: "ABB->CDD, BAB->DCD", seed: 1))   // deterministic
         for (p, q) in zip(clean, flipped) {
             let f = q!
             let a = p.text.components(separatedBy: " "), b = f.text.components(separatedBy: " ")
@@ -70,6 +73,17 @@ struct IOIFixture {
             let newNames = b.filter { names.contains($0) }.prefix(3)
             #expect(Array(newNames) == (p.text.hasPrefix(p.io) || p.text.range(of: " \(p.io) ")!.lowerBound < p.text.range(of: " \(p.s) ")!.lowerBound
                                         ? [f.io, f.s, f.s] : [f.s, f.io, f.s]))
+        }
+    }
+
+    /// A flip without a rule for a prompt's pattern, or a malformed rule, is an error — never a prompt
+    /// returned unchanged as if it were corrupted.
+    @Test func unknownOrMalformedFlipsAreErrors() throws {
+        let clean = IOIDataset.generate(count: 40, seed: 1)
+        #expect(Set(clean.map { $0.text.hasPrefix($0.io) || $0.text.range(of: " \($0.io) ")!.lowerBound < $0.text.range(of: " \($0.s) ")!.lowerBound }).count == 2)
+        #expect { try IOIDataset.corrupted(clean, flip: "ABB->CDD") } throws: { "\($0)".contains("no rule for the pattern BAB") }
+        for bad in ["ABB->CD", "ABB=>CDD, BAB->DCD", "ABB->CDD, ABB->DDC, BAB->DCD", "ABB->C1D"] {
+            #expect(throws: InterpError.self, "\(bad)") { try IOIDataset.corrupted(clean, flip: bad) }
         }
     }
 }

@@ -4,6 +4,9 @@
 import Testing
 import TensorTestSupport
 @testable import Interp
+import Tensor
+import Transformer
+import SparseAutoencoder
 
 @Suite struct InductionFeatureTests {
     @Test func followersOfEarlierOccurrences() {
@@ -19,7 +22,7 @@ import TensorTestSupport
         // Rows with repeats from a small vocabulary, so proxies hold often.
         let tokens = IndexTensor(shape: [6, 16], values: (0..<(6 * 16)).map { $0 % 16 == 0 ? 95 : rng.nextInt(below: 8) })
         let features = [0, 3, 17, 40, 77]
-        let scores = try InductionFeatures.score(model: model, sae: sae, tokens: tokens, inductionHeads: [1], features: features, dfaExamples: 4)
+        let scores = try InductionFeatures.score(model: model, sae: try AttentionSAE(sae, model: model.config), tokens: tokens, inductionHeads: [1], features: features, dfaExamples: 4)
         let z = try model.run(tokens, cache: [.z(1)]).cache[.z(1)]!
         let acts = sae.encode(SAE.flattenHeads(z)).reshaped([6, 16, 128])
         let attribution = FeatureAttribution.decoderHeadAttribution(sae, layout: sae.config.headLayout!)

@@ -4,6 +4,9 @@ import Foundation
 import Testing
 import TensorTestSupport
 @testable import Interp
+import Tensor
+import Transformer
+import SparseAutoencoder
 
 @Suite(.serialized) struct InductionTests {
     static let tok = try! GPT2Tokenizer()

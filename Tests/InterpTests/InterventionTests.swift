@@ -3,6 +3,9 @@
 import Testing
 import TensorTestSupport
 @testable import Interp
+import Tensor
+import Transformer
+import SparseAutoencoder
 
 @Suite struct InterventionTests {
     @Test func zeroAndMeanAblationOfHeadsAtPositions() throws {

@@ -5,6 +5,9 @@ import Foundation
 import Testing
 import TensorTestSupport
 @testable import Interp
+import Tensor
+import Transformer
+import SparseAutoencoder
 
 func tinyModel() throws -> GPT2 {
     let fixtures = fixturesDirectory().deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("TransformerTests/Fixtures")
@@ -73,9 +76,14 @@ let tinyTokens = IndexTensor(shape: [2, 10], values: [95, 3, 17, 42, 3, 17, 42, 
         #expect(throws: InterpError.conflictingEdits(hook: "blocks.1.attn.hook_z")) {
             try model.run(tinyTokens, saes: [try SAESplice(sae: tinySAE())], hooks: [.z(1): { _, _ in nil }])
         }
-        var wrong = tinySAE()
-        wrong.config.headLayout = nil
-        #expect(throws: InterpError.incompatibleSAE(hook: "blocks.1.attn.hook_z", reason: "splicing needs a head layout (n_heads × d_head = d_in)")) { try SAESplice(sae: wrong) }
+        // No head layout on the SAE: the model's is used, and the run is the same.
+        var bare = tinySAE()
+        bare.config.headLayout = nil
+        let withLayout = try model.run(tinyTokens, saes: [try SAESplice(sae: tinySAE())]).model.logits!
+        #expect(try model.run(tinyTokens, saes: [try SAESplice(sae: bare)]).model.logits! == withLayout)
+        // A d_in that is not the model's n_heads × d_head is refused when the splice runs.
+        let narrow = SAETrainer.initialSAE(SAEConfig(dIn: 48, dSAE: 8, hookName: "blocks.1.attn.hook_z"), seed: 1)
+        #expect(throws: InterpError.self) { try model.run(tinyTokens, saes: [try SAESplice(sae: narrow)]) }
         #expect(throws: InterpError.self) { try SAESplice(sae: tinySAE(), site: .attnOut(1)) }
     }
 }

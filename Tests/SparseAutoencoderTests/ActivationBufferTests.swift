@@ -3,6 +3,7 @@
 import Testing
 import TensorTestSupport
 @testable import SparseAutoencoder
+import Tensor
 
 /// Rows numbered 0, 1, 2, … in column 0 (exact in bfloat16 up to 256; we use float16 up to 2048),
 /// delivered in chunks of varying size.

@@ -5,6 +5,7 @@ import Foundation
 import Testing
 import TensorTestSupport
 @testable import SparseAutoencoder
+import Tensor
 
 struct TrainReference {
     let file: HDF5File

@@ -6,6 +6,7 @@ import Foundation
 import Testing
 import TensorTestSupport
 @testable import SparseAutoencoder
+import Tensor
 
 /// Seeded synthetic activations addressed by position: the chunk that starts at row `p` depends only on
 /// `p` (its size cycles through 24, 32, 40), so a fresh source skipped to `p` continues exactly.

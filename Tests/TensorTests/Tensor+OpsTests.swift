@@ -125,6 +125,14 @@ import TensorTestSupport
 }
 
 @Suite struct IndexingTests {
+    @Test func rowsOfAnIndexTensor() {
+        let t = IndexTensor(shape: [4, 3], values: Array(0..<12))
+        #expect(t.rows(1..<3) == IndexTensor(shape: [2, 3], values: [3, 4, 5, 6, 7, 8]))
+        #expect(t.rows(0..<0).shape == [0, 3])
+        #expect(t.rows([3, 0, 3]) == IndexTensor(shape: [3, 3], values: [9, 10, 11, 0, 1, 2, 9, 10, 11]))
+        #expect(t.rows([]).shape == [0, 3])
+    }
+
     @Test func gatherIsAnEmbeddingLookup() {
         let table = testTensor([10, 4], seed: 20)
         let tokens = IndexTensor(shape: [2, 3], values: [3, 0, 9, 9, 1, 3])

@@ -5,6 +5,7 @@ import Foundation
 import Testing
 import TensorTestSupport
 @testable import Transformer
+import Tensor
 
 @Suite struct HuggingFaceConfigTests {
     static let folder = fixture("hf_dhead16")

@@ -5,6 +5,7 @@ import Foundation
 import Testing
 import TensorTestSupport
 @testable import Transformer
+import Tensor
 
 func fixture(_ name: String) -> String { fixturesDirectory().appendingPathComponent(name).path }
 
@@ -79,6 +80,16 @@ struct Reference {
         #expect(st.processing == .none)
         // Without an explicit head count, GPT-2's d_head = 64 is assumed.
         #expect(try GPT2Weights.load(tfH5: fixture("tiny_gpt2_tf.h5")).config.nHeads == 1)
+    }
+
+    /// `load(file:)` tells the three layouts apart by name and content, and loads each as its own loader does.
+    @Test func formatsAreDetected() throws {
+        #expect(try ModelFileFormat.detect(fixture("tiny_gpt2.safetensors")) == .huggingFaceSafetensors)
+        #expect(try ModelFileFormat.detect(fixture("tiny_gpt2_tf.h5")) == .huggingFaceTF)
+        #expect(try ModelFileFormat.detect(fixture("tiny_gpt2_tl.h5")) == .ours)
+        #expect(try GPT2Weights.load(file: fixture("tiny_gpt2_tf.h5"), config: .heads(2)) == GPT2Weights.load(tfH5: fixture("tiny_gpt2_tf.h5"), config: .heads(2)))
+        #expect(try GPT2Weights.load(file: fixture("tiny_gpt2_tl.h5")) == GPT2Weights.load(hdf5: fixture("tiny_gpt2_tl.h5")))
+        #expect(throws: (any Error).self) { try ModelFileFormat.detect(fixture("tokenizer_cases.json")) }     // neither name nor HDF5
     }
 
     @Test func ourLayoutWrittenByH5pyLoadsAndMatchesOurProcessing() throws {

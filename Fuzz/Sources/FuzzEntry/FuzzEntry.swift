@@ -3,7 +3,7 @@
 // finding; so is an untyped error (made a crash here). A typed error is the expected outcome.
 
 import Foundation
-@_exported import FormatHarness
+import FormatHarness
 
 public enum FuzzEntry {
     nonisolated(unsafe) static var target = FormatHarness.Target.safetensors

@@ -3,6 +3,10 @@
 import ArgumentParser
 import Experiments
 import Foundation
+import Interp
+import SparseAutoencoder
+import Tensor
+import Transformer
 
 public struct CommonOptions: ParsableArguments {
     @Option(help: "GPT-2 model file (tf_model.h5, model.safetensors or our HDF5); default: the planted-circuit model.")
@@ -112,37 +116,21 @@ public struct SAEOptions: ParsableArguments {
     @Option(help: "The .pt's _cfg.json when it is not beside it.")
     public var cfg: String?
     public init() {}
+
+    /// The SAE of these options in `workspace` (the planted model's default one when none is given).
+    public func load(in workspace: Workspace) throws -> AttentionSAE { try workspace.attentionSAE(sae, cfg: cfg) }
 }
 
-/// What a section that analyses an SAE starts from, checked and loaded in this order: tokenizer,
-/// corpus, model, SAE (so a wrong input fails before any model run).
-public struct SectionContext {
-    public let inputs: ExperimentInputs
-    public let tokenizer: GPT2Tokenizer
-    public let model: LoadedModel
-    public let sae: SAE
+extension CommonOptions {
+    /// The command's workspace: tokenizer, corpus and model, checked in that order, logging to standard output.
+    public func workspace() throws -> Workspace { try Workspace(inputs, log: log) }
 
-    /// `check` runs on the model before the SAE is loaded (or trained, for the planted model's default):
-    /// options that name layers or heads fail there, before any long work. `checkSAE` runs on the SAE.
-    public init(_ common: CommonOptions, _ options: SAEOptions, check: (LoadedModel) throws -> Void = { _ in },
-                checkSAE: (SAE) throws -> Void = { _ in }) throws {
-        inputs = common.inputs
-        tokenizer = try inputs.loadTokenizer()
-        _ = try inputs.corpusSpec()
-        model = try inputs.loadModel(log: log)
-        try check(model)
-        sae = try inputs.loadSAE(options.sae, cfg: options.cfg, model: model, tokenizer: tokenizer, log: log)
-        try checkSAE(sae)
-    }
-
-    /// `rows` held-out rows of 128 tokens.
-    public func heldOutRows(_ rows: Int) throws -> IndexTensor {
-        try TrainSAERunner.heldOutRows(inputs: inputs, tokenizer: tokenizer, rows: rows)
-    }
+    /// The report folder: `--output`, or `out/<command>`.
+    public func output(_ command: String) -> String { output ?? "out/" + command }
 }
 
 /// Progress and summaries go to standard output, line by line.
-public func log(_ line: String) { FileHandle.standardOutput.write((line + "\n").data(using: .utf8)!) }
+package func log(_ line: String) { FileHandle.standardOutput.write((line + "\n").data(using: .utf8)!) }
 
-/// The absolute path of a written page, for the last line of a run.
-public func absolutePath(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
+/// The absolute path of a written file, for the last line of a run.
+package func absolutePath(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }

@@ -3,6 +3,10 @@
 
 import ArgumentParser
 import Experiments
+import Interp
+import SparseAutoencoder
+import Tensor
+import Transformer
 
 public enum OptionCheck {
     /// Throws unless `value` (when given) lies in `allowed`.

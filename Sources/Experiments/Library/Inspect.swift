@@ -2,6 +2,10 @@
 // convert model and SAE files, dump hook values for comparison with other tools.
 
 import Foundation
+import Interp
+import SparseAutoencoder
+import Tensor
+import Transformer
 
 public enum Inspect {
     /// Token ids and their strings.
@@ -75,7 +79,7 @@ public enum Inspect {
                                     warn: (String) -> Void = defaultWarning) throws {
         let weights = try ExperimentInputs(modelPath: input, modelConfigPath: config).loadWeights(warn: warn)
         var attributes: [String: HDF5Attribute] = ["source": .string((input as NSString).lastPathComponent)]
-        if input.hasSuffix(".h5"), let roles = try? PlantedCircuitModel.Roles(hdf5: input) { attributes.merge(roles.attributes) { a, _ in a } }
+        if try ModelFileFormat.detect(input) == .ours, let roles = try? PlantedCircuitModel.Roles(hdf5: input) { attributes.merge(roles.attributes) { a, _ in a } }
         try weights.writeHDF5(to: output, extraAttributes: attributes)
     }
 
@@ -94,33 +98,5 @@ public enum Inspect {
         for h in hooks { tensors[h.description] = cache[h]! }
         let json = String(decoding: try JSONEncoder().encode(tokens.values), as: UTF8.self)
         try SafeTensorsFile.write(tensors, metadata: ["tokens": json, "shape": "\(tokens.shape)"], to: path)
-    }
-}
-
-extension ExperimentInputs {
-    /// The model file's weights as stored (no processing). HuggingFace weights are configured by
-    /// ``modelConfigPath`` or the `config.json` beside them; without either, `warn` is told what was assumed.
-    public func loadWeights(warn: (String) -> Void = defaultWarning) throws -> GPT2Weights {
-        guard let path = modelPath else {
-            if let c = modelConfigPath { throw ExperimentInputError("--config \(c) was given without --model; it configures HuggingFace weights") }
-            return try PlantedCircuitModel.loadOrBuild()
-        }
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw ExperimentInputError("model file \(path) does not exist; give a tf_model.h5, model.safetensors or a model written by this toolkit")
-        }
-        var source = GPT2Weights.HuggingFaceConfigSource.beside
-        if let c = modelConfigPath {
-            guard FileManager.default.fileExists(atPath: c) else { throw ExperimentInputError("model config \(c) does not exist") }
-            source = .config(try HuggingFaceGPT2Config(contentsOf: c))
-        }
-        if path.hasSuffix(".safetensors") { return try GPT2Weights.load(huggingFaceSafetensors: path, config: source, warn: warn) }
-        let f = try HDF5File(path: path)
-        if (try? f.attribute("format").stringValue) == GPT2Weights.hdf5Format {
-            if let c = modelConfigPath {
-                throw ExperimentInputError("\(path) is in this toolkit's layout, which carries its own configuration; --config \(c) is for HuggingFace weights")
-            }
-            return try GPT2Weights.load(hdf5: path)
-        }
-        return try GPT2Weights.load(tfH5: path, config: source, warn: warn)
     }
 }

@@ -1,11 +1,14 @@
 // FeatureDFA: load a model, run it with a cache, splice an SAE into layer 1's hook_z and print one
-// feature's direct feature attribution by source position — with the public API of `Interp` only.
+// feature's direct feature attribution by source position — with the public API of the library modules only.
 //
 //   swift run -c release --package-path Examples/FeatureDFA            (planted-circuit model)
 //   swift run -c release --package-path Examples/FeatureDFA <SAELens folder>
 
 import Foundation
 import Interp
+import SparseAutoencoder
+import Tensor
+import Transformer
 
 // The planted-circuit model (from the cache, built on first use), processed as TransformerLens does.
 let model = GPT2(weights: try PlantedCircuitModel.loadOrBuild().processed())

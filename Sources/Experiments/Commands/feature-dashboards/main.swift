@@ -25,15 +25,13 @@ struct FeatureDashboardsCommand: ParsableCommand {
     }
 
     func run() throws {
-        let c = try SectionContext(common, saeOptions, checkSAE: { try OptionCheck.each("--features", features, 0...($0.config.dSAE - 1)) })
+        let workspace = try common.workspace()
+        let sae = try saeOptions.load(in: workspace)
+        try OptionCheck.each("--features", features, 0...(sae.dSAE - 1))
         var settings = FeatureDashboardSettings()
-        settings.features = features
-        settings.count = count
-        settings.rows = rows
-        settings.dashboard.seed = common.seed
-        let page = try FeatureDashboards.run(model: c.model, sae: c.sae, tokens: try c.heldOutRows(rows), tokenizer: c.tokenizer, settings: settings,
-                                             output: common.output ?? "out/feature-dashboards", log: log)
-        log("report: \(absolutePath(page))")
+        (settings.features, settings.count, settings.dashboard.seed) = (features, count, common.seed)
+        try FeatureDashboardsSection(analysis: try SAEAnalysis(workspace, sae: sae, rows: rows), settings: settings)
+            .runAlone(in: workspace, output: common.output("feature-dashboards"))
     }
 }
 

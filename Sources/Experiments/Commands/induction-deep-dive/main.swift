@@ -23,31 +23,15 @@ struct InductionDeepDiveCommand: ParsableCommand {
     }
 
     func run() throws {
-        let c = try SectionContext(common, saeOptions, checkSAE: { try OptionCheck.range("--feature", feature, 0...($0.config.dSAE - 1)) })
-        let (tokenizer, loaded, s) = (c.tokenizer, c.model, c.sae)
-        var targetID: Int? = nil
-        if let target {
-            guard let t = tokenizer.singleToken(target) else { throw ValidationError("--target '\(target)' is not a single GPT-2 token") }
-            targetID = t
+        let workspace = try common.workspace()
+        let targetID = try target.map { t in
+            guard let id = workspace.tokenizer.singleToken(t) else { throw ValidationError("--target '\(t)' is not a single GPT-2 token") }
+            return id
         }
-        let tokens = try c.heldOutRows(rows)
-        var f = feature, t = targetID
-        if f == nil {
-            let best = try InductionDeepDive.bestFeature(model: loaded, sae: s, tokens: tokens)
-            f = best.feature
-            if t == nil { t = best.target }
-            log("best induction feature: \(best.feature) → \(tokenizer.decode([best.target]).debugDescription)")
-        }
-        if t == nil {
-            let logits = FeatureAttribution.logitEffects(s, features: [f!], wO: loaded.model.weights.blocks[s.config.layer!].wO, wU: loaded.model.weights.wU)
-            t = logits.selecting(axis: 0, 0).topK(1).indices.values[0]
-        }
-        let r = try InductionDeepDive.run(model: loaded, sae: s, feature: f!, target: t!, tokens: tokens, tokenizer: tokenizer)
-        let page = try InductionDeepDive.writeReport(r, model: loaded, sae: s, tokens: tokens, tokenizer: tokenizer,
-                                                     to: try ReportFolder(common.output ?? "out/induction-deep-dive"))
-        log(String(format: "feature %d → %@: specificity %.3f (%d of %d firings), sensitivity %.3f (%d false negatives of %d)",
-                   r.feature, r.targetString.debugDescription, r.specificity, r.firingsWithProxy, r.firings, r.sensitivity, r.falseNegatives, r.proxyPositions))
-        log("report: \(absolutePath(page))")
+        let sae = try saeOptions.load(in: workspace)
+        try OptionCheck.range("--feature", feature, 0...(sae.dSAE - 1))
+        try InductionDeepDiveSection(analysis: try SAEAnalysis(workspace, sae: sae, rows: rows), feature: feature, target: targetID)
+            .runAlone(in: workspace, output: common.output("induction-deep-dive"))
     }
 }
 

@@ -4,6 +4,9 @@ import ArgumentParser
 import Experiments
 import ExperimentsCLI
 import Foundation
+import SparseAutoencoder
+import Tensor
+import Transformer
 
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -25,16 +25,12 @@ struct IOICircuitCommand: ParsableCommand {
     }
 
     func run() throws {
-        let c = try SectionContext(common, saeOptions, check: { try OptionCheck.each("--patch-layers", patchLayers, 0...($0.model.config.nLayers - 1)) })
-        var s = IOICircuitSettings.defaults(for: c.model)
-        s.prompts = prompts
-        s.seed = promptSeed
+        let workspace = try common.workspace()
+        try OptionCheck.each("--patch-layers", patchLayers, 0...(workspace.model.model.config.nLayers - 1))
+        var s = IOICircuitSettings.defaults(for: workspace.model)
+        (s.prompts, s.seed) = (prompts, promptSeed)
         if !patchLayers.isEmpty { s.patchLayers = patchLayers }
-        let r = try IOICircuit.run(model: c.model, sae: c.sae, tokenizer: c.tokenizer, settings: s, log: log)
-        let output = common.output ?? "out/ioi-circuit"
-        let page = try IOICircuit.writeReport(r, settings: s, to: try ReportFolder(output), isPlanted: c.model.isPlanted)
-        IOICircuit.printSummary(r, settings: s, isPlanted: c.model.isPlanted, log: log)
-        log("report: \(absolutePath(output + "/" + page))")
+        try IOICircuitSection(sae: try saeOptions.load(in: workspace), settings: s).runAlone(in: workspace, output: common.output("ioi-circuit"))
     }
 }
 

@@ -28,30 +28,17 @@ struct LongPrefixInductionCommand: ParsableCommand {
     }
 
     func run() throws {
-        let inputs = common.inputs
-        let tokenizer = try inputs.loadTokenizer()
-        _ = try inputs.corpusSpec()
-        let loaded = try inputs.loadModel(log: log)
-        try OptionCheck.layer("--layer", layer, of: loaded)
-        try OptionCheck.heads("--long-head", longHead.map { [$0] } ?? [], of: loaded)
-        try OptionCheck.heads("--short-head", shortHead.map { [$0] } ?? [], of: loaded)
-        var s = LongPrefixSettings.defaults(for: loaded)
-        if let layer { s.layer = layer }
-        if let longHead { s.longHead = longHead }
-        if let shortHead { s.shortHead = shortHead }
-        if let examples { s.examples = examples }
-        if let rows { s.detectionRows = rows }
-        var stream = try inputs.rows(heldOut: false, tokenizer: tokenizer)
-        guard let tokens = try stream.nextRows(s.detectionRows) else { throw ExperimentInputError("the corpus has no rows of 128 tokens") }
-        let result = try LongPrefixInduction.run(model: loaded, rows: tokens, tokenizer: tokenizer, settings: s, log: log)
-        let output = common.output ?? "out/long-prefix-induction"
-        let folder = try ReportFolder(output)
-        let page = try LongPrefixInduction.writeReport(result, settings: s, to: folder, isPlanted: loaded.isPlanted)
-        for h in [result.long, result.short] {
-            log(String(format: "%@: induction score %.3f at prefix 1, %.3f at prefix %d; clean %.3f → corrupted %.3f (%d examples)",
-                       h.head, h.inductionScore[0], h.inductionScore.last!, s.maxPrefix, h.clean, h.corrupted, h.interventionExamples))
-        }
-        log("report: \(absolutePath(output + "/" + page))")
+        let workspace = try common.workspace()
+        let model = workspace.model
+        try OptionCheck.layer("--layer", layer, of: model)
+        try OptionCheck.heads("--long-head", longHead.map { [$0] } ?? [], of: model)
+        try OptionCheck.heads("--short-head", shortHead.map { [$0] } ?? [], of: model)
+        var s = LongPrefixSettings.defaults(for: model)
+        s.layer = layer ?? s.layer
+        (s.longHead, s.shortHead) = (longHead ?? s.longHead, shortHead ?? s.shortHead)
+        s.examples = examples ?? s.examples
+        s.detectionRows = rows ?? s.detectionRows
+        try LongPrefixInductionSection(settings: s).runAlone(in: workspace, output: common.output("long-prefix-induction"))
     }
 }
 

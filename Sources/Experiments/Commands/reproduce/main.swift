@@ -1,7 +1,7 @@
 // reproduce: the main job — every section of the analysis into one report site. With no arguments it
 // trains an SAE on the planted-circuit model's layer-1 hook_z over the default corpus, then runs the
 // induction-feature search, dashboards, the induction deep dive, top features per head, long- vs
-// short-prefix induction and the IOI analysis. Thin: it parses options and calls MainJob.run.
+// short-prefix induction and the IOI analysis. Thin: it parses options and calls ReportSite.run.
 
 import ArgumentParser
 import Experiments
@@ -41,17 +41,13 @@ struct Reproduce: ParsableCommand {
     }
 
     func run() throws {
-        var settings = MainJobSettings(training: try recipe.settings(common), output: common.output ?? "out/reproduce")
-        settings.sae = saeOptions.sae
-        settings.saeConfig = saeOptions.cfg
-        settings.dashboards = dashboards
-        settings.analysisRows = rows
-        settings.longPrefixExamples = longPrefixExamples
-        settings.longPrefixRows = longPrefixRows
+        var settings = ReportSiteSettings(training: try recipe.settings(common), output: common.output("reproduce"))
+        (settings.sae, settings.saeConfig) = (saeOptions.sae, saeOptions.cfg)
+        (settings.dashboards, settings.analysisRows) = (dashboards, rows)
+        (settings.longPrefixExamples, settings.longPrefixRows) = (longPrefixExamples, longPrefixRows)
         settings.skip = Set(skip.compactMap(ReportSection.init(rawValue:)))
-        if !inductionHeads.isEmpty { settings.inductionHeads = inductionHeads }
-        let index = try MainJob.run(inputs: common.inputs, settings: settings, log: log)
-        log("report: \(absolutePath(index))")
+        settings.inductionHeads = inductionHeads.isEmpty ? nil : inductionHeads
+        log("report: \(absolutePath(try ReportSite.run(inputs: common.inputs, settings: settings, log: log)))")
     }
 }
 

@@ -23,10 +23,9 @@ struct TopFeaturesCommand: ParsableCommand {
     }
 
     func run() throws {
-        let c = try SectionContext(common, saeOptions)
-        let page = try TopFeatures.run(model: c.model, sae: c.sae, tokens: try c.heldOutRows(rows), tokenizer: c.tokenizer, output: common.output ?? "out/top-features",
-                                       perHead: perHead, log: log).index
-        log("report: \(absolutePath(page))")
+        let workspace = try common.workspace()
+        let analysis = try SAEAnalysis(workspace, sae: try saeOptions.load(in: workspace), rows: rows)
+        try TopFeaturesSection(analysis: analysis, perHead: perHead).runAlone(in: workspace, output: common.output("top-features"))
     }
 }
 

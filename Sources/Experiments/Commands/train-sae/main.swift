@@ -6,6 +6,7 @@ import ArgumentParser
 import Experiments
 import ExperimentsCLI
 import Foundation
+import SparseAutoencoder
 import SAEDistributed
 
 struct TrainSAECommand: ParsableCommand {
@@ -35,12 +36,15 @@ struct TrainSAECommand: ParsableCommand {
     func run() throws {
         let ranks = try MPICollective.fromLaunch()
         var s = try recipe.settings(common)
-        if let evalRows { s.evaluationRows = evalRows }
-        let mode: TrainSAEJob.Mode = evaluate.map { .evaluate(sae: $0, cfg: cfg) } ?? .train(checkpointEvery: checkpointEvery, resume: resume)
+        s.evaluationRows = evalRows ?? s.evaluationRows
+        let output = common.output("train-sae")
         do {
-            let page = try TrainSAEJob.run(inputs: common.inputs, settings: s, mode: mode, output: common.output ?? "out/train-sae",
-                                           ranks: ranks ?? SingleProcess(), log: log)
-            if let page { log("report: \(absolutePath(page))") }
+            let workspace = try Workspace(common.inputs, log: ranks.map { $0.rank == 0 } ?? true ? log : { _ in })
+            let mode: TrainingSection.Mode = try evaluate.map { .evaluate(try workspace.loadSAE($0, cfg: cfg), path: $0) }
+                ?? .train(checkpoint: CheckpointPlan(path: output + "/checkpoint.h5", every: checkpointEvery, resume: resume))
+            var section = TrainingSection(settings: s, mode: mode)
+            section.ranks = ranks ?? SingleProcess()
+            try section.runAlone(in: workspace, output: output)
         } catch {
             // One rank's error would leave the others waiting in the next gradient sum: stop them all.
             guard let ranks, ranks.size > 1 else { throw error }

@@ -1,7 +1,11 @@
-// InductionDeepDive: Fig. 2 (SPEC §3.1) — specificity and sensitivity of one induction feature for a
-// target token, with the fuzzy "is T-induction" proxy.
+// InductionDeepDiveSection: Fig. 2 (SPEC §3.1) — specificity and sensitivity of one induction feature
+// for a target token, with the fuzzy "is T-induction" proxy.
 
 import Foundation
+import Interp
+import SparseAutoencoder
+import Tensor
+import Transformer
 
 public struct InductionDeepDiveResult: Codable, Sendable, Equatable {
     public var feature: Int
@@ -20,56 +24,66 @@ public struct InductionDeepDiveResult: Codable, Sendable, Equatable {
     public var falsePositiveExamples: [[Int]], falseNegativeExamples: [[Int]]
 }
 
-public enum InductionDeepDive {
-    /// The planted model's best induction feature: the highest specificity × sensitivity among features
-    /// that pass the induction test (or among all scored features when none passes), with its target.
-    public static func bestFeature(model: LoadedModel, sae: SAE, tokens: IndexTensor) throws -> (feature: Int, target: Int) {
-        let heads = model.inductionHeads(layer: sae.config.layer ?? 0)
-        let scores = try InductionFeatures.score(model: model.model, sae: sae, tokens: tokens, inductionHeads: heads)
-        let r = ranked(scores)
-        guard let best = r.passing.first ?? r.candidates.first else {
-            throw ExperimentInputError("no feature fires on the token set; give --feature and --target")
+public struct InductionDeepDiveSection: Section {
+    public static let id = ReportSection.inductionDeepDive
+    public let analysis: SAEAnalysis
+    /// The feature (default: the best induction feature of the analysis) and the target token (default:
+    /// the best feature's target, or the given feature's top logit-effect token).
+    public var feature: Int?, target: Int?
+    public var rowsPerForward = 32
+    public init(analysis: SAEAnalysis, feature: Int? = nil, target: Int? = nil) {
+        self.analysis = analysis; self.feature = feature; self.target = target
+    }
+
+    public func run(in workspace: Workspace, output: SectionOutput) throws -> SectionOutcome {
+        guard let (feature, target) = try choose(workspace) else {
+            return SectionOutcome(page: nil, headline: "not run: no feature fires at enough induction positions")
         }
-        return (best.feature, best.target)
+        let r = try measure(workspace, feature: feature, target: target)
+        try writeReport(r, workspace: workspace, to: output.folder, up: output.up)
+        return SectionOutcome(page: "index.html", headline: String(format: "feature %d → %@: specificity %.3f (%d of %d firings), sensitivity %.3f (%d of %d proxy positions missed)",
+                                                                   r.feature, r.targetString.debugDescription, r.specificity, r.firingsWithProxy, r.firings,
+                                                                   r.sensitivity, r.falseNegatives, r.proxyPositions))
     }
 
-    /// Scores in descending specificity × sensitivity: those that pass the induction test, and the
-    /// candidates (every feature seen at ≥ 5 narrow induction positions, passing or not).
-    public static func ranked(_ scores: [InductionFeatureScore]) -> (passing: [InductionFeatureScore], candidates: [InductionFeatureScore]) {
-        func order(_ a: InductionFeatureScore, _ b: InductionFeatureScore) -> Bool { a.specificity * a.sensitivity > b.specificity * b.sensitivity }
-        return (scores.filter { $0.isInduction() }.sorted(by: order), scores.filter { $0.narrowPositions >= 5 }.sorted(by: order))
+    /// The feature and target to study: as given, else the analysis's best induction feature (nil when
+    /// no feature fires at enough induction positions); a given feature's default target is the token
+    /// its logit effect promotes most.
+    func choose(_ workspace: Workspace) throws -> (feature: Int, target: Int)? {
+        if let feature {
+            guard feature >= 0 && feature < analysis.sae.dSAE else { throw ExperimentInputError("feature \(feature) is not in the SAE (\(analysis.sae.dSAE) features)") }
+            if let target { return (feature, target) }
+            let logits = FeatureAttribution.logitEffects(analysis.sae.sae, features: [feature], wO: workspace.model.model.weights.blocks[analysis.sae.layer].wO,
+                                                         wU: workspace.model.model.weights.wU)
+            return (feature, logits.selecting(axis: 0, 0).topK(1).indices.values[0])
+        }
+        guard let best = try analysis.inductionSearch(workspace).best else { return nil }
+        workspace.log("best induction feature: \(best.feature) → \(workspace.tokenizer.decode([best.target]).debugDescription)")
+        return (best.feature, target ?? best.target)
     }
 
-    public static func run(model: LoadedModel, sae: SAE, feature: Int, target: Int, tokens: IndexTensor, tokenizer: GPT2Tokenizer,
-                           rowsPerForward: Int = 32) throws -> InductionDeepDiveResult {
-        guard feature >= 0 && feature < sae.config.dSAE else { throw ExperimentInputError("feature \(feature) is not in the SAE (\(sae.config.dSAE) features)") }
-        guard target >= 0 && target < model.model.config.dVocab else { throw ExperimentInputError("target token \(target) is not in the vocabulary") }
-        let site = try HookName(parsing: sae.config.hookName)
+    /// Every firing of `feature` on the analysis rows, by whether the proxy holds, and the proxy
+    /// positions where it does not fire.
+    public func measure(_ workspace: Workspace, feature: Int, target: Int) throws -> InductionDeepDiveResult {
+        let (sae, tokens, tokenizer) = (analysis.sae, analysis.rows, workspace.tokenizer)
+        guard feature >= 0 && feature < sae.dSAE else { throw ExperimentInputError("feature \(feature) is not in the SAE (\(sae.dSAE) features)") }
+        guard target >= 0 && target < workspace.model.model.config.dVocab else { throw ExperimentInputError("target token \(target) is not in the vocabulary") }
         let fuzzy = FuzzyTokens(tokenizer: tokenizer)
         let (nRows, pos) = (tokens.shape[0], tokens.shape[1])
+        var acts = [Float](repeating: 0, count: nRows * pos)
+        let scan = try FeatureScan.run(model: workspace.model.model, sae: sae, tokens: tokens, features: [feature], rowsPerForward: rowsPerForward)
+        for f in scan.firings[0] { acts[Int(f.row) * pos + Int(f.position)] = f.value }
         var firings: [(act: Float, proxy: Bool, row: Int, pos: Int)] = []
-        var proxyPositions = 0
+        var proxyPositions = 0, fnCount = 0
         var falseNegatives: [[Int]] = []
-        var fnCount = 0
-        let column = FeatureAttribution.encoderColumn(sae, feature).reshaped([sae.config.dIn, 1])
-        let bias = sae.bEnc[feature]
-        for start in stride(from: 0, to: nRows, by: rowsPerForward) {
-            let n = min(rowsPerForward, nRows - start)
-            let chunk = IndexTensor(shape: [n, pos], values: Array(tokens.values[(start * pos)..<((start + n) * pos)]))
-            let z = try model.model.runWithCache(chunk, names: [site])[site]!
-            var x = SAE.flattenHeads(z).reshaped([n * pos, sae.config.dIn])
-            if sae.config.applyBDecToInput { x = x - sae.bDec }
-            let acts = (x.matmul(column) + bias).relu().scalars                       // [n·pos]
-            for r in 0..<n {
-                let row = Array(chunk.values[(r * pos)..<((r + 1) * pos)])
-                let proxy = Induction.proxy(tokens: row, target: target, fuzzy: fuzzy)
-                for p in 0..<pos {
-                    let a = acts[r * pos + p]
-                    if a > 0 { firings.append((a, proxy[p], start + r, p)) }
-                    if proxy[p] {
-                        proxyPositions += 1
-                        if a == 0 { fnCount += 1; if falseNegatives.count < 3 { falseNegatives.append([start + r, p]) } }
-                    }
+        for r in 0..<nRows {
+            let proxy = Induction.proxy(tokens: Array(tokens.row(r)), target: target, fuzzy: fuzzy)
+            for p in 0..<pos {
+                let a = acts[r * pos + p]
+                if a > 0 { firings.append((a, proxy[p], r, p)) }
+                if proxy[p] {
+                    proxyPositions += 1
+                    if a == 0 { fnCount += 1; if falseNegatives.count < 3 { falseNegatives.append([r, p]) } }
                 }
             }
         }
@@ -87,9 +101,9 @@ public enum InductionDeepDive {
                                        proxyPositions: proxyPositions, falseNegatives: fnCount, falsePositiveExamples: Array(fps), falseNegativeExamples: falseNegatives)
     }
 
-    /// Writes the page and its data; returns the page's path.
-    @discardableResult
-    public static func writeReport(_ r: InductionDeepDiveResult, model: LoadedModel, sae: SAE, tokens: IndexTensor, tokenizer: GPT2Tokenizer, to folder: ReportFolder, up: String? = nil) throws -> String {
+    /// Writes the page and its data into `folder`.
+    func writeReport(_ r: InductionDeepDiveResult, workspace: Workspace, to folder: ReportFolder, up: String?) throws {
+        let (tokens, tokenizer, sae) = (analysis.rows, workspace.tokenizer, analysis.sae)
         try folder.writeJSON(r, to: "induction-deep-dive.json")
         try folder.writeCSV(header: ["bin_low", "bin_high", "count_proxy", "count_no_proxy"],
                             rows: (0..<100).map { ["\(r.edges[$0])", "\(r.edges[$0 + 1])", "\(r.countsProxy[$0])", "\(r.countsNoProxy[$0])"] }, to: "activation-histogram.csv")
@@ -105,9 +119,9 @@ public enum InductionDeepDive {
                                yLabel: "activation × share", width: 760, height: 280, title: "Expected value plot")
         func example(_ rp: [Int], missing: Bool) throws -> String {
             let (row, p) = (rp[0], rp[1]), pos = tokens.shape[1]
-            let ids = Array(tokens.values[(row * pos)..<((row + 1) * pos)])
-            let z = try model.model.runWithCache(IndexTensor(shape: [1, pos], values: ids), names: [try HookName(parsing: sae.config.hookName)])
-            let acts = sae.encode(SAE.flattenHeads(z.values.first!.value).reshaped([pos, sae.config.dIn])).selecting(axis: 1, r.feature).scalars
+            let ids = Array(tokens.row(row))
+            let z = try workspace.model.model.runWithCache(tokens.rows(row..<(row + 1)), names: [sae.site])[sae.site]!
+            let acts = sae.sae.encode(sae.inputRows(z)).selecting(axis: 1, r.feature).scalars
             let m = max(acts.max() ?? 1, 1e-3)
             let lo = max(0, p - 20), hi = min(pos, p + 4)
             return "<div class=\"ex\">" + (lo..<hi).map { i -> String in
@@ -124,10 +138,10 @@ public enum InductionDeepDive {
                            [["\(r.firings)", "\(r.firingsWithProxy)", HTML.number(r.specificity), "\(r.proxyPositions)", "\(r.falseNegatives)", HTML.number(r.sensitivity)]], leftColumns: 0)
         body += "<h2>Specificity</h2>\n" + HTML.figure(hist, caption: "Every firing on \(tokens.count) tokens, 100 bins, stacked by whether the proxy holds.", data: "activation-histogram.csv")
         body += HTML.figure(ev, caption: "Bin centre × count over all firings: where the feature's output mass comes from.", data: "activation-histogram.csv")
-        body += "<h3>Strong firings without the proxy</h3>\n" + (r.falsePositiveExamples.isEmpty ? "<p>None above half the maximum activation.</p>" : try r.falsePositiveExamples.map { try example($0, missing: false) }.joined(separator: "\n"))
+        body += "<h3>Strong firings without the proxy</h3>\n"
+            + (r.falsePositiveExamples.isEmpty ? "<p>None above half the maximum activation.</p>" : try r.falsePositiveExamples.map { try example($0, missing: false) }.joined(separator: "\n"))
         body += "<h2>Sensitivity</h2>\n<p>\(r.falseNegatives) of \(r.proxyPositions) proxy positions have activation 0.</p>\n"
         body += try r.falseNegativeExamples.map { try example($0, missing: true) }.joined(separator: "\n")
         try folder.write(HTML.page(title: "Induction deep dive", body: body, up: up), to: "index.html")
-        return folder.path + "/index.html"
     }
 }

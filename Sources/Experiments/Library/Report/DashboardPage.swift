@@ -1,8 +1,12 @@
 // DashboardPage: a feature dashboard (SPEC §5.2) as one self-contained HTML page.
 
 import Foundation
+import Interp
+import SparseAutoencoder
+import Tensor
+import Transformer
 
-public enum DashboardPage {
+package enum DashboardPage {
     /// A logit table whose cells are shaded by |effect| / max |effect| in the table, so the strongest
     /// entry is the darkest on both sides — the most negative logit too (decision 19).
     static func logitTable(_ entries: [FeatureDashboard.LogitEntry], rgb: String, _ tokenizer: GPT2Tokenizer) -> String {
@@ -19,7 +23,7 @@ public enum DashboardPage {
         return alpha > 0 ? String(format: " style=\"background: rgba(%@,%.2f)\"", rgb, alpha) : ""
     }
 
-    public static func example(_ e: DashboardExample, _ maxAct: Float, _ tokenizer: GPT2Tokenizer) -> String {
+    package static func example(_ e: DashboardExample, _ maxAct: Float, _ tokenizer: GPT2Tokenizer) -> String {
         let toks = e.contextTokens.enumerated().map { i, t -> String in
             let s = tokenizer.decode([t])
             let a = i < e.contextActivations.count ? e.contextActivations[i] : 0
@@ -31,7 +35,7 @@ public enum DashboardPage {
 
     /// The page of one feature. `headLabels` name the heads (e.g. "1.5 (short-prefix induction)");
     /// `extra` is HTML placed after the header (e.g. an induction score).
-    public static func render(_ b: FeatureDashboard, tokens: IndexTensor, tokenizer: GPT2Tokenizer, layer: Int,
+    package static func render(_ b: FeatureDashboard, tokens: IndexTensor, tokenizer: GPT2Tokenizer, layer: Int,
                               headLabels: [String], extra: String = "", up: String? = "../index.html") -> String {
         var body = "<h1>Feature \(b.feature) <span class=\"note\">(layer \(layer) hook_z SAE)</span></h1>\n"
         body += "<p>Density \(HTML.number(b.density * 100, digits: 4))% of tokens · max activation \(HTML.number(Double(b.maxActivation)))</p>\n"
@@ -42,9 +46,12 @@ public enum DashboardPage {
         let edges = (0..<b.histogram.count).map { Double($0) * Double(b.maxActivation) / Double(max(1, b.histogram.count)) }
         let hist = SVGChart.bars(labels: edges.map { String(format: "%.2g", $0) }, series: [("count", b.histogram.map(Double.init))],
                                  yLabel: "firings", width: 520, height: 220, title: "Activation histogram (non-zero)")
-        body += "<div class=\"grid\">\(HTML.figure(heads, caption: "Share of the decoder row's norm per head (SPEC §2.3)."))\(HTML.figure(hist, caption: "Activations above zero, \(b.histogram.count) bins up to the maximum."))</div>\n"
+        body += HTML.element("div", HTML.figure(heads, caption: "Share of the decoder row's norm per head (SPEC §2.3).")
+                                + HTML.figure(hist, caption: "Activations above zero, \(b.histogram.count) bins up to the maximum."), class: "grid") + "\n"
         // Logits.
-        body += "<h2>Logit effects (W_dec · W_O · W_U)</h2><div class=\"grid\"><div><b>Positive</b>\(logitTable(b.positiveLogits, rgb: "30,120,255", tokenizer))</div><div><b>Negative</b>\(logitTable(b.negativeLogits, rgb: "230,40,40", tokenizer))</div></div>\n"
+        body += HTML.element("h2", "Logit effects (W_dec · W_O · W_U)")
+            + HTML.element("div", HTML.element("div", "<b>Positive</b>" + logitTable(b.positiveLogits, rgb: "30,120,255", tokenizer))
+                                + HTML.element("div", "<b>Negative</b>" + logitTable(b.negativeLogits, rgb: "230,40,40", tokenizer)), class: "grid") + "\n"
         // Top examples with DFA.
         body += "<h2>Top activations</h2>\n" + b.top.map { example($0, b.maxActivation, tokenizer) }.joined(separator: "\n")
         if !b.dfa.isEmpty {

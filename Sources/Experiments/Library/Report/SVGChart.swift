@@ -1,126 +1,13 @@
-// Report: HTML pages with inline SVG figures (no scripts, no CDN: they work offline), and the CSV/JSON
-// behind every figure, written atomically.
+// SVGChart: inline SVG line and bar charts for the report pages.
 
 import Foundation
-
-/// A folder of report files. Every file is written to a temporary name and renamed, so a crash
-/// never leaves a half-written page looking complete.
-public struct ReportFolder: Sendable {
-    public let path: String
-    public init(_ path: String) throws {
-        self.path = path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    public func write(_ text: String, to relative: String) throws {
-        let full = path + "/" + relative
-        try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try AtomicFile.write(Data(text.utf8), to: full, format: "report")
-    }
-
-    public func writeJSON<T: Encodable>(_ value: T, to relative: String) throws {
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        try write(String(decoding: try e.encode(value), as: UTF8.self) + "\n", to: relative)
-    }
-
-    /// A CSV file (RFC 4180). A field holding a comma, a quote, `\n` or `\r` is quoted. A text
-    /// field starting with `=`, `+`, `-`, `@`, a tab or `\r` — which spreadsheets run as a formula —
-    /// gets a leading `'` (numbers such as `-0.5` are left as they are): token strings come from
-    /// corpora and must not become formulas in the reader's spreadsheet.
-    public func writeCSV(header: [String], rows: [[String]], to relative: String) throws {
-        let lines = ([header] + rows).map { $0.map(CSV.field).joined(separator: ",") }
-        try write(lines.joined(separator: "\n") + "\n", to: relative)
-    }
-}
-
-public enum CSV {
-    /// One field, neutralised and quoted as ``ReportFolder/writeCSV(header:rows:to:)`` describes.
-    public static func field(_ s: String) -> String {
-        var s = s
-        if let first = s.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first), Double(s) == nil { s = "'" + s }
-        let special = s.unicodeScalars.contains { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }
-        return special ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
-    }
-}
-
-public enum HTML {
-    /// Escapes text for HTML content and attribute values.
-    public static func escape(_ s: String) -> String {
-        var out = ""
-        out.reserveCapacity(s.count)
-        for c in s.unicodeScalars {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.unicodeScalars.append(c)
-            }
-        }
-        return out
-    }
-
-    /// A token as displayed: escaped, with spaces and newlines made visible.
-    public static func token(_ s: String) -> String {
-        escape(s).replacingOccurrences(of: "\n", with: "↵").replacingOccurrences(of: " ", with: "&nbsp;")
-    }
-
-    /// A token for tables and labels, where a lone space would be invisible: spaces as ␣, newlines as ↵.
-    public static func tokenLabel(_ s: String) -> String {
-        escape(s).replacingOccurrences(of: "\n", with: "↵").replacingOccurrences(of: " ", with: "␣")
-    }
-
-    /// A whole page with the shared style.
-    public static func page(title: String, body: String, up: String? = nil) -> String {
-        let nav = up.map { "<p class=\"nav\"><a href=\"\(escape($0))\">← index</a></p>" } ?? ""
-        return """
-        <!DOCTYPE html>
-        <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-        <title>\(escape(title))</title>
-        <style>
-        body { font: 15px/1.45 system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
-        h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 1.8em; border-bottom: 1px solid #ddd; }
-        table { border-collapse: collapse; margin: .6em 0; } td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
-        th { background: #f3f3f3; } td.l, th.l { text-align: left; }
-        .tok { font-family: ui-monospace, monospace; white-space: pre; padding: 1px 0; border-radius: 2px; }
-        .ex { margin: 2px 0; overflow-x: auto; } .center { outline: 2px solid #333; }
-        .note { color: #555; font-size: .92em; } .nav { font-size: .9em; }
-        figure { margin: 1em 0; } figcaption { font-size: .9em; color: #444; }
-        .grid { display: flex; flex-wrap: wrap; gap: 1.5em; }
-        </style></head><body>
-        \(nav)
-        \(body)
-        </body></html>
-
-        """
-    }
-
-    /// A table; cells are given as HTML (escape text first). The first `leftColumns` are left-aligned.
-    public static func table(_ header: [String], _ rows: [[String]], leftColumns: Int = 1) -> String {
-        func cls(_ i: Int) -> String { i < leftColumns ? " class=\"l\"" : "" }
-        let head = "<tr>" + header.enumerated().map { "<th\(cls($0))>\(escape($1))</th>" }.joined() + "</tr>"
-        let body = rows.map { "<tr>" + $0.enumerated().map { "<td\(cls($0))>\($1)</td>" }.joined() + "</tr>" }.joined(separator: "\n")
-        return "<table>\n\(head)\n\(body)\n</table>"
-    }
-
-    public static func figure(_ svg: String, caption: String, data: String? = nil) -> String {
-        let link = data.map { " <a href=\"\(escape($0))\">data</a>" } ?? ""
-        return "<figure>\(svg)<figcaption>\(escape(caption))\(link)</figcaption></figure>"
-    }
-
-    /// Formats a number compactly for tables.
-    public static func number(_ x: Double, digits: Int = 3) -> String {
-        if x.isNaN { return "nan" }
-        if x != 0 && (abs(x) < 1e-3 || abs(x) >= 1e6) { return String(format: "%.\(digits)e", x) }
-        return String(format: "%.\(digits)f", x)
-    }
-}
+import Interp
+import SparseAutoencoder
+import Tensor
+import Transformer
 
 /// Inline SVG charts.
-public enum SVGChart {
+package enum SVGChart {
     static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
 
     static func ticks(_ lo: Double, _ hi: Double, count: Int = 5) -> [Double] {
@@ -147,7 +34,7 @@ public enum SVGChart {
     }
 
     /// A line chart of one or more series (x, y); `logY` plots log10(y) for y > 0.
-    public static func lines(_ series: [(name: String, points: [(Double, Double)])], xLabel: String, yLabel: String,
+    package static func lines(_ series: [(name: String, points: [(Double, Double)])], xLabel: String, yLabel: String,
                              width: Int = 520, height: Int = 260, logY: Bool = false, title: String = "") -> String {
         let pts = series.map { s in s.points.filter { !$0.1.isNaN && (!logY || $0.1 > 0) }.map { ($0.0, logY ? log10($0.1) : $0.1) } }
         let all = pts.flatMap { $0 }
@@ -187,7 +74,7 @@ public enum SVGChart {
     /// Vertical bars, one per label, in one or more series: stacked (values ≥ 0, or signed single
     /// bars) or, with `grouped`, side by side. `errors` (per series, per label) draws ± error bars;
     /// `references` draws a dotted horizontal line with its label at each value.
-    public static func bars(labels: [String], series: [(name: String, values: [Double])], yLabel: String,
+    package static func bars(labels: [String], series: [(name: String, values: [Double])], yLabel: String,
                             width: Int = 520, height: Int = 240, title: String = "", grouped: Bool = false,
                             errors: [[Double]]? = nil, references: [(name: String, value: Double)] = []) -> String {
         let n = labels.count

@@ -1,11 +1,15 @@
-// TrainSAEJobTests: checkpoints and resume, evaluate-only mode, and the SAE checks before any work.
+// TrainingTests: checkpoints and resume, evaluate-only mode, and the SAE checks before any work.
 
 import Foundation
 import Testing
 import TensorTestSupport
 @testable import Experiments
+import Interp
+import SparseAutoencoder
+import Tensor
+import Transformer
 
-@Suite struct TrainSAEJobTests {
+@Suite struct TrainingTests {
     static func smallSettings() -> TrainSAESettings {
         var s = TrainSAESettings.planted()
         s.dSAE = 256
@@ -17,67 +21,65 @@ import TensorTestSupport
     }
 
     @Test func checkpointResumeAndEvaluate() throws {
-        let inputs = ExperimentInputs()
-        let model = plantedModel
-        let tokenizer = try inputs.loadTokenizer()
         let dir = temporaryDirectory().path
         let s = Self.smallSettings()
+        var lines: [String] = []
+        let workspace = try plantedWorkspace { lines.append($0) }
         let plan = CheckpointPlan(path: dir + "/checkpoint.h5", every: 10, resume: true)
-        let first = try TrainSAERunner.run(model: model, inputs: inputs, tokenizer: tokenizer, settings: s, checkpoint: plan) { _ in }
+        let first = try SAETraining.run(workspace, settings: s, checkpoint: plan)
         // One checkpoint file, nothing beside it.
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["checkpoint.h5"])
         #expect(first.history.last?.step == 30)
         // Resuming a finished run takes no step and gives the same SAE and curve.
-        var lines: [String] = []
-        let again = try TrainSAERunner.run(model: model, inputs: inputs, tokenizer: tokenizer, settings: s, checkpoint: plan) { lines.append($0) }
+        lines = []
+        let again = try SAETraining.run(workspace, settings: s, checkpoint: plan)
         #expect(lines.contains { $0.contains("resuming") && $0.contains("step 30/30") })
         #expect(again.sae == first.sae && again.history == first.history && again.evaluation == first.evaluation)
         // A checkpoint of other settings is refused.
         var other = s
         other.training.l1Coeff = 1
-        #expect(throws: ExperimentInputError.self) { try TrainSAERunner.run(model: model, inputs: inputs, tokenizer: tokenizer, settings: other, checkpoint: plan) { _ in } }
+        #expect(throws: ExperimentInputError.self) { try SAETraining.run(workspace, settings: other, checkpoint: plan) }
         // Evaluate-only on the saved SAE gives the training run's evaluation.
         try first.sae.save(saeLens: dir + "/sae")
-        let loaded = try TrainSAEJob.loadSAE(dir + "/sae", cfg: nil, model: model.model)
-        let (e, _) = try TrainSAERunner.evaluate(model: model.model, sae: loaded, inputs: inputs, tokenizer: tokenizer, rows: s.evaluationRows)
+        let loaded = try workspace.loadSAE(dir + "/sae")
+        let (e, _) = try SAETraining.evaluate(workspace, sae: loaded.sae, rows: s.evaluationRows)
         #expect(e == first.evaluation)
     }
 
     @Test func saeThatDoesNotFitIsRefused() throws {
-        let model = plantedModel.model
+        let workspace = try plantedWorkspace()
         let dir = temporaryDirectory().path
         let wrongWidth = SAETrainer.initialSAE(SAEConfig(dIn: 512, dSAE: 16, hookName: "blocks.1.attn.hook_z"), seed: 1)
         try wrongWidth.save(saeLens: dir + "/w")
-        #expect { try TrainSAEJob.loadSAE(dir + "/w", cfg: nil, model: model) } throws: { ($0 as? ExperimentInputError)?.detail.contains("d_in 512") == true }
+        #expect { try workspace.loadSAE(dir + "/w") } throws: { ($0 as? ExperimentInputError)?.detail.contains("d_in 512") == true }
         let wrongLayer = SAETrainer.initialSAE(SAEConfig(dIn: 768, dSAE: 16, hookName: "blocks.7.attn.hook_z"), seed: 1)
         try wrongLayer.save(saeLens: dir + "/l")
-        #expect { try TrainSAEJob.loadSAE(dir + "/l", cfg: nil, model: model) } throws: { ($0 as? ExperimentInputError)?.detail.contains("blocks.7.attn.hook_z") == true }
-        #expect(throws: ExperimentInputError.self) { try TrainSAEJob.loadSAE(dir + "/missing", cfg: nil, model: model) }
+        #expect { try workspace.loadSAE(dir + "/l") } throws: { ($0 as? ExperimentInputError)?.detail.contains("blocks.7.attn.hook_z") == true }
+        #expect(throws: ExperimentInputError.self) { try workspace.loadSAE(dir + "/missing") }
     }
 
     @Test func manyLayersFromOneForwardPass() throws {
-        let inputs = ExperimentInputs()
-        let tokenizer = try inputs.loadTokenizer()
+        let workspace = try plantedWorkspace()
         var s = Self.smallSettings()
         s.trainingTokens = 128 * 12
         s.evaluationRows = 2
         s.sweep = TrainingSweep(layers: [0, 1])
         #expect(s.members.map(\.layer) == [0, 1] && s.layers == [0, 1])
-        let both = try TrainSAERunner.run(model: plantedModel, inputs: inputs, tokenizer: tokenizer, settings: s) { _ in }
+        let both = try SAETraining.run(workspace, settings: s)
         #expect(both.saes.map(\.sae.config.hookName) == ["blocks.0.attn.hook_z", "blocks.1.attn.hook_z"])
         // The first member (layer 0, the same seeds) is the SAE that layer 0 alone gives, bit for bit:
         // the same rows, shuffled alike, from a model run that went on to layer 1.
         var alone = s
         alone.sweep = TrainingSweep()
         alone.layer = 0
-        let single = try TrainSAERunner.run(model: plantedModel, inputs: inputs, tokenizer: tokenizer, settings: alone) { _ in }
+        let single = try SAETraining.run(workspace, settings: alone)
         #expect(both.saes[0].sae == single.sae && both.saes[0].history == single.history)
         #expect(both.saes[1].sae != single.sae)
         // A sweep of l1 on one layer: the same batches, different SAEs.
         var sweep = alone
         sweep.sweep = TrainingSweep(l1Coeffs: [0.1, 1])
         #expect(sweep.members.map(\.l1Coeff) == [0.1, 1] && sweep.sweepsSettings)
-        let swept = try TrainSAERunner.run(model: plantedModel, inputs: inputs, tokenizer: tokenizer, settings: sweep) { _ in }
+        let swept = try SAETraining.run(workspace, settings: sweep)
         #expect(swept.saes[0].evaluation.l0 > swept.saes[1].evaluation.l0)
     }
 

@@ -1,8 +1,13 @@
-// TrainSAE: the training recipe of SPEC §1.12–§1.13 on one or more layers' hook_z — several layers
+// SAETraining: the training recipe of SPEC §1.12–§1.13 on one or more layers' hook_z — several layers
 // and settings from one model run per batch — with the evaluation of Table 2 (L0, alive features, CE
-// loss recovered) on held-out rows. The loop itself is SparseAutoencoder's TrainingRun.
+// loss recovered) on held-out rows. The loop itself is SparseAutoencoder's TrainingRun; this feeds it
+// the model's activations. The page is TrainingSection's.
 
 import Foundation
+import Interp
+import SparseAutoencoder
+import Tensor
+import Transformer
 
 /// What to train and for how long.
 ///
@@ -169,7 +174,8 @@ public struct TrainSAEResult: Sendable {
     public var frequencies: FeatureFrequencies { saes[0].frequencies }
 }
 
-public enum TrainSAERunner {
+/// Trains and evaluates SAEs on a workspace's model and corpus.
+public enum SAETraining {
     /// What a checkpoint records about the run, compared on resume: the settings, model and corpus.
     struct RunIdentity: Codable, Equatable {
         var settings: TrainSAESettings
@@ -183,10 +189,10 @@ public enum TrainSAERunner {
     /// With `ranks` of a data-parallel launch (MPI), each rank runs the model on its share of the corpus
     /// rows and trains on its share of each batch; gradients are summed across ranks. Rank 0 logs and
     /// evaluates; the other ranks return after training with no evaluations (`saes` empty).
-    public static func run(model: LoadedModel, inputs: ExperimentInputs, tokenizer: GPT2Tokenizer, settings s: TrainSAESettings,
-                           checkpoint: CheckpointPlan? = nil, ranks: any Collective = SingleProcess(),
-                           log rawLog: @escaping (String) -> Void) throws -> TrainSAEResult {
-        let log: (String) -> Void = ranks.rank == 0 ? rawLog : { _ in }
+    public static func run(_ workspace: Workspace, settings s: TrainSAESettings, checkpoint: CheckpointPlan? = nil,
+                           ranks: any Collective = SingleProcess()) throws -> TrainSAEResult {
+        let log: (String) -> Void = ranks.rank == 0 ? workspace.log : { _ in }
+        let (model, inputs) = (workspace.model, workspace.inputs)
         let cfg = model.model.config
         try s.validate(nLayers: cfg.nLayers)
         guard s.batchSize % ranks.size == 0, s.effectiveBufferRows % ranks.size == 0 else {
@@ -202,7 +208,7 @@ public enum TrainSAERunner {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let metadata = String(decoding: try encoder.encode(identity), as: UTF8.self)
-        let source = ModelActivationSource(model: model.model, layers: layers, rows: try inputs.rows(heldOut: false, tokenizer: tokenizer),
+        let source = ModelActivationSource(model: model.model, layers: layers, rows: try workspace.rows(heldOut: false),
                                            shard: (ranks.rank, ranks.size), positionsPerRow: s.positionsPerRow, positionSeed: s.seed)
         let interactive = isatty(STDOUT_FILENO) != 0
         let reporter = ProgressReporter(interactive: interactive, steps: s.steps, log: log)
@@ -216,17 +222,7 @@ public enum TrainSAERunner {
             log("resuming from \(c.path) at step \(info.step)/\(s.steps) (skipping the corpus rows already read)")
             run = try TrainingRun.resume(from: c.path, source: source, metadata: metadata, ranks: ranks)
         } else {
-            let members = s.members.enumerated().map { k, m -> TrainingRunMember in
-                let config = SAEConfig(dIn: width, dSAE: m.dSAE, hookName: HookName.z(m.layer).description,
-                                       headLayout: HeadLayout(nHeads: cfg.nHeads, dHead: cfg.dHead),
-                                       provenance: SAEProvenance(source: "trained", notes: ["model": model.name, "tokens": "\(s.trainingTokens)"]))
-                var t = s.training
-                t.l1Coeff = m.l1Coeff
-                let seedOffset = UInt64(k) &* 1000
-                let column = layers.firstIndex(of: m.layer)! * width
-                return TrainingRunMember(sae: SAETrainer.initialSAE(config, seed: s.seed &+ 49 &+ seedOffset), config: t,
-                                         columns: column..<(column + width), resampleSeed: s.seed &+ 7 &+ seedOffset)
-            }
+            let members = initialMembers(s, model: model)
             let bufferBytes = Double(plan.bufferRows) * Double(layers.count * width) * 2
             log(String(format: "filling the shuffling buffer: %d rows × %d (%.2f GB) from layer%@ %@%@", plan.bufferRows, layers.count * width,
                        bufferBytes / 1e9, layers.count == 1 ? "" : "s", layers.map(String.init).joined(separator: ","),
@@ -239,10 +235,26 @@ public enum TrainSAERunner {
         guard ranks.rank == 0 else { return TrainSAEResult(saes: [], seconds: Date().timeIntervalSince(start), modelTokensPerSecond: forward) }
         for (m, member) in zip(s.members, run.members) {
             log("evaluating \(HookName.z(m.layer)) (d_sae \(m.dSAE), l1 \(m.l1Coeff)) on \(s.evaluationRows) held-out rows")
-            let (evaluation, frequencies) = try evaluate(model: model.model, sae: member.trainer.sae, inputs: inputs, tokenizer: tokenizer, rows: s.evaluationRows)
+            let (evaluation, frequencies) = try evaluate(workspace, sae: member.trainer.sae, rows: s.evaluationRows)
             saes.append(TrainedSAE(member: m, sae: member.trainer.sae, history: member.history, evaluation: evaluation, frequencies: frequencies))
         }
         return TrainSAEResult(saes: saes, seconds: Date().timeIntervalSince(start), modelTokensPerSecond: forward)
+    }
+
+    /// The SAEs a fresh run starts from, one per member, each reading its layer's columns of the buffer.
+    static func initialMembers(_ s: TrainSAESettings, model: LoadedModel) -> [TrainingRunMember] {
+        let cfg = model.model.config, layers = s.layers, width = cfg.nHeads * cfg.dHead
+        return s.members.enumerated().map { k, m -> TrainingRunMember in
+            let config = SAEConfig(dIn: width, dSAE: m.dSAE, hookName: HookName.z(m.layer).description,
+                                   headLayout: HeadLayout(nHeads: cfg.nHeads, dHead: cfg.dHead),
+                                   provenance: SAEProvenance(source: "trained", notes: ["model": model.name, "tokens": "\(s.trainingTokens)"]))
+            var t = s.training
+            t.l1Coeff = m.l1Coeff
+            let seedOffset = UInt64(k) &* 1000
+            let column = layers.firstIndex(of: m.layer)! * width
+            return TrainingRunMember(sae: SAETrainer.initialSAE(config, seed: s.seed &+ 49 &+ seedOffset), config: t,
+                                     columns: column..<(column + width), resampleSeed: s.seed &+ 7 &+ seedOffset)
+        }
     }
 
     /// Progress lines: on a terminal about every two seconds; otherwise (CI, logs) a line per 5% of
@@ -277,23 +289,10 @@ public enum TrainSAERunner {
         }
     }
 
-    /// Held-out token rows, `[rows, 128]`.
-    public static func heldOutRows(inputs: ExperimentInputs, tokenizer: GPT2Tokenizer, rows: Int) throws -> IndexTensor {
-        var stream = try inputs.rows(heldOut: true, tokenizer: tokenizer)
-        guard let t = try stream.nextRows(rows), t.shape[0] > 0 else {
-            throw ExperimentInputError("the corpus has no held-out rows (every 20th document is held out); give a larger corpus")
-        }
-        return t
-    }
-
     /// L0, alive fraction and CE loss recovered of `sae` on `rows` held-out rows, in batches of 8 rows.
-    public static func evaluate(model: GPT2, sae: SAE, inputs: ExperimentInputs, tokenizer: GPT2Tokenizer,
-                                rows: Int) throws -> (SAEEvaluationSummary, FeatureFrequencies) {
-        let tokens = try heldOutRows(inputs: inputs, tokenizer: tokenizer, rows: rows)
-        let n = tokens.shape[0], pos = tokens.shape[1]
-        let batches = stride(from: 0, to: n, by: 8).map { s in
-            IndexTensor(shape: [min(8, n - s), pos], values: Array(tokens.values[(s * pos)..<(min(n, s + 8) * pos)]))
-        }
+    public static func evaluate(_ workspace: Workspace, sae: SAE, rows: Int) throws -> (SAEEvaluationSummary, FeatureFrequencies) {
+        let tokens = try workspace.heldOutRows(rows), model = workspace.model.model
+        let batches = stride(from: 0, to: tokens.shape[0], by: 8).map { tokens.rows($0..<min($0 + 8, tokens.shape[0])) }
         let ce = try SAEEvaluation.reconstruction(model: model, sae: sae, batches: batches)
         let (l0, freq) = try SAEEvaluation.sparsity(model: model, sae: sae, batches: batches)
         return (SAEEvaluationSummary(l0: l0, aliveFraction: freq.aliveFraction, deadFraction: freq.deadFraction,
@@ -302,144 +301,3 @@ public enum TrainSAERunner {
     }
 }
 
-/// The pieces of a training report, shared by `train-sae` and the main job.
-public enum TrainSAEReport {
-    /// Table 2: a row per SAE — layer, d_sae, l1, L0, % alive, CE loss recovered and the three losses.
-    public static func evaluationTable(_ rows: [(member: TrainSAESettings.Member, evaluation: SAEEvaluationSummary)]) -> String {
-        HTML.table(["layer", "d_sae", "l1", "L0", "% alive", "CE loss recovered", "CE clean", "CE spliced", "CE zero-ablated", "CE diff"],
-                   rows.map { m, e in
-                       ["\(m.layer)", "\(m.dSAE)", m.l1Coeff.isNaN ? "—" : "\(m.l1Coeff)", HTML.number(e.l0, digits: 1), HTML.number(e.aliveFraction * 100, digits: 1), HTML.number(Double(e.ceLossRecovered)),
-                        HTML.number(Double(e.ceClean)), HTML.number(Double(e.ceSpliced)), HTML.number(Double(e.ceZeroAblated)), HTML.number(Double(e.ceDiff))]
-                   })
-    }
-
-    /// Table 2's row for one SAE.
-    public static func evaluationTable(_ e: SAEEvaluationSummary, layer: Int, dSAE: Int, l1Coeff: Double) -> String {
-        evaluationTable([(TrainSAESettings.Member(layer: layer, dSAE: dSAE, l1Coeff: l1Coeff), e)])
-    }
-
-    /// Loss/l2 and L0 curves (log scale), one line per SAE, with `data` naming the CSV behind them.
-    public static func curves(_ runs: [(name: String, history: [TrainingRecord])], data: String) -> String {
-        let one = runs.count == 1
-        typealias Line = (String, [(Double, Double)])
-        func points(_ h: [TrainingRecord], _ value: (TrainingRecord) -> Float) -> [(Double, Double)] { h.map { (Double($0.step), Double(value($0))) } }
-        var loss: [Line] = [], l0: [Line] = []
-        for r in runs {
-            let prefix = one ? "" : r.name + " "
-            loss.append((prefix + "loss", points(r.history) { $0.loss }))
-            loss.append((prefix + "l2", points(r.history) { $0.l2 }))
-            l0.append((one ? "L0" : r.name, points(r.history) { $0.l0 }))
-        }
-        return "<div class=\"grid\">"
-            + HTML.figure(SVGChart.lines(loss, xLabel: "step", yLabel: "loss", logY: true, title: "Loss and reconstruction (l2)"),
-                          caption: "Training loss and its reconstruction part, averaged between log points.", data: data)
-            + HTML.figure(SVGChart.lines(l0, xLabel: "step", yLabel: "active features per token", logY: true, title: "L0"),
-                          caption: "Mean active features per token in training batches.", data: data)
-            + "</div>\n"
-    }
-
-    /// The curves as CSV: a row per (SAE, logged step).
-    public static func writeHistory(_ runs: [(name: String, history: [TrainingRecord])], to folder: ReportFolder, as name: String) throws {
-        try folder.writeCSV(header: ["sae", "step", "loss", "l2", "l1", "l0", "lr"],
-                            rows: runs.flatMap { r in r.history.map { [r.name, "\($0.step)", "\($0.loss)", "\($0.l2)", "\($0.l1)", "\($0.l0)", "\($0.lr)"] } }, to: name)
-    }
-
-    /// Writes a run's SAEs (SAELens format: `sae/` for one, `saes/<name>/` for several), its Table 2
-    /// (`evaluation.json`, a list for several), its curves (`training.csv`) and settings; returns the
-    /// page body's table and curves.
-    public static func write(_ r: TrainSAEResult, settings s: TrainSAESettings, to folder: ReportFolder) throws -> String {
-        let sweeping = s.sweepsSettings
-        let named = r.saes.map { (name: $0.member.name(sweeping: sweeping), history: $0.history) }
-        if r.saes.count == 1 {
-            try r.sae.save(saeLens: folder.path + "/sae")
-            try folder.writeJSON(r.evaluation, to: "evaluation.json")
-        } else {
-            for t in r.saes { try t.sae.save(saeLens: folder.path + "/saes/" + t.member.name(sweeping: sweeping)) }
-            try folder.writeJSON(r.saes.map { EvaluationRow(member: $0.member, evaluation: $0.evaluation) }, to: "evaluation.json")
-        }
-        try folder.writeJSON(s, to: "settings.json")
-        try writeHistory(named, to: folder, as: "training.csv")
-        return evaluationTable(r.saes.map { ($0.member, $0.evaluation) })
-            + "<p class=\"note\">\(s.trainingTokens) tokens, batch \(s.batchSize), lr \(s.training.lr); \(r.saes.count == 1 ? "one SAE" : "\(r.saes.count) SAEs from one model run per batch"), \(String(format: "%.0f", r.seconds)) s of training and evaluation, model forward \(String(format: "%.0f", r.modelTokensPerSecond)) tokens/s. SAE\(r.saes.count == 1 ? " (SAELens format): <code>sae/</code>" : "s (SAELens format): <code>saes/&lt;name&gt;/</code>"); <a href=\"settings.json\">settings</a>.</p>\n"
-            + "<h2>Training curves</h2>\n" + curves(named, data: "training.csv")
-    }
-
-    /// One row of a multi-SAE `evaluation.json`.
-    public struct EvaluationRow: Codable, Sendable, Equatable {
-        public var member: TrainSAESettings.Member
-        public var evaluation: SAEEvaluationSummary
-    }
-}
-
-/// `train-sae`: train one or more SAEs (with checkpoints and resume) or evaluate a given one, and
-/// write Table 2 with the curves.
-public enum TrainSAEJob {
-    public enum Mode: Sendable {
-        case train(checkpointEvery: Int, resume: Bool)
-        /// A trained SAE: a SAELens folder, or the paper's `.pt` (with its `_cfg.json` if not beside it).
-        case evaluate(sae: String, cfg: String?)
-    }
-
-    /// Loads an SAE file and checks it fits the model: hook_z of an existing layer, d_in = n_heads·d_head.
-    public static func loadSAE(_ path: String, cfg: String?, model: GPT2) throws -> SAE {
-        let c = model.config
-        let layout = HeadLayout(nHeads: c.nHeads, dHead: c.dHead)
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw ExperimentInputError("SAE \(path) does not exist") }
-        // Loaded without a head layout first: one that does not match d_in is a precondition of SAEConfig.
-        var sae = isDir.boolValue ? try SAE.load(saeLens: path) : try SAE.load(kissanePT: path, cfg: cfg)
-        guard sae.config.dIn == c.nHeads * c.dHead else {
-            throw ExperimentInputError("SAE \(path) has d_in \(sae.config.dIn); the model's hook_z is \(c.nHeads)×\(c.dHead) = \(c.nHeads * c.dHead)")
-        }
-        guard let site = try? HookName(parsing: sae.config.hookName), case .z(let l) = site, l < c.nLayers else {
-            throw ExperimentInputError("SAE \(path) reads '\(sae.config.hookName)', not blocks.L.attn.hook_z of one of the model's \(c.nLayers) layers")
-        }
-        sae.config.headLayout = layout
-        return sae
-    }
-
-    /// Runs the job; returns the report page's path.
-    @discardableResult
-    /// With `ranks` of an MPI launch, every rank trains its share; rank 0 writes the report (the
-    /// others return nil).
-    public static func run(inputs: ExperimentInputs, settings s: TrainSAESettings, mode: Mode, output: String,
-                           ranks: any Collective = SingleProcess(), log rawLog: @escaping (String) -> Void) throws -> String? {
-        let log: (String) -> Void = ranks.rank == 0 ? rawLog : { _ in }
-        let tokenizer = try inputs.loadTokenizer()
-        _ = try inputs.corpusSpec()
-        let loaded = try inputs.loadModel(log: log)
-        try s.validate(nLayers: loaded.model.config.nLayers)
-        let folder = try ReportFolder(output)
-        var body: String
-        switch mode {
-        case .evaluate(let path, let cfg):
-            guard ranks.size == 1 else { throw ExperimentInputError("--evaluate runs in one process; start it without mpirun") }
-            let sae = try loadSAE(path, cfg: cfg, model: loaded.model)
-            let layer = sae.config.layer ?? s.layer
-            log("evaluating \(path) (\(sae.config.dSAE) features on \(sae.config.hookName)) on \(s.evaluationRows) held-out rows")
-            let (e, _) = try TrainSAERunner.evaluate(model: loaded.model, sae: sae, inputs: inputs, tokenizer: tokenizer, rows: s.evaluationRows)
-            try folder.writeJSON(e, to: "evaluation.json")
-            body = "<h1>SAE evaluation on \(HTML.escape(loaded.name))</h1>\n<p>\(HTML.escape(path))</p>\n"
-                + TrainSAEReport.evaluationTable([(TrainSAESettings.Member(layer: layer, dSAE: sae.config.dSAE, l1Coeff: .nan), e)])
-            log(String(format: "L0 %.1f, alive %.1f%%, CE loss recovered %.3f, CE diff %.3f", e.l0, e.aliveFraction * 100, e.ceLossRecovered, e.ceDiff))
-        case .train(let every, let resume):
-            let plan = CheckpointPlan(path: output + "/checkpoint.h5", every: every, resume: resume)
-            let r = try TrainSAERunner.run(model: loaded, inputs: inputs, tokenizer: tokenizer, settings: s, checkpoint: plan, ranks: ranks, log: log)
-            guard ranks.rank == 0 else { return nil }
-            if loaded.isPlanted && inputs.modelPath == nil && inputs.corpus.isEmpty && s == TrainSAESettings.planted() {
-                try r.sae.save(saeLens: ExperimentInputs.plantedSAEPath)      // the sections' default SAE
-            }
-            let layers = s.layers
-            body = "<h1>SAE\(r.saes.count == 1 ? "" : "s") on \(HTML.escape(loaded.name)), layer\(layers.count == 1 ? "" : "s") \(layers.map(String.init).joined(separator: ", "))</h1>\n"
-                + (try TrainSAEReport.write(r, settings: s, to: folder))
-                + "<p class=\"note\">Checkpoint: <code>checkpoint.h5</code> (continue an interrupted run with <code>--resume</code>).</p>\n"
-            for t in r.saes {
-                let e = t.evaluation
-                log(String(format: "%@: L0 %.1f, alive %.1f%%, CE loss recovered %.3f, CE diff %.3f", t.member.name(sweeping: s.sweepsSettings),
-                           e.l0, e.aliveFraction * 100, e.ceLossRecovered, e.ceDiff))
-            }
-        }
-        try folder.write(HTML.page(title: "train-sae", body: body), to: "index.html")
-        return output + "/index.html"
-    }
-}

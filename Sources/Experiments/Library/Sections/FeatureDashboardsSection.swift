@@ -1,0 +1,62 @@
+// FeatureDashboardsSection: the dashboards of SPEC §5 (the paper's §3 interface) — for chosen features
+// or the N most frequently firing — a page per feature and an index linking them.
+
+import Foundation
+import Interp
+import SparseAutoencoder
+import Tensor
+import Transformer
+
+public struct FeatureDashboardSettings: Sendable {
+    /// Features to show; empty = the `count` most frequently firing on the analysis rows.
+    public var features: [Int] = []
+    public var count = 24
+    public var dashboard = DashboardConfig()
+    /// HTML paragraphs added to chosen features' pages (e.g. their induction test).
+    public var notes: [Int: String] = [:]
+    /// How many of `features` are there as induction features (for the headline).
+    public var inductionFeatures = 0
+    public init() {}
+}
+
+public struct FeatureDashboardsSection: Section {
+    public static let id = ReportSection.featureDashboards
+    public let analysis: SAEAnalysis
+    public var settings: FeatureDashboardSettings
+    public init(analysis: SAEAnalysis, settings: FeatureDashboardSettings = FeatureDashboardSettings()) {
+        self.analysis = analysis; self.settings = settings
+    }
+
+    public func run(in workspace: Workspace, output: SectionOutput) throws -> SectionOutcome {
+        let (sae, tokens, s) = (analysis.sae, analysis.rows, settings)
+        for f in s.features where f < 0 || f >= sae.dSAE {
+            throw ExperimentInputError("feature \(f) is not in the SAE (it has \(sae.dSAE) features)")
+        }
+        var features = s.features
+        if features.isEmpty {
+            let (_, freq) = try SAEEvaluation.sparsity(model: workspace.model.model, sae: sae.sae, batches: [tokens])
+            features = freq.freq.enumerated().filter { $0.element > 0 }.sorted { $0.element > $1.element }.prefix(s.count).map(\.offset)
+        }
+        workspace.log("building \(features.count) dashboards on \(tokens.count) tokens")
+        let boards = try DashboardBuilder.build(model: workspace.model.model, sae: sae, features: features, tokens: tokens, config: s.dashboard)
+        let tokenizer = workspace.tokenizer, labels = workspace.model.headLabels(layer: sae.layer)
+        var rows: [[String]] = []
+        for b in boards {
+            try output.folder.write(DashboardPage.render(b, tokens: tokens, tokenizer: tokenizer, layer: sae.layer, headLabels: labels, extra: s.notes[b.feature] ?? ""),
+                                    to: "features/feature-\(b.feature).html")
+            try output.folder.writeJSON(b, to: "features/feature-\(b.feature).json")
+            let top = b.headAttribution.indices.max { b.headAttribution[$0] < b.headAttribution[$1] } ?? 0
+            rows.append([HTML.link("features/feature-\(b.feature).html", "\(b.feature)"), HTML.number(b.density * 100, digits: 4), HTML.number(Double(b.maxActivation)),
+                         HTML.escape(labels[top]) + " (" + HTML.number(Double(b.headAttribution[top]), digits: 2) + ")",
+                         b.positiveLogits.prefix(5).map { HTML.tokenSpan(tokenizer.decode([$0.token])) }.joined(separator: " ")])
+        }
+        let body = HTML.h1("Feature dashboards — \(HTML.escape(workspace.model.name)), \(HTML.escape(sae.sae.config.hookName))")
+            + HTML.p("\(boards.count) features on \(tokens.count) held-out tokens; each page shows the top activations, interval samples, DFA by source position, "
+                     + "head attribution, logit effects and the activation histogram (SPEC §5).")
+            + HTML.table(["feature", "density %", "max act", "top head", "top logits"], rows, leftColumns: 1)
+        try output.folder.write(HTML.page(title: "Feature dashboards", body: body, up: output.up), to: "index.html")
+        let inducing = s.inductionFeatures
+        return SectionOutcome(page: "index.html", headline: "\(boards.count) dashboards: the most frequently firing features"
+                                + (inducing > 0 ? " and the \(inducing) induction feature\(inducing == 1 ? "" : "s")" : ""))
+    }
+}

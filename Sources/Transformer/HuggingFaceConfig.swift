@@ -38,10 +38,10 @@ public struct HuggingFaceGPT2Config: Sendable, Equatable {
     /// Reads and checks `config.json` (at most 1 MiB).
     public init(contentsOf path: String) throws {
         func bad(_ key: String, _ detail: String) -> TransformerError { .invalidConfig(file: path, key: key, detail: detail) }
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw bad("", "cannot be read") }
-        defer { try? handle.close() }
-        let data = try handle.read(upToCount: (1 << 20) + 1) ?? Data()
-        guard data.count <= 1 << 20 else { throw bad("", "is larger than 1 MiB; a config.json is a few hundred bytes") }
+        let data: Data
+        do { data = Data(try SmallFile.read(path, format: "config.json", maxBytes: 1 << 20)) } catch let e as FileFormatError {
+            throw bad("", e.reason == .unsupported ? "is larger than 1 MiB; a config.json is a few hundred bytes" : "cannot be read (\(e.detail))")
+        }
         guard let object = try? JSONSerialization.jsonObject(with: data), let json = object as? [String: Any] else {
             throw bad("", "is not a JSON object")
         }

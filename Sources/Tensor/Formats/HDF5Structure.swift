@@ -440,99 +440,111 @@ struct HDF5Parser {
         }
     }
 
+    /// The data layout message at `p` (`size` bytes): compact, contiguous or chunked with its index.
     func layout(_ p: Int, _ size: Int) throws -> HDF5Object.Layout {
         let version = try bytes.u8(p)
-        let end = p + size
         switch version {
-        case 3:
-            let cls = try bytes.u8(p + 1)
-            switch cls {
-            case 0:
-                let n = try bytes.int(p + 2, 2)
-                guard p + 4 + n <= end else { throw fail(.corrupt, "compact data runs past its message") }
-                return .compact(offset: p + 4, size: n)
-            case 1:
-                return .contiguous(address: try bytes.address(p + 2), size: try bytes.length(p + 2 + bytes.offsetSize))
-            case 2:
-                let dimensionality = try bytes.u8(p + 2)
-                guard dimensionality >= 1, dimensionality <= 33 else { throw fail(.corrupt, "chunk dimensionality \(dimensionality)") }
-                let btree = try bytes.address(p + 3)
-                var q = p + 3 + bytes.offsetSize
-                var chunk: [Int] = []
-                for _ in 0..<dimensionality {
-                    chunk.append(try bytes.int(q, 4))
-                    q += 4
-                }
-                guard q <= end else { throw fail(.corrupt, "chunk dimensions run past the layout message") }
-                return .chunked(index: .btreeV1(btree), chunk: chunk)
-            default:
-                throw fail(.unsupported, "data layout class \(cls)")
+        case 3: return try layoutV3(p, end: p + size)
+        case 1, 2: return try layoutV1(p, end: p + size)
+        case 4, 5: return try layoutV4(p, end: p + size)
+        default: throw fail(.unsupported, "data layout version \(version)")
+        }
+    }
+
+    /// Layout message version 3 (HDF5 1.8's default).
+    private func layoutV3(_ p: Int, end: Int) throws -> HDF5Object.Layout {
+        let cls = try bytes.u8(p + 1)
+        switch cls {
+        case 0:
+            let n = try bytes.int(p + 2, 2)
+            guard p + 4 + n <= end else { throw fail(.corrupt, "compact data runs past its message") }
+            return .compact(offset: p + 4, size: n)
+        case 1:
+            return .contiguous(address: try bytes.address(p + 2), size: try bytes.length(p + 2 + bytes.offsetSize))
+        case 2:
+            let dimensionality = try bytes.u8(p + 2)
+            guard dimensionality >= 1, dimensionality <= 33 else { throw fail(.corrupt, "chunk dimensionality \(dimensionality)") }
+            let btree = try bytes.address(p + 3)
+            var q = p + 3 + bytes.offsetSize
+            var chunk: [Int] = []
+            for _ in 0..<dimensionality {
+                chunk.append(try bytes.int(q, 4))
+                q += 4
             }
-        case 1, 2:
-            let dimensionality = try bytes.u8(p + 1), cls = try bytes.u8(p + 2)
-            guard dimensionality <= 33 else { throw fail(.corrupt, "layout dimensionality \(dimensionality)") }
-            var q = p + 8
-            var address: Int? = nil
-            if cls != 0 { address = try bytes.address(q); q += bytes.offsetSize }
-            var dims: [Int] = []
-            for _ in 0..<dimensionality { dims.append(try bytes.int(q, 4)); q += 4 }
-            switch cls {
-            case 0:
-                let n = try bytes.int(q, 4)
-                guard q + 4 + n <= end else { throw fail(.corrupt, "compact data runs past its message") }
-                return .compact(offset: q + 4, size: n)
-            case 1:
-                return .contiguous(address: address, size: -1)
-            default:
-                return .chunked(index: .btreeV1(address), chunk: dims)
-            }
-        case 4, 5:
-            // Version 5 (HDF5 2.0) differs only in how filtered chunk sizes are encoded inside the
-            // index; the fixed array's entry size, read from its header, covers both.
-            let cls = try bytes.u8(p + 1)
-            switch cls {
-            case 0:
-                let n = try bytes.int(p + 2, 2)
-                guard n <= end - (p + 4) else { throw fail(.corrupt, "compact data runs past its message") }
-                return .compact(offset: p + 4, size: n)
-            case 1:
-                return .contiguous(address: try bytes.address(p + 2), size: try bytes.length(p + 2 + bytes.offsetSize))
-            case 2:
-                let flags = try bytes.u8(p + 2)
-                guard flags & 0x01 == 0 else { throw fail(.unsupported, "unfiltered partial edge chunks (H5Pset_chunk_opts)") }
-                let dimensionality = try bytes.u8(p + 3), encoded = try bytes.u8(p + 4)
-                guard dimensionality >= 1, dimensionality <= 33, (1...8).contains(encoded) else {
-                    throw fail(.corrupt, "chunk dimensionality \(dimensionality) with \(encoded)-byte sizes")
-                }
-                var q = p + 5
-                var chunk: [Int] = []
-                for _ in 0..<dimensionality {
-                    chunk.append(try bytes.int(q, encoded))
-                    q += encoded
-                }
-                let indexType = try bytes.u8(q)
-                q += 1
-                let index: HDF5Object.ChunkIndex
-                switch indexType {
-                case 1:
-                    var filtered: (Int, Int)? = nil
-                    if flags & 0x02 != 0 {
-                        filtered = (try bytes.length(q), try bytes.int(q + bytes.lengthSize, 4))
-                        q += bytes.lengthSize + 4
-                    }
-                    index = .single(address: try bytes.address(q), filtered: filtered)
-                case 2: index = .implicit(address: try bytes.address(q))
-                case 3: index = .fixedArray(header: try bytes.address(q + 1))   // after the page-bits byte
-                case 4: index = .unsupported("an extensible-array chunk index (a dataset with one unlimited dimension)")
-                case 5: index = .unsupported("a version-2 B-tree chunk index (a dataset with unlimited dimensions)")
-                default: throw fail(.corrupt, "chunk index type \(indexType)")
-                }
-                return .chunked(index: index, chunk: chunk)
-            default:
-                throw fail(.unsupported, "data layout class \(cls)")
-            }
+            guard q <= end else { throw fail(.corrupt, "chunk dimensions run past the layout message") }
+            return .chunked(index: .btreeV1(btree), chunk: chunk)
         default:
-            throw fail(.unsupported, "data layout version \(version)")
+            throw fail(.unsupported, "data layout class \(cls)")
+        }
+    }
+
+    /// Layout message versions 1 and 2 (HDF5 1.6 and older).
+    private func layoutV1(_ p: Int, end: Int) throws -> HDF5Object.Layout {
+        let dimensionality = try bytes.u8(p + 1), cls = try bytes.u8(p + 2)
+        guard dimensionality <= 33 else { throw fail(.corrupt, "layout dimensionality \(dimensionality)") }
+        var q = p + 8
+        var address: Int? = nil
+        if cls != 0 { address = try bytes.address(q); q += bytes.offsetSize }
+        var dims: [Int] = []
+        for _ in 0..<dimensionality { dims.append(try bytes.int(q, 4)); q += 4 }
+        switch cls {
+        case 0:
+            let n = try bytes.int(q, 4)
+            guard q + 4 + n <= end else { throw fail(.corrupt, "compact data runs past its message") }
+            return .compact(offset: q + 4, size: n)
+        case 1:
+            return .contiguous(address: address, size: -1)
+        default:
+            return .chunked(index: .btreeV1(address), chunk: dims)
+        }
+    }
+
+    /// Layout message versions 4 and 5 (`libver='latest'`; HDF5 2.0 writes 5): single-chunk,
+    /// implicit and fixed-array chunk indexes.
+    private func layoutV4(_ p: Int, end: Int) throws -> HDF5Object.Layout {
+        // Version 5 (HDF5 2.0) differs only in how filtered chunk sizes are encoded inside the
+        // index; the fixed array's entry size, read from its header, covers both.
+        let cls = try bytes.u8(p + 1)
+        switch cls {
+        case 0:
+            let n = try bytes.int(p + 2, 2)
+            guard n <= end - (p + 4) else { throw fail(.corrupt, "compact data runs past its message") }
+            return .compact(offset: p + 4, size: n)
+        case 1:
+            return .contiguous(address: try bytes.address(p + 2), size: try bytes.length(p + 2 + bytes.offsetSize))
+        case 2:
+            let flags = try bytes.u8(p + 2)
+            guard flags & 0x01 == 0 else { throw fail(.unsupported, "unfiltered partial edge chunks (H5Pset_chunk_opts)") }
+            let dimensionality = try bytes.u8(p + 3), encoded = try bytes.u8(p + 4)
+            guard dimensionality >= 1, dimensionality <= 33, (1...8).contains(encoded) else {
+                throw fail(.corrupt, "chunk dimensionality \(dimensionality) with \(encoded)-byte sizes")
+            }
+            var q = p + 5
+            var chunk: [Int] = []
+            for _ in 0..<dimensionality {
+                chunk.append(try bytes.int(q, encoded))
+                q += encoded
+            }
+            let indexType = try bytes.u8(q)
+            q += 1
+            let index: HDF5Object.ChunkIndex
+            switch indexType {
+            case 1:
+                var filtered: (Int, Int)? = nil
+                if flags & 0x02 != 0 {
+                    filtered = (try bytes.length(q), try bytes.int(q + bytes.lengthSize, 4))
+                    q += bytes.lengthSize + 4
+                }
+                index = .single(address: try bytes.address(q), filtered: filtered)
+            case 2: index = .implicit(address: try bytes.address(q))
+            case 3: index = .fixedArray(header: try bytes.address(q + 1))   // after the page-bits byte
+            case 4: index = .unsupported("an extensible-array chunk index (a dataset with one unlimited dimension)")
+            case 5: index = .unsupported("a version-2 B-tree chunk index (a dataset with unlimited dimensions)")
+            default: throw fail(.corrupt, "chunk index type \(indexType)")
+            }
+            return .chunked(index: index, chunk: chunk)
+        default:
+            throw fail(.unsupported, "data layout class \(cls)")
         }
     }
 
@@ -680,9 +692,8 @@ struct HDF5Parser {
 
     private func chunkedData(index: HDF5Object.ChunkIndex, chunkDims: [Int], shape: [Int], type: HDF5Type,
                              filters: [(id: Int, values: [UInt32])], total: Int, what: String) throws -> [UInt8] {
-        let rank = shape.count
         let elem = type.size
-        guard chunkDims.count == rank + 1, chunkDims.last == elem, chunkDims.dropLast().allSatisfy({ $0 > 0 }) else {
+        guard chunkDims.count == shape.count + 1, chunkDims.last == elem, chunkDims.dropLast().allSatisfy({ $0 > 0 }) else {
             throw fail(.corrupt, "\(what): chunk dimensions \(chunkDims) do not fit shape \(shape)")
         }
         let chunk = Array(chunkDims.dropLast())
@@ -692,7 +703,31 @@ struct HDF5Parser {
         for f in filters where f.id != 1 && f.id != 2 {
             throw fail(.unsupported, "\(what): HDF5 filter \(f.id) (only deflate and shuffle are supported)")
         }
-        // First pass: the index's entries, each chunk once, stored in disjoint ranges of the file.
+        let leaves = try chunkEntries(index, chunk: chunk, shape: shape, chunkBytes: chunkBytes, filtered: !filters.isEmpty, what: what)
+        let byAddress = leaves.sorted { $0.address < $1.address }
+        for (a, b) in Swift.zip(byAddress, byAddress.dropFirst()) where a.address + a.storedSize > b.address {
+            throw fail(.corrupt, "\(what): chunks at bytes \(a.address) and \(b.address) overlap")
+        }
+        // Memory is bounded by the stored bytes (deflate decodes at most 1032 bytes per stored byte;
+        // unstored chunks read as zeros) or 64 MB, whichever is larger.
+        let stored = leaves.reduce(0) { $0 + $1.storedSize }
+        guard total <= 1 << 26 || total / 1032 <= stored else {
+            throw fail(.corrupt, "\(what): \(total) bytes cannot come from \(stored) stored bytes")
+        }
+        var out = [UInt8](repeating: 0, count: total)
+        let outStrides = Tensor.contiguousStrides(shape)
+        for leaf in leaves {
+            let data = try decodedChunk(leaf, filters: filters, chunkBytes: chunkBytes, elementSize: elem, what: what)
+            copyChunk(data, origin: leaf.origin, chunk: chunk, shape: shape, outStrides: outStrides, elem: elem, into: &out)
+        }
+        return out
+    }
+
+    /// The chunks an index lists — each chunk once, at a valid origin, inside the file — for chunks of
+    /// shape `chunk` (`chunkBytes` unfiltered) of a dataset of `shape`.
+    private func chunkEntries(_ index: HDF5Object.ChunkIndex, chunk: [Int], shape: [Int], chunkBytes: Int, filtered: Bool,
+                              what: String) throws -> [ChunkEntry] {
+        let rank = shape.count
         var leaves: [ChunkEntry] = []
         var origins = Set<[Int]>()
         func add(_ origin: [Int], _ address: Int, _ storedSize: Int, _ filterMask: Int) throws {
@@ -720,79 +755,74 @@ struct HDF5Parser {
         switch index {
         case .btreeV1(let root):
             guard let root else { break }
-            var nodes = [(root, 0)]
-            var visited = Set<Int>()
-            let keySize = 8 + 8 * (rank + 1)
-            while let (node, depth) = nodes.popLast() {
-                guard depth <= Self.maxDepth, visited.insert(node).inserted else { throw fail(.corrupt, "\(what): chunk B-tree is cyclic or too deep") }
-                guard try bytes.signature(node, "TREE"), try bytes.u8(node + 4) == 1 else { throw fail(.corrupt, "\(what): no chunk B-tree node at byte \(node)") }
-                let level = try bytes.u8(node + 5)
-                let used = try bytes.int(node + 6, 2)
-                var q = node + 8 + 2 * bytes.offsetSize
-                for _ in 0..<used {
-                    let storedSize = try bytes.int(q, 4)
-                    let filterMask = try bytes.int(q + 4, 4)
-                    var o: [Int] = []
-                    for d in 0..<rank { o.append(try bytes.int(q + 8 + 8 * d, 8)) }
-                    guard let child = try bytes.address(q + keySize) else { throw fail(.corrupt, "\(what): chunk B-tree child undefined") }
-                    q += keySize + bytes.offsetSize
-                    if level > 0 { nodes.append((child, depth + 1)) } else { try add(o, child, storedSize, filterMask) }
-                }
-            }
-        case .single(let address, let filtered):
+            try walkChunkBTree(root, rank: rank, what: what, add)
+        case .single(let address, let sizeAndMask):
             guard let address else { break }
             guard chunkCount == 1 else { throw fail(.corrupt, "\(what): a single-chunk index for \(chunkCount) chunks") }
-            try add(origin(ofChunk: 0), address, filtered?.size ?? chunkBytes, filtered?.mask ?? 0)
+            try add(origin(ofChunk: 0), address, sizeAndMask?.size ?? chunkBytes, sizeAndMask?.mask ?? 0)
         case .implicit(let address):
             guard let address else { break }
-            guard filters.isEmpty else { throw fail(.corrupt, "\(what): an implicit chunk index with filters") }
+            guard !filtered else { throw fail(.corrupt, "\(what): an implicit chunk index with filters") }
             for i in 0..<chunkCount { try add(origin(ofChunk: i), address + i * chunkBytes, chunkBytes, 0) }
         case .fixedArray(let header):
             guard let header else { break }
-            for (i, entry) in try fixedArray(header, count: chunkCount, filtered: !filters.isEmpty, what: what).enumerated() {
+            for (i, entry) in try fixedArray(header, count: chunkCount, filtered: filtered, what: what).enumerated() {
                 guard let (address, size, mask) = entry else { continue }
                 try add(origin(ofChunk: i), address, size ?? chunkBytes, mask)
             }
         case .unsupported(let d):
             throw fail(.unsupported, "\(what) uses \(d)")
         }
-        let byAddress = leaves.sorted { $0.address < $1.address }
-        for (a, b) in Swift.zip(byAddress, byAddress.dropFirst()) where a.address + a.storedSize > b.address {
-            throw fail(.corrupt, "\(what): chunks at bytes \(a.address) and \(b.address) overlap")
-        }
-        // Memory is bounded by the stored bytes (deflate decodes at most 1032 bytes per stored byte;
-        // unstored chunks read as zeros) or 64 MB, whichever is larger.
-        let stored = leaves.reduce(0) { $0 + $1.storedSize }
-        guard total <= 1 << 26 || total / 1032 <= stored else {
-            throw fail(.corrupt, "\(what): \(total) bytes cannot come from \(stored) stored bytes")
-        }
-        var out = [UInt8](repeating: 0, count: total)
-        let outStrides = Tensor.contiguousStrides(shape)
-        for leaf in leaves {
-            let raw = try bytes.slice(leaf.address, leaf.storedSize, "\(what) chunk")
-            var data: [UInt8]
-            if filters.isEmpty || leaf.filterMask == (1 << filters.count) - 1 {
-                guard leaf.storedSize == chunkBytes else { throw fail(.corrupt, "\(what): chunk of \(leaf.storedSize) bytes, expected \(chunkBytes)") }
-                data = Array(raw)
-            } else {
-                data = Array(raw)
-                for (i, f) in filters.enumerated().reversed() where leaf.filterMask & (1 << i) == 0 {
-                    switch f.id {
-                    case 1:
-                        do {
-                            data = try data.withUnsafeBytes { try Zlib.inflate($0, expectedSize: chunkBytes) }
-                        } catch let e as Zlib.Failure {
-                            throw fail(.corrupt, "\(what): compressed chunk at byte \(leaf.address): \(e.message)")
-                        }
-                    default:
-                        data = unshuffle(data, elementSize: elem)
-                    }
-                }
-                guard data.count == chunkBytes else { throw fail(.corrupt, "\(what): chunk decodes to \(data.count) bytes, expected \(chunkBytes)") }
+        return leaves
+    }
+
+    /// Hands every leaf entry of a version-1 chunk B-tree to `add(origin, address, stored size, filter
+    /// mask)`, visiting each node once and no deeper than ``maxDepth``.
+    private func walkChunkBTree(_ root: Int, rank: Int, what: String, _ add: ([Int], Int, Int, Int) throws -> Void) throws {
+        var nodes = [(root, 0)]
+        var visited = Set<Int>()
+        let keySize = 8 + 8 * (rank + 1)
+        while let (node, depth) = nodes.popLast() {
+            guard depth <= Self.maxDepth, visited.insert(node).inserted else { throw fail(.corrupt, "\(what): chunk B-tree is cyclic or too deep") }
+            guard try bytes.signature(node, "TREE"), try bytes.u8(node + 4) == 1 else { throw fail(.corrupt, "\(what): no chunk B-tree node at byte \(node)") }
+            let level = try bytes.u8(node + 5)
+            let used = try bytes.int(node + 6, 2)
+            var q = node + 8 + 2 * bytes.offsetSize
+            for _ in 0..<used {
+                let storedSize = try bytes.int(q, 4)
+                let filterMask = try bytes.int(q + 4, 4)
+                var o: [Int] = []
+                for d in 0..<rank { o.append(try bytes.int(q + 8 + 8 * d, 8)) }
+                guard let child = try bytes.address(q + keySize) else { throw fail(.corrupt, "\(what): chunk B-tree child undefined") }
+                q += keySize + bytes.offsetSize
+                if level > 0 { nodes.append((child, depth + 1)) } else { try add(o, child, storedSize, filterMask) }
             }
-            copyChunk(data, origin: leaf.origin, chunk: chunk, shape: shape, outStrides: outStrides, elem: elem, into: &out)
         }
-        return out
+    }
+
+    /// A stored chunk with its filters (deflate, shuffle) undone, except those its mask skips.
+    private func decodedChunk(_ leaf: ChunkEntry, filters: [(id: Int, values: [UInt32])], chunkBytes: Int, elementSize elem: Int,
+                              what: String) throws -> [UInt8] {
+        let raw = try bytes.slice(leaf.address, leaf.storedSize, "\(what) chunk")
+        if filters.isEmpty || leaf.filterMask == (1 << filters.count) - 1 {
+            guard leaf.storedSize == chunkBytes else { throw fail(.corrupt, "\(what): chunk of \(leaf.storedSize) bytes, expected \(chunkBytes)") }
+            return Array(raw)
+        }
+        var data = Array(raw)
+        for (i, f) in filters.enumerated().reversed() where leaf.filterMask & (1 << i) == 0 {
+            switch f.id {
+            case 1:
+                do {
+                    data = try data.withUnsafeBytes { try Zlib.inflate($0, expectedSize: chunkBytes) }
+                } catch let e as Zlib.Failure {
+                    throw fail(.corrupt, "\(what): compressed chunk at byte \(leaf.address): \(e.message)")
+                }
+            default:
+                data = unshuffle(data, elementSize: elem)
+            }
+        }
+        guard data.count == chunkBytes else { throw fail(.corrupt, "\(what): chunk decodes to \(data.count) bytes, expected \(chunkBytes)") }
+        return data
     }
 
     /// The entries of the fixed array whose header is at `header`: (chunk address, stored size when

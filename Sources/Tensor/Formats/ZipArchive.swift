@@ -29,92 +29,105 @@ struct ZipArchive {
         self.file = file
         self.format = format
         let size = file.size
-        func err(_ r: FileFormatError.Reason, _ d: String) -> FileFormatError {
-            FileFormatError(path: file.path, format: format, reason: r, detail: d)
+        let fail = { (r: FileFormatError.Reason, d: String) in FileFormatError(path: file.path, format: format, reason: r, detail: d) }
+        guard size >= 22 else { throw fail(.truncated, "the file has \(size) bytes, too few for a zip archive") }
+        let le = LittleEndian(bytes: file.bytes(0..<size))
+        let (count, cdOffset, cdSize) = try Self.centralDirectory(le, size: size, fail: fail)
+        var entries: [String: Entry] = [:]
+        var names: [String] = []
+        var q = cdOffset
+        for _ in 0..<count {
+            let (entry, next) = try Self.directoryEntry(le, at: q, end: cdOffset + cdSize, fileSize: size, fail: fail)
+            guard entries[entry.name] == nil else { throw fail(.corrupt, "duplicate entry '\(entry.name)'") }
+            entries[entry.name] = entry
+            names.append(entry.name)
+            q = next
         }
-        guard size >= 22 else { throw err(.truncated, "the file has \(size) bytes, too few for a zip archive") }
-        let all = file.bytes(0..<size)
-        func u16(_ o: Int) -> Int { Int(UInt16(littleEndian: all.loadUnaligned(fromByteOffset: o, as: UInt16.self))) }
-        func u32(_ o: Int) -> Int { Int(UInt32(littleEndian: all.loadUnaligned(fromByteOffset: o, as: UInt32.self))) }
-        func u64(_ o: Int) -> UInt64 { UInt64(littleEndian: all.loadUnaligned(fromByteOffset: o, as: UInt64.self)) }
+        self.entries = entries
+        self.names = names
+    }
 
-        // End of central directory: search backwards over the maximal comment length.
+    /// Little-endian integers of the mapped bytes (offsets checked by the callers).
+    struct LittleEndian {
+        let bytes: UnsafeRawBufferPointer
+        func u16(_ o: Int) -> Int { Int(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: o, as: UInt16.self))) }
+        func u32(_ o: Int) -> Int { Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: o, as: UInt32.self))) }
+        func u64(_ o: Int) -> UInt64 { UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: o, as: UInt64.self)) }
+    }
+
+    /// The central directory's entry count, offset and size, from the end-of-central-directory record
+    /// (searched backwards over the maximal comment length) or its ZIP64 version.
+    private static func centralDirectory(_ le: LittleEndian, size: Int, fail: (FileFormatError.Reason, String) -> FileFormatError) throws
+        -> (count: Int, offset: Int, size: Int) {
         var eocd = -1
         var p = size - 22
         let lowest = Swift.max(0, size - 22 - 65535)
         while p >= lowest {
-            if u32(p) == 0x0605_4b50 { eocd = p; break }
+            if le.u32(p) == 0x0605_4b50 { eocd = p; break }
             p -= 1
         }
-        guard eocd >= 0 else { throw err(.corrupt, "no end-of-central-directory record (not a zip archive, or cut short)") }
-        var count = u16(eocd + 10)
-        var cdSize = u32(eocd + 12)
-        var cdOffset = u32(eocd + 16)
+        guard eocd >= 0 else { throw fail(.corrupt, "no end-of-central-directory record (not a zip archive, or cut short)") }
+        var count = le.u16(eocd + 10)
+        var cdSize = le.u32(eocd + 12)
+        var cdOffset = le.u32(eocd + 16)
         if count == 0xFFFF || cdSize == 0xFFFF_FFFF || cdOffset == 0xFFFF_FFFF {
             // ZIP64: the locator sits just before the EOCD and points at the ZIP64 EOCD record.
-            guard eocd >= 20, u32(eocd - 20) == 0x0706_4b50 else { throw err(.corrupt, "ZIP64 locator missing") }
-            let rec64 = u64(eocd - 20 + 8)
-            guard size >= 56, rec64 <= UInt64(size - 56), u32(Int(rec64)) == 0x0606_4b50 else {
-                throw err(.corrupt, "ZIP64 end-of-central-directory record out of range or invalid")
+            guard eocd >= 20, le.u32(eocd - 20) == 0x0706_4b50 else { throw fail(.corrupt, "ZIP64 locator missing") }
+            let rec64 = le.u64(eocd - 20 + 8)
+            guard size >= 56, rec64 <= UInt64(size - 56), le.u32(Int(rec64)) == 0x0606_4b50 else {
+                throw fail(.corrupt, "ZIP64 end-of-central-directory record out of range or invalid")
             }
             let r = Int(rec64)
-            let c64 = u64(r + 32), s64 = u64(r + 40), o64 = u64(r + 48)
+            let c64 = le.u64(r + 32), s64 = le.u64(r + 40), o64 = le.u64(r + 48)
             guard c64 <= UInt64(size), s64 <= UInt64(size), o64 <= UInt64(size) else {
-                throw err(.corrupt, "ZIP64 directory sizes exceed the file")
+                throw fail(.corrupt, "ZIP64 directory sizes exceed the file")
             }
             count = Int(c64); cdSize = Int(s64); cdOffset = Int(o64)
         }
         guard cdOffset <= size, cdSize <= size - cdOffset else {
-            throw err(.truncated, "central directory [\(cdOffset), +\(cdSize)) runs past the end of the file (\(size) bytes)")
+            throw fail(.truncated, "central directory [\(cdOffset), +\(cdSize)) runs past the end of the file (\(size) bytes)")
         }
-        guard count <= cdSize / 46 else { throw err(.corrupt, "\(count) entries cannot fit in a \(cdSize)-byte central directory") }
+        guard count <= cdSize / 46 else { throw fail(.corrupt, "\(count) entries cannot fit in a \(cdSize)-byte central directory") }
+        return (count, cdOffset, cdSize)
+    }
 
-        var entries: [String: Entry] = [:]
-        var names: [String] = []
-        var q = cdOffset
-        let cdEnd = cdOffset + cdSize
-        for _ in 0..<count {
-            guard q + 46 <= cdEnd, u32(q) == 0x0201_4b50 else { throw err(.corrupt, "bad central directory entry at byte \(q)") }
-            let method = UInt16(u16(q + 10))
-            let crc = UInt32(u32(q + 16))
-            var csize = u32(q + 20), usize = u32(q + 24)
-            let nameLen = u16(q + 28), extraLen = u16(q + 30), commentLen = u16(q + 32)
-            var localOffset = u32(q + 42)
-            let nameStart = q + 46
-            guard nameStart + nameLen + extraLen + commentLen <= cdEnd else {
-                throw err(.corrupt, "central directory entry at byte \(q) runs past the directory")
-            }
-            let nameBytes = UnsafeRawBufferPointer(rebasing: all[nameStart..<(nameStart + nameLen)])
-            let name = String(decoding: nameBytes, as: UTF8.self)
-            // ZIP64 extra field: 64-bit values for the fields that hold 0xFFFFFFFF, in this order.
-            var e = nameStart + nameLen
-            let extraEnd = e + extraLen
-            while e + 4 <= extraEnd {
-                let id = u16(e), len = u16(e + 2)
-                guard e + 4 + len <= extraEnd else { throw err(.corrupt, "extra field of '\(name)' runs past its entry") }
-                if id == 0x0001 {
-                    var f = e + 4
-                    func next64() throws -> Int {
-                        guard f + 8 <= e + 4 + len else { throw err(.corrupt, "short ZIP64 field in '\(name)'") }
-                        let v = u64(f)
-                        f += 8
-                        guard v <= UInt64(size) else { throw err(.corrupt, "ZIP64 size \(v) of '\(name)' exceeds the file") }
-                        return Int(v)
-                    }
-                    if usize == 0xFFFF_FFFF { usize = try next64() }
-                    if csize == 0xFFFF_FFFF { csize = try next64() }
-                    if localOffset == 0xFFFF_FFFF { localOffset = try next64() }
-                }
-                e += 4 + len
-            }
-            guard entries[name] == nil else { throw err(.corrupt, "duplicate entry '\(name)'") }
-            entries[name] = Entry(name: name, method: method, compressedSize: csize, uncompressedSize: usize,
-                                  crc32: crc, localHeaderOffset: localOffset)
-            names.append(name)
-            q = nameStart + nameLen + extraLen + commentLen
+    /// The central-directory entry at `q` (the directory ends at `end`), with 64-bit sizes and offset
+    /// from its ZIP64 extra field where the 32-bit ones hold 0xFFFFFFFF; and where the next entry starts.
+    private static func directoryEntry(_ le: LittleEndian, at q: Int, end cdEnd: Int, fileSize size: Int,
+                                       fail: (FileFormatError.Reason, String) -> FileFormatError) throws -> (Entry, next: Int) {
+        guard q + 46 <= cdEnd, le.u32(q) == 0x0201_4b50 else { throw fail(.corrupt, "bad central directory entry at byte \(q)") }
+        let method = UInt16(le.u16(q + 10))
+        let crc = UInt32(le.u32(q + 16))
+        var csize = le.u32(q + 20), usize = le.u32(q + 24)
+        let nameLen = le.u16(q + 28), extraLen = le.u16(q + 30), commentLen = le.u16(q + 32)
+        var localOffset = le.u32(q + 42)
+        let nameStart = q + 46
+        guard nameStart + nameLen + extraLen + commentLen <= cdEnd else {
+            throw fail(.corrupt, "central directory entry at byte \(q) runs past the directory")
         }
-        self.entries = entries
-        self.names = names
+        let name = String(decoding: UnsafeRawBufferPointer(rebasing: le.bytes[nameStart..<(nameStart + nameLen)]), as: UTF8.self)
+        var e = nameStart + nameLen
+        let extraEnd = e + extraLen
+        while e + 4 <= extraEnd {
+            let id = le.u16(e), len = le.u16(e + 2)
+            guard e + 4 + len <= extraEnd else { throw fail(.corrupt, "extra field of '\(name)' runs past its entry") }
+            if id == 0x0001 {
+                var f = e + 4
+                func next64() throws -> Int {
+                    guard f + 8 <= e + 4 + len else { throw fail(.corrupt, "short ZIP64 field in '\(name)'") }
+                    let v = le.u64(f)
+                    f += 8
+                    guard v <= UInt64(size) else { throw fail(.corrupt, "ZIP64 size \(v) of '\(name)' exceeds the file") }
+                    return Int(v)
+                }
+                if usize == 0xFFFF_FFFF { usize = try next64() }
+                if csize == 0xFFFF_FFFF { csize = try next64() }
+                if localOffset == 0xFFFF_FFFF { localOffset = try next64() }
+            }
+            e += 4 + len
+        }
+        let entry = Entry(name: name, method: method, compressedSize: csize, uncompressedSize: usize, crc32: crc, localHeaderOffset: localOffset)
+        return (entry, nameStart + nameLen + extraLen + commentLen)
     }
 
     /// The bytes of a stored entry, checked against its local header, the file's bounds and its

@@ -288,7 +288,7 @@ public struct IOICircuitSection: Section {
     }
 
     /// The summary on stdout: the logit differences of part (b) and the most negative effects of part (a).
-    public static func printSummary(_ r: IOICircuitResult, settings s: IOICircuitSettings, isPlanted: Bool, log: (String) -> Void) {
+    static func printSummary(_ r: IOICircuitResult, settings s: IOICircuitSettings, isPlanted: Bool, log: (String) -> Void) {
         if isPlanted { log("NOTE: the planted-circuit model has no IOI circuit; these numbers only show that the pipeline runs.") }
         for (name, pair) in r.examples.sorted(by: { $0.key < $1.key }) { log("\(name):\n  clean     \(pair[0])\n  corrupted \(pair[1])") }
         log(String(format: "logit difference IO − S (mean ± std over %d prompts): clean %.3f ± %.3f; rand toks + filler %.3f ± %.3f; alongside %.3f ± %.3f; zero-ablated at S2 %.3f ± %.3f",

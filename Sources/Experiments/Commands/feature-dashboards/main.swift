@@ -1,5 +1,5 @@
 // feature-dashboards: SPEC §5 dashboards for chosen features or the N most active, with an index.
-// Thin: options → FeatureDashboards.
+// Thin: options → FeatureDashboardsSection.
 
 import ArgumentParser
 import Experiments

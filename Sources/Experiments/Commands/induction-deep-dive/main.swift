@@ -1,4 +1,4 @@
-// induction-deep-dive: Fig. 2 — specificity and sensitivity of an induction feature. Thin: options → InductionDeepDive.
+// induction-deep-dive: Fig. 2 — specificity and sensitivity of an induction feature. Thin: options → InductionDeepDiveSection.
 
 import ArgumentParser
 import Experiments

@@ -1,5 +1,5 @@
 // ioi-circuit: Fig. 16a and Fig. 5 — SAE feature ablations at S2 and the " and"-token patching on the
-// IOI prompts. Thin: options → IOICircuit.
+// IOI prompts. Thin: options → IOICircuitSection.
 
 import ArgumentParser
 import Experiments

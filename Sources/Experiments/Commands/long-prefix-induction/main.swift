@@ -1,5 +1,5 @@
 // long-prefix-induction: Fig. 4 and Fig. 19 — a long- and a short-prefix induction head by prefix length,
-// on real data, and under corruption of long prefixes. Thin: options → LongPrefixInduction.
+// on real data, and under corruption of long prefixes. Thin: options → LongPrefixInductionSection.
 
 import ArgumentParser
 import Experiments

@@ -1,4 +1,4 @@
-// reproduce: the main job — every section of the analysis into one report site. With no arguments it
+// reproduce: the report site (the main job) — every section of the analysis into one report site. With no arguments it
 // trains an SAE on the planted-circuit model's layer-1 hook_z over the default corpus, then runs the
 // induction-feature search, dashboards, the induction deep dive, top features per head, long- vs
 // short-prefix induction and the IOI analysis. Thin: it parses options and calls ReportSite.run.

@@ -1,5 +1,5 @@
 // top-features: §4.1 — the top features of every head by decoder-norm attribution, a page per head.
-// Thin: options → TopFeatures.
+// Thin: options → TopFeaturesSection.
 
 import ArgumentParser
 import Experiments

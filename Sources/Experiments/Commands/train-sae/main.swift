@@ -1,6 +1,6 @@
 // train-sae: Table 2 — train SAEs on one or more layers' hook_z (checkpoints, resume, several layers
 // and settings from one model pass, data-parallel under mpirun) or evaluate a given one.
-// Thin: options → TrainSAEJob.
+// Thin: options → TrainingSection.
 
 import ArgumentParser
 import Experiments
@@ -39,7 +39,8 @@ struct TrainSAECommand: ParsableCommand {
         s.evaluationRows = evalRows ?? s.evaluationRows
         let output = common.output("train-sae")
         do {
-            let workspace = try Workspace(common.inputs, log: ranks.map { $0.rank == 0 } ?? true ? log : { _ in })
+            let isRankZero = (ranks?.rank ?? 0) == 0                  // only rank 0 logs
+            let workspace = try Workspace(common.inputs, log: isRankZero ? log : { _ in })
             let mode: TrainingSection.Mode = try evaluate.map { .evaluate(try workspace.loadSAE($0, cfg: cfg), path: $0) }
                 ?? .train(checkpoint: CheckpointPlan(path: output + "/checkpoint.h5", every: checkpointEvery, resume: resume))
             var section = TrainingSection(settings: s, mode: mode)

@@ -1,4 +1,4 @@
-// TokenRows: documents → token rows of fixed length with BOS in column 0 (SPEC §1.2, decision 6).
+// TokenRowStream: documents → token rows of fixed length with BOS in column 0 (SPEC §1.2, decision 6).
 import Tensor
 import Transformer
 import SparseAutoencoder

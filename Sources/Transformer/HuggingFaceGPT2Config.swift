@@ -1,4 +1,4 @@
-// HuggingFaceConfig: the `config.json` that `save_pretrained` writes beside `model.safetensors` and
+// HuggingFaceGPT2Config: the `config.json` that `save_pretrained` writes beside `model.safetensors` and
 // `tf_model.h5`. The head count is not recorded in the weights, so it is read from here, never guessed.
 
 import Foundation

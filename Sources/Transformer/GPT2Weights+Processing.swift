@@ -1,4 +1,4 @@
-// WeightProcessing: TransformerLens from_pretrained's weight processing, step by step, in TL's order.
+// GPT2Weights+Processing: TransformerLens from_pretrained's weight processing, step by step, in TL's order.
 import Tensor
 
 extension GPT2Weights {

@@ -1,4 +1,4 @@
-// Dashboards: the data behind feature dashboards (SPEC §5.2), for many features in one streaming pass.
+// DashboardBuilder: the data behind feature dashboards (SPEC §5.2), for many features in one streaming pass.
 
 import Foundation
 import SparseAutoencoder

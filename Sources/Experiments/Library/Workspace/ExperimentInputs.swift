@@ -84,7 +84,7 @@ public struct ExperimentInputs: Sendable {
                                name: "planted-circuit model v\(PlantedCircuitModel.version)", path: file)
         }
         let weights = try loadWeights(warn: { log("warning: " + $0) })
-        let roles = path.hasSuffix(".safetensors") ? nil : try PlantedCircuitModel.Roles(hdf5: path)
+        let roles = try ModelFileFormat.detect(path) == .ours ? PlantedCircuitModel.Roles(hdf5: path) : nil     // only our layout carries roles
         return LoadedModel(model: GPT2(weights: weights.processed()), roles: roles, name: (path as NSString).lastPathComponent, path: path)
     }
 }

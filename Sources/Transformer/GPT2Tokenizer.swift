@@ -20,12 +20,37 @@ public final class GPT2Tokenizer: @unchecked Sendable {
     private let ranks: [Pair: Int]
     private let byteToSymbol: [String]
     public let endOfTextID: Int
+    /// How text becomes pieces before BPE (GPT-2's: no normalizer, the GPT-2 pattern only).
+    public let pipeline: Pipeline
+    /// Tokens matched in the raw text before anything else (`<|endoftext|>` for GPT-2), longest first.
+    private let added: [(scalars: [Unicode.Scalar], id: Int)]
     /// BPE results by piece, keyed by UTF-8 bytes: String keys would merge canonically equivalent
     /// pieces (KELVIN SIGN "K" and "K" compare equal as Swift Strings but are different tokens).
     private var cache: [[UInt8]: [Int]] = [:]
     private let lock = NSLock()
 
     struct Pair: Hashable { let a: String, b: String }
+
+    /// The steps between text and BPE, as a HuggingFace `tokenizer.json` spells them: a normalizer
+    /// (none or NFC), a digit split (`Digits`), then the byte-level split (`ByteLevel`, GPT-2's pattern
+    /// when `useRegex`), and whether a piece found whole in the vocabulary skips the merges
+    /// (`ignore_merges`). GPT-2's own tokenizer is ``gpt2``.
+    public struct Pipeline: Sendable, Equatable {
+        public enum DigitSplit: Sendable, Equatable {
+            /// Every digit its own piece (`individual_digits: true`).
+            case individual
+            /// Every run of digits one piece.
+            case runs
+        }
+        public var nfc = false
+        public var digits: DigitSplit? = nil
+        public var useRegex = true
+        public var ignoreMerges = false
+        public init(nfc: Bool = false, digits: DigitSplit? = nil, useRegex: Bool = true, ignoreMerges: Bool = false) {
+            self.nfc = nfc; self.digits = digits; self.useRegex = useRegex; self.ignoreMerges = ignoreMerges
+        }
+        public static let gpt2 = Pipeline()
+    }
 
     /// Number of tokens in the vocabulary.
     public var vocabularySize: Int { encoder.count }
@@ -73,7 +98,11 @@ public final class GPT2Tokenizer: @unchecked Sendable {
     /// symbols present, every merge's result a token, and `<|endoftext|>` present. Encoding then
     /// always finds an id for every symbol it builds (BPE only ever makes bytes and merge results).
     /// - Throws: ``FileFormatError`` (`.corrupt`) naming the first token or merge that does not fit.
-    public init(encoder: [String: Int], merges: [(String, String)], path: String = "") throws {
+    ///
+    /// `addedTokens` (content → id; default: `<|endoftext|>` with its vocabulary id) are matched in the
+    /// raw text before the `pipeline` runs, and may be spelt in any characters.
+    public init(encoder: [String: Int], merges: [(String, String)], addedTokens: [String: Int]? = nil, pipeline: Pipeline = .gpt2,
+                path: String = "") throws {
         func fail(_ detail: String) -> FileFormatError { FileFormatError(path: path, format: "GPT-2 tokenizer", reason: .corrupt, detail: detail) }
         guard encoder.count <= 1 << 24 else { throw fail("\(encoder.count) tokens; at most 2^24 are allowed") }
         var seen = Set<Int>()
@@ -90,15 +119,20 @@ public final class GPT2Tokenizer: @unchecked Sendable {
         byteToSymbol = table.map { String($0) }
         var symbolToByte: [Character: UInt8] = [:]
         for (b, c) in table.enumerated() { symbolToByte[c] = UInt8(b) }
+        let addedTokens = addedTokens ?? encoder[GPT2Tokenizer.endOfText].map { [GPT2Tokenizer.endOfText: $0] } ?? [:]
+        for (token, id) in addedTokens where token.isEmpty || encoder[token].map({ $0 != id }) ?? false {
+            throw fail("added token \(token.debugDescription) (id \(id)) is empty or has another id in the vocabulary")
+        }
         var decoder: [Int: [UInt8]] = [:]
+        for (token, id) in addedTokens { decoder[id] = Array(token.utf8) }
         for (token, id) in encoder {
-            if token == GPT2Tokenizer.endOfText { decoder[id] = Array(token.utf8); continue }
+            if addedTokens[token] != nil { continue }
             let bytes = token.compactMap { symbolToByte[$0] }
             guard !token.isEmpty, bytes.count == token.count else { throw fail("token \(token.debugDescription) is not spelt in GPT-2's byte symbols") }
             decoder[id] = bytes
         }
         self.decoder = decoder
-        guard let eot = encoder[GPT2Tokenizer.endOfText] else { throw fail("the vocabulary has no <|endoftext|>") }
+        guard let eot = addedTokens[GPT2Tokenizer.endOfText] ?? encoder[GPT2Tokenizer.endOfText] else { throw fail("the vocabulary has no <|endoftext|>") }
         for (b, symbol) in byteToSymbol.enumerated() where encoder[symbol] == nil {
             throw fail("byte \(b) (symbol \(symbol.debugDescription)) has no token: byte-level BPE needs all 256")
         }
@@ -106,6 +140,8 @@ public final class GPT2Tokenizer: @unchecked Sendable {
             throw fail("merge \(i + 1) (\(m.0) \(m.1)) makes \((m.0 + m.1).debugDescription), which is not a token")
         }
         endOfTextID = eot
+        self.pipeline = pipeline
+        added = addedTokens.map { (Array($0.key.unicodeScalars), $0.value) }.sorted { ($0.scalars.count, $1.id) > ($1.scalars.count, $0.id) }
     }
 
     /// GPT-2's reversible map from the 256 byte values to printable Unicode characters.
@@ -128,38 +164,68 @@ public final class GPT2Tokenizer: @unchecked Sendable {
     /// Token ids of `text` (no BOS is added).
     public func encode(_ text: String) -> [Int] {
         var out: [Int] = []
-        var first = true
-        for segment in GPT2Tokenizer.splitOnEndOfText(text) {
-            if !first { out.append(endOfTextID) }
-            first = false
-            for piece in GPT2Tokenizer.preTokenize(segment) { out += bpe(piece) }
+        for part in splitOnAddedTokens(text) {
+            switch part {
+            case .token(let id): out.append(id)
+            case .text(let segment): for piece in pieces(segment) { out += bpe(piece) }
+            }
         }
         return out
     }
 
-    /// `text` split at every `<|endoftext|>`, matched on Unicode scalars (no canonical equivalence
-    /// or grapheme clustering: a combining mark after `>` must not hide the token).
-    static func splitOnEndOfText(_ text: String) -> [Substring] {
+    enum Part { case text(Substring), token(Int) }
+
+    /// `text` split at every added token (leftmost, then longest), matched on Unicode scalars (no
+    /// canonical equivalence or grapheme clustering: a combining mark after `>` must not hide the token).
+    func splitOnAddedTokens(_ text: String) -> [Part] {
         let scalars = text.unicodeScalars
-        let pattern = Array(endOfText.unicodeScalars)
-        var parts: [Substring] = []
+        var parts: [Part] = []
         var segmentStart = scalars.startIndex
         var i = scalars.startIndex
-        while i < scalars.endIndex {
-            if scalars[i] == pattern[0] {
+        scan: while i < scalars.endIndex {
+            for (pattern, id) in added where scalars[i] == pattern[0] {
                 var j = i, k = 0
                 while k < pattern.count && j < scalars.endIndex && scalars[j] == pattern[k] { j = scalars.index(after: j); k += 1 }
                 if k == pattern.count {
-                    parts.append(Substring(scalars[segmentStart..<i]))
+                    if segmentStart < i { parts.append(.text(Substring(scalars[segmentStart..<i]))) }
+                    parts.append(.token(id))
                     segmentStart = j
                     i = j
-                    continue
+                    continue scan
                 }
             }
             i = scalars.index(after: i)
         }
-        parts.append(Substring(scalars[segmentStart..<scalars.endIndex]))
+        if segmentStart < scalars.endIndex { parts.append(.text(Substring(scalars[segmentStart..<scalars.endIndex]))) }
         return parts
+    }
+
+    /// The pieces BPE runs on: the normalizer, the digit split, then the byte-level split.
+    func pieces(_ segment: Substring) -> [Substring] {
+        var text = segment
+        if pipeline.nfc { text = Substring(String(segment).precomposedStringWithCanonicalMapping) }
+        let split = pipeline.digits.map { GPT2Tokenizer.splitDigits(text, $0) } ?? [text]
+        return pipeline.useRegex ? split.flatMap { GPT2Tokenizer.preTokenize($0) } : split
+    }
+
+    /// HuggingFace's `Digits` pre-tokenizer: numeric scalars (categories Nd, Nl, No) isolated one by
+    /// one, or run by run.
+    static func splitDigits(_ text: Substring, _ how: Pipeline.DigitSplit) -> [Substring] {
+        let scalars = text.unicodeScalars
+        var out: [Substring] = []
+        var start = scalars.startIndex, i = scalars.startIndex
+        func isDigit(_ s: Unicode.Scalar) -> Bool { charClass(s) == .number }
+        while i < scalars.endIndex {
+            guard isDigit(scalars[i]) else { i = scalars.index(after: i); continue }
+            if start < i { out.append(Substring(scalars[start..<i])) }
+            var j = scalars.index(after: i)
+            if how == .runs { while j < scalars.endIndex && isDigit(scalars[j]) { j = scalars.index(after: j) } }
+            out.append(Substring(scalars[i..<j]))
+            start = j
+            i = j
+        }
+        if start < scalars.endIndex { out.append(Substring(scalars[start..<scalars.endIndex])) }
+        return out
     }
 
     /// Token ids of raw bytes: invalid UTF-8 sequences become U+FFFD first, as Python's
@@ -195,7 +261,11 @@ public final class GPT2Tokenizer: @unchecked Sendable {
         lock.lock()
         if let hit = cache[key] { lock.unlock(); return hit }
         lock.unlock()
-        let ids = GPT2Tokenizer.merge(key.map { byteToSymbol[Int($0)] }, ranks: ranks).map { encoder[$0]! }   // checked at init
+        let symbols = key.map { byteToSymbol[Int($0)] }
+        let ids: [Int]
+        if pipeline.ignoreMerges, let whole = encoder[symbols.joined()] { ids = [whole] } else {
+            ids = GPT2Tokenizer.merge(symbols, ranks: ranks).map { encoder[$0]! }   // checked at init
+        }
         lock.lock()
         if cache.count < 100_000 { cache[key] = ids }
         lock.unlock()

@@ -8,10 +8,7 @@ import SparseAutoencoder
 import Interp
 
 enum TokenizerBench {
-    static var cache: String {
-        ProcessInfo.processInfo.environment["ATTN_SAE_CACHE"]
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/attn-saes").path
-    }
+    static var cache: String { ProjectCache.root }
 
     /// The benchmark text: the corpus's `.txt` files in sorted path order, whole files, until at
     /// least 2,000,000 bytes (Scripts/baselines/transformer.py builds the same text).

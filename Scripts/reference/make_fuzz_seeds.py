@@ -1,5 +1,5 @@
 """Writes the small synthetic fuzz seeds (Tests/FormatHarnessTests/Fixtures/seeds/): a byte-level
-tokenizer vocabulary with four merges (encoder.json, NUL, vocab.bpe), a text for the real GPT-2
+tokenizer vocabulary with four merges (encoder.json, NUL, vocab.bpe; and as a tokenizer.json after 0xFE), a text for the real GPT-2
 tokenizer (first byte 0xFF), and one corpus of each kind (first byte: 0 text, 1 JSONL, 2 nanoGPT
 .bin, 3 llm.c .bin). The fuzz targets' input layouts are described in Sources/FormatHarness.
 
@@ -35,6 +35,16 @@ for a, b in merges:
 enc["<|endoftext|>"] = len(enc)
 vocab = "#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges)
 open(f"{root}/tokenizer/byte-vocab", "wb").write(json.dumps(enc, ensure_ascii=False).encode() + b"\0" + vocab.encode())
+# The same vocabulary as a GPT-NeoX-style HuggingFace tokenizer.json (NFC, individual digits, byte-level BPE).
+tj = {"version": "1.0", "added_tokens": [{"id": enc["<|endoftext|>"], "content": "<|endoftext|>", "single_word": False, "lstrip": False,
+                                          "rstrip": False, "normalized": False, "special": True}],
+      "normalizer": {"type": "NFC"},
+      "pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "Digits", "individual_digits": True},
+                                                              {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}]},
+      "post_processor": None, "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
+      "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None, "end_of_word_suffix": None,
+                "fuse_unk": False, "byte_fallback": False, "ignore_merges": False, "vocab": enc, "merges": [list(m) for m in merges]}}
+open(f"{root}/tokenizer/tokenizer-json", "wb").write(b"\xfe" + json.dumps(tj, ensure_ascii=False).encode())
 open(f"{root}/tokenizer/text", "wb").write(b"\xff" + "Hello world, the thing<|endoftext|>ünïcödé 123 don't\n\n  x".encode())
 
 open(f"{root}/corpus/text", "wb").write(b"\x00" + b"Some text.\nMore text.")

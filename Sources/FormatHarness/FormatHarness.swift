@@ -29,8 +29,8 @@ public enum FormatHarness {
         case hdf5
         /// JSON configs: SAELens `cfg.json`, the paper's `_cfg.json`, HuggingFace `config.json`.
         case configs
-        /// Tokenizer files (`encoder.json` + `vocab.bpe`, split at the first NUL byte), and the real
-        /// GPT-2 tokenizer on arbitrary text (first byte 0xFF).
+        /// Tokenizer files (`encoder.json` + `vocab.bpe`, split at the first NUL byte), a HuggingFace
+        /// `tokenizer.json` (first byte 0xFE), and the real GPT-2 tokenizer on arbitrary text (first byte 0xFF).
         case tokenizer
         /// Corpora: the first byte picks text, JSONL, nanoGPT `.bin` or llm.c `.bin`.
         case corpus
@@ -130,6 +130,13 @@ public enum FormatHarness {
                 throw FileFormatError(path: scratch + "/config.json", format: "JSON", reason: .corrupt, detail: "no config reader accepts it")
             }
         case .tokenizer:
+            if bytes.first == 0xFE {                       // a HuggingFace tokenizer.json
+                try write(bytes.dropFirst(), scratch + "/tokenizer.json")
+                let tok = try GPT2Tokenizer(tokenizerJSON: scratch + "/tokenizer.json")
+                let text = "Hello world, <|endoftext|> ünïcödé 123 \u{1F600}"
+                guard tok.decode(tok.encode(text)) == text else { throw HarnessFailure("decode(encode(text)) differs from the text") }
+                return
+            }
             if bytes.first == 0xFF {
                 let tok = try sharedTokenizer()
                 let ids = tok.encode(bytes: Array(bytes.dropFirst()))

@@ -13,7 +13,7 @@ public struct CommonOptions: ParsableArguments {
     public var model: String?
     @Option(help: "The model's HuggingFace config.json when it is not beside the weights.")
     public var config: String?
-    @Option(help: "Folder with encoder.json and vocab.bpe; default: the cache's gpt2-tokenizer.")
+    @Option(help: "Folder with encoder.json and vocab.bpe, or a HuggingFace tokenizer.json; default: the cache's gpt2-tokenizer.")
     public var tokenizer: String?
     @Option(parsing: .upToNextOption, help: "Corpus files or folders (text, .jsonl, nanoGPT/llm.c .bin); default: the Python documentation.")
     public var corpus: [String] = []

@@ -23,7 +23,7 @@ func printJSON<T: Encodable>(_ value: T) throws {
 struct Tokenize: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Text → token ids and strings (JSON).")
     @Argument(help: "The text.") var text: String
-    @Option(help: "Folder with encoder.json and vocab.bpe.") var tokenizer: String?
+    @Option(help: "Folder with encoder.json and vocab.bpe, or a tokenizer.json.") var tokenizer: String?
     @Flag(help: "Prepend <|endoftext|> as BOS.") var bos = false
     func run() throws {
         let tok = try ExperimentInputs(tokenizerDirectory: tokenizer).loadTokenizer()
@@ -37,7 +37,7 @@ struct TestPrompt: ParsableCommand {
     @Option(help: "The answer (mind its leading space, e.g. \" Mary\").") var answer: String
     @Option(help: "GPT-2 model file; default: the planted-circuit model.") var model: String?
     @Option(help: "The model's HuggingFace config.json when it is not beside the weights.") var config: String?
-    @Option(help: "Folder with encoder.json and vocab.bpe.") var tokenizer: String?
+    @Option(help: "Folder with encoder.json and vocab.bpe, or a tokenizer.json.") var tokenizer: String?
     @Option(help: "Candidates to list per answer token.") var topK = 10
     @Flag(help: "Do not prepend BOS.") var noBOS = false
     @Flag(help: "Print JSON instead of text.") var json = false
@@ -88,7 +88,7 @@ struct Dump: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Hook names, e.g. blocks.1.attn.hook_z blocks.1.attn.hook_pattern.") var hooks: [String]
     @Option(help: "GPT-2 model file; default: the planted-circuit model.") var model: String?
     @Option(help: "The model's HuggingFace config.json when it is not beside the weights.") var config: String?
-    @Option(help: "Folder with encoder.json and vocab.bpe.") var tokenizer: String?
+    @Option(help: "Folder with encoder.json and vocab.bpe, or a tokenizer.json.") var tokenizer: String?
     @Option(help: "Output .safetensors file.") var to: String
     func validate() throws {
         guard (text == nil) != (tokens == nil) else { throw ValidationError("give exactly one of --text and --tokens") }

@@ -34,10 +34,14 @@ public struct ExperimentInputs: Sendable {
     /// Whether every input is the default one (the planted model, the default corpus).
     public var isDefault: Bool { modelPath == nil && corpus.isEmpty }
 
+    /// The tokenizer: GPT-2's `encoder.json` + `vocab.bpe` in the folder, or else a HuggingFace
+    /// `tokenizer.json` there (byte-level BPE, e.g. GPT-NeoX-style; ``GPT2Tokenizer/init(tokenizerJSON:)``).
     public func loadTokenizer() throws -> GPT2Tokenizer {
         let dir = tokenizerDirectory ?? GPT2Tokenizer.defaultDirectory
-        for f in ["encoder.json", "vocab.bpe"] where !FileManager.default.fileExists(atPath: dir + "/" + f) {
-            throw ExperimentInputError("tokenizer file \(dir)/\(f) is missing; run Scripts/setup (it fetches the GPT-2 tokenizer files) or pass --tokenizer <folder>")
+        let exists = { (f: String) in FileManager.default.fileExists(atPath: dir + "/" + f) }
+        if !exists("encoder.json") && exists("tokenizer.json") { return try GPT2Tokenizer(tokenizerJSON: dir + "/tokenizer.json") }
+        for f in ["encoder.json", "vocab.bpe"] where !exists(f) {
+            throw ExperimentInputError("tokenizer file \(dir)/\(f) is missing; run Scripts/setup (it fetches the GPT-2 tokenizer files) or pass --tokenizer <folder> (with encoder.json and vocab.bpe, or a tokenizer.json)")
         }
         return try GPT2Tokenizer(directory: dir)
     }

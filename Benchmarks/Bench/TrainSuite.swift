@@ -23,7 +23,7 @@ enum TrainSuite {
             let t = i % 1000 == 0 ? 50256 : rng.nextInt(below: 50256)
             withUnsafeBytes(of: UInt16(t).littleEndian) { data.append(contentsOf: $0) }
         }
-        FileManager.default.createFile(atPath: path, contents: data)
+        _ = FileManager.default.createFile(atPath: path, contents: data)
         return path
     }
 
@@ -132,7 +132,7 @@ enum TrainSuite {
         defer { unlink(file) }
         let (rate, _) = trainingRate(model, layers: [layer], file: file, steps: 6, bufferBatches: 8, ranks: ranks)
         if ranks.rank == 0 {
-            FileManager.default.createFile(atPath: output, contents: Data("{\"mpi_2x1_tokens_per_s\": \(rate)}".utf8))
+            _ = FileManager.default.createFile(atPath: output, contents: Data("{\"mpi_2x1_tokens_per_s\": \(rate)}".utf8))
         }
     }
 }

@@ -53,7 +53,8 @@ public final class MPICollective: Collective, @unchecked Sendable {
         var buffer = [CChar](repeating: 0, count: 1024)
         var length: Int32 = 0
         MPI_Error_string(code, &buffer, &length)
-        throw MPIError(call: call, code: code, message: String(cString: buffer))
+        let message = buffer.prefix(Int(max(0, min(length, 1024)))).map { UInt8(bitPattern: $0) }
+        throw MPIError(call: call, code: code, message: String(decoding: message, as: UTF8.self))
     }
 
     /// Allreduce in pieces of at most 2³⁰ elements (MPI counts are 32-bit).

@@ -325,6 +325,7 @@ public struct TrainingRun<Source: ResumableActivationSource> {
     func writeMain(to path: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
+        let windows = try members.map { String(decoding: try encoder.encode($0.window.map(CheckpointWindowEntry.init)), as: UTF8.self) }
         try HDF5Writer.write(to: path, durable: true) { w in
             try w.setAttribute("format", .string(Self.checkpointFormat))
             try w.setAttribute("version", .int(Self.checkpointVersion))
@@ -340,17 +341,12 @@ public struct TrainingRun<Source: ResumableActivationSource> {
                 try w.setAttribute("columns", .ints([Int64(m.columns.lowerBound), Int64(m.columns.upperBound)]), of: g)
                 try w.setAttribute("resample_rng", .ints(m.resampleRNG.state.map { Int64(bitPattern: $0) }), of: g)
                 try w.setAttribute("history", .string(String(decoding: try encoder.encode(m.history), as: UTF8.self)), of: g)
-                try w.setAttribute("window", .string(String(decoding: try encoder.encode(m.window.map(WindowEntry.init)), as: UTF8.self)), of: g)
+                try w.setAttribute("window", .string(windows[k]), of: g)
             }
         }
     }
 
     /// StepMetrics as stored in a checkpoint's unfinished curve window.
-    struct WindowEntry: Codable {
-        var loss: Float, l2: Float, l1: Float, l0: Float, lr: Double
-        init(_ m: StepMetrics) { (loss, l2, l1, l0, lr) = (m.loss, m.l2, m.l1, m.l0, m.lr) }
-        var metrics: StepMetrics { StepMetrics(loss: loss, l2: l2, l1: l1, l0: l0, lr: lr) }
-    }
 
     /// The plan and metadata a checkpoint was written with, without loading its tensors.
     public static func checkpointInfo(_ path: String) throws -> (plan: TrainingRunPlan, metadata: String, step: Int) {
@@ -405,7 +401,7 @@ public struct TrainingRun<Source: ResumableActivationSource> {
             m.trainer = trainer
             m.resampleRNG = try SAETrainer.readRandomStream(f, "resample_rng", of: g, path: path)
             guard let h = try? f.attribute("history", of: g).stringValue, let history = try? decoder.decode([TrainingRecord].self, from: Data(h.utf8)),
-                  let w = try? f.attribute("window", of: g).stringValue, let window = try? decoder.decode([WindowEntry].self, from: Data(w.utf8)) else {
+                  let w = try? f.attribute("window", of: g).stringValue, let window = try? decoder.decode([CheckpointWindowEntry].self, from: Data(w.utf8)) else {
                 throw SAEFormatError.missingKey(file: path, key: g + ".history")
             }
             guard trainer.step == step else { throw SAEFormatError.unsupported(file: path, detail: "\(g) is at step \(trainer.step), the run at \(step)") }
@@ -459,4 +455,12 @@ public struct TrainingRun<Source: ResumableActivationSource> {
                                                          rng: try SAETrainer.readRandomStream(f, "rng", of: "/buffer", path: path), pending: pending)
         return (snapshot, try int("source_rows"))
     }
+}
+
+/// One step's metrics in a checkpoint's averaging window (outside the generic `TrainingRun`, whose
+/// writer closure must not capture its `Source` type).
+struct CheckpointWindowEntry: Codable {
+    var loss: Float, l2: Float, l1: Float, l0: Float, lr: Double
+    init(_ m: StepMetrics) { (loss, l2, l1, l0, lr) = (m.loss, m.l2, m.l1, m.l0, m.lr) }
+    var metrics: StepMetrics { StepMetrics(loss: loss, l2: l2, l1: l1, l0: l0, lr: lr) }
 }

@@ -178,7 +178,7 @@ func writeTokens(_ tokens: [Int], to path: String, llmc: Bool = false, declared:
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("many.jsonl").path
         let line = #"{"text":"x"}"# + "\n"
-        FileManager.default.createFile(atPath: path, contents: Data(String(repeating: line, count: 200_000).utf8))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(String(repeating: line, count: 200_000).utf8))
         var stream = try DocumentStream(.jsonl([path], field: "text"))
         var n = 0
         while let d = try stream.next() { #expect(d == .text("x")); n += 1 }
@@ -189,12 +189,12 @@ func writeTokens(_ tokens: [Int], to path: String, llmc: Bool = false, declared:
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("long.jsonl").path
-        FileManager.default.createFile(atPath: path, contents: Data(("{\"text\":\"" + String(repeating: "y", count: 3_000_000)).utf8))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(("{\"text\":\"" + String(repeating: "y", count: 3_000_000)).utf8))
         var reader = try LineReader(path: path)
         reader.maxLine = 1 << 20
         #expect(throws: CorpusError.self) { _ = try reader.nextLine() }
         // Lines up to the limit still read, across chunk boundaries.
-        FileManager.default.createFile(atPath: path, contents: Data((String(repeating: "z", count: 1_500_000) + "\nend").utf8))
+        _ = FileManager.default.createFile(atPath: path, contents: Data((String(repeating: "z", count: 1_500_000) + "\nend").utf8))
         reader = try LineReader(path: path)
         reader.maxLine = 2 << 20
         #expect(try reader.nextLine()?.0.count == 1_500_000)

@@ -96,7 +96,6 @@ enum Readers {
         // missing with everything that is read intact, and only where `v1Metadata` says so.
         if allowMissingMembers, new.isEmpty, !gone.isEmpty, read.keys.allSatisfy({ read[$0]!.bits == original[$0]!.bits }) { return nil }
         return "entries differ: lost \(gone.prefix(3)), gained \(new.prefix(3))"
-        return nil
     }
 }
 
@@ -209,7 +208,7 @@ func mutationOffsets(size: Int, head: Int = 512, tail: Int = 256) -> [Int] {
             ("metadata not strings", file(#"{"__metadata__":{"a":1}}"#), .corrupt),
         ]
         for (label, bytes, reason) in cases {
-            FileManager.default.createFile(atPath: path, contents: Data(bytes))
+            _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
             do {
                 _ = try SafeTensorsFile(contentsOf: path)
                 Issue.record("\(label): accepted")

@@ -92,7 +92,11 @@ public enum ReportSite {
             let id = type(of: section).id
             log("── \(id.rawValue) (\(id.paper))")
             t0 = Date()
-            let outcome = try section.run(in: workspace, output: output(id, out, featurePage: links))
+            let sectionOutput = try output(id, out, featurePage: links)
+            let outcome = try section.run(in: workspace, output: sectionOutput)
+            if outcome.page == nil, (try? FileManager.default.contentsOfDirectory(atPath: sectionOutput.folder.path))?.isEmpty == true {
+                try? FileManager.default.removeItem(atPath: sectionOutput.folder.path)        // nothing to show: no empty folder
+            }
             record(id, outcome, since: t0, earlier: id == .inductionFeatures ? search.seconds : 0)
         }
 

@@ -58,9 +58,11 @@ public enum InductionFeatures {
         let (sae, layer, layout) = (attention.sae, attention.layer, attention.layout)
         let (nRows, pos) = (tokens.shape[0], tokens.shape[1])
         let rows = (0..<nRows).map { Array(tokens.row($0)) }
-        // Firings of every feature over every position, as (row · pos + p, value).
+        // Firings of every feature over every position, in (row, position) order.
         let scan = try FeatureScan.run(model: model, sae: attention, tokens: tokens, rowsPerForward: rowsPerForward)
-        let firings = scan.firings.map { $0.map { (index: Int32(Int($0.row) * pos + Int($0.position)), value: $0.value) } }
+        let firings = scan.firings
+        /// A firing's position as the proxies index it: row · pos + p.
+        func index(_ f: FeatureFiring) -> Int32 { Int32(Int(f.row) * pos + Int(f.position)) }
         let chosen = features ?? (0..<sae.config.dSAE).filter { !firings[$0].isEmpty }
         guard !chosen.isEmpty else { return [] }
         // Proxies, indexed by target token.
@@ -84,8 +86,8 @@ public enum InductionFeatures {
                 let fired = firings[f]
                 let broadT = broad[target] ?? []
                 let narrowT = narrow[target] ?? []
-                let firedSet = Set(fired.map(\.index))
-                let spec = fired.isEmpty ? 0 : Double(fired.filter { broadT.contains($0.index) }.count) / Double(fired.count)
+                let firedSet = Set(fired.map(index))
+                let spec = fired.isEmpty ? 0 : Double(fired.filter { broadT.contains(index($0)) }.count) / Double(fired.count)
                 let sens = narrowT.isEmpty ? 0 : Double(narrowT.filter { firedSet.contains($0) }.count) / Double(narrowT.count)
                 let heads = attribution.selecting(axis: 0, f).scalars
                 scores.append(InductionFeatureScore(
@@ -97,8 +99,8 @@ public enum InductionFeatures {
         // DFA of the strongest firings, grouped by row so each row runs once.
         var wanted: [Int: [(score: Int, dest: Int)]] = [:]
         for (si, s) in scores.enumerated() {
-            let top = firings[s.feature].sorted { ($0.value, -$0.index) > ($1.value, -$1.index) }.prefix(dfaExamples)
-            for e in top { wanted[Int(e.index) / pos, default: []].append((si, Int(e.index) % pos)) }
+            let top = firings[s.feature].sorted { ($0.value, -$0.row, -$0.position) > ($1.value, -$1.row, -$1.position) }.prefix(dfaExamples)
+            for e in top { wanted[Int(e.row), default: []].append((si, Int(e.position))) }
             scores[si].dfaExamples = top.count
         }
         var peaks = [Int](repeating: 0, count: scores.count)

@@ -23,15 +23,19 @@ import Transformer
                 let firings = scan.firings[j]
                 // In (row, position) order, exactly where the full encoder is positive (up to rounding at 0).
                 #expect(zip(firings, firings.dropFirst()).allSatisfy { ($0.row, $0.position) < ($1.row, $1.position) })
-                var expected = 0
+                // The scan runs the model on chunks of 4 rows, the brute force on all 9: the BLAS kernels
+                // round differently by batch shape (about 1e-5 here under OPENBLAS_CORETYPE=Haswell).
+                let tolerance: Float = 1e-4
                 for r in 0..<9 {
                     for p in 0..<16 {
                         let a = acts[r, p, f], got = scan.activation(j, row: r, position: p)
-                        #expect(Swift.abs(a - got) <= 1e-5 * Swift.max(1, Swift.abs(a)), "feature \(f) at (\(r), \(p)): \(got) vs \(a)")
-                        if a > 1e-6 { expected += 1 }
+                        #expect(Swift.abs(a - got) <= tolerance * Swift.max(1, Swift.abs(a)), "feature \(f) at (\(r), \(p)): \(got) vs \(a)")
+                        // Clearly positive activations are firings; a firing is never clearly zero.
+                        if a > tolerance { #expect(got > 0) }
+                        if got > 0 { #expect(a > -tolerance) }
                     }
                 }
-                #expect(Swift.abs(firings.count - expected) <= 1 && firings.allSatisfy { $0.value > 0 })
+                #expect(firings.allSatisfy { $0.value > 0 })
             }
         }
     }

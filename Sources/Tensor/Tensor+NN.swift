@@ -1,4 +1,4 @@
-// Tensor+NN: softmax (stable, masked), layer norm (TransformerLens semantics), GELU (tanh form).
+// Tensor+NN: softmax (stable, masked), layer norm (TransformerLens semantics), GELU (tanh form and exact).
 
 import Foundation
 
@@ -129,4 +129,14 @@ extension Tensor {
 
     /// `gelu_new` for one value (the same arithmetic as ``gelu()``).
     public static func geluScalar(_ x: Float) -> Float { GeluKernel.scalar(x) }
+
+    /// The exact GELU, `0.5 · x · (1 + erf(x / √2))` (PyTorch's `F.gelu`, TransformerLens `act_fn="gelu"`),
+    /// with the C library's `erff` (within an ulp or two of PyTorch's vectorised erf).
+    public func geluExact() -> Tensor { apply(GeluErfKernel.self) }
+}
+
+/// The exact GELU through `erff`, one lane at a time (no vector erf here).
+enum GeluErfKernel: UnaryKernel {
+    static func scalar(_ x: Float) -> Float { 0.5 * x * (1 + erff(x * 0.707_106_77)) }
+    static func vector(_ x: SIMD4<Float>) -> SIMD4<Float> { SIMD4(scalar(x[0]), scalar(x[1]), scalar(x[2]), scalar(x[3])) }
 }

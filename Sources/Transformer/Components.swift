@@ -5,12 +5,24 @@ import Foundation
 import Tensor
 
 enum Components {
+    /// The residual stream's start and the positions attention reads.
+    struct Embedded {
+        /// `resid_pre` of block 0 `[batch, pos, d_model]`: `hook_embed + hook_pos_embed` (standard), or
+        /// `hook_embed` alone (shortformer).
+        var residual: Tensor
+        /// Shortformer only: `hook_pos_embed`, added to every attention's query and key inputs.
+        var shortformerPositions: Tensor?
+    }
+
     /// `hook_embed` `W_E[tokens]` and `hook_pos_embed` `W_pos[0..<pos]`, both `[batch, pos, d_model]`.
-    static func embed(_ w: GPT2Weights, _ tokens: IndexTensor, _ ctx: inout HookContext) throws -> Tensor {
+    static func embed(_ w: GPT2Weights, _ tokens: IndexTensor, _ ctx: inout HookContext) throws -> Embedded {
         let batch = tokens.shape[0], pos = tokens.shape[1]
         let e = try ctx.fire(.embed, w.wE.gathering(axis: 0, tokens))
         let p = try ctx.fire(.posEmbed, w.wPos.sliced(axis: 0, 0..<pos).expanded(to: [batch, pos, w.config.dModel]).contiguous())
-        return e + p
+        switch w.config.positionalEmbedding {
+        case .standard: return Embedded(residual: e + p, shortformerPositions: nil)
+        case .shortformer: return Embedded(residual: e, shortformerPositions: p)
+        }
     }
 
     /// TransformerLens LayerNorm / LNPre over the last axis, firing `hook_scale` `[..., 1]` and
@@ -38,16 +50,18 @@ enum Components {
 
     /// Multi-head causal self-attention of block `l`, firing q, k, v `[batch, pos, head_index, d_head]`,
     /// attn_scores and pattern `[batch, head_index, query_pos, key_pos]`, z and hook_attn_out.
-    static func attention(_ x: Tensor, _ b: BlockWeights, _ c: GPT2Config, layer l: Int, _ ctx: inout HookContext) throws -> Tensor {
+    /// `positions` (shortformer) is added to the queries' and keys' input `x` (values read `x` alone).
+    static func attention(_ x: Tensor, positions: Tensor?, _ b: BlockWeights, _ c: GPT2Config, layer l: Int, _ ctx: inout HookContext) throws -> Tensor {
         let batch = x.shape[0], pos = x.shape[1], nh = c.nHeads, dh = c.dHead
+        let qkInput = positions.map { x + $0 } ?? x
         // W_Q [n_heads, d_model, d_head] → [d_model, n_heads·d_head] (head-major columns).
-        func project(_ w: Tensor, _ bias: Tensor) -> Tensor {
+        func project(_ input: Tensor, _ w: Tensor, _ bias: Tensor) -> Tensor {
             let packed = w.permuted([1, 0, 2]).reshaped([c.dModel, nh * dh])
-            return linear(x, packed, bias.reshaped([nh * dh])).reshaped([batch, pos, nh, dh])
+            return linear(input, packed, bias.reshaped([nh * dh])).reshaped([batch, pos, nh, dh])
         }
-        let q = try ctx.fire(.q(l), project(b.wQ, b.bQ))
-        let k = try ctx.fire(.k(l), project(b.wK, b.bK))
-        let v = try ctx.fire(.v(l), project(b.wV, b.bV))
+        let q = try ctx.fire(.q(l), project(qkInput, b.wQ, b.bQ))
+        let k = try ctx.fire(.k(l), project(qkInput, b.wK, b.bK))
+        let v = try ctx.fire(.v(l), project(x, b.wV, b.bV))
         // [batch, head_index, query_pos, key_pos] = q·kᵀ / sqrt(d_head) (the scale folded into the product).
         var scores = Tensor.matmul(q.permuted([0, 2, 1, 3]), k.permuted([0, 2, 1, 3]), transposeB: true, alpha: 1 / c.attnScale)
         var pattern: Tensor
@@ -73,20 +87,27 @@ enum Components {
         return try ctx.fire(.attnOut(l), out)
     }
 
-    /// The MLP of block `l`: `gelu_new(x·W_in + b_in)·W_out + b_out`, firing pre, post and mlp_out.
-    static func mlp(_ x: Tensor, _ b: BlockWeights, layer l: Int, _ ctx: inout HookContext) throws -> Tensor {
+    /// The MLP of block `l`: `act(x·W_in + b_in)·W_out + b_out` (`act` = `act_fn`, GPT-2's `gelu_new`
+    /// by default), firing pre, post and mlp_out.
+    static func mlp(_ x: Tensor, _ b: BlockWeights, _ c: GPT2Config, layer l: Int, _ ctx: inout HookContext) throws -> Tensor {
         let pre = try ctx.fire(.mlpPre(l), linear(x, b.wIn, b.bIn))
-        let post = try ctx.fire(.mlpPost(l), pre.gelu())
+        let activated = switch c.actFn {
+        case .geluNew: pre.gelu()
+        case .gelu: pre.geluExact()
+        case .relu: pre.relu()
+        }
+        let post = try ctx.fire(.mlpPost(l), activated)
         return try ctx.fire(.mlpOut(l), linear(post, b.wOut, b.bOut))
     }
 
-    /// One block: `resid_mid = resid_pre + attn(ln1(resid_pre))`, `resid_post = resid_mid + mlp(ln2(resid_mid))`.
-    static func block(_ residPre: Tensor, _ b: BlockWeights, _ c: GPT2Config, layer l: Int, _ ctx: inout HookContext) throws -> Tensor {
+    /// One block: `resid_mid = resid_pre + attn(ln1(resid_pre))`, `resid_post = resid_mid + mlp(ln2(resid_mid))`;
+    /// shortformer `positions` join the attention's query and key inputs after `ln1`.
+    static func block(_ residPre: Tensor, positions: Tensor?, _ b: BlockWeights, _ c: GPT2Config, layer l: Int, _ ctx: inout HookContext) throws -> Tensor {
         let resid = try ctx.fire(.residPre(l), residPre)
         let n1 = try layerNorm(resid, b.ln1, eps: c.eps, scale: .ln1Scale(l), normalized: .ln1Normalized(l), &ctx)
-        let mid = try ctx.fire(.residMid(l), resid + (try attention(n1, b, c, layer: l, &ctx)))
+        let mid = try ctx.fire(.residMid(l), resid + (try attention(n1, positions: positions, b, c, layer: l, &ctx)))
         let n2 = try layerNorm(mid, b.ln2, eps: c.eps, scale: .ln2Scale(l), normalized: .ln2Normalized(l), &ctx)
-        return try ctx.fire(.residPost(l), mid + (try mlp(n2, b, layer: l, &ctx)))
+        return try ctx.fire(.residPost(l), mid + (try mlp(n2, b, c, layer: l, &ctx)))
     }
 
     /// Final layer norm and unembedding: logits `[batch, pos, d_vocab]`.

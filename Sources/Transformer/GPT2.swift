@@ -51,8 +51,11 @@ public struct GPT2: Sendable {
 
     /// Embeddings, blocks `0..<blocks`, and the unembedding when asked.
     private func forward(_ tokens: IndexTensor, blocks: Int, unembed: Bool, _ ctx: inout HookContext) throws -> (residual: Tensor, logits: Tensor?) {
-        var resid = try Components.embed(weights, tokens, &ctx)
-        for l in 0..<blocks { resid = try Components.block(resid, weights.blocks[l], config, layer: l, &ctx) }
+        let embedded = try Components.embed(weights, tokens, &ctx)
+        var resid = embedded.residual
+        for l in 0..<blocks {
+            resid = try Components.block(resid, positions: embedded.shortformerPositions, weights.blocks[l], config, layer: l, &ctx)
+        }
         return (resid, unembed ? try Components.unembed(resid, weights, &ctx) : nil)
     }
 

@@ -7,9 +7,12 @@ import Tensor
 extension GPT2Weights {
     // MARK: Our HDF5 layout
 
-    /// Format tag and version of our HDF5 layout (root attributes `format`, `version`).
+    /// Format tag and version of our HDF5 layout (root attributes `format`, `version`). Version 2 adds
+    /// the string attributes `act_fn` and `positional_embedding_type`; a GPT-2-architecture model is
+    /// still written as version 1 (which earlier builds read), any other as version 2 (which they refuse
+    /// rather than run as GPT-2).
     public static let hdf5Format = "attention-saes.gpt2"
-    public static let hdf5Version: Int64 = 1
+    public static let hdf5Version: Int64 = 2
 
     /// Writes the weights in our HDF5 layout: one dataset per TransformerLens state-dict name at the
     /// root (`/blocks.0.attn.W_Q`), the config and the processing flags as root attributes.
@@ -19,10 +22,12 @@ extension GPT2Weights {
             for (name, t) in stateDict { try w.write(t, at: "/" + name) }
             let c = config
             let attrs: [String: HDF5Attribute] = [
-                "format": .string(GPT2Weights.hdf5Format), "version": .int(GPT2Weights.hdf5Version),
+                "format": .string(GPT2Weights.hdf5Format),
                 "n_layers": .int(Int64(c.nLayers)), "d_model": .int(Int64(c.dModel)), "n_heads": .int(Int64(c.nHeads)),
                 "d_head": .int(Int64(c.dHead)), "d_mlp": .int(Int64(c.dMLP)), "n_ctx": .int(Int64(c.nCtx)),
                 "d_vocab": .int(Int64(c.dVocab)), "eps": .double(Double(c.eps)),
+                "version": .int(c.isGPT2Architecture ? 1 : GPT2Weights.hdf5Version),
+                "act_fn": .string(c.actFn.rawValue), "positional_embedding_type": .string(c.positionalEmbedding.rawValue),
                 "fold_ln": .int(processing.foldLN ? 1 : 0), "center_writing_weights": .int(processing.centerWritingWeights ? 1 : 0),
                 "center_unembed": .int(processing.centerUnembed ? 1 : 0), "fold_value_biases": .int(processing.foldValueBiases ? 1 : 0),
             ]
@@ -45,13 +50,23 @@ extension GPT2Weights {
             throw TransformerError.invalidModelFile(file: path, detail: "not a model in our HDF5 layout (root attribute format != '\(hdf5Format)')")
         }
         let version = try int("version")
-        guard version == hdf5Version else {
-            throw TransformerError.invalidModelFile(file: path, detail: "layout version \(version), this build reads version \(hdf5Version)")
+        guard (1...hdf5Version).contains(Int64(version)) else {
+            throw TransformerError.invalidModelFile(file: path, detail: "layout version \(version), this build reads versions 1…\(hdf5Version)")
+        }
+        /// A string attribute naming one case of `T` (absent: `fallback`, as version 1 files are).
+        func choice<T: RawRepresentable & CaseIterable>(_ key: String, _ fallback: T) throws -> T where T.RawValue == String {
+            guard try f.attributeNames().contains(key) else { return fallback }
+            guard let raw = try? f.attribute(key).stringValue, let v = T(rawValue: raw) else {
+                let allowed = T.allCases.map(\.rawValue).joined(separator: ", ")
+                throw TransformerError.invalidConfig(file: path, key: key, detail: "is \(String(describing: try? f.attribute(key).stringValue)), expected one of \(allowed)")
+            }
+            return v
         }
         let eps = (try? f.attribute("eps").doubleValue).flatMap { $0 }.map { Float($0) } ?? 1e-5
         let config = GPT2Config(nLayers: try int("n_layers"), dModel: try int("d_model"), nHeads: try int("n_heads"),
                                 dHead: try int("d_head"), dMLP: try int("d_mlp"), nCtx: try int("n_ctx"),
-                                dVocab: try int("d_vocab"), eps: eps)
+                                dVocab: try int("d_vocab"), eps: eps, actFn: try choice("act_fn", GPT2Config.ActivationFunction.geluNew),
+                                positionalEmbedding: try choice("positional_embedding_type", GPT2Config.PositionalEmbedding.standard))
         let processing = WeightProcessing(foldLN: try int("fold_ln") != 0, centerWritingWeights: try int("center_writing_weights") != 0,
                                           centerUnembed: try int("center_unembed") != 0, foldValueBiases: try int("fold_value_biases") != 0)
         return try fromStateDict({ name in f.contains("/" + name) ? try f.readTensor("/" + name) : nil },
@@ -196,10 +211,13 @@ extension GPT2Weights {
     }
 }
 
-/// The layouts a GPT-2 model file can have, told apart by name and content.
+/// The layouts a GPT-2-architecture model file can have, told apart by name and content.
 public enum ModelFileFormat: Sendable, Equatable {
     /// HuggingFace `model.safetensors` (by the `.safetensors` suffix).
     case huggingFaceSafetensors
+    /// A TransformerLens state dict saved by `torch.save` (`model_final.pth`; by the `.pth`/`.pt`
+    /// suffix), configured by its repository's `config.json` (``TransformerLensRepoConfig``).
+    case transformerLensCheckpoint
     /// This toolkit's HDF5 layout (an HDF5 file whose root attribute `format` is ``GPT2Weights/hdf5Format``);
     /// it carries its own configuration.
     case ours
@@ -209,20 +227,36 @@ public enum ModelFileFormat: Sendable, Equatable {
     /// The format of the file at `path` (an HDF5 file is opened to read its root attribute).
     public static func detect(_ path: String) throws -> ModelFileFormat {
         if path.hasSuffix(".safetensors") { return .huggingFaceSafetensors }
+        if path.hasSuffix(".pth") || path.hasSuffix(".pt") { return .transformerLensCheckpoint }
         let f = try HDF5File(path: path)
         return (try? f.attribute("format").stringValue) == GPT2Weights.hdf5Format ? .ours : .huggingFaceTF
+    }
+
+    /// The weights file in a model folder as its hub repository ships it: `model.safetensors`,
+    /// `tf_model.h5`, or a TransformerLens `*final.pth` (the file TransformerLens's loader takes from
+    /// such a repository) — the first that exists, in that order; nil when there is none.
+    public static func weightsFile(inFolder folder: String) -> String? {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted()
+        for candidate in ["model.safetensors", "tf_model.h5"] where names.contains(candidate) { return folder + "/" + candidate }
+        return names.first { $0.hasSuffix("final.pth") }.map { folder + "/" + $0 }
     }
 }
 
 extension GPT2Weights {
     /// Loads a model file of any ``ModelFileFormat``, unprocessed; `config` configures HuggingFace
-    /// weights (our layout carries its own and ignores it).
+    /// weights (our layout carries its own and ignores it; a TransformerLens checkpoint reads the
+    /// repository `config.json` beside it — see ``load(transformerLensCheckpoint:config:)`` for another).
     public static func load(file path: String, config: HuggingFaceConfigSource = .beside,
                             warn: (String) -> Void = defaultWarning) throws -> GPT2Weights {
         switch try ModelFileFormat.detect(path) {
-        case .huggingFaceSafetensors: try load(huggingFaceSafetensors: path, config: config, warn: warn)
-        case .ours: try load(hdf5: path)
-        case .huggingFaceTF: try load(tfH5: path, config: config, warn: warn)
+        case .huggingFaceSafetensors: return try load(huggingFaceSafetensors: path, config: config, warn: warn)
+        case .ours: return try load(hdf5: path)
+        case .huggingFaceTF: return try load(tfH5: path, config: config, warn: warn)
+        case .transformerLensCheckpoint:
+            guard case .beside = config else {
+                throw TransformerError.invalidModelFile(file: path, detail: "a TransformerLens checkpoint is configured by its repository's config.json, not a HuggingFace config")
+            }
+            return try load(transformerLensCheckpoint: path)
         }
     }
 }

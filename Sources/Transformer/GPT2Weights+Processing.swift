@@ -16,13 +16,26 @@ extension GPT2Weights {
     ///
     /// Each step is exact in real arithmetic; the processed model's log-probabilities equal the
     /// original's to float rounding, and `hook_z` loses the per-head constant `b_V + ln1.b · W_V`.
+    ///
+    /// A shortformer model gets only the value-bias fold, as in TransformerLens's `from_pretrained`:
+    /// its positions join the queries and keys after `ln1`, so folding `ln1` would scale them too, and
+    /// TransformerLens turns off centring with it (``applicable(_:)``).
     public func processed(_ wanted: WeightProcessing = .transformerLensDefault) -> GPT2Weights {
+        let wanted = applicable(wanted)
         var w = self
         if wanted.foldLN && !processing.foldLN { w.foldLayerNorms() }
         if wanted.centerWritingWeights && !processing.centerWritingWeights { w.centerWritingWeights() }
         if wanted.centerUnembed && !processing.centerUnembed { w.centerUnembed() }
         if wanted.foldValueBiases && !processing.foldValueBiases { w.foldValueBiases() }
         return w
+    }
+
+    /// The steps of `wanted` this model's architecture allows, as TransformerLens's `from_pretrained`
+    /// decides them: for shortformer positions it turns off folding LN, centring the writing weights
+    /// and centring the unembedding, keeping only the value-bias fold.
+    public func applicable(_ wanted: WeightProcessing) -> WeightProcessing {
+        guard config.positionalEmbedding == .shortformer else { return wanted }
+        return WeightProcessing(foldLN: false, centerWritingWeights: false, centerUnembed: false, foldValueBiases: wanted.foldValueBiases)
     }
 
     /// `x − mean(x)` over `axis`.

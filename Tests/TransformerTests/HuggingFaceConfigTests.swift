@@ -90,7 +90,7 @@ import Tensor
     @Test(arguments: [
         ("n_head", "5", "does not divide"), ("n_head", "true", "expected an integer"), ("n_head", "2.5", "expected an integer"),
         ("n_head", "0", "expected an integer"), ("n_layer", "\"2\"", "expected an integer"), ("n_embd", "1e300", "expected an integer"),
-        ("activation_function", "\"relu\"", "supported: gelu_new"), ("layer_norm_epsilon", "-1", "(0, 1)"),
+        ("activation_function", "\"silu\"", "supported: gelu, gelu_new"), ("layer_norm_epsilon", "-1", "(0, 1)"),
         ("scale_attn_by_inverse_layer_idx", "true", "not supported"), ("model_type", "\"gpt_neox\"", "gpt2"),
     ])
     func badValuesAreNamed(_ key: String, _ json: String, _ message: String) throws {

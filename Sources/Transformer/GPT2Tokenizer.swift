@@ -55,6 +55,10 @@ public final class GPT2Tokenizer: @unchecked Sendable {
     /// Number of tokens in the vocabulary.
     public var vocabularySize: Int { encoder.count }
 
+    /// One more than the largest token id: the smallest `d_vocab` a model needs to take every token
+    /// this tokenizer produces (equal to ``vocabularySize`` when the ids have no gaps).
+    public var idLimit: Int { (decoder.keys.max() ?? -1) + 1 }
+
     /// Loads `encoder.json` (token → id) and `vocab.bpe` (merges, one `a b` per line after a
     /// `#version` header); HuggingFace's `vocab.json` and `merges.txt` have the same format.
     public convenience init(encoderJSON: String, mergesFile: String) throws {

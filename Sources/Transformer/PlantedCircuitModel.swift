@@ -108,19 +108,54 @@ public enum PlantedCircuitModel {
         public var randomScoreScale: Float = 2
         /// Gain γ of the unembedding: the logit of the copied token is about γ · √d_model / |x| · |OUT|.
         public var unembedGain: Float = 1.1
+        /// The vocabulary: its size (`d_vocab`), BOS (which carries the flag instead of a code) and the
+        /// tokens whose codes are made orthogonal. GPT-2's by default; ``Vocabulary/init(tokenizer:)``
+        /// makes one for any tokenizer (e.g. GELU-2L's NeoX-style one).
+        public var vocabulary = Vocabulary.gpt2
+        /// Standard (GPT-2) or shortformer positions (GELU-2L's family, the attn-only shortformer models).
+        public var positions = GPT2Config.PositionalEmbedding.standard
         public init() {}
     }
 
-    /// The model's configuration: GPT-2 small's widths and vocabulary, two layers.
+    /// The token side of the construction: `d_vocab`, BOS, and the commonest tokens.
+    public struct Vocabulary: Sendable, Equatable {
+        public var size: Int
+        public var bos: Int
+        /// Tokens whose codes are mutually orthogonal (the first C of them, in this order).
+        public var commonTokens: [Int]
+        public init(size: Int, bos: Int, commonTokens: [Int]) { self.size = size; self.bos = bos; self.commonTokens = commonTokens }
+
+        /// GPT-2's: 50257 tokens, BOS 50256, ``PlantedCircuitModel/commonTokens``.
+        public static let gpt2 = Vocabulary(size: 50257, bos: GPT2Config.endOfText, commonTokens: PlantedCircuitModel.commonTokens)
+
+        /// A tokenizer's: its size, its `<|endoftext|>` as BOS, and ``PlantedCircuitModel/commonStrings``
+        /// that are one token in it (for GPT-2's tokenizer this is exactly ``gpt2``).
+        public init(tokenizer: GPT2Tokenizer) {
+            size = tokenizer.idLimit
+            bos = tokenizer.endOfTextID
+            commonTokens = PlantedCircuitModel.commonStrings.compactMap { s in
+                let ids = tokenizer.encode(s)
+                return ids.count == 1 ? ids[0] : nil
+            }
+        }
+    }
+
+    /// The model's configuration: GPT-2 small's widths, two layers, the vocabulary and positions of `s`.
     public static func config(_ s: Settings = Settings()) -> GPT2Config {
-        GPT2Config(nLayers: 2, dModel: 768, nHeads: 12, dHead: 64, dMLP: 3072, nCtx: s.nCtx, dVocab: 50257)
+        GPT2Config(nLayers: 2, dModel: 768, nHeads: 12, dHead: 64, dMLP: 3072, nCtx: s.nCtx, dVocab: s.vocabulary.size,
+                   positionalEmbedding: s.positions)
     }
 
     /// Version of the construction; part of the cache file name, bumped whenever the weights change.
     public static let version = 2
 
-    /// Tokens whose codes are orthogonal to each other (the first C of them): whitespace, ASCII
-    /// punctuation and the commonest English words — the tokens copied most often in text and code.
+    /// The texts of ``commonTokens``: whitespace, ASCII punctuation and the commonest English words —
+    /// the tokens copied most often in text and code.
+    public static let commonStrings: [String] = [" ", "\n", "\n\n"] + "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~".map(String.init)
+        + [" the", " a", " to", " of", " and", " in", " is", " for", " that", " be",
+           " it", " as", " with", " on", " The", " an", " or", " this", " are", " if", " ("]
+
+    /// GPT-2's ids of ``commonStrings``: the tokens whose codes are orthogonal to each other (the first C of them).
     public static let commonTokens: [Int] = [
         220, 198, 628,                                              // " ", "\n", "\n\n"
         0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,           // ! " # $ % & ' ( ) * + , - . /
@@ -155,7 +190,7 @@ public enum PlantedCircuitModel {
         }
         // ... except the commonest tokens, whose codes are made mutually orthogonal (Gram–Schmidt in list
         // order), so that their frequent copies do not leak into each other's features.
-        let common = commonTokens.prefix(C)
+        let common = s.vocabulary.commonTokens.filter { $0 >= 0 && $0 < cfg.dVocab }.prefix(C)
         for (k, t) in common.enumerated() {
             for u in common.prefix(k) {
                 let d = (0..<C).reduce(Float(0)) { $0 + codes[t * C + $1] * codes[u * C + $1] }
@@ -167,12 +202,18 @@ public enum PlantedCircuitModel {
         let frequencies = (0..<K).map { _ in Float.pi * (0.2 + 0.6 * rng.nextFloat()) }
         // Layer norm gain at a residual of squared norm n2 (all content mean-free).
         func lnGain(_ n2: Float) -> Float { 1 / (n2 / Float(dm) + cfg.eps).squareRoot() }
-        let g0 = lnGain(2)          // token code + position: 1 + 1
-        let g1 = lnGain(4)          // + PREV1 + PREV2 (BOS: flag 3 + position 1)
+        // Standard positions: token code + position (1 + 1), then + PREV1 + PREV2 (BOS: flag 3 + position 1).
+        // Shortformer: no position in the residual (1, then 3; BOS: flag 3), and the position code
+        // joins the queries' and keys' inputs after ln1, unscaled (gain 1).
+        let shortformer = s.positions == .shortformer
+        let g0 = lnGain(shortformer ? 1 : 2)
+        let g1 = lnGain(shortformer ? 3 : 4)
+        let positionGain = shortformer ? 1 : g0
         let scale = Float(dh).squareRoot()
 
         // Embeddings.
-        let bos = GPT2Config.endOfText
+        let bos = s.vocabulary.bos
+        precondition(bos >= 0 && bos < cfg.dVocab, "planted model: BOS \(bos) outside the vocabulary of \(cfg.dVocab)")
         var wE = [Float](repeating: 0, count: cfg.dVocab * dm)
         for t in 0..<cfg.dVocab where t != bos { for i in 0..<C { put(&wE, t, tok + i, codes[t * C + i]) } }
         put(&wE, bos, flag, Float(3).squareRoot())
@@ -202,7 +243,7 @@ public enum PlantedCircuitModel {
                 if head == roles.previousToken || head == roles.twoBack {
                     // Query: the position code rotated back by `shift` steps; key: the position code.
                     let shift: Float = head == roles.previousToken ? 1 : 2
-                    let sq = (scale * s.previousTokenSharpness).squareRoot() / g0
+                    let sq = (scale * s.previousTokenSharpness).squareRoot() / positionGain
                     for kk in 0..<K {
                         let (c, sn) = (cos(frequencies[kk] * shift), sin(frequencies[kk] * shift))
                         let (ci, si) = (pos + 2 * kk, pos + 2 * kk + 1)

@@ -5,7 +5,7 @@ shape of Neel Nanda's GELU-2L family, and TransformerLens's own runs of them.
 Each of `standard/` and `shortformer/` is a folder as `NeelNanda/GELU_2L512W_C4_Code` ships:
   model_final.pth   torch.save(HookedTransformer.state_dict()) — with the attn.mask / attn.IGNORE buffers
   config.json       the repository's config (its keys, including the training ones TL ignores)
-of a random 2-layer GELU model (d_model 16, 2 heads of 8, d_mlp 64, n_ctx 32, d_vocab 3000, the size of the NeoX-style fixture tokenizer) with
+of a random 2-layer GELU model (d_model 16, 2 heads of 8, d_mlp 64, n_ctx 128, d_vocab 3000, the size of the NeoX-style fixture tokenizer) with
 random layer norms and biases, `shortformer_pos` false and true. `reference.h5` in each folder holds,
 for the same tokens, every hook TransformerLens caches, the logits and the per-token loss of
 `HookedTransformer.from_pretrained("NeelNanda/GELU_2L512W_C4_Code")` (group /processed) and of
@@ -45,7 +45,7 @@ def repo_config(shortformer):
         "n_layers": 2, "d_model": 16, "d_mlp": 64, "d_head": 8, "n_heads": 2, "lr_hidden": 0.002, "lr_vector": 0.001,
         "batch_size_per_device": 32, "batches_per_step": 1, "seed": 4091, "save_checkpoints": True, "debug": False,
         "debug_batch": False, "normalization": "LN", "max_tokens": 22000000000, "version": 202,
-        "use_bfloat16_matmul": True, "n_ctx": 32, "d_vocab": 3000, "tokenizer_name": "NeelNanda/gpt-neox-tokenizer-digits",
+        "use_bfloat16_matmul": True, "n_ctx": 128, "d_vocab": 3000, "tokenizer_name": "NeelNanda/gpt-neox-tokenizer-digits",
         "betas": [0.9, 0.99], "weight_decay": 0.05, "dataset_name": "c4_code", "grad_norm_clip": 1.0, "n_devices": 8,
         "act_fn": "gelu", "shortformer_pos": shortformer, "attn_only": False, "ln_eps": 1e-05,
         "lr_schedule": "cosine_warmup", "warmup_tokens": 300000000, "train_loss_ewma_beta": 0.99,

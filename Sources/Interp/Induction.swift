@@ -11,7 +11,7 @@ public struct FuzzyTokens: Sendable {
     public let withSpace: [Int], withoutSpace: [Int], capitalized: [Int], lowercased: [Int]
 
     public init(tokenizer: GPT2Tokenizer) {
-        let n = tokenizer.vocabularySize
+        let n = tokenizer.idLimit
         var ws = [Int](repeating: 0, count: n), wo = ws, cap = ws, low = ws
         for id in 0..<n {
             let s = tokenizer.decode([id])
@@ -53,6 +53,28 @@ public enum Induction {
         /// The destination (last token of the copy) and the source (the token after the first occurrence).
         public var destination: Int { a2 + prefixLength - 1 }
         public var source: Int { a1 + prefixLength }
+    }
+
+    /// The induction score of every head of `layer` (TransformerLens's recipe): on `batch` rows of BOS
+    /// then `length` distinct random tokens (never BOS) repeated once, the mean attention from each
+    /// position `d` of the second copy to `d − length + 1`, the token after the same token's first
+    /// occurrence. An induction head scores near 1, other heads near 0. `[n_heads]`.
+    public static func headScores(model: GPT2, layer: Int, bos: Int, length: Int = 50, batch: Int = 8, seed: UInt64 = 0) throws -> [Double] {
+        let c = model.config
+        precondition((0..<c.nLayers).contains(layer) && length >= 2 && 2 * length + 1 <= c.nCtx && length < c.dVocab,
+                     "induction head scores: layer \(layer) of \(c.nLayers), length \(length) (n_ctx \(c.nCtx), d_vocab \(c.dVocab))")
+        var rng = RandomStream(seed: seed)
+        var values: [Int] = []
+        for _ in 0..<batch {
+            let r = rng.permutation(c.dVocab - 1).prefix(length).map { $0 >= bos ? $0 + 1 : $0 }
+            values += [bos] + r + r
+        }
+        let pattern = try model.runWithCache(IndexTensor(shape: [batch, 2 * length + 1], values: values), names: [.pattern(layer)])[.pattern(layer)]!
+        return (0..<c.nHeads).map { h in
+            var sum = 0.0
+            for b in 0..<batch { for d in (length + 1)...(2 * length) { sum += Double(pattern[b, h, d, d - length + 1]) } }
+            return sum / Double(batch * length)
+        }
     }
 
     /// `count` sequences of `length` (128) distinct random tokens (BOS at 0) in which `tokens[a1..<a1+p]`

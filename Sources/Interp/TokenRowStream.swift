@@ -21,15 +21,16 @@ public struct TokenRowStream {
     /// Tokens left over at the end of the corpus (less than one row).
     public private(set) var droppedTailTokens = 0
 
-    /// `tokenizer` is required for text corpora (token files need none).
+    /// `tokenizer` is required for text corpora (token files need none). `bos` defaults to the
+    /// tokenizer's `<|endoftext|>` (GPT-2's 50256 without a tokenizer).
     public init(documents: DocumentStream, tokenizer: GPT2Tokenizer?, rowLength: Int = 128, nCtx: Int = 1024,
-                bos: Int = GPT2Config.endOfText) {
+                bos: Int? = nil) {
         precondition(rowLength >= 2 && nCtx >= 1)
         self.documents = documents
         self.tokenizer = tokenizer
         self.rowLength = rowLength
         self.nCtx = nCtx
-        self.bos = bos
+        self.bos = bos ?? tokenizer?.endOfTextID ?? GPT2Config.endOfText
     }
 
     /// The next `count` rows, `[count, rowLength]`; fewer (or nil for none) when the corpus ends.

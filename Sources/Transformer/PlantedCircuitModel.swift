@@ -128,12 +128,14 @@ public enum PlantedCircuitModel {
         /// GPT-2's: 50257 tokens, BOS 50256, ``PlantedCircuitModel/commonTokens``.
         public static let gpt2 = Vocabulary(size: 50257, bos: GPT2Config.endOfText, commonTokens: PlantedCircuitModel.commonTokens)
 
-        /// A tokenizer's: its size, its `<|endoftext|>` as BOS, and ``PlantedCircuitModel/commonStrings``
+        /// A tokenizer's: its size, its `<|endoftext|>` as BOS, and as common tokens either `commonTokens`
+        /// (e.g. the most frequent tokens of the corpus the model will read, which for a small vocabulary
+        /// are far more often copied than any fixed list), or else ``PlantedCircuitModel/commonStrings``
         /// that are one token in it (for GPT-2's tokenizer this is exactly ``gpt2``).
-        public init(tokenizer: GPT2Tokenizer) {
+        public init(tokenizer: GPT2Tokenizer, commonTokens: [Int]? = nil) {
             size = tokenizer.idLimit
             bos = tokenizer.endOfTextID
-            commonTokens = PlantedCircuitModel.commonStrings.compactMap { s in
+            self.commonTokens = commonTokens ?? PlantedCircuitModel.commonStrings.compactMap { s in
                 let ids = tokenizer.encode(s)
                 return ids.count == 1 ? ids[0] : nil
             }

@@ -23,7 +23,7 @@ struct CheckpointFixture {
 @Suite struct TransformerLensCheckpointTests {
     @Test func configMapsAsTransformerLensDoes() throws {
         let standard = try TransformerLensRepoConfig(contentsOf: fixture("tl-checkpoint/standard/config.json"))
-        #expect(standard.config == GPT2Config(nLayers: 2, dModel: 16, nHeads: 2, dHead: 8, dMLP: 64, nCtx: 32, dVocab: 3000,
+        #expect(standard.config == GPT2Config(nLayers: 2, dModel: 16, nHeads: 2, dHead: 8, dMLP: 64, nCtx: 128, dVocab: 3000,
                                               eps: 1e-5, actFn: .gelu, positionalEmbedding: .standard))
         #expect(standard.tokenizerName == "NeelNanda/gpt-neox-tokenizer-digits")
         #expect(!standard.normsFolded)

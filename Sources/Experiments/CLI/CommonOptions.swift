@@ -84,10 +84,11 @@ public struct TrainingOptions: ParsableArguments {
                       l1Coeffs: try l1.map { try Self.list($0, "l1") } ?? [])
     }
 
-    public func settings(_ common: CommonOptions) throws -> TrainSAESettings {
+    /// The recipe for `model` (``TrainSAESettings/recipe(for:planted:)``) with these options applied.
+    public func settings(_ common: CommonOptions, model: LoadedModel) throws -> TrainSAESettings {
         let sweep = try sweep()
         let first = layer ?? sweep.layers.first
-        var s = common.model == nil ? TrainSAESettings.planted() : TrainSAESettings.gpt2(layer: first ?? 5)
+        var s = TrainSAESettings.recipe(for: model.model.config, planted: common.model == nil)
         if let first { s.layer = first }
         if let tokens { s.trainingTokens = tokens }
         if let d = sweep.dSAEs.first { s.dSAE = d }
@@ -100,7 +101,8 @@ public struct TrainingOptions: ParsableArguments {
             s.bufferRows = bufferRows
         } else if s.layers.count > 1 {
             // One buffer row holds every layer's activations: keep the buffer within 6 GB (bfloat16).
-            let width = 2 * 768 * s.layers.count
+            let c = model.model.config
+            let width = 2 * c.nHeads * c.dHead * s.layers.count
             s.bufferRows = min(s.bufferRows, max(4 * s.batchSize, (6_000_000_000 / width) / s.batchSize * s.batchSize))
         }
         s.positionsPerRow = positionsPerRow

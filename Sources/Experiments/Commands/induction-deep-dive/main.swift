@@ -25,7 +25,7 @@ struct InductionDeepDiveCommand: ParsableCommand {
     func run() throws {
         let workspace = try common.workspace()
         let targetID = try target.map { t in
-            guard let id = workspace.tokenizer.singleToken(t) else { throw ValidationError("--target '\(t)' is not a single GPT-2 token") }
+            guard let id = workspace.tokenizer.singleToken(t) else { throw ValidationError("--target '\(t)' is not a single token of the model's tokenizer") }
             return id
         }
         let sae = try saeOptions.load(in: workspace)

@@ -41,13 +41,14 @@ struct Reproduce: ParsableCommand {
     }
 
     func run() throws {
-        var settings = ReportSiteSettings(training: try recipe.settings(common), output: common.output("reproduce"))
+        let workspace = try common.workspace()
+        var settings = ReportSiteSettings(training: try recipe.settings(common, model: workspace.model), output: common.output("reproduce"))
         (settings.sae, settings.saeConfig) = (saeOptions.sae, saeOptions.cfg)
         (settings.dashboards, settings.analysisRows) = (dashboards, rows)
         (settings.longPrefixExamples, settings.longPrefixRows) = (longPrefixExamples, longPrefixRows)
         settings.skip = Set(skip.compactMap(ReportSection.init(rawValue:)))
         settings.inductionHeads = inductionHeads.isEmpty ? nil : inductionHeads
-        log("report: \(absolutePath(try ReportSite.run(inputs: common.inputs, settings: settings, log: log)))")
+        log("report: \(absolutePath(try ReportSite.run(in: workspace, settings: settings)))")
     }
 }
 

@@ -35,12 +35,12 @@ struct TrainSAECommand: ParsableCommand {
 
     func run() throws {
         let ranks = try MPICollective.fromLaunch()
-        var s = try recipe.settings(common)
-        s.evaluationRows = evalRows ?? s.evaluationRows
         let output = common.output("train-sae")
         do {
             let isRankZero = (ranks?.rank ?? 0) == 0                  // only rank 0 logs
             let workspace = try Workspace(common.inputs, log: isRankZero ? log : { _ in })
+            var s = try recipe.settings(common, model: workspace.model)
+            s.evaluationRows = evalRows ?? s.evaluationRows
             let mode: TrainingSection.Mode = try evaluate.map { .evaluate(try workspace.loadSAE($0, cfg: cfg), path: $0) }
                 ?? .train(checkpoint: CheckpointPlan(path: output + "/checkpoint.h5", every: checkpointEvery, resume: resume))
             var section = TrainingSection(settings: s, mode: mode)

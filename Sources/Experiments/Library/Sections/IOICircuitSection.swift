@@ -33,6 +33,19 @@ public struct IOICircuitSettings: Sendable, Codable, Equatable {
 
     /// The defaults for a model: GPT-2's layers 5 and 6; on the planted model its first layer (the
     /// last one's output at S2 is read by no later layer, so patching it could change nothing).
+    /// Why the site leaves the IOI section out for the workspace, or nil: its prompts are built from
+    /// GPT-2's single-token names and places, and it patches layers the model must have.
+    static func reasonNotToRun(_ s: IOICircuitSettings, _ workspace: Workspace) -> String? {
+        let t = workspace.tokenizer
+        if t.endOfTextID != GPT2Config.endOfText || t.idLimit != GPT2Config.gpt2Small.dVocab {
+            return "the IOI prompts are built from GPT-2's single-token names and places; \(workspace.model.name)'s tokenizer is not GPT-2's"
+        }
+        if let l = s.patchLayers.first(where: { $0 >= workspace.model.model.config.nLayers }) {
+            return "the paper patches layer \(l) (GPT-2 small's), which \(workspace.model.name) does not have"
+        }
+        return nil
+    }
+
     public static func defaults(for model: LoadedModel) -> IOICircuitSettings {
         model.isPlanted ? IOICircuitSettings(patchLayers: [max(0, model.model.config.nLayers - 2)]) : .gpt2
     }

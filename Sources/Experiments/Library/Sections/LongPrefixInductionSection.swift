@@ -75,6 +75,14 @@ public struct LongPrefixInductionSection: Section {
 
     /// Both heads measured: (a) induction score and (b) DLA against prefix length on synthetic
     /// sequences, (c) detected prefix lengths on the corpus `rows`, (d) the intervention.
+    /// Why the site leaves this section out for the workspace's model, or nil: the default heads
+    /// (GPT-2 small's 5.1 and 5.5, the planted model's) must be in the model.
+    static func reasonNotToRun(_ s: LongPrefixSettings, _ workspace: Workspace) -> String? {
+        let c = workspace.model.model.config
+        guard s.layer >= c.nLayers || max(s.longHead, s.shortHead) >= c.nHeads else { return nil }
+        return "Fig. 4's heads are GPT-2 small's \(s.layer).\(s.longHead) and \(s.layer).\(s.shortHead), not in \(workspace.model.name); run long-prefix-induction with --layer, --long-head and --short-head for this model's heads"
+    }
+
     public func measure(_ workspace: Workspace, rows: IndexTensor) throws -> LongPrefixResult {
         let (model, s) = (workspace.model.model, settings), cfg = model.config
         guard (0..<cfg.nLayers).contains(s.layer), (0..<cfg.nHeads).contains(s.longHead), (0..<cfg.nHeads).contains(s.shortHead) else {
@@ -84,9 +92,10 @@ public struct LongPrefixInductionSection: Section {
             throw ExperimentInputError("long-prefix settings out of range: \(s.examples) examples, prefixes 1…\(s.maxPrefix), \(s.detectionRows)/\(s.interventionRows) rows, \(s.rowsPerForward) rows per forward (each must be ≥ 1)")
         }
         workspace.log("induction score against prefix length (\(s.examples) examples per length)")
-        let scores = try synthetic(vocab: cfg.dVocab) { ex, h in try inductionScores(model, ex, head: h) }
+        let bos = workspace.tokenizer.endOfTextID
+        let scores = try synthetic(vocab: cfg.dVocab, bos: bos) { ex, h in try inductionScores(model, ex, head: h) }
         workspace.log("direct logit attribution against prefix length")
-        let dla = try synthetic(vocab: cfg.dVocab) { ex, h in try directLogitAttribution(model, ex, head: h) }
+        let dla = try synthetic(vocab: cfg.dVocab, bos: bos) { ex, h in try directLogitAttribution(model, ex, head: h) }
         let n = min(s.detectionRows, rows.shape[0])
         workspace.log("detecting attention > \(s.threshold) on \(n) corpus rows")
         let detections = try detect(model, rows: rows.rows(0..<n), tokenizer: workspace.tokenizer)
@@ -99,12 +108,12 @@ public struct LongPrefixInductionSection: Section {
 
     /// The mean of `measure` over synthetic examples, per head (long, then short) and prefix length
     /// 1…max: one random stream throughout, reseeded per call so every measure sees the same sequences.
-    func synthetic(vocab: Int, _ measure: ([Induction.Example], Int) throws -> [Double]) throws -> [[Double]] {
+    func synthetic(vocab: Int, bos: Int, _ measure: ([Induction.Example], Int) throws -> [Double]) throws -> [[Double]] {
         var python = CPythonRandom(seed: 0)
         var rng = RandomStream(seed: 0)
         return try [settings.longHead, settings.shortHead].map { h in
             try (1...settings.maxPrefix).map { p in
-                let ex = Induction.syntheticExamples(count: settings.examples, prefixLength: p, vocab: vocab, python: &python, rng: &rng)
+                let ex = Induction.syntheticExamples(count: settings.examples, prefixLength: p, vocab: vocab, bos: bos, python: &python, rng: &rng)
                 let v = try measure(ex, h)
                 return v.reduce(0, +) / Double(v.count)
             }

@@ -77,3 +77,12 @@ extension Section {
         return full
     }
 }
+
+/// A section the site leaves out for this model, saying why (its finding is "not run: <reason>").
+struct NotRun<S: Section>: Section {
+    static var id: ReportSection { S.id }
+    let reason: String
+    func run(in workspace: Workspace, output: SectionOutput) throws -> SectionOutcome {
+        SectionOutcome(page: nil, headline: "not run: " + reason)
+    }
+}

@@ -61,9 +61,15 @@ public enum ReportSite {
     /// Runs every section not skipped and returns the path of the site's index page.
     @discardableResult
     public static func run(inputs: ExperimentInputs, settings: ReportSiteSettings, log: @escaping (String) -> Void) throws -> String {
-        let start = Date()
         // Everything that can be wrong with the inputs is checked before any work (and before the folder exists).
-        let workspace = try Workspace(inputs, log: log)
+        try run(in: Workspace(inputs, log: log), settings: settings)
+    }
+
+    /// Runs every section not skipped in a workspace already loaded; returns the index page's path.
+    @discardableResult
+    public static func run(in workspace: Workspace, settings: ReportSiteSettings) throws -> String {
+        let start = Date()
+        let log = workspace.log
         let given = try settings.sae.map { try workspace.loadSAE($0, cfg: settings.saeConfig) }
         try check(settings, given: given, workspace: workspace)
         let out = try ReportFolder(settings.output)
@@ -136,12 +142,15 @@ public enum ReportSite {
         var longPrefix = LongPrefixSettings.defaults(for: workspace.model)
         if let n = settings.longPrefixExamples { longPrefix.examples = n }
         if let n = settings.longPrefixRows { (longPrefix.detectionRows, longPrefix.interventionRows) = (n, n) }
+        let ioi = IOICircuitSettings.defaults(for: workspace.model)
         return [InductionFeaturesSection(analysis: analysis),
                 FeatureDashboardsSection(analysis: analysis, settings: boards),
                 InductionDeepDiveSection(analysis: analysis),
                 TopFeaturesSection(analysis: analysis),
-                LongPrefixInductionSection(settings: longPrefix),
-                IOICircuitSection(sae: analysis.sae, settings: IOICircuitSettings.defaults(for: workspace.model))]
+                LongPrefixInductionSection.reasonNotToRun(longPrefix, workspace).map { NotRun<LongPrefixInductionSection>(reason: $0) }
+                    ?? LongPrefixInductionSection(settings: longPrefix),
+                IOICircuitSettings.reasonNotToRun(ioi, workspace).map { NotRun<IOICircuitSection>(reason: $0) }
+                    ?? IOICircuitSection(sae: analysis.sae, settings: ioi)]
     }
 
     /// Dashboards for the induction features found (up to 8), then the most frequently firing features.

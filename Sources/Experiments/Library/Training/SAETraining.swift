@@ -56,6 +56,26 @@ public struct TrainSAESettings: Codable, Sendable, Equatable {
                                 bufferRows: 4096 * 384, training: t, resampling: r, evaluationRows: 256, seed: 0)
     }
 
+    /// The paper's GELU-2L recipe (its SAE `gelu-2l_L1_Hcat_z_lr1.00e-03_l12.00e+00_ds16384_bs4096_…`):
+    /// layer 1, 16384 features (32 × d_in 512), batch 4096, lr 1e-3, l1 = 2, resampling every 25000 steps;
+    /// 100 million tokens by default.
+    public static func gelu2L(layer: Int = 1) -> TrainSAESettings {
+        var s = gpt2(layer: layer)
+        (s.dSAE, s.training.lr, s.training.l1Coeff) = (16384, 1e-3, 2)
+        return s
+    }
+
+    /// The recipe for a model: the planted model's (``planted()``) when `planted`, GELU-2L's for a
+    /// model of its shape (2 layers, d_model 512, 8 heads × 64), GPT-2 small's otherwise — with
+    /// 32 × d_in features, and layer 5 (or the last layer when the model has fewer).
+    public static func recipe(for model: GPT2Config, planted: Bool) -> TrainSAESettings {
+        if planted { return .planted() }
+        if model.nLayers == 2 && model.dModel == 512 && model.nHeads == 8 && model.dHead == 64 { return .gelu2L() }
+        var s = gpt2(layer: min(5, model.nLayers - 1))
+        s.dSAE = 32 * model.nHeads * model.dHead
+        return s
+    }
+
     /// The planted-circuit model's defaults, sized for about ten minutes on two cores with the analysis.
     /// Its `hook_z` norms are about 1 (the planted heads' values are unit codes, the random heads'
     /// smaller), so the paper's l1 ≈ 1 silences nearly every feature; l1 = 0.25 gives L0 ≈ 4

@@ -16,11 +16,15 @@ public struct ExperimentInputError: Error, CustomStringConvertible, Sendable, Eq
 
 /// Where the model, tokenizer and corpus come from.
 public struct ExperimentInputs: Sendable {
-    /// A GPT-2 model file (`tf_model.h5`, `model.safetensors`, or our HDF5); nil = the planted-circuit model.
+    /// A model file (`tf_model.h5`, `model.safetensors`, a TransformerLens `model_final.pth`, or our HDF5)
+    /// or a folder holding one as its hub repository does (``ModelFileFormat/weightsFile(inFolder:)``);
+    /// nil = the planted-circuit model.
     public var modelPath: String?
-    /// The HuggingFace `config.json` of the model file when it is not beside it (`--config`).
+    /// The model's `config.json` when it is not beside the weights (`--config`): HuggingFace's for
+    /// HuggingFace weights, the repository's for a TransformerLens checkpoint.
     public var modelConfigPath: String?
-    /// Folder with `encoder.json` and `vocab.bpe` (default: ``GPT2Tokenizer/defaultDirectory``).
+    /// Folder with `encoder.json` + `vocab.bpe` or a `tokenizer.json` (default: the model's folder when it
+    /// has one of those, else ``GPT2Tokenizer/defaultDirectory``).
     public var tokenizerDirectory: String?
     /// Corpus files or folders (text, `.jsonl`, nanoGPT/llm.c `.bin`); empty = the default corpus.
     public var corpus: [String] = []
@@ -34,10 +38,34 @@ public struct ExperimentInputs: Sendable {
     /// Whether every input is the default one (the planted model, the default corpus).
     public var isDefault: Bool { modelPath == nil && corpus.isEmpty }
 
+    /// Whether `dir` holds tokenizer files (`encoder.json` + `vocab.bpe`, or `tokenizer.json`).
+    static func hasTokenizer(_ dir: String) -> Bool {
+        let exists = { (f: String) in FileManager.default.fileExists(atPath: dir + "/" + f) }
+        return (exists("encoder.json") && exists("vocab.bpe")) || exists("tokenizer.json")
+    }
+
+    /// The folder the model lives in: `modelPath` itself when it is a folder, else the file's folder.
+    var modelFolder: String? {
+        guard let path = modelPath else { return nil }
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { return nil }
+        if isDir.boolValue { return path }
+        let parent = (path as NSString).deletingLastPathComponent
+        return parent.isEmpty ? "." : parent
+    }
+
+    /// Where the tokenizer is read from: `--tokenizer`, else the model's folder when it holds tokenizer
+    /// files (a hub repository's `tokenizer.json`), else GPT-2's files in the cache.
+    public var resolvedTokenizerDirectory: String {
+        if let t = tokenizerDirectory { return t }
+        if let folder = modelFolder, Self.hasTokenizer(folder) { return folder }
+        return GPT2Tokenizer.defaultDirectory
+    }
+
     /// The tokenizer: GPT-2's `encoder.json` + `vocab.bpe` in the folder, or else a HuggingFace
     /// `tokenizer.json` there (byte-level BPE, e.g. GPT-NeoX-style; ``GPT2Tokenizer/init(tokenizerJSON:)``).
     public func loadTokenizer() throws -> GPT2Tokenizer {
-        let dir = tokenizerDirectory ?? GPT2Tokenizer.defaultDirectory
+        let dir = resolvedTokenizerDirectory
         let exists = { (f: String) in FileManager.default.fileExists(atPath: dir + "/" + f) }
         if !exists("encoder.json") && exists("tokenizer.json") { return try GPT2Tokenizer(tokenizerJSON: dir + "/tokenizer.json") }
         for f in ["encoder.json", "vocab.bpe"] where !exists(f) {
@@ -57,25 +85,38 @@ public struct ExperimentInputs: Sendable {
         return CorpusSpec.detect(paths)
     }
 
+    /// The weights file: `modelPath`, or the weights file in it when it is a folder; nil for the planted model.
+    public func modelFile() throws -> String? {
+        guard let path = modelPath else { return nil }
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw ExperimentInputError("model \(path) does not exist; give a folder or a tf_model.h5, model.safetensors, model_final.pth (with its config.json) or a model written by this toolkit")
+        }
+        guard isDir.boolValue else { return path }
+        guard let file = ModelFileFormat.weightsFile(inFolder: path) else {
+            throw ExperimentInputError("model folder \(path) has no model.safetensors, tf_model.h5 or *final.pth")
+        }
+        return file
+    }
+
     /// The model file's weights as stored (no processing). HuggingFace weights are configured by
-    /// ``modelConfigPath`` or the `config.json` beside them; without either, `warn` is told what was assumed.
+    /// ``modelConfigPath`` or the `config.json` beside them (without either, `warn` is told what was
+    /// assumed); a TransformerLens checkpoint by its repository's `config.json`, beside it or given.
     public func loadWeights(warn: (String) -> Void = defaultWarning) throws -> GPT2Weights {
-        guard let path = modelPath else {
+        guard let path = try modelFile() else {
             if let c = modelConfigPath { throw ExperimentInputError("--config \(c) was given without --model; it configures HuggingFace weights") }
             return try PlantedCircuitModel.loadOrBuild()
         }
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw ExperimentInputError("model file \(path) does not exist; give a tf_model.h5, model.safetensors or a model written by this toolkit")
+        guard let c = modelConfigPath else { return try GPT2Weights.load(file: path, warn: warn) }
+        guard FileManager.default.fileExists(atPath: c) else { throw ExperimentInputError("model config \(c) does not exist") }
+        switch try ModelFileFormat.detect(path) {
+        case .ours:
+            throw ExperimentInputError("\(path) is in this toolkit's layout, which carries its own configuration; --config \(c) is for HuggingFace weights and TransformerLens checkpoints")
+        case .transformerLensCheckpoint:
+            return try GPT2Weights.load(transformerLensCheckpoint: path, config: c)
+        case .huggingFaceSafetensors, .huggingFaceTF:
+            return try GPT2Weights.load(file: path, config: .config(try HuggingFaceGPT2Config(contentsOf: c)), warn: warn)
         }
-        var source = GPT2Weights.HuggingFaceConfigSource.beside
-        if let c = modelConfigPath {
-            guard FileManager.default.fileExists(atPath: c) else { throw ExperimentInputError("model config \(c) does not exist") }
-            guard try ModelFileFormat.detect(path) != .ours else {
-                throw ExperimentInputError("\(path) is in this toolkit's layout, which carries its own configuration; --config \(c) is for HuggingFace weights")
-            }
-            source = .config(try HuggingFaceGPT2Config(contentsOf: c))
-        }
-        return try GPT2Weights.load(file: path, config: source, warn: warn)
     }
 
     /// Loads the model (TransformerLens-processed, as the paper's SAEs expect).
@@ -88,7 +129,9 @@ public struct ExperimentInputs: Sendable {
                                name: "planted-circuit model v\(PlantedCircuitModel.version)", path: file)
         }
         let weights = try loadWeights(warn: { log("warning: " + $0) })
-        let roles = try ModelFileFormat.detect(path) == .ours ? PlantedCircuitModel.Roles(hdf5: path) : nil     // only our layout carries roles
-        return LoadedModel(model: GPT2(weights: weights.processed()), roles: roles, name: (path as NSString).lastPathComponent, path: path)
+        let file = try modelFile() ?? path
+        let roles = try ModelFileFormat.detect(file) == .ours ? PlantedCircuitModel.Roles(hdf5: file) : nil     // only our layout carries roles
+        let name = (path as NSString).lastPathComponent
+        return LoadedModel(model: GPT2(weights: weights.processed()), roles: roles, name: name, path: file)
     }
 }

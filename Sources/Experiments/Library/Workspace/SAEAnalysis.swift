@@ -21,11 +21,20 @@ public final class SAEAnalysis {
         self.sae = sae; self.rows = rows; self.inductionHeads = inductionHeads
     }
 
-    /// The analysis of `sae` on `rows` held-out rows of the workspace, with the planted model's
-    /// induction heads of the SAE's layer unless `inductionHeads` are given.
+    /// The analysis of `sae` on `rows` held-out rows of the workspace. Induction heads: `inductionHeads`
+    /// when given, else the planted model's of the SAE's layer, else (any other model) the heads of the
+    /// layer whose induction score on repeated random tokens (``Induction/headScores(model:layer:bos:length:batch:seed:)``)
+    /// is at least 0.4.
     public convenience init(_ workspace: Workspace, sae: AttentionSAE, rows: Int, inductionHeads: [Int]? = nil) throws {
-        self.init(sae: sae, rows: try workspace.heldOutRows(rows),
-                  inductionHeads: inductionHeads ?? workspace.model.inductionHeads(layer: sae.layer))
+        var heads = inductionHeads ?? workspace.model.inductionHeads(layer: sae.layer)
+        if inductionHeads == nil && !workspace.model.isPlanted {
+            let scores = try Induction.headScores(model: workspace.model.model, layer: sae.layer, bos: workspace.tokenizer.endOfTextID,
+                                                  length: min(50, (workspace.model.model.config.nCtx - 1) / 2))
+            heads = scores.indices.filter { scores[$0] >= 0.4 }
+            workspace.log("induction heads of layer \(sae.layer) (score ≥ 0.4 on repeated random tokens): "
+                          + (heads.isEmpty ? "none" : heads.map { "\(sae.layer).\($0) (\(String(format: "%.2f", scores[$0])))" }.joined(separator: ", ")))
+        }
+        self.init(sae: sae, rows: try workspace.heldOutRows(rows), inductionHeads: heads)
     }
 
     /// Every feature scored as an induction feature (SPEC §3.3), computed on first use.

@@ -25,6 +25,10 @@ public struct Workspace {
         tokenizer = try inputs.loadTokenizer()
         corpus = try inputs.corpusSpec()
         model = try inputs.loadModel(log: log)
+        let dVocab = model.model.config.dVocab
+        guard tokenizer.idLimit <= dVocab else {
+            throw ExperimentInputError("the tokenizer in \(inputs.resolvedTokenizerDirectory) has token ids up to \(tokenizer.idLimit - 1), but \(model.name) has d_vocab \(dVocab): they are not from the same model (give the model's own tokenizer with --tokenizer, or put its tokenizer.json beside the weights)")
+        }
     }
 
     /// A workspace of parts already loaded (tests, notebooks).

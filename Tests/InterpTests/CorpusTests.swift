@@ -114,6 +114,36 @@ func writeTokens(_ tokens: [Int], to path: String, llmc: Bool = false, declared:
         // [BOS a b] [␣ a b] with column 0 set to BOS.
         #expect(try rows.nextRows(2)?.values == [0, 98, 99, 0, 98, 99])
     }
+
+    /// TransformerLens's tokenize_and_concatenate of the paper's GELU-2L era (Scripts/reference/
+    /// make_tl_concatenate_fixtures.py): HuggingFace's rows for no pad token, `<|padding|>` and
+    /// `<|endoftext|>` as the pad token (the quirk: the separators vanish), through the stream too.
+    @Test func transformerLensConcatenationMatchesTheReference() throws {
+        let data = try Data(contentsOf: fixturesDirectory().appendingPathComponent("tl_concatenate.json"))
+        let root = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+        let docs = root["documents"] as! [String]
+        let tokenizerPath = fixturesDirectory().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("TransformerTests/Fixtures/tokenizer-json/neox_style.json").path
+        let tok = try GPT2Tokenizer(tokenizerJSON: tokenizerPath)
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let jsonl = dir.path + "/c4-code.jsonl"
+        try docs.map { String(data: try JSONSerialization.data(withJSONObject: ["text": $0]), encoding: .utf8)! }
+            .joined(separator: "\n").write(toFile: jsonl, atomically: true, encoding: .utf8)
+        for case let c as [String: Any] in root["cases"] as! [Any] {
+            let padID = c["pad_id"] as? Int
+            let expected = c["rows"] as! [[Int]]
+            let rowLength = c["max_length"] as! Int
+            #expect(TokenRowStream.concatenate(docs, tokenizer: tok, rowLength: rowLength, padID: padID, bos: 0) == expected, "pad \(c["pad"]!)")
+            var stream = TokenRowStream(documents: try DocumentStream(.jsonl([jsonl], field: "text")), tokenizer: tok, rowLength: rowLength,
+                                        recipe: .transformerLensConcatenate(padID: padID))
+            #expect(try stream.nextRows(100)?.values == expected.flatMap { $0 })
+            #expect(try stream.nextRows(1) == nil)
+        }
+        // The quirk: with <|endoftext|> as the pad token, the separators (id 0) vanish from the text.
+        #expect(TokenRowStream.concatenate(docs, tokenizer: tok, rowLength: 16, padID: 0, bos: 0).flatMap { $0.dropFirst() }.contains(0) == false)
+        #expect(TokenRowStream.concatenate(docs, tokenizer: tok, rowLength: 16, padID: nil, bos: 0).flatMap { $0.dropFirst() }.contains(0))
+    }
 }
 
 @Suite struct ModelActivationSourceTests {

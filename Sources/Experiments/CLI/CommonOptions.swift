@@ -9,14 +9,18 @@ import Tensor
 import Transformer
 
 public struct CommonOptions: ParsableArguments {
-    @Option(help: "GPT-2 model file (tf_model.h5, model.safetensors or our HDF5); default: the planted-circuit model.")
+    @Option(help: "Model: a folder as its hub repository ships it, or a file (tf_model.h5, model.safetensors, TransformerLens model_final.pth, our HDF5); default: the planted-circuit model.")
     public var model: String?
-    @Option(help: "The model's HuggingFace config.json when it is not beside the weights.")
+    @Option(help: "The model's config.json when it is not beside the weights (HuggingFace's, or a TransformerLens repository's).")
     public var config: String?
-    @Option(help: "Folder with encoder.json and vocab.bpe, or a HuggingFace tokenizer.json; default: the cache's gpt2-tokenizer.")
+    @Option(help: "Folder with encoder.json and vocab.bpe, or a HuggingFace tokenizer.json; default: the model's folder if it has one, else the cache's gpt2-tokenizer.")
     public var tokenizer: String?
     @Option(parsing: .upToNextOption, help: "Corpus files or folders (text, .jsonl, nanoGPT/llm.c .bin); default: the Python documentation.")
     public var corpus: [String] = []
+    @Option(help: "How documents become rows: 'documents' (SPEC §1.2, GPT-2's) or 'tl-concatenate' (TransformerLens's tokenize_and_concatenate of the GELU-2L era, SPEC §3.1).")
+    public var rowRecipe: String = "documents"
+    @Option(help: "With --row-recipe tl-concatenate: the tokenizer's pad token, whose id is dropped from the text (default: none, as TransformerLens adds <PAD>).")
+    public var padToken: String?
     @Option(help: "Report folder (default: out/<command>).")
     public var output: String?
     @Option(help: "Seed.")
@@ -26,10 +30,16 @@ public struct CommonOptions: ParsableArguments {
 
     /// Runs once per command: warns when OpenBLAS runs generic kernels on a CPU that has better ones.
     public func validate() throws {
+        guard ["documents", "tl-concatenate"].contains(rowRecipe) else { throw ValidationError("--row-recipe \(rowRecipe); allowed: documents, tl-concatenate") }
+        if padToken != nil && rowRecipe != "tl-concatenate" { throw ValidationError("--pad-token is for --row-recipe tl-concatenate") }
         if let warning = BLAS.genericKernelWarning { log("warning: " + warning) }
     }
 
-    public var inputs: ExperimentInputs { ExperimentInputs(modelPath: model, modelConfigPath: config, tokenizerDirectory: tokenizer, corpus: corpus) }
+    public var inputs: ExperimentInputs {
+        var i = ExperimentInputs(modelPath: model, modelConfigPath: config, tokenizerDirectory: tokenizer, corpus: corpus)
+        i.rowRecipe = rowRecipe == "tl-concatenate" ? .transformerLensConcatenate(padToken: padToken) : .documents
+        return i
+    }
 }
 
 /// The training recipe's options: each one given overrides the default recipe — the planted one on the

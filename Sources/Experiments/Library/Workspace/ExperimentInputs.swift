@@ -28,6 +28,15 @@ public struct ExperimentInputs: Sendable {
     public var tokenizerDirectory: String?
     /// Corpus files or folders (text, `.jsonl`, nanoGPT/llm.c `.bin`); empty = the default corpus.
     public var corpus: [String] = []
+    /// How documents become token rows.
+    public enum RowRecipe: Sendable, Equatable {
+        /// SPEC §1.2 (``TokenRowStream/Recipe/documents``).
+        case documents
+        /// TransformerLens's concatenation of the GELU-2L era (``TokenRowStream/Recipe/transformerLensConcatenate(padID:)``),
+        /// with the tokenizer's pad token as text (nil: none).
+        case transformerLensConcatenate(padToken: String?)
+    }
+    public var rowRecipe = RowRecipe.documents
     public init(modelPath: String? = nil, modelConfigPath: String? = nil, tokenizerDirectory: String? = nil, corpus: [String] = []) {
         self.modelPath = modelPath; self.modelConfigPath = modelConfigPath; self.tokenizerDirectory = tokenizerDirectory; self.corpus = corpus
     }

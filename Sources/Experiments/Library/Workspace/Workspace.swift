@@ -25,6 +25,9 @@ public struct Workspace {
         tokenizer = try inputs.loadTokenizer()
         corpus = try inputs.corpusSpec()
         model = try inputs.loadModel(log: log)
+        if case .transformerLensConcatenate(let pad?) = inputs.rowRecipe, tokenizer.singleToken(pad) == nil {
+            throw ExperimentInputError("--pad-token '\(pad)' is not a single token of the tokenizer in \(inputs.resolvedTokenizerDirectory)")
+        }
         let dVocab = model.model.config.dVocab
         guard tokenizer.idLimit <= dVocab else {
             throw ExperimentInputError("the tokenizer in \(inputs.resolvedTokenizerDirectory) has token ids up to \(tokenizer.idLimit - 1), but \(model.name) has d_vocab \(dVocab): they are not from the same model (give the model's own tokenizer with --tokenizer, or put its tokenizer.json beside the weights)")
@@ -37,12 +40,18 @@ public struct Workspace {
     }
 
     /// Token rows of the training (or held-out) part of the corpus; every 20th document is held out.
-    /// Given corpora follow SPEC §1.2 (each document cut at 1024 tokens); the default corpus's
+    /// With ``ExperimentInputs/rowRecipe`` `.transformerLensConcatenate`, TransformerLens's concatenation
+    /// of the GELU-2L era; otherwise given corpora follow SPEC §1.2 (each document cut at 1024 tokens); the default corpus's
     /// documents (whole manual pages, ~6k tokens each) are kept whole, or most of its text would be
     /// dropped.
     public func rows(heldOut: Bool, rowLength: Int = 128) throws -> TokenRowStream {
         let docs = try DocumentStream(corpus, split: DocumentStream.Split(every: 20, heldOut: heldOut))
-        return TokenRowStream(documents: docs, tokenizer: tokenizer, rowLength: rowLength, nCtx: inputs.corpus.isEmpty ? Int.max : 1024)
+        let recipe: TokenRowStream.Recipe
+        switch inputs.rowRecipe {
+        case .documents: recipe = .documents
+        case .transformerLensConcatenate(let pad): recipe = .transformerLensConcatenate(padID: pad.flatMap(tokenizer.singleToken))
+        }
+        return TokenRowStream(documents: docs, tokenizer: tokenizer, rowLength: rowLength, nCtx: inputs.corpus.isEmpty ? Int.max : 1024, recipe: recipe)
     }
 
     /// The first `count` held-out rows, `[rows, 128]`.

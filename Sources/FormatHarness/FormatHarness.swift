@@ -114,7 +114,7 @@ public enum FormatHarness {
             _ = try attempt { _ = try GPT2Weights.load(tfH5: path, config: .heads(2)) }
         case .configs:
             // The same JSON as a SAELens cfg.json (beside valid 4 × 8 weights), a HuggingFace
-            // config.json and the paper's _cfg.json (read and checked before its .pt is opened):
+            // config.json, a TransformerLens repository's config.json and the paper's _cfg.json (read and checked before its .pt is opened):
             // read when any of them accepts it.
             let folder = try companionSAE(scratch)
             try write(bytes, folder + "/cfg.json")
@@ -123,6 +123,7 @@ public enum FormatHarness {
             let accepted = [
                 try attempt { _ = try SAE.load(saeLens: folder) },
                 try attempt { _ = try HuggingFaceGPT2Config(contentsOf: scratch + "/config.json") },
+                try attempt { _ = try TransformerLensRepoConfig(contentsOf: scratch + "/config.json") },
                 try attempt { _ = try SAE.load(kissanePT: scratch + "/paper.pt") },
             ]
             // The paper's loader always ends at the missing .pt: a cfg it accepted gets that far.

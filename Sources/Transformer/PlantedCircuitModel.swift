@@ -123,7 +123,14 @@ public enum PlantedCircuitModel {
         public var bos: Int
         /// Tokens whose codes are mutually orthogonal (the first C of them, in this order).
         public var commonTokens: [Int]
-        public init(size: Int, bos: Int, commonTokens: [Int]) { self.size = size; self.bos = bos; self.commonTokens = commonTokens }
+        /// The first `reservedDims` common tokens get code dimensions of their own, which no other token's
+        /// code touches (0, GPT-2's default: every code spans all C dimensions). A small vocabulary, whose
+        /// commonest tokens are copied at a large share of positions, needs this for their features to be
+        /// as clean as on GPT-2's vocabulary (Docs/PlantedModel.md).
+        public var reservedDims = 0
+        public init(size: Int, bos: Int, commonTokens: [Int], reservedDims: Int = 0) {
+            self.size = size; self.bos = bos; self.commonTokens = commonTokens; self.reservedDims = reservedDims
+        }
 
         /// GPT-2's: 50257 tokens, BOS 50256, ``PlantedCircuitModel/commonTokens``.
         public static let gpt2 = Vocabulary(size: 50257, bos: GPT2Config.endOfText, commonTokens: PlantedCircuitModel.commonTokens)
@@ -193,6 +200,19 @@ public enum PlantedCircuitModel {
         // ... except the commonest tokens, whose codes are made mutually orthogonal (Gram–Schmidt in list
         // order), so that their frequent copies do not leak into each other's features.
         let common = s.vocabulary.commonTokens.filter { $0 >= 0 && $0 < cfg.dVocab }.prefix(C)
+        // With reserved dimensions, the first R common tokens own code dimensions 0..<R and every other
+        // token's code lives in the rest, so copying any other token never reads as copying one of them.
+        let reserved = min(s.vocabulary.reservedDims, common.count, C - 1)
+        if reserved > 0 {
+            for t in 0..<cfg.dVocab {
+                for i in 0..<reserved { codes[t * C + i] = 0 }
+                let n = (reserved..<C).reduce(Float(0)) { $0 + codes[t * C + $1] * codes[t * C + $1] }.squareRoot()
+                for i in reserved..<C { codes[t * C + i] /= n }
+            }
+            for (i, t) in common.prefix(reserved).enumerated() {
+                for j in 0..<C { codes[t * C + j] = j == i ? 1 : 0 }
+            }
+        }
         for (k, t) in common.enumerated() {
             for u in common.prefix(k) {
                 let d = (0..<C).reduce(Float(0)) { $0 + codes[t * C + $1] * codes[u * C + $1] }

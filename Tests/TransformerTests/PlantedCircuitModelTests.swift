@@ -85,6 +85,29 @@ struct PlantedVariant: Sendable {
         #expect(neox.weights.config.positionalEmbedding == .shortformer && neox.weights.config.dVocab == 3000)
     }
 
+    /// Reserved code dimensions: the first R common tokens' unembedding columns are orthogonal to every
+    /// other token's (the unembedding reads OUT against the codes, so ⟨W_U[:, a], W_U[:, b]⟩ ∝ ⟨c_a, c_b⟩).
+    @Test func reservedDimensionsSeparateTheCommonestTokens() throws {
+        var s = PlantedCircuitModel.Settings()
+        s.vocabulary = PlantedCircuitModel.Vocabulary(size: 400, bos: 0, commonTokens: Array(1...60), reservedDims: 8)
+        s.nCtx = 16
+        // Columns of W_U [d_model, d_vocab], as rows of its transpose.
+        func columns(_ w: GPT2Weights) -> (Int, Int) -> Float {
+            let t = w.wU.transposed().contiguous().scalars, dm = w.config.dModel
+            return { a, b in (0..<dm).reduce(Float(0)) { $0 + t[a * dm + $1] * t[b * dm + $1] } }
+        }
+        let dot = columns(PlantedCircuitModel.build(s))
+        let norm = dot(1, 1)
+        for a in 1...8 {
+            for b in [2, 9, 30, 61, 200, 399] where b != a { #expect(Swift.abs(dot(a, b)) <= 1e-6 * norm, "tokens \(a), \(b)") }
+        }
+        // Without reserved dimensions a rare token's code overlaps the common ones (about 1/√C each).
+        s.vocabulary.reservedDims = 0
+        let plain = columns(PlantedCircuitModel.build(s))
+        let overlap = (200..<260).map { plain(1, $0) }
+        #expect(overlap.map { Swift.abs($0) }.max()! > 0.05 * norm)
+    }
+
     @Test(arguments: PlantedVariant.names)
     func previousTokenHeadsAttendOneAndTwoBack(_ variant: String) throws {
         let v = PlantedVariant.named(variant)

@@ -52,6 +52,13 @@ import Transformer
         try Inspect.convertModel(from: source, to: out)
         #expect(try GPT2Weights.load(hdf5: out) == GPT2Weights.load(huggingFaceSafetensors: source))
         #expect(throws: ExperimentInputError.self) { try Inspect.convertModel(from: "/nonexistent.safetensors", to: out) }
+        // A TransformerLens checkpoint folder (shortformer) → our layout, architecture kept.
+        let folder = fixtures.appendingPathComponent("tl-checkpoint/shortformer").path
+        let tl = temporaryDirectory().path + "/gelu.h5"
+        try Inspect.convertModel(from: folder, to: tl)
+        let back = try GPT2Weights.load(hdf5: tl)
+        #expect(back == (try GPT2Weights.load(transformerLensCheckpoint: folder + "/model_final.pth")))
+        #expect(back.config.positionalEmbedding == .shortformer && back.config.actFn == .gelu)
     }
 
     @Test func tokenizeGivesIdsAndStrings() throws {

@@ -77,9 +77,11 @@ public enum Inspect {
     /// Converts a model file (tf_model.h5, model.safetensors or ours) to our HDF5 layout, unprocessed.
     public static func convertModel(from input: String, config: String? = nil, to output: String,
                                     warn: (String) -> Void = defaultWarning) throws {
-        let weights = try ExperimentInputs(modelPath: input, modelConfigPath: config).loadWeights(warn: warn)
+        let inputs = ExperimentInputs(modelPath: input, modelConfigPath: config)
+        let weights = try inputs.loadWeights(warn: warn)
+        let file = try inputs.modelFile() ?? input                  // a folder's weights file
         var attributes: [String: HDF5Attribute] = ["source": .string((input as NSString).lastPathComponent)]
-        if try ModelFileFormat.detect(input) == .ours, let roles = try? PlantedCircuitModel.Roles(hdf5: input) { attributes.merge(roles.attributes) { a, _ in a } }
+        if try ModelFileFormat.detect(file) == .ours, let roles = try? PlantedCircuitModel.Roles(hdf5: file) { attributes.merge(roles.attributes) { a, _ in a } }
         try weights.writeHDF5(to: output, extraAttributes: attributes)
     }
 

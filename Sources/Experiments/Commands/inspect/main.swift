@@ -23,7 +23,7 @@ func printJSON<T: Encodable>(_ value: T) throws {
 struct Tokenize: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Text → token ids and strings (JSON).")
     @Argument(help: "The text.") var text: String
-    @Option(help: "Folder with encoder.json and vocab.bpe, or a tokenizer.json.") var tokenizer: String?
+    @Option(help: "Folder with encoder.json and vocab.bpe, or a tokenizer.json (default: the model's folder if it has one, else GPT-2's).") var tokenizer: String?
     @Flag(help: "Prepend <|endoftext|> as BOS.") var bos = false
     func run() throws {
         let tok = try ExperimentInputs(tokenizerDirectory: tokenizer).loadTokenizer()
@@ -35,9 +35,9 @@ struct TestPrompt: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "test-prompt", abstract: "TransformerLens's test_prompt: the answer's rank, logit and probability, and the top-k.")
     @Option(help: "The prompt.") var prompt: String
     @Option(help: "The answer (mind its leading space, e.g. \" Mary\").") var answer: String
-    @Option(help: "GPT-2 model file; default: the planted-circuit model.") var model: String?
-    @Option(help: "The model's HuggingFace config.json when it is not beside the weights.") var config: String?
-    @Option(help: "Folder with encoder.json and vocab.bpe, or a tokenizer.json.") var tokenizer: String?
+    @Option(help: "Model folder or file (tf_model.h5, model.safetensors, TransformerLens model_final.pth, ours); default: the planted-circuit model.") var model: String?
+    @Option(help: "The model's config.json when it is not beside the weights (HuggingFace's, or a TransformerLens repository's).") var config: String?
+    @Option(help: "Folder with encoder.json and vocab.bpe, or a tokenizer.json (default: the model's folder if it has one, else GPT-2's).") var tokenizer: String?
     @Option(help: "Candidates to list per answer token.") var topK = 10
     @Flag(help: "Do not prepend BOS.") var noBOS = false
     @Flag(help: "Print JSON instead of text.") var json = false
@@ -53,8 +53,8 @@ struct TestPrompt: ParsableCommand {
 
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Model file → our HDF5 layout, or the paper's SAE .pt (+ cfg) → SAELens format.")
-    @Option(help: "A model file (tf_model.h5, model.safetensors, ours) to convert.") var model: String?
-    @Option(help: "The model's HuggingFace config.json when it is not beside the weights.") var config: String?
+    @Option(help: "A model folder or file (tf_model.h5, model.safetensors, TransformerLens model_final.pth, ours) to convert.") var model: String?
+    @Option(help: "The model's config.json when it is not beside the weights (HuggingFace's, or a TransformerLens repository's).") var config: String?
     @Option(help: "The paper's SAE checkpoint (.pt) to convert.") var saePt: String?
     @Option(help: "The SAE's _cfg.json (default: next to the .pt).") var saeCfg: String?
     @Option(help: "Heads × d_head of a hook_z SAE (default 12x64).") var heads = "12x64"
@@ -86,9 +86,9 @@ struct Dump: ParsableCommand {
     @Option(help: "Text to run (BOS prepended).") var text: String?
     @Option(help: "Token ids, comma-separated (used as given).") var tokens: String?
     @Option(parsing: .upToNextOption, help: "Hook names, e.g. blocks.1.attn.hook_z blocks.1.attn.hook_pattern.") var hooks: [String]
-    @Option(help: "GPT-2 model file; default: the planted-circuit model.") var model: String?
-    @Option(help: "The model's HuggingFace config.json when it is not beside the weights.") var config: String?
-    @Option(help: "Folder with encoder.json and vocab.bpe, or a tokenizer.json.") var tokenizer: String?
+    @Option(help: "Model folder or file (tf_model.h5, model.safetensors, TransformerLens model_final.pth, ours); default: the planted-circuit model.") var model: String?
+    @Option(help: "The model's config.json when it is not beside the weights (HuggingFace's, or a TransformerLens repository's).") var config: String?
+    @Option(help: "Folder with encoder.json and vocab.bpe, or a tokenizer.json (default: the model's folder if it has one, else GPT-2's).") var tokenizer: String?
     @Option(help: "Output .safetensors file.") var to: String
     func validate() throws {
         guard (text == nil) != (tokens == nil) else { throw ValidationError("give exactly one of --text and --tokens") }

@@ -63,6 +63,25 @@ func transformerFixture(_ name: String) -> String {
         #expect(lines.contains { $0.hasPrefix("induction heads of layer 1") })
     }
 
+    /// Figure 2's command on such a folder: the paper's SAE file format (`<run>.pt` + `_cfg.json`, here a
+    /// layer-1 hook_z SAE of d_in 16 = the fixture model's 2 × 8) loads against the model and the deep
+    /// dive runs on feature 14, its target the feature's top logit-effect token in this vocabulary.
+    @Test func thePapersSAEFormatRunsTheDeepDive() throws {
+        let model = try Self.folder(["model_final.pth": transformerFixture("tl-checkpoint/standard/model_final.pth"),
+                                     "config.json": transformerFixture("tl-checkpoint/standard/config.json"),
+                                     "tokenizer.json": transformerFixture("tokenizer-json/neox_style.json")])
+        let workspace = try Workspace(ExperimentInputs(modelPath: model))
+        let kissane = fixturesDirectory().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("SparseAutoencoderTests/Fixtures/kissane").path
+        let pt = try #require(try FileManager.default.contentsOfDirectory(atPath: kissane).first { $0.hasSuffix(".pt") })
+        let sae = try workspace.loadSAE(kissane + "/" + pt)
+        #expect(sae.layer == 1 && sae.dSAE == 32 && sae.sae.config.headLayout == HeadLayout(nHeads: 2, dHead: 8))
+        let out = temporaryDirectory().path
+        let section = InductionDeepDiveSection(analysis: try SAEAnalysis(workspace, sae: sae, rows: 16), feature: 14)
+        let outcome = try section.run(in: workspace, output: SectionOutput(folder: try ReportFolder(out)))
+        #expect(outcome.page == "index.html" && outcome.headline.contains("feature 14"), "\(outcome.headline)")
+    }
+
     /// A tokenizer whose ids do not fit the model, a folder without weights: refused before any work.
     @Test func mismatchedFoldersAreRefused() throws {
         let gpt2Tokenizer = try Self.folder(["model_final.pth": transformerFixture("tl-checkpoint/standard/model_final.pth"),

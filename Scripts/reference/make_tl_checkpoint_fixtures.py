@@ -2,7 +2,8 @@
 """Writes Tests/TransformerTests/Fixtures/tl-checkpoint/: TransformerLens-format checkpoints of the
 shape of Neel Nanda's GELU-2L family, and TransformerLens's own runs of them.
 
-Each of `standard/` and `shortformer/` is a folder as `NeelNanda/GELU_2L512W_C4_Code` ships:
+Each of `standard/` and `shortformer/` is a folder as `NeelNanda/GELU_2L512W_C4_Code` ships (and
+`attn-only/` one as `NeelNanda/Attn_Only_2L512W_C4_Code` does: attention-only blocks, d_vocab 512):
   model_final.pth   torch.save(HookedTransformer.state_dict()) — with the attn.mask / attn.IGNORE buffers
   config.json       the repository's config (its keys, including the training ones TL ignores)
 of a random 2-layer GELU model (d_model 16, 2 heads of 8, d_mlp 64, n_ctx 128, d_vocab 3000, the size of the NeoX-style fixture tokenizer) with
@@ -38,6 +39,13 @@ REPO = "NeelNanda/GELU_2L512W_C4_Code"
 TEXT = "def board(x):\n    return x.board[12] + 345  # the board"
 
 
+def attn_only_config():
+    """An attention-only repository's config (NeelNanda/Attn_Only_2L512W_C4_Code's keys, shrunk; d_vocab 512)."""
+    c = repo_config(False)
+    c.update({"attn_only": True, "d_vocab": 512, "act_fn": "solu_ln", "d_mlp": 64})     # act_fn and d_mlp unused
+    return c
+
+
 def repo_config(shortformer):
     """config.json in the repository's format: the keys convert_neel_model_config reads, and the
     training keys it ignores (values as in the GELU-2L repository, dimensions shrunk)."""
@@ -60,7 +68,7 @@ def repo_config(shortformer):
 def random_model(cfg_json, seed):
     """A HookedTransformer of the config with every parameter random (LN weights near 1)."""
     torch.manual_seed(seed)
-    d = {k: cfg_json[k] for k in ("n_layers", "d_model", "d_mlp", "d_head", "n_heads", "n_ctx", "d_vocab", "act_fn")}
+    d = {k: cfg_json[k] for k in ("n_layers", "d_model", "d_mlp", "d_head", "n_heads", "n_ctx", "d_vocab", "act_fn", "attn_only")}
     cfg = HookedTransformerConfig(**d, normalization_type="LN",
                                   positional_embedding_type="shortformer" if cfg_json["shortformer_pos"] else "standard")
     model = HookedTransformer(cfg)
@@ -75,7 +83,7 @@ def random_model(cfg_json, seed):
     return model
 
 
-def load_like_the_hub(folder, processed, tokenizer):
+def load_like_the_hub(folder, processed, tokenizer, repo=REPO):
     """TransformerLens's from_pretrained of the GELU-2L repository, its two downloads served from `folder`."""
     real_download, real_api = tl_utils.download_file_from_hf, loading.HfApi
 
@@ -91,7 +99,7 @@ def load_like_the_hub(folder, processed, tokenizer):
     loading.utils.download_file_from_hf = download
     try:
         load = HookedTransformer.from_pretrained if processed else HookedTransformer.from_pretrained_no_processing
-        return load(REPO, tokenizer=tokenizer, device="cpu")
+        return load(repo, tokenizer=tokenizer, device="cpu")
     finally:
         tl_utils.download_file_from_hf, loading.HfApi = real_download, real_api
         loading.utils.download_file_from_hf = real_download
@@ -103,22 +111,22 @@ def main():
     transformers.PreTrainedTokenizerFast(tokenizer_file=TOKENIZER, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
                                          pad_token="<|padding|>").save_pretrained(tok_dir)
     tokenizer = transformers.AutoTokenizer.from_pretrained(tok_dir)
-    for shortformer, seed in ((False, 21), (True, 22)):
-        folder = os.path.join(OUT, "shortformer" if shortformer else "standard")
+    for name, cfg_json, repo, seed in (("standard", repo_config(False), REPO, 21), ("shortformer", repo_config(True), REPO, 22),
+                                       ("attn-only", attn_only_config(), "NeelNanda/Attn_Only_2L512W_C4_Code", 23)):
+        folder = os.path.join(OUT, name)
         os.makedirs(folder, exist_ok=True)
-        cfg_json = repo_config(shortformer)
         with open(os.path.join(folder, "config.json"), "w") as f:
             json.dump(cfg_json, f)
         torch.save(random_model(cfg_json, seed).state_dict(), os.path.join(folder, "model_final.pth"))
         text_tokens = None
         tokens = torch.tensor([[0, 412, 17, 2999, 5, 412, 17, 2999, 5, 88, 7, 7],
-                               [0, 50, 51, 52, 53, 50, 51, 52, 53, 2500, 9, 10]])
+                               [0, 50, 51, 52, 53, 50, 51, 52, 53, 2500, 9, 10]]) % cfg_json["d_vocab"]
         with h5py.File(os.path.join(folder, "reference.h5"), "w") as f:
             f.create_dataset("tokens", data=tokens.numpy())
             for k in ("transformer_lens", "transformers", "torch"):
                 f.attrs[k] = importlib.metadata.version(k)
             for group, processed in (("unprocessed", False), ("processed", True)):
-                model = load_like_the_hub(folder, processed, tokenizer).eval()
+                model = load_like_the_hub(folder, processed, tokenizer, repo).eval()
                 with torch.no_grad():
                     logits, cache = model.run_with_cache(tokens)
                     loss = model(tokens, return_type="loss", loss_per_token=True)

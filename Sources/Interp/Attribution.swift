@@ -48,7 +48,7 @@ public struct DirectLogitAttribution: Sendable {
     public static func compute(model: GPT2, tokens: IndexTensor, direction: LogitDifference) throws -> DirectLogitAttribution {
         let c = model.config, w = model.weights
         var names: Set<HookName> = [.embed, .posEmbed, .lnFinalScale]
-        for l in 0..<c.nLayers { names.formUnion([.z(l), .mlpOut(l)]) }
+        for l in 0..<c.nLayers { names.formUnion(c.attnOnly ? [.z(l)] : [.z(l), .mlpOut(l)]) }
         let out = try model.run(tokens, cache: names)
         let prompts = direction.answer.count
         // Per prompt: the unembedding direction divided by that position's final scale, [prompt, d_model].
@@ -73,9 +73,10 @@ public struct DirectLogitAttribution: Sendable {
             }
             heads.append(Tensor(shape: [prompts, c.nHeads], scalars: perHead))
             bias.append(Tensor((0..<prompts).map { (w.blocks[l].bO * dirs.selecting(axis: 0, $0)).sum() }))
-            mlp.append(along(out.cache[.mlpOut(l)]!))
+            mlp.append(c.attnOnly ? Tensor(zeros: [prompts]) : along(out.cache[.mlpOut(l)]!))      // attention-only: no MLP
         }
-        let embeddings = along(out.cache[.embed]! + out.cache[.posEmbed]!)
+        // Shortformer positions never enter the residual stream: only the token embedding is direct.
+        let embeddings = along(c.positionalEmbedding == .shortformer ? out.cache[.embed]! : out.cache[.embed]! + out.cache[.posEmbed]!)
         let unembedBias = Tensor((0..<prompts).map { w.bU[direction.answer[$0]] - w.bU[direction.other[$0]] })
         return DirectLogitAttribution(heads: heads, attentionBias: bias, mlp: mlp, embeddings: embeddings, unembedBias: unembedBias)
     }

@@ -100,12 +100,15 @@ enum Components {
         return try ctx.fire(.mlpOut(l), linear(post, b.wOut, b.bOut))
     }
 
-    /// One block: `resid_mid = resid_pre + attn(ln1(resid_pre))`, `resid_post = resid_mid + mlp(ln2(resid_mid))`;
-    /// shortformer `positions` join the attention's query and key inputs after `ln1`.
+    /// One block: `resid_mid = resid_pre + attn(ln1(resid_pre))`, `resid_post = resid_mid + mlp(ln2(resid_mid))`
+    /// (attention-only: `resid_post = resid_pre + attn(ln1(resid_pre))`); shortformer `positions` join the
+    /// attention's query and key inputs after `ln1`.
     static func block(_ residPre: Tensor, positions: Tensor?, _ b: BlockWeights, _ c: GPT2Config, layer l: Int, _ ctx: inout HookContext) throws -> Tensor {
         let resid = try ctx.fire(.residPre(l), residPre)
         let n1 = try layerNorm(resid, b.ln1, eps: c.eps, scale: .ln1Scale(l), normalized: .ln1Normalized(l), &ctx)
-        let mid = try ctx.fire(.residMid(l), resid + (try attention(n1, positions: positions, b, c, layer: l, &ctx)))
+        let attnOut = try attention(n1, positions: positions, b, c, layer: l, &ctx)
+        if c.attnOnly { return try ctx.fire(.residPost(l), resid + attnOut) }
+        let mid = try ctx.fire(.residMid(l), resid + attnOut)
         let n2 = try layerNorm(mid, b.ln2, eps: c.eps, scale: .ln2Scale(l), normalized: .ln2Normalized(l), &ctx)
         return try ctx.fire(.residPost(l), mid + (try mlp(n2, b, c, layer: l, &ctx)))
     }

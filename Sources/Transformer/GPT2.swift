@@ -45,7 +45,7 @@ public struct GPT2: Sendable {
         }
         var ctx = HookContext(cacheNames: cache, edits: hooks)
         let (resid, logits) = try forward(tokens, blocks: stop, unembed: stopAtLayer == nil, &ctx)
-        try ctx.checkAllFired(nLayers: config.nLayers)
+        try ctx.checkAllFired(config)
         return Output(logits: logits, residual: resid, cache: ctx.cache)
     }
 
@@ -73,12 +73,15 @@ public struct GPT2: Sendable {
     public func runWithCache(_ tokens: IndexTensor, names: Set<HookName>) throws -> ActivationCache {
         try validate(tokens)
         for h in names where (h.layer ?? 0) >= config.nLayers { throw TransformerError.hookLayerOutOfRange(hook: h.description, nLayers: config.nLayers) }
-        guard let last = HookName.all(nLayers: config.nLayers).last(where: names.contains) else { return ActivationCache() }
+        guard let last = HookName.all(config).last(where: names.contains) else {
+            try HookContext(cacheNames: names, edits: [:]).checkAllFired(config)      // names this model does not have
+            return ActivationCache()
+        }
         var ctx = HookContext(cacheNames: names, edits: [:], stopAfter: last)
         do {
             _ = try forward(tokens, blocks: config.nLayers, unembed: true, &ctx)
         } catch is HookContext.EarlyStop {}
-        try ctx.checkAllFired(nLayers: config.nLayers)
+        try ctx.checkAllFired(config)
         return ctx.cache
     }
 

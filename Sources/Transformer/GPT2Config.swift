@@ -43,9 +43,12 @@ public struct GPT2Config: Codable, Sendable, Equatable {
     public var actFn: ActivationFunction
     /// Standard (GPT-2) or shortformer positions.
     public var positionalEmbedding: PositionalEmbedding
+    /// Attention-only blocks (TransformerLens `attn_only`): no `ln2`, no MLP, `resid_post = resid_pre +
+    /// attn_out` with no `hook_resid_mid`; `dMLP` is 0.
+    public var attnOnly: Bool
 
     public init(nLayers: Int, dModel: Int, nHeads: Int, dHead: Int, dMLP: Int, nCtx: Int, dVocab: Int, eps: Float = 1e-5,
-                actFn: ActivationFunction = .geluNew, positionalEmbedding: PositionalEmbedding = .standard) {
+                actFn: ActivationFunction = .geluNew, positionalEmbedding: PositionalEmbedding = .standard, attnOnly: Bool = false) {
         self.nLayers = nLayers
         self.dModel = dModel
         self.nHeads = nHeads
@@ -56,11 +59,12 @@ public struct GPT2Config: Codable, Sendable, Equatable {
         self.eps = eps
         self.actFn = actFn
         self.positionalEmbedding = positionalEmbedding
+        self.attnOnly = attnOnly
     }
 
-    private enum CodingKeys: String, CodingKey { case nLayers, dModel, nHeads, dHead, dMLP, nCtx, dVocab, eps, actFn, positionalEmbedding }
+    private enum CodingKeys: String, CodingKey { case nLayers, dModel, nHeads, dHead, dMLP, nCtx, dVocab, eps, actFn, positionalEmbedding, attnOnly }
 
-    /// Decodes a config; `actFn` and `positionalEmbedding` may be absent (GPT-2's, as before they existed).
+    /// Decodes a config; `actFn`, `positionalEmbedding` and `attnOnly` may be absent (GPT-2's, as before they existed).
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(nLayers: try c.decode(Int.self, forKey: .nLayers), dModel: try c.decode(Int.self, forKey: .dModel),
@@ -68,11 +72,12 @@ public struct GPT2Config: Codable, Sendable, Equatable {
                   dMLP: try c.decode(Int.self, forKey: .dMLP), nCtx: try c.decode(Int.self, forKey: .nCtx),
                   dVocab: try c.decode(Int.self, forKey: .dVocab), eps: try c.decode(Float.self, forKey: .eps),
                   actFn: try c.decodeIfPresent(ActivationFunction.self, forKey: .actFn) ?? .geluNew,
-                  positionalEmbedding: try c.decodeIfPresent(PositionalEmbedding.self, forKey: .positionalEmbedding) ?? .standard)
+                  positionalEmbedding: try c.decodeIfPresent(PositionalEmbedding.self, forKey: .positionalEmbedding) ?? .standard,
+                  attnOnly: try c.decodeIfPresent(Bool.self, forKey: .attnOnly) ?? false)
     }
 
-    /// Whether this is GPT-2's architecture exactly (`gelu_new`, standard positions).
-    public var isGPT2Architecture: Bool { actFn == .geluNew && positionalEmbedding == .standard }
+    /// Whether this is GPT-2's architecture exactly (`gelu_new`, standard positions, MLP blocks).
+    public var isGPT2Architecture: Bool { actFn == .geluNew && positionalEmbedding == .standard && !attnOnly }
 
     /// GPT-2 small: 12 layers, d_model 768, 12 heads of 64, d_mlp 3072, n_ctx 1024, d_vocab 50257.
     public static let gpt2Small = GPT2Config(nLayers: 12, dModel: 768, nHeads: 12, dHead: 64, dMLP: 3072,

@@ -8,7 +8,7 @@ extension GPT2Weights {
     // MARK: Our HDF5 layout
 
     /// Format tag and version of our HDF5 layout (root attributes `format`, `version`). Version 2 adds
-    /// the string attributes `act_fn` and `positional_embedding_type`; a GPT-2-architecture model is
+    /// the string attributes `act_fn` and `positional_embedding_type` and the integer `attn_only`; a GPT-2-architecture model is
     /// still written as version 1 (which earlier builds read), any other as version 2 (which they refuse
     /// rather than run as GPT-2).
     public static let hdf5Format = "attention-saes.gpt2"
@@ -28,6 +28,7 @@ extension GPT2Weights {
                 "d_vocab": .int(Int64(c.dVocab)), "eps": .double(Double(c.eps)),
                 "version": .int(c.isGPT2Architecture ? 1 : GPT2Weights.hdf5Version),
                 "act_fn": .string(c.actFn.rawValue), "positional_embedding_type": .string(c.positionalEmbedding.rawValue),
+                "attn_only": .int(c.attnOnly ? 1 : 0),
                 "fold_ln": .int(processing.foldLN ? 1 : 0), "center_writing_weights": .int(processing.centerWritingWeights ? 1 : 0),
                 "center_unembed": .int(processing.centerUnembed ? 1 : 0), "fold_value_biases": .int(processing.foldValueBiases ? 1 : 0),
             ]
@@ -66,7 +67,8 @@ extension GPT2Weights {
         let config = GPT2Config(nLayers: try int("n_layers"), dModel: try int("d_model"), nHeads: try int("n_heads"),
                                 dHead: try int("d_head"), dMLP: try int("d_mlp"), nCtx: try int("n_ctx"),
                                 dVocab: try int("d_vocab"), eps: eps, actFn: try choice("act_fn", GPT2Config.ActivationFunction.geluNew),
-                                positionalEmbedding: try choice("positional_embedding_type", GPT2Config.PositionalEmbedding.standard))
+                                positionalEmbedding: try choice("positional_embedding_type", GPT2Config.PositionalEmbedding.standard),
+                                attnOnly: try f.attributeNames().contains("attn_only") && int("attn_only") != 0)
         let processing = WeightProcessing(foldLN: try int("fold_ln") != 0, centerWritingWeights: try int("center_writing_weights") != 0,
                                           centerUnembed: try int("center_unembed") != 0, foldValueBiases: try int("fold_value_biases") != 0)
         return try fromStateDict({ name in f.contains("/" + name) ? try f.readTensor("/" + name) : nil },

@@ -87,6 +87,7 @@ public struct GPT2Weights: Sendable, Equatable {
             if let ln = b.ln1 { out += [(p + "ln1.w", ln.w), (p + "ln1.b", ln.b)] }
             out += [(p + "attn.W_Q", b.wQ), (p + "attn.W_K", b.wK), (p + "attn.W_V", b.wV), (p + "attn.W_O", b.wO),
                     (p + "attn.b_Q", b.bQ), (p + "attn.b_K", b.bK), (p + "attn.b_V", b.bV), (p + "attn.b_O", b.bO)]
+            guard !config.attnOnly else { continue }
             if let ln = b.ln2 { out += [(p + "ln2.w", ln.w), (p + "ln2.b", ln.b)] }
             out += [(p + "mlp.W_in", b.wIn), (p + "mlp.b_in", b.bIn), (p + "mlp.W_out", b.wOut), (p + "mlp.b_out", b.bOut)]
         }
@@ -102,10 +103,12 @@ public struct GPT2Weights: Sendable, Equatable {
                                   "unembed.W_U": [c.dModel, c.dVocab], "unembed.b_U": [c.dVocab]]
         for l in 0..<c.nLayers {
             let p = "blocks.\(l)."
-            for n in ["ln1.w", "ln1.b", "ln2.w", "ln2.b", "attn.b_O", "mlp.b_out"] { s[p + n] = [c.dModel] }
+            for n in ["ln1.w", "ln1.b", "attn.b_O"] { s[p + n] = [c.dModel] }
             for n in ["attn.W_Q", "attn.W_K", "attn.W_V"] { s[p + n] = [c.nHeads, c.dModel, c.dHead] }
             for n in ["attn.b_Q", "attn.b_K", "attn.b_V"] { s[p + n] = [c.nHeads, c.dHead] }
             s[p + "attn.W_O"] = [c.nHeads, c.dHead, c.dModel]
+            guard !c.attnOnly else { continue }           // no ln2, no MLP
+            for n in ["ln2.w", "ln2.b", "mlp.b_out"] { s[p + n] = [c.dModel] }
             s[p + "mlp.W_in"] = [c.dModel, c.dMLP]
             s[p + "mlp.b_in"] = [c.dMLP]
             s[p + "mlp.W_out"] = [c.dMLP, c.dModel]
@@ -131,14 +134,18 @@ public struct GPT2Weights: Sendable, Equatable {
         var blocks: [BlockWeights] = []
         for l in 0..<c.nLayers {
             let p = "blocks.\(l)."
+            // An attention-only block's MLP is empty (d_mlp 0) and never runs.
+            let attnOnly = c.attnOnly
             blocks.append(BlockWeights(
                 ln1: try ln(p + "ln1"),
                 wQ: try tensor(p + "attn.W_Q"), wK: try tensor(p + "attn.W_K"), wV: try tensor(p + "attn.W_V"),
                 bQ: try tensor(p + "attn.b_Q"), bK: try tensor(p + "attn.b_K"), bV: try tensor(p + "attn.b_V"),
                 wO: try tensor(p + "attn.W_O"), bO: try tensor(p + "attn.b_O"),
-                ln2: try ln(p + "ln2"),
-                wIn: try tensor(p + "mlp.W_in"), bIn: try tensor(p + "mlp.b_in"),
-                wOut: try tensor(p + "mlp.W_out"), bOut: try tensor(p + "mlp.b_out")))
+                ln2: attnOnly ? nil : try ln(p + "ln2"),
+                wIn: attnOnly ? Tensor(zeros: [c.dModel, 0]) : try tensor(p + "mlp.W_in"),
+                bIn: attnOnly ? Tensor(zeros: [0]) : try tensor(p + "mlp.b_in"),
+                wOut: attnOnly ? Tensor(zeros: [0, c.dModel]) : try tensor(p + "mlp.W_out"),
+                bOut: attnOnly ? Tensor(zeros: [c.dModel]) : try tensor(p + "mlp.b_out")))
         }
         return GPT2Weights(config: c, wE: try tensor("embed.W_E"), wPos: try tensor("pos_embed.W_pos"), blocks: blocks,
                            lnFinal: try ln("ln_final"), wU: try tensor("unembed.W_U"), bU: try tensor("unembed.b_U"),

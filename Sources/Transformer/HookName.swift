@@ -64,16 +64,21 @@ public enum HookName: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// The hooks of one block, in the order they fire.
-    public static func block(_ l: Int) -> [HookName] {
-        [.residPre(l), .ln1Scale(l), .ln1Normalized(l), .q(l), .k(l), .v(l), .attnScores(l), .pattern(l), .z(l),
-         .attnOut(l), .residMid(l), .ln2Scale(l), .ln2Normalized(l), .mlpPre(l), .mlpPost(l), .mlpOut(l), .residPost(l)]
+    /// The hooks of one block, in the order they fire; an attention-only block has no `hook_resid_mid`,
+    /// `ln2` or MLP hooks.
+    public static func block(_ l: Int, attnOnly: Bool = false) -> [HookName] {
+        let attention: [HookName] = [.residPre(l), .ln1Scale(l), .ln1Normalized(l), .q(l), .k(l), .v(l), .attnScores(l), .pattern(l), .z(l), .attnOut(l)]
+        if attnOnly { return attention + [.residPost(l)] }
+        return attention + [.residMid(l), .ln2Scale(l), .ln2Normalized(l), .mlpPre(l), .mlpPost(l), .mlpOut(l), .residPost(l)]
     }
 
     /// Every hook of a model with `nLayers` blocks, in the order they fire.
-    public static func all(nLayers: Int) -> [HookName] {
-        [.embed, .posEmbed] + (0..<nLayers).flatMap(block) + [.lnFinalScale, .lnFinalNormalized, .unembedIn, .unembedOut]
+    public static func all(nLayers: Int, attnOnly: Bool = false) -> [HookName] {
+        [.embed, .posEmbed] + (0..<nLayers).flatMap { block($0, attnOnly: attnOnly) } + [.lnFinalScale, .lnFinalNormalized, .unembedIn, .unembedOut]
     }
+
+    /// Every hook a model of `config` has, in the order they fire.
+    public static func all(_ config: GPT2Config) -> [HookName] { all(nLayers: config.nLayers, attnOnly: config.attnOnly) }
 
     /// Parses an exact TransformerLens name. No shorthands, no aliases: anything else throws
     /// ``TransformerError/unknownHook(_:)``. `nLayers`, when given, also bounds the layer

@@ -59,13 +59,18 @@ struct HookContext {
     struct EarlyStop: Error {}
 
     /// Throws for the first requested hook (in firing order) that did not fire.
-    func checkAllFired(nLayers: Int) throws {
+    func checkAllFired(_ config: GPT2Config) throws {
         let requested = cacheNames.union(edits.keys)
-        for h in HookName.all(nLayers: nLayers) where requested.contains(h) && !fired.contains(h) {
-            throw TransformerError.hookDidNotFire(h.description)
-        }
+        let nLayers = config.nLayers
         for h in requested where h.layer.map({ $0 >= nLayers }) ?? false {
             throw TransformerError.hookLayerOutOfRange(hook: h.description, nLayers: nLayers)
+        }
+        let all = HookName.all(config)
+        if config.attnOnly, let h = requested.first(where: { !all.contains($0) }) {
+            throw TransformerError.hookNotInModel(hook: h.description, detail: "an attention-only model has no ln2, MLP or resid_mid hooks")
+        }
+        for h in all where requested.contains(h) && !fired.contains(h) {
+            throw TransformerError.hookDidNotFire(h.description)
         }
     }
 }

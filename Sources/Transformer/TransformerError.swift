@@ -17,6 +17,8 @@ public enum TransformerError: Error, CustomStringConvertible, Sendable, Equatabl
     case unknownHook(String)
     /// A well-formed hook name whose layer the model does not have.
     case hookLayerOutOfRange(hook: String, nLayers: Int)
+    /// A TransformerLens hook name this model's architecture does not have.
+    case hookNotInModel(hook: String, detail: String)
     /// A hook was requested (cached or edited) but never fired in the run.
     case hookDidNotFire(String)
     /// A hook edit returned a tensor of the wrong shape.
@@ -34,6 +36,7 @@ public enum TransformerError: Error, CustomStringConvertible, Sendable, Equatabl
             "\(c) says \(k) = \(cv), but the weights in \(w) have \(wv); the config and the weights are from different models"
         case .unknownHook(let n): "unknown hook name '\(n)' (expected a TransformerLens name such as 'blocks.0.attn.hook_z')"
         case .hookLayerOutOfRange(let h, let n): "hook '\(h)' is in a layer this model does not have (it has \(n) layers, 0…\(n - 1))"
+        case .hookNotInModel(let h, let d): "hook '\(h)' is not in this model: \(d)"
         case .hookDidNotFire(let n): "hook '\(n)' was requested but did not fire in this run (check the stop layer)"
         case .hookShapeMismatch(let h, let e, let s): "hook '\(h)' returned shape \(s), expected \(e)"
         case .invalidTokens(let d): "invalid tokens: \(d)"

@@ -14,8 +14,9 @@ import Tensor
 /// `ln_eps`, `dataset_name`, …) is training metadata TransformerLens ignores — `ln_eps` included:
 /// TransformerLens runs these models with its default ε = 1e-5, and so do we.
 ///
-/// Architectures this toolkit does not run are refused by key: `attn_only: true` (the attn-only-*l
-/// models), `act_fn` other than `gelu`, `gelu_new`, `relu` (the SoLU models' `solu_ln`),
+/// `attn_only: true` gives attention-only blocks (the attn-only-*l models; `act_fn` and `d_mlp` unused).
+/// Architectures this toolkit does not run are refused by key: `act_fn` other than `gelu`, `gelu_new`,
+/// `relu` (the SoLU models' `solu_ln`),
 /// `normalization` other than `LN`/`LNPre` (RMS, none), `final_rms: true`.
 public struct TransformerLensRepoConfig: Sendable, Equatable {
     /// The model's configuration.
@@ -34,12 +35,15 @@ public struct TransformerLensRepoConfig: Sendable, Equatable {
     /// - Throws: ``TransformerError/invalidConfig(file:key:detail:)`` naming the key, its value and what is allowed.
     public init(contentsOf path: String) throws {
         let json = try ConfigJSON(contentsOf: path)
-        let act = try json.string("act_fn")
-        guard let actFn = Self.supportedActivations[act] else {
-            throw json.bad("act_fn", "is \"\(act)\"; supported: \(Self.supportedActivations.keys.sorted().joined(separator: ", ")) (SoLU models, solu_ln, are not)")
-        }
-        if try json.bool("attn_only", default: false) {
-            throw json.bad("attn_only", "is true; attention-only models (no MLP blocks) are not supported")
+        let attnOnly = try json.bool("attn_only", default: false)
+        // An attention-only model has no MLP: its act_fn and d_mlp are not used (TransformerLens reads neither).
+        var actFn = GPT2Config.ActivationFunction.geluNew
+        if !attnOnly {
+            let act = try json.string("act_fn")
+            guard let f = Self.supportedActivations[act] else {
+                throw json.bad("act_fn", "is \"\(act)\"; supported: \(Self.supportedActivations.keys.sorted().joined(separator: ", ")) (SoLU models, solu_ln, are not)")
+            }
+            actFn = f
         }
         if try json.bool("final_rms", default: false) {
             throw json.bad("final_rms", "is true; an RMS final norm is not supported")
@@ -52,9 +56,9 @@ public struct TransformerLensRepoConfig: Sendable, Equatable {
         let shortformer = try json.bool("shortformer_pos", default: false)
         config = GPT2Config(nLayers: try json.int("n_layers", 1...1024), dModel: try json.int("d_model", 1...1 << 20),
                             nHeads: try json.int("n_heads", 1...4096), dHead: try json.int("d_head", 1...1 << 16),
-                            dMLP: try json.int("d_mlp", 1...1 << 24), nCtx: try json.int("n_ctx", 1...1 << 24),
+                            dMLP: attnOnly ? 0 : try json.int("d_mlp", 1...1 << 24), nCtx: try json.int("n_ctx", 1...1 << 24),
                             dVocab: try json.int("d_vocab", 1...1 << 24), eps: 1e-5, actFn: actFn,
-                            positionalEmbedding: shortformer ? .shortformer : .standard)
+                            positionalEmbedding: shortformer ? .shortformer : .standard, attnOnly: attnOnly)
         try config.validate(file: path)
         tokenizerName = json.has("tokenizer_name") ? try json.string("tokenizer_name") : nil
         normsFolded = norm == "LNPre"

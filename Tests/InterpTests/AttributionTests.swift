@@ -18,6 +18,18 @@ import SparseAutoencoder
         #expect(dla.heads.count == 2 && dla.heads[0].shape == [2, 2])
     }
 
+    /// The same identity on an attention-only model (TransformerLens checkpoint fixture, processed).
+    @Test func directLogitAttributionOnAnAttentionOnlyModel() throws {
+        let path = fixturesDirectory().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("TransformerTests/Fixtures/tl-checkpoint/attn-only/model_final.pth").path
+        let model = GPT2(weights: try GPT2Weights.load(transformerLensCheckpoint: path).processed())
+        let tokens = IndexTensor(shape: [2, 10], values: [0, 5, 9, 300, 41, 5, 9, 300, 41, 7, 0, 88, 12, 88, 12, 88, 511, 3, 4, 5])
+        let direction = LogitDifference(answer: [300, 12], other: [41, 511], position: [6, 9])
+        let dla = try DirectLogitAttribution.compute(model: model, tokens: tokens, direction: direction)
+        expectClose(dla.total, direction.values(try model.logits(tokens)), atol: 1e-4, rtol: 1e-4)
+        #expect(dla.mlp.allSatisfy { $0.scalars.allSatisfy { $0 == 0 } })
+    }
+
     @Test func dfaFromAModelRunSumsToThePreActivation() throws {
         let model = try tinyModel(), sae = tinySAE()
         let feature = 5

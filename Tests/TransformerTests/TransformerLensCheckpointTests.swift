@@ -29,11 +29,14 @@ struct CheckpointFixture {
         #expect(!standard.normsFolded)
         let short = try TransformerLensRepoConfig(contentsOf: fixture("tl-checkpoint/shortformer/config.json"))
         #expect(short.config.positionalEmbedding == .shortformer)
+        // Attention-only: act_fn (here solu_ln) and d_mlp are not read, as in TransformerLens.
+        let attnOnly = try TransformerLensRepoConfig(contentsOf: fixture("tl-checkpoint/attn-only/config.json"))
+        #expect(attnOnly.config.attnOnly && attnOnly.config.dMLP == 0 && attnOnly.config.dVocab == 512)
     }
 
     /// Every hook TransformerLens caches, in its order, the logits and the loss — processed as
     /// `from_pretrained` processes (for shortformer: the value-bias fold only) and unprocessed.
-    @Test(arguments: ["standard", "shortformer"], ["unprocessed", "processed"])
+    @Test(arguments: ["standard", "shortformer", "attn-only"], ["unprocessed", "processed"])
     func everyHookMatchesTransformerLens(_ name: String, _ group: String) throws {
         let f = try CheckpointFixture(name)
         var w = try GPT2Weights.load(transformerLensCheckpoint: f.checkpoint)
@@ -41,10 +44,12 @@ struct CheckpointFixture {
         if group == "processed" { w = w.processed() }
         let model = GPT2(weights: w)
         let tlNames = try f.reference.attribute("hook_names", of: "/" + group).stringsValue ?? []
-        #expect(HookName.all(nLayers: 2).map(\.description) == tlNames)
+        let all = HookName.all(w.config)
+        #expect(all.map(\.description) == tlNames)
         let tokens = try f.tokens
-        let out = try model.run(tokens, cache: Set(HookName.all(nLayers: 2)))
-        for h in HookName.all(nLayers: 2) where h != .unembedOut {
+        let out = try model.run(tokens, cache: Set(all))
+        #expect(out.cache.names(nLayers: 2) == all)
+        for h in all where h != .unembedOut {
             let expected = try f.reference.readTensor("/\(group)/hooks/\(h)")
             let actual = try #require(out.cache[h])
             if case .attnScores = h {
@@ -85,6 +90,21 @@ struct CheckpointFixture {
         #expect(p.blocks[0].ln1 != nil && p.lnFinal != nil && p.wE == w.wE && p.wU == w.wU)
     }
 
+    /// An attention-only model has no MLP hooks: asking for one is a typed error naming it; our layout
+    /// keeps the architecture.
+    @Test func attentionOnlyModels() throws {
+        let w = try GPT2Weights.load(transformerLensCheckpoint: CheckpointFixture("attn-only").checkpoint).processed()
+        let tokens = try CheckpointFixture("attn-only").tokens
+        #expect(throws: TransformerError.hookNotInModel(hook: "blocks.1.hook_mlp_out", detail: "an attention-only model has no ln2, MLP or resid_mid hooks")) {
+            try GPT2(weights: w).run(tokens, cache: [.mlpOut(1)])
+        }
+        #expect(throws: TransformerError.self) { try GPT2(weights: w).runWithCache(tokens, names: [.residMid(0)]) }
+        #expect(!w.stateDict.contains { $0.name.contains("mlp") || $0.name.contains("ln2") })
+        let path = temporaryDirectory().appendingPathComponent("attn-only.h5").path
+        try w.writeHDF5(to: path)
+        #expect(try GPT2Weights.load(hdf5: path) == w)
+    }
+
     /// TransformerLens's `to_tokens` with the repository's (NeoX-style) tokenizer: BOS `<|endoftext|>` (id 0) first.
     @Test func toTokensMatchesTransformerLens() throws {
         let f = try CheckpointFixture("standard")
@@ -108,7 +128,7 @@ struct CheckpointFixture {
     @Test func ourLayoutKeepsTheArchitecture() throws {
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        for name in ["standard", "shortformer"] {
+        for name in ["standard", "shortformer", "attn-only"] {
             let w = try GPT2Weights.load(transformerLensCheckpoint: CheckpointFixture(name).checkpoint).processed()
             let path = dir.appendingPathComponent("\(name).h5").path
             try w.writeHDF5(to: path)
@@ -128,7 +148,7 @@ struct CheckpointFixture {
 
     /// A config naming an architecture this toolkit does not run, or a malformed one, is refused by key.
     @Test(arguments: [
-        ("act_fn", "\"solu_ln\""), ("attn_only", "true"), ("normalization", "\"RMS\""), ("final_rms", "true"),
+        ("act_fn", "\"solu_ln\""), ("attn_only", "1"), ("normalization", "\"RMS\""), ("final_rms", "true"),
         ("n_layers", "-1"), ("d_model", "\"512\""), ("shortformer_pos", "1"), ("act_fn", "null"),
     ])
     func unsupportedOrMalformedConfigsNameTheKey(_ key: String, _ value: String) throws {

@@ -55,4 +55,15 @@ import SparseAutoencoder
         let corrupted = Induction.corruptPrefix(toks, detection: d!, python: &py)
         #expect(corrupted[2] != 11 && corrupted[2] < 50257 && Array(corrupted[3...]) == Array(toks[3...]))
     }
+
+    /// TransformerLens's induction score finds the planted model's induction heads (1.5 short, 1.1 long)
+    /// and only them; layer 0 has none.
+    @Test func headScoresFindThePlantedInductionHeads() throws {
+        let model = GPT2(weights: PlantedCircuitModel.build().processed())
+        let layer1 = try Induction.headScores(model: model, layer: 1, bos: GPT2Config.endOfText, length: 40, batch: 4)
+        #expect(layer1[5] > 0.9 && layer1[1] > 0.9, "\(layer1)")
+        #expect(layer1.indices.filter { layer1[$0] >= 0.4 } == [1, 5], "\(layer1)")
+        let layer0 = try Induction.headScores(model: model, layer: 0, bos: GPT2Config.endOfText, length: 40, batch: 4)
+        #expect(layer0.allSatisfy { $0 < 0.4 }, "\(layer0)")
+    }
 }

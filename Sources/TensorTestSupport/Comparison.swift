@@ -74,6 +74,12 @@ public func fixturesDirectory(filePath: String = #filePath) -> URL {
     URL(fileURLWithPath: filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
 }
 
+/// The fixtures folder of another test target (`Tests/<target>/Fixtures`), found from the calling test file.
+public func fixturesDirectory(ofTarget target: String, filePath: String = #filePath) -> URL {
+    URL(fileURLWithPath: filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent(target).appendingPathComponent("Fixtures")
+}
+
 /// A fresh temporary directory, removed by the caller when done.
 public func temporaryDirectory() -> URL {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("attn-sae-tests-\(UUID().uuidString)")

@@ -24,6 +24,12 @@ struct ConfigJSON {
 
     func bad(_ key: String, _ detail: String) -> TransformerError { .invalidConfig(file: file, key: key, detail: detail) }
 
+    /// The path of the `config.json` in the folder of `weightsPath` (which may not exist).
+    static func path(beside weightsPath: String) -> String {
+        let folder = (weightsPath as NSString).deletingLastPathComponent
+        return (folder.isEmpty ? "." : folder) + "/config.json"
+    }
+
     /// Whether `key` is present and not `null`.
     func has(_ key: String) -> Bool { object[key] != nil && !(object[key] is NSNull) }
 

@@ -57,7 +57,7 @@ public final class GPT2Tokenizer: @unchecked Sendable {
 
     /// One more than the largest token id: the smallest `d_vocab` a model needs to take every token
     /// this tokenizer produces (equal to ``vocabularySize`` when the ids have no gaps).
-    public var idLimit: Int { (decoder.keys.max() ?? -1) + 1 }
+    public let idLimit: Int
 
     /// Loads `encoder.json` (token → id) and `vocab.bpe` (merges, one `a b` per line after a
     /// `#version` header); HuggingFace's `vocab.json` and `merges.txt` have the same format.
@@ -136,6 +136,7 @@ public final class GPT2Tokenizer: @unchecked Sendable {
             decoder[id] = bytes
         }
         self.decoder = decoder
+        idLimit = (decoder.keys.max() ?? -1) + 1
         guard let eot = addedTokens[GPT2Tokenizer.endOfText] ?? encoder[GPT2Tokenizer.endOfText] else { throw fail("the vocabulary has no <|endoftext|>") }
         for (b, symbol) in byteToSymbol.enumerated() where encoder[symbol] == nil {
             throw fail("byte \(b) (symbol \(symbol.debugDescription)) has no token: byte-level BPE needs all 256")

@@ -54,9 +54,10 @@ extension GPT2Weights {
         guard (1...hdf5Version).contains(Int64(version)) else {
             throw TransformerError.invalidModelFile(file: path, detail: "layout version \(version), this build reads versions 1…\(hdf5Version)")
         }
+        let present = Set(try f.attributeNames())
         /// A string attribute naming one case of `T` (absent: `fallback`, as version 1 files are).
         func choice<T: RawRepresentable & CaseIterable>(_ key: String, _ fallback: T) throws -> T where T.RawValue == String {
-            guard try f.attributeNames().contains(key) else { return fallback }
+            guard present.contains(key) else { return fallback }
             guard let raw = try? f.attribute(key).stringValue, let v = T(rawValue: raw) else {
                 let allowed = T.allCases.map(\.rawValue).joined(separator: ", ")
                 throw TransformerError.invalidConfig(file: path, key: key, detail: "is \(String(describing: try? f.attribute(key).stringValue)), expected one of \(allowed)")
@@ -68,7 +69,7 @@ extension GPT2Weights {
                                 dHead: try int("d_head"), dMLP: try int("d_mlp"), nCtx: try int("n_ctx"),
                                 dVocab: try int("d_vocab"), eps: eps, actFn: try choice("act_fn", GPT2Config.ActivationFunction.geluNew),
                                 positionalEmbedding: try choice("positional_embedding_type", GPT2Config.PositionalEmbedding.standard),
-                                attnOnly: try f.attributeNames().contains("attn_only") && int("attn_only") != 0)
+                                attnOnly: try present.contains("attn_only") && int("attn_only") != 0)
         let processing = WeightProcessing(foldLN: try int("fold_ln") != 0, centerWritingWeights: try int("center_writing_weights") != 0,
                                           centerUnembed: try int("center_unembed") != 0, foldValueBiases: try int("fold_value_biases") != 0)
         return try fromStateDict({ name in f.contains("/" + name) ? try f.readTensor("/" + name) : nil },

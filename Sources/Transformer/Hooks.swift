@@ -66,7 +66,8 @@ struct HookContext {
             throw TransformerError.hookLayerOutOfRange(hook: h.description, nLayers: nLayers)
         }
         let all = HookName.all(config)
-        if config.attnOnly, let h = requested.first(where: { !all.contains($0) }) {
+        // A hook of a block this architecture does not have (only attention-only blocks lack some).
+        if let h = requested.first(where: { !all.contains($0) }) {
             throw TransformerError.hookNotInModel(hook: h.description, detail: "an attention-only model has no ln2, MLP or resid_mid hooks")
         }
         for h in all where requested.contains(h) && !fired.contains(h) {

@@ -30,8 +30,7 @@ public struct HuggingFaceGPT2Config: Sendable, Equatable {
 
     /// The `config.json` in the folder of `weightsPath`, or nil when there is none.
     public static func beside(_ weightsPath: String) throws -> HuggingFaceGPT2Config? {
-        let path = (weightsPath as NSString).deletingLastPathComponent
-        let file = (path.isEmpty ? "." : path) + "/config.json"
+        let file = ConfigJSON.path(beside: weightsPath)
         guard FileManager.default.fileExists(atPath: file) else { return nil }
         return try HuggingFaceGPT2Config(contentsOf: file)
     }

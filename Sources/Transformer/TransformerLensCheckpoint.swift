@@ -84,7 +84,7 @@ extension GPT2Weights {
     /// ``processed(_:)`` for what `from_pretrained` applies (for shortformer models: the value-bias fold only).
     /// - Throws: ``FileFormatError`` for the `.pth` container, ``TransformerError`` for the config and tensors.
     public static func load(transformerLensCheckpoint path: String, config configPath: String? = nil) throws -> GPT2Weights {
-        let configFile = configPath ?? ((path as NSString).deletingLastPathComponent.nilIfEmpty ?? ".") + "/config.json"
+        let configFile = configPath ?? ConfigJSON.path(beside: path)
         guard FileManager.default.fileExists(atPath: configFile) else {
             throw TransformerError.invalidModelFile(file: path, detail: "no config.json beside it (\(configFile)); a TransformerLens checkpoint needs its repository's config.json")
         }
@@ -99,8 +99,4 @@ extension GPT2Weights {
         let processing = WeightProcessing(foldLN: repo.normsFolded || !hasNorms, centerWritingWeights: false, centerUnembed: false, foldValueBiases: false)
         return try fromStateDict({ names.contains($0) ? try checkpoint.tensor($0) : nil }, config: repo.config, processing: processing, file: path)
     }
-}
-
-private extension String {
-    var nilIfEmpty: String? { isEmpty ? nil : self }
 }

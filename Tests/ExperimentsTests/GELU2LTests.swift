@@ -14,8 +14,7 @@ import Transformer
 
 /// The Transformer tests' fixtures (TransformerLens checkpoints, tokenizer.json files).
 func transformerFixture(_ name: String) -> String {
-    fixturesDirectory().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("TransformerTests/Fixtures/" + name).path
+    fixturesDirectory(ofTarget: "TransformerTests").appendingPathComponent(name).path
 }
 
 @Suite struct GELU2LTests {
@@ -71,8 +70,7 @@ func transformerFixture(_ name: String) -> String {
                                      "config.json": transformerFixture("tl-checkpoint/standard/config.json"),
                                      "tokenizer.json": transformerFixture("tokenizer-json/neox_style.json")])
         let workspace = try Workspace(ExperimentInputs(modelPath: model))
-        let kissane = fixturesDirectory().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("SparseAutoencoderTests/Fixtures/kissane").path
+        let kissane = fixturesDirectory(ofTarget: "SparseAutoencoderTests").appendingPathComponent("kissane").path
         let pt = try #require(try FileManager.default.contentsOfDirectory(atPath: kissane).first { $0.hasSuffix(".pt") })
         let sae = try workspace.loadSAE(kissane + "/" + pt)
         #expect(sae.layer == 1 && sae.dSAE == 32 && sae.sae.config.headLayout == HeadLayout(nHeads: 2, dHead: 8))

@@ -46,7 +46,7 @@ import Transformer
     }
 
     @Test func convertedModelLoadsBackEqual() throws {
-        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("TransformerTests/Fixtures")
+        let fixtures = fixturesDirectory(ofTarget: "TransformerTests")
         let source = fixtures.appendingPathComponent("tiny_gpt2.safetensors").path
         let out = temporaryDirectory().path + "/tiny.h5"
         try Inspect.convertModel(from: source, to: out)
@@ -72,8 +72,7 @@ import Transformer
     /// `inspect dump` on a HuggingFace folder with d_head 16 (config.json beside the weights): every
     /// TransformerLens hook of the processed model, written to safetensors and read back.
     @Test func everyHookOfAFolderWithItsConfigMatchesTransformerLens() throws {
-        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("TransformerTests/Fixtures/hf_dhead16").path
+        let folder = transformerFixture("hf_dhead16")
         let ref = try HDF5File(path: folder + "/reference.h5")
         let names = try #require(try ref.attribute("hook_names", of: "/processed").stringsValue)
         for weights in ["model.safetensors", "tf_model.h5"] {

@@ -20,8 +20,7 @@ import SparseAutoencoder
 
     /// The same identity on an attention-only model (TransformerLens checkpoint fixture, processed).
     @Test func directLogitAttributionOnAnAttentionOnlyModel() throws {
-        let path = fixturesDirectory().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("TransformerTests/Fixtures/tl-checkpoint/attn-only/model_final.pth").path
+        let path = fixturesDirectory(ofTarget: "TransformerTests").appendingPathComponent("tl-checkpoint/attn-only/model_final.pth").path
         let model = GPT2(weights: try GPT2Weights.load(transformerLensCheckpoint: path).processed())
         let tokens = IndexTensor(shape: [2, 10], values: [0, 5, 9, 300, 41, 5, 9, 300, 41, 7, 0, 88, 12, 88, 12, 88, 511, 3, 4, 5])
         let direction = LogitDifference(answer: [300, 12], other: [41, 511], position: [6, 9])

@@ -122,8 +122,7 @@ func writeTokens(_ tokens: [Int], to path: String, llmc: Bool = false, declared:
         let data = try Data(contentsOf: fixturesDirectory().appendingPathComponent("tl_concatenate.json"))
         let root = try JSONSerialization.jsonObject(with: data) as! [String: Any]
         let docs = root["documents"] as! [String]
-        let tokenizerPath = fixturesDirectory().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("TransformerTests/Fixtures/tokenizer-json/neox_style.json").path
+        let tokenizerPath = fixturesDirectory(ofTarget: "TransformerTests").appendingPathComponent("tokenizer-json/neox_style.json").path
         let tok = try GPT2Tokenizer(tokenizerJSON: tokenizerPath)
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -148,7 +147,7 @@ func writeTokens(_ tokens: [Int], to path: String, llmc: Bool = false, declared:
 
 @Suite struct ModelActivationSourceTests {
     @Test func hookZFlattenedHeadMajorFromTheModel() throws {
-        let fixtures = fixturesDirectory().deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("TransformerTests/Fixtures")
+        let fixtures = fixturesDirectory(ofTarget: "TransformerTests")
         let model = GPT2(weights: try GPT2Weights.load(huggingFaceSafetensors: fixtures.appendingPathComponent("tiny_gpt2.safetensors").path, config: .heads(2)).processed())
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -10,7 +10,7 @@ import Transformer
 import SparseAutoencoder
 
 func tinyModel() throws -> GPT2 {
-    let fixtures = fixturesDirectory().deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("TransformerTests/Fixtures")
+    let fixtures = fixturesDirectory(ofTarget: "TransformerTests")
     return GPT2(weights: try GPT2Weights.load(huggingFaceSafetensors: fixtures.appendingPathComponent("tiny_gpt2.safetensors").path, config: .heads(2)).processed())
 }
 

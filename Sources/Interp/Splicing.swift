@@ -92,7 +92,7 @@ extension GPT2 {
                 }
                 let x = try fire(.input, SAE.flattenHeads(z))
                 let pre = try fire(.actsPre, splice.sae.encodePre(x))
-                let acts = try fire(.actsPost, pre.relu())
+                let acts = try fire(.actsPost, splice.sae.activations(pre))
                 let recons = try fire(.recons, splice.sae.decode(acts))
                 var out = recons
                 if splice.useErrorTerm {

@@ -35,27 +35,32 @@ extension SAE {
 
     /// The config, with `headLayout` if given (checked against `d_in`). None is guessed from the hook
     /// name: the files do not record `d_head`; the model does (Interp's `AttentionSAE` sets it from there).
-    static func config(dIn: Int, dSAE: Int, hook: String, headLayout: HeadLayout?, applyBDec: Bool, provenance: SAEProvenance,
-                       file: String) throws -> SAEConfig {
+    static func config(dIn: Int, dSAE: Int, hook: String, headLayout: HeadLayout?, applyBDec: Bool, architecture: SAEArchitecture = .standard,
+                       provenance: SAEProvenance, file: String) throws -> SAEConfig {
         try SAEConfig.check(dIn: dIn, dSAE: dSAE, headLayout: headLayout, file: file)
-        let config = SAEConfig(dIn: dIn, dSAE: dSAE, hookName: hook, headLayout: headLayout, applyBDecToInput: applyBDec, provenance: provenance)
+        let config = SAEConfig(dIn: dIn, dSAE: dSAE, hookName: hook, headLayout: headLayout, applyBDecToInput: applyBDec,
+                               architecture: architecture, provenance: provenance)
         try config.validate(file: file)
         return config
     }
 
-    /// Checks and assembles the four tensors.
+    /// Checks and assembles the four tensors (five with JumpReLU's `threshold`).
     static func assemble(_ config: SAEConfig, file: String, _ get: (String) throws -> Tensor?) throws -> SAE {
         try config.validate(file: file)
-        let expected = ["W_enc": [config.dIn, config.dSAE], "b_enc": [config.dSAE], "W_dec": [config.dSAE, config.dIn], "b_dec": [config.dIn]]
+        let expected = ["W_enc": [config.dIn, config.dSAE], "b_enc": [config.dSAE], "W_dec": [config.dSAE, config.dIn], "b_dec": [config.dIn],
+                        "threshold": [config.dSAE]]
         var t: [String: Tensor] = [:]
-        for name in ["W_enc", "b_enc", "W_dec", "b_dec"] {
+        for name in ["W_enc", "b_enc", "W_dec", "b_dec"] + (config.architecture == .jumpReLU ? ["threshold"] : []) {
             guard let v = try get(name) else { throw SAEFormatError.missingKey(file: file, key: name) }
             guard v.shape == expected[name]! else {
                 throw SAEFormatError.shapeMismatch(file: file, tensor: name, expected: expected[name]!, found: v.shape)
             }
             t[name] = v
         }
-        return SAE(config: config, wEnc: t["W_enc"]!, bEnc: t["b_enc"]!, wDec: t["W_dec"]!, bDec: t["b_dec"]!)
+        if let th = t["threshold"], th.withUnsafeBufferPointer({ $0.contains { !$0.isFinite } }) {
+            throw SAEFormatError.invalidValue(file: file, key: "threshold", detail: "has a non-finite entry")
+        }
+        return SAE(config: config, wEnc: t["W_enc"]!, bEnc: t["b_enc"]!, wDec: t["W_dec"]!, bDec: t["b_dec"]!, threshold: t["threshold"])
     }
 
     static func readJSON(_ path: String) throws -> [String: Any] {
@@ -90,9 +95,14 @@ extension SAE {
 
     // MARK: SAELens
 
-    /// Loads a SAELens folder (`sae_weights.safetensors` + `cfg.json`, architecture "standard").
-    /// The hook name is read from `metadata.hook_name` (SAELens ≥ 6) or `hook_name` (older).
-    /// Activation normalisation other than "none" is refused: the weights would not be usable as they are.
+    /// Loads a SAELens folder (`sae_weights.safetensors` + `cfg.json`) of architecture "standard", "topk"
+    /// (`k`) or "jumprelu" (a `threshold [d_sae]` tensor) — what SAELens 6 saves, BatchTopK included (it
+    /// is saved as "jumprelu"). The hook name is read from `metadata.hook_name` (SAELens ≥ 6) or
+    /// `hook_name` (older). A TopK SAE with `rescale_acts_by_decoder_norm: true` has its decoder norms
+    /// folded in as SAELens folds them when saving a trained one (`b_enc ← b_enc·‖W_dec‖`,
+    /// `W_enc[:, j] ← W_enc[:, j]·‖W_dec[j]‖`, `W_dec[j] ← W_dec[j]/‖W_dec[j]‖`): the same encoding up to
+    /// rounding. Activation normalisation other than "none" is refused: the weights would not be usable as
+    /// they are.
     public static func load(saeLens folder: String, headLayout: HeadLayout? = nil) throws -> SAE {
         let cfgFile = folder + "/cfg.json", weights = folder + "/sae_weights.safetensors"
         let cfg = try readJSON(cfgFile)
@@ -102,9 +112,19 @@ extension SAE {
         guard let hook = (metadata["hook_name"] ?? cfg["hook_name"]) as? String else {
             throw SAEFormatError.missingKey(file: cfgFile, key: "metadata.hook_name")
         }
-        let architecture = cfg["architecture"] as? String ?? "standard"
-        guard architecture == "standard" else {
-            throw SAEFormatError.unsupported(file: cfgFile, detail: "architecture '\(architecture)'; only 'standard' (ReLU) SAEs are supported")
+        let architecture: SAEArchitecture, rescale: Bool
+        switch cfg["architecture"] as? String ?? "standard" {
+        case "standard": (architecture, rescale) = (.standard, false)
+        case "jumprelu": (architecture, rescale) = (.jumpReLU, false)
+        case "topk":
+            architecture = .topK(k: try jsonInt(cfg, "k", 1...dSAE, file: cfgFile))
+            let raw = cfg["rescale_acts_by_decoder_norm"] ?? false
+            guard let r = raw as? Bool else {
+                throw SAEFormatError.invalidValue(file: cfgFile, key: "rescale_acts_by_decoder_norm", detail: "is \(raw), expected true or false")
+            }
+            rescale = r
+        case let other:
+            throw SAEFormatError.unsupported(file: cfgFile, detail: "architecture '\(other)'; supported: 'standard', 'topk', 'jumprelu' (BatchTopK SAEs are saved as 'jumprelu')")
         }
         let normalize = cfg["normalize_activations"] as? String ?? "none"
         guard normalize == "none" else {
@@ -113,23 +133,42 @@ extension SAE {
         let applyBDec = (cfg["apply_b_dec_to_input"] as? Bool) ?? true
         var notes: [String: String] = [:]
         if let v = metadata["sae_lens_version"] as? String { notes["sae_lens_version"] = v }
-        let config = try config(dIn: dIn, dSAE: dSAE, hook: hook, headLayout: headLayout, applyBDec: applyBDec,
+        if rescale { notes["rescale_acts_by_decoder_norm"] = "folded into W_enc, b_enc and W_dec on loading" }
+        let config = try config(dIn: dIn, dSAE: dSAE, hook: hook, headLayout: headLayout, applyBDec: applyBDec, architecture: architecture,
                                 provenance: SAEProvenance(source: "saelens", path: folder, notes: notes), file: cfgFile)
         let file = try SafeTensorsFile(contentsOf: weights)
-        return try assemble(config, file: weights) { name in file.names.contains(name) ? try file.tensor(name) : nil }
+        var sae = try assemble(config, file: weights) { name in file.names.contains(name) ? try file.tensor(name) : nil }
+        if rescale { sae.foldDecoderNorms() }
+        return sae
+    }
+
+    /// Folds the decoder row norms into the encoder so every `W_dec` row has unit norm and the
+    /// reconstruction is unchanged: `n_j = ‖W_dec[j]‖`, `W_enc[:, j] ← W_enc[:, j]·n_j`, `b_enc[j] ← b_enc[j]·n_j`,
+    /// `W_dec[j] ← W_dec[j]/n_j` (and JumpReLU's `θ_j ← θ_j·n_j`), as SAELens's `fold_W_dec_norm`.
+    /// Activations scale by `n_j` (for a TopK SAE trained with `rescale_acts_by_decoder_norm` this is
+    /// exactly its encoding).
+    public mutating func foldDecoderNorms() {
+        let norms = wDec.l2Norm(axis: -1)                                     // [d_sae]
+        wEnc = (wEnc * norms.reshaped([1, config.dSAE])).contiguous()
+        bEnc = (bEnc * norms).contiguous()
+        wDec = (wDec / norms.reshaped([config.dSAE, 1])).contiguous()
+        threshold = threshold.map { ($0 * norms).contiguous() }
     }
 
     /// The SAELens layout version ``save(saeLens:)`` writes (checked with SAELens 6.54).
     public static let saeLensFormatVersion = "6.0.0"
 
-    /// Writes a SAELens folder (`sae_weights.safetensors` with F32 `W_enc`, `W_dec`, `b_enc`, `b_dec`,
-    /// and a SAELens-6 `cfg.json`), so `StandardSAE.load_from_disk` reads it. Each file is written
-    /// atomically; the folder is created if needed.
+    /// Writes a SAELens folder (`sae_weights.safetensors` with F32 `W_enc`, `W_dec`, `b_enc`, `b_dec` and,
+    /// for JumpReLU, `threshold`; a SAELens-6 `cfg.json` with `architecture` and, for TopK, `k` and
+    /// `rescale_acts_by_decoder_norm: false`), so SAELens's `SAE.load_from_disk` reads it as a
+    /// `StandardSAE`, `TopKSAE` or `JumpReLUSAE`. Each file is written atomically; the folder is created if needed.
     public func save(saeLens folder: String) throws {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        try SafeTensorsFile.write(["W_enc": wEnc, "W_dec": wDec, "b_enc": bEnc, "b_dec": bDec], to: folder + "/sae_weights.safetensors")
-        let cfg: [String: Any] = [
-            "architecture": "standard", "d_in": config.dIn, "d_sae": config.dSAE, "dtype": "float32", "device": "cpu",
+        var tensors = ["W_enc": wEnc, "W_dec": wDec, "b_enc": bEnc, "b_dec": bDec]
+        if let threshold { tensors["threshold"] = threshold }
+        try SafeTensorsFile.write(tensors, to: folder + "/sae_weights.safetensors")
+        var cfg: [String: Any] = [
+            "architecture": config.architecture.saeLensName, "d_in": config.dIn, "d_sae": config.dSAE, "dtype": "float32", "device": "cpu",
             "apply_b_dec_to_input": config.applyBDecToInput, "normalize_activations": "none",
             "reshape_activations": config.headLayout != nil ? "hook_z" : "none",
             // SAELens reads a folder as its 6.x layout only when metadata.sae_lens_version is ≥ 6.0.0
@@ -137,6 +176,10 @@ extension SAE {
             "metadata": ["hook_name": config.hookName, "sae_lens_version": SAE.saeLensFormatVersion,
                          "sae_lens_training_version": "attention-saes-swift"],
         ]
+        if case .topK(let k) = config.architecture {
+            cfg["k"] = k
+            cfg["rescale_acts_by_decoder_norm"] = false
+        }
         let data = try JSONSerialization.data(withJSONObject: cfg, options: [.prettyPrinted, .sortedKeys])
         try AtomicFile.write(data, to: folder + "/cfg.json", format: "JSON")
     }

@@ -26,6 +26,36 @@ public struct SAEProvenance: Codable, Sendable, Equatable {
     }
 }
 
+/// How an SAE turns pre-activations `pre = (x − b_dec)·W_enc + b_enc` into feature activations
+/// (SAELens's `architecture` field).
+public enum SAEArchitecture: Codable, Sendable, Equatable, CustomStringConvertible {
+    /// `f = ReLU(pre)` (the paper; SAELens "standard").
+    case standard
+    /// `f = ReLU(pre)` on the `k` largest pre-activations of each row, 0 elsewhere (Gao et al. 2024;
+    /// SAELens "topk"). Ties go to the lower feature index.
+    case topK(k: Int)
+    /// `f = pre · 1[pre > θ]` with a learned threshold per feature, `θ ≥ 0` (Rajamanoharan et al. 2024;
+    /// SAELens "jumprelu", which computes `ReLU(pre) · 1[pre > θ]`). The thresholds are ``SAE/threshold``.
+    case jumpReLU
+
+    /// The name in SAELens's `cfg.json`.
+    public var saeLensName: String {
+        switch self {
+        case .standard: "standard"
+        case .topK: "topk"
+        case .jumpReLU: "jumprelu"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .standard: "standard (ReLU)"
+        case .topK(let k): "TopK (k = \(k))"
+        case .jumpReLU: "JumpReLU"
+        }
+    }
+}
+
 /// The configuration of an SAE: its widths, the hook it reads and how that hook's heads are laid out.
 public struct SAEConfig: Codable, Sendable, Equatable {
     /// Input width (`d_in`; 768 for GPT-2 small's concatenated `hook_z`).
@@ -39,17 +69,32 @@ public struct SAEConfig: Codable, Sendable, Equatable {
     public var headLayout: HeadLayout?
     /// Whether `b_dec` is subtracted from the input before encoding (the paper's SAEs: yes).
     public var applyBDecToInput: Bool
+    /// The activation function (the paper's SAEs: ``SAEArchitecture/standard``).
+    public var architecture: SAEArchitecture
     public var provenance: SAEProvenance
 
     public init(dIn: Int, dSAE: Int, hookName: String, headLayout: HeadLayout? = nil, applyBDecToInput: Bool = true,
-                provenance: SAEProvenance = SAEProvenance(source: "unknown")) {
+                architecture: SAEArchitecture = .standard, provenance: SAEProvenance = SAEProvenance(source: "unknown")) {
         precondition(headLayout == nil || headLayout!.width == dIn, "head layout \(headLayout!) does not flatten to d_in \(dIn)")
         self.dIn = dIn
         self.dSAE = dSAE
         self.hookName = hookName
         self.headLayout = headLayout
         self.applyBDecToInput = applyBDecToInput
+        self.architecture = architecture
         self.provenance = provenance
+    }
+
+    /// Decodes a config; one written before architectures existed is ``SAEArchitecture/standard``.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        dIn = try c.decode(Int.self, forKey: .dIn)
+        dSAE = try c.decode(Int.self, forKey: .dSAE)
+        hookName = try c.decode(String.self, forKey: .hookName)
+        headLayout = try c.decodeIfPresent(HeadLayout.self, forKey: .headLayout)
+        applyBDecToInput = try c.decode(Bool.self, forKey: .applyBDecToInput)
+        architecture = try c.decodeIfPresent(SAEArchitecture.self, forKey: .architecture) ?? .standard
+        provenance = try c.decode(SAEProvenance.self, forKey: .provenance)
     }
 
     /// The allowed `d_in` (1…2²⁰) and `d_sae` (1…2²⁴); `d_in · d_sae` may be at most 2³⁴ (64 GB per matrix).
@@ -71,9 +116,12 @@ public struct SAEConfig: Codable, Sendable, Equatable {
         }
     }
 
-    /// ``check(dIn:dSAE:headLayout:file:)`` of this config, and a non-empty hook name.
+    /// ``check(dIn:dSAE:headLayout:file:)`` of this config, a non-empty hook name and, for TopK, `1 ≤ k ≤ d_sae`.
     public func validate(file: String) throws {
         try Self.check(dIn: dIn, dSAE: dSAE, headLayout: headLayout, file: file)
         guard !hookName.isEmpty else { throw SAEFormatError.invalidValue(file: file, key: "hook_name", detail: "is empty") }
+        if case .topK(let k) = architecture, !(1...dSAE).contains(k) {
+            throw SAEFormatError.invalidValue(file: file, key: "k", detail: "is \(k), expected 1…d_sae (\(dSAE))")
+        }
     }
 }

@@ -37,11 +37,13 @@ extension SAETrainer {
         try w.write(sae.bEnc, at: g + "/sae/b_enc")
         try w.write(sae.wDec, at: g + "/sae/W_dec")
         try w.write(sae.bDec, at: g + "/sae/b_dec")
-        for i in 0..<4 {
+        if let t = sae.threshold { try w.write(t, at: g + "/sae/threshold") }
+        for i in adam.m.indices {
             try w.write(adam.m[i], at: g + "/adam/m\(i)")
             try w.write(adam.v[i], at: g + "/adam/v\(i)")
         }
         try w.write(IndexTensor(firingCounts), at: g + "/firing_counts")
+        try w.write(IndexTensor(stepsSinceFired), at: g + "/steps_since_fired")
         let a = g.isEmpty ? "/" : g
         try w.setAttribute("sae_config", try json(sae.config), of: a)
         try w.setAttribute("training_config", try json(config), of: a)
@@ -50,6 +52,7 @@ extension SAETrainer {
         try w.setAttribute("resamples_done", .int(Int64(resamplesDone)), of: a)
         try w.setAttribute("rows_counted", .int(Int64(rowsCounted)), of: a)
         try w.setAttribute("adam_steps", .ints(adam.steps.map { Int64($0) }), of: a)
+        try w.setAttribute("batch_threshold", .doubles([batchThreshold]), of: a)
     }
 
     /// Reads a trainer written by ``write(into:group:)``, checking every shape and counter against its
@@ -70,21 +73,24 @@ extension SAETrainer {
         let trainingConfig = try json("training_config", SAETrainingConfig.self)
         let schedule = try json("schedule", LRSchedule.self)
         do {
-            try trainingConfig.validate()
+            try trainingConfig.validate(for: saeConfig)
             try schedule.validate()
         } catch { throw fail("\(error)") }
+        guard saeConfig.architecture == trainingConfig.architecture.saeArchitecture(k: trainingConfig.k) else {
+            throw fail("its SAE is \(saeConfig.architecture), which --architecture \(trainingConfig.architecture.rawValue) does not train")
+        }
         let sae = try SAE.assemble(saeConfig, file: path) { name in f.contains(g + "/sae/" + name) ? try f.readTensor(g + "/sae/" + name) : nil }
         var trainer = SAETrainer(sae: sae, config: trainingConfig)
         trainer.schedule = schedule
-        let params = [sae.wEnc, sae.wDec, sae.bEnc, sae.bDec]
-        for i in 0..<4 {
+        let params = [sae.wEnc, sae.wDec, sae.bEnc, sae.bDec] + (trainingConfig.architecture == .jumprelu ? [sae.threshold!] : [])
+        for i in params.indices {
             trainer.adam.m[i] = try f.readTensor(g + "/adam/m\(i)")
             trainer.adam.v[i] = try f.readTensor(g + "/adam/v\(i)")
             guard trainer.adam.m[i].shape == params[i].shape, trainer.adam.v[i].shape == params[i].shape else {
                 throw fail("Adam state \(i) does not match the SAE's shapes")
             }
         }
-        guard case .ints(let steps)? = try? f.attribute("adam_steps", of: a), steps.count == 4, steps.allSatisfy({ $0 >= 0 }) else {
+        guard case .ints(let steps)? = try? f.attribute("adam_steps", of: a), steps.count == params.count, steps.allSatisfy({ $0 >= 0 }) else {
             throw SAEFormatError.missingKey(file: path, key: (g.isEmpty ? "" : g + ".") + "adam_steps")
         }
         trainer.adam.steps = steps.map { Int($0) }
@@ -94,6 +100,17 @@ extension SAETrainer {
         trainer.firingCounts = try f.readIndices(g + "/firing_counts").values
         guard trainer.firingCounts.count == saeConfig.dSAE, trainer.firingCounts.allSatisfy({ $0 >= 0 && $0 <= trainer.rowsCounted }) else {
             throw fail("firing counters do not match d_sae or the rows counted")
+        }
+        // Written since the newer architectures (an older checkpoint's features count as just fired).
+        if f.contains(g + "/steps_since_fired") {
+            trainer.stepsSinceFired = try f.readIndices(g + "/steps_since_fired").values
+            guard trainer.stepsSinceFired.count == saeConfig.dSAE, trainer.stepsSinceFired.allSatisfy({ $0 >= 0 && $0 <= trainer.step }) else {
+                throw fail("steps-since-fired counters do not match d_sae or the steps taken")
+            }
+        }
+        if case .doubles(let t)? = try? f.attribute("batch_threshold", of: a) {
+            guard t.count == 1, t[0].isFinite else { throw fail("batch_threshold is not one finite number") }
+            trainer.batchThreshold = t[0]
         }
         return trainer
     }

@@ -17,10 +17,56 @@ public enum SAETrainingError: Error, CustomStringConvertible, Sendable, Equatabl
     }
 }
 
-/// Hyperparameters of the paper's training recipe (SPEC §1.12 defaults).
+/// The sparsity mechanism an SAE is trained with.
+public enum TrainingArchitecture: String, Codable, Sendable, CaseIterable {
+    /// The paper's: `ReLU`, L1 penalty `l1_coeff · mean_n Σ_j f_nj`.
+    case standard
+    /// TopK (Gao et al. 2024): the `k` largest pre-activations of each row, AuxK on dead features.
+    case topk
+    /// BatchTopK (Bussmann et al. 2024): the `k·batch` largest activations of the batch, AuxK; saved as JumpReLU
+    /// with a global threshold (an exponential moving average of the smallest activation kept).
+    case batchtopk
+    /// JumpReLU (Rajamanoharan et al. 2024): learned thresholds, straight-through estimators, L0 penalty.
+    case jumprelu
+
+    /// The architecture of the SAE it trains (what inference and the saved files use).
+    func saeArchitecture(k: Double) -> SAEArchitecture {
+        switch self {
+        case .standard: .standard
+        case .topk: .topK(k: Int(k))
+        case .batchtopk, .jumprelu: .jumpReLU
+        }
+    }
+}
+
+/// Hyperparameters of the paper's training recipe (SPEC §1.12 defaults) and of the newer architectures
+/// (SAELens 6's defaults).
 public struct SAETrainingConfig: Codable, Sendable, Equatable {
+    /// The sparsity mechanism (the paper's: ``TrainingArchitecture/standard``).
+    public var architecture: TrainingArchitecture = .standard
     public var lr: Double = 1.2e-3
+    /// The L1 coefficient (standard only).
     public var l1Coeff: Double = 0.5
+    /// TopK: features kept per row (an integer); BatchTopK: kept per row on average (`⌊k·batch⌋` per batch).
+    public var k: Double = 32
+    /// AuxK (TopK, BatchTopK): the loss `auxKCoeff · min(dead/k_aux, 1) · mean_n ‖ê_n − (x_n − x̂_n)‖²`
+    /// with `ê = Σ z_j W_dec[j]` over the `k_aux` largest pre-activations `z` of dead features
+    /// (SAELens's `calculate_topk_aux_loss`). 0 turns it off.
+    public var auxKCoeff: Double = 1
+    /// AuxK's `k_aux` (nil: `d_in / 2`, SAELens's and Gao et al.'s heuristic).
+    public var auxK: Int? = nil
+    /// A feature is dead for AuxK when it has not fired for more than this many steps (SAELens's
+    /// `dead_feature_window`).
+    public var deadWindow: Int = 1000
+    /// BatchTopK: the threshold's moving-average rate, `θ ← (1 − r)·θ + r·min(kept activations)`.
+    public var thresholdLR: Double = 0.01
+    /// JumpReLU: the L0 coefficient λ of `λ · mean_n Σ_j 1[pre_nj > θ_j]` (SAELens's "step" loss).
+    public var l0Coeff: Double = 1
+    /// JumpReLU: λ grows linearly from 0 over this many steps (SAELens's `l0_warm_up_steps`).
+    public var l0WarmupSteps: Int = 0
+    /// JumpReLU: the straight-through estimators' bandwidth ε and the thresholds' initial value.
+    public var bandwidth: Double = 0.05
+    public var initialThreshold: Double = 0.01
     public var beta1: Double = 0
     public var beta2: Double = 0.9999
     public var adamEps: Double = 1e-8
@@ -33,6 +79,29 @@ public struct SAETrainingConfig: Codable, Sendable, Equatable {
     /// sparse path below 5% active entries), or forced.
     public var gradientPath: GradientPath = .automatic
     public init() {}
+
+    /// Decodes a config; keys a checkpoint from an older version lacks keep their defaults.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func read<T: Decodable>(_ key: CodingKeys, _ value: inout T) throws {
+            if let v = try c.decodeIfPresent(T.self, forKey: key) { value = v }
+        }
+        try read(.architecture, &architecture); try read(.lr, &lr); try read(.l1Coeff, &l1Coeff); try read(.k, &k)
+        try read(.auxKCoeff, &auxKCoeff); auxK = try c.decodeIfPresent(Int.self, forKey: .auxK); try read(.deadWindow, &deadWindow)
+        try read(.thresholdLR, &thresholdLR); try read(.l0Coeff, &l0Coeff); try read(.l0WarmupSteps, &l0WarmupSteps)
+        try read(.bandwidth, &bandwidth); try read(.initialThreshold, &initialThreshold)
+        try read(.beta1, &beta1); try read(.beta2, &beta2); try read(.adamEps, &adamEps); try read(.cosineWarmup, &cosineWarmup)
+        try read(.schedEpochs, &schedEpochs); try read(.schedLRFactor, &schedLRFactor); try read(.schedWarmupEpochs, &schedWarmupEpochs)
+        try read(.gradientPath, &gradientPath)
+    }
+
+    /// JumpReLU's L0 coefficient at step `t` (0-based): `λ · min(t, w)/w` with warm-up `w`, else λ.
+    func l0Coefficient(atStep t: Int) -> Double {
+        l0WarmupSteps > 0 ? l0Coeff * Double(min(t, l0WarmupSteps)) / Double(l0WarmupSteps) : l0Coeff
+    }
+
+    /// AuxK's `k_aux` for inputs of width `dIn`.
+    func kAux(dIn: Int) -> Int { auxK ?? max(dIn / 2, 1) }
 
     /// Checks every value (a config decoded from a checkpoint is not trusted); the names are the
     /// `train-sae` options that set them.
@@ -49,6 +118,30 @@ public struct SAETrainingConfig: Codable, Sendable, Equatable {
         try check(schedEpochs >= 1 && schedEpochs <= 1 << 40, "schedule epochs", schedEpochs, "1…2^40")
         try check(schedWarmupEpochs >= 0 && schedWarmupEpochs <= 1 << 24, "warm-up epochs", schedWarmupEpochs, "0…16777216")
         try check(schedLRFactor.isFinite && schedLRFactor >= 0 && schedLRFactor <= 1, "schedule lr factor", schedLRFactor, "0…1")
+        switch architecture {
+        case .standard: break
+        case .topk: try check(k >= 1 && k <= Double(1 << 24) && k.rounded() == k, "--k", k, "an integer 1…d_sae for --architecture topk")
+        case .batchtopk: try check(k.isFinite && k > 0 && k <= Double(1 << 24), "--k", k, "a number > 0 (features per row on average)")
+        case .jumprelu:
+            try check(l0Coeff.isFinite && l0Coeff >= 0 && l0Coeff <= 1e6, "--l0-coeff", l0Coeff, "0…1e6")
+            try check(l0WarmupSteps >= 0 && l0WarmupSteps <= 1 << 40, "--l0-warmup", l0WarmupSteps, "0…2^40 steps")
+            try check(bandwidth.isFinite && bandwidth > 0 && bandwidth <= 1e3, "--bandwidth", bandwidth, "0 < ε ≤ 1000")
+            try check(initialThreshold.isFinite && initialThreshold >= 0 && initialThreshold <= 1e3, "--initial-threshold", initialThreshold, "0…1000")
+        }
+        if architecture == .topk || architecture == .batchtopk {
+            try check(auxKCoeff.isFinite && auxKCoeff >= 0 && auxKCoeff <= 1e6, "--aux-coeff", auxKCoeff, "0…1e6")
+            try check(auxK.map { $0 >= 1 && $0 <= 1 << 24 } ?? true, "--aux-k", auxK ?? 0, "1…d_sae")
+            try check(deadWindow >= 1 && deadWindow <= 1 << 40, "--dead-window", deadWindow, "1…2^40 steps")
+            try check(thresholdLR.isFinite && thresholdLR > 0 && thresholdLR <= 1, "threshold rate", thresholdLR, "0 < r ≤ 1")
+        }
+    }
+
+    /// ``validate()`` and the checks that need the SAE's widths (`k ≤ d_sae`).
+    public func validate(for sae: SAEConfig) throws {
+        try validate()
+        if architecture == .topk || architecture == .batchtopk, k > Double(sae.dSAE) {
+            throw TrainingRunError.invalidSetting(name: "--k", value: "\(k)", allowed: "at most d_sae = \(sae.dSAE)")
+        }
     }
 }
 
@@ -115,14 +208,31 @@ public struct SAETrainer: Sendable {
     public internal(set) var rowsCounted = 0
     /// Resampling checks done so far (bounded by `ResamplingConfig.numResamples`).
     public internal(set) var resamplesDone = 0
+    /// Per feature, the steps since it last fired (AuxK's dead features: more than `deadWindow`).
+    public internal(set) var stepsSinceFired: [Int]
+    /// BatchTopK's global threshold (a moving average of the smallest activation kept, in Double as
+    /// SAELens keeps it); the SAE's JumpReLU thresholds are this value.
+    public internal(set) var batchThreshold: Double = 0
 
+    /// A trainer for `sae` with `config`. The SAE takes the architecture `config` trains (TopK → TopK;
+    /// BatchTopK and JumpReLU → JumpReLU, with thresholds 0 resp. `initialThreshold` unless it has some).
     public init(sae: SAE, config: SAETrainingConfig = SAETrainingConfig()) {
+        var sae = sae
+        let architecture = config.architecture.saeArchitecture(k: config.k)
+        if sae.config.architecture != architecture {
+            sae.config.architecture = architecture
+            let initial = config.architecture == .jumprelu ? Float(config.initialThreshold) : 0
+            sae.threshold = architecture == .jumpReLU ? Tensor(repeating: initial, shape: [sae.config.dSAE]) : nil
+        }
         self.sae = sae
         self.config = config
-        adam = AdamState(shapes: [sae.wEnc.shape, sae.wDec.shape, sae.bEnc.shape, sae.bDec.shape])
+        adam = AdamState(shapes: [sae.wEnc.shape, sae.wDec.shape, sae.bEnc.shape, sae.bDec.shape]
+                                 + (config.architecture == .jumprelu ? [[sae.config.dSAE]] : []))
         schedule = LRSchedule(baseLR: config.lr, epochs: config.schedEpochs, lrFactor: config.schedLRFactor,
                               warmupEpochs: config.schedWarmupEpochs, enabled: config.cosineWarmup)
         firingCounts = [Int](repeating: 0, count: sae.config.dSAE)
+        stepsSinceFired = firingCounts
+        if config.architecture == .batchtopk, let t = sae.threshold { batchThreshold = Double(t[0]) }
     }
 
     /// The paper's initialisation (SPEC §1.4): `W_enc [d_in, d_sae]` ~ U(±√(6/d_sae)) (PyTorch's
@@ -140,10 +250,14 @@ public struct SAETrainer: Sendable {
     /// Gradients of the loss for `x` with respect to W_enc, W_dec, b_enc, b_dec, the metrics, the
     /// per-feature firing counts, and whether the sparse path was taken. Means are over `normalizer`
     /// rows (default: x's): with data parallelism, the global batch, so the ranks' parts sum to it.
-    func gradients(_ x: Tensor, path: GradientPath? = nil, normalizer: Int? = nil) -> (grads: [Tensor], metrics: (l2: Float, l1: Float, l0: Float), fired: [Int], sparse: Bool) {
+    func gradients(_ x: Tensor, path: GradientPath? = nil, normalizer: Int? = nil)
+        -> (grads: [Tensor], metrics: (l2: Float, l1: Float, l0: Float), fired: [Int], sparse: Bool, minKept: Float?) {
         let n = normalizer ?? x.shape[0]
         let centred = sae.config.applyBDecToInput ? x - sae.bDec : x
         let pre = Tensor.affine(centred, sae.wEnc, sae.bEnc)                   // [N, F]
+        if config.architecture != .standard {
+            return architectureGradients(centred: centred, x: x, pre: pre, normalizer: n, path: path ?? config.gradientPath)
+        }
         var useSparse = false
         switch path ?? config.gradientPath {
         case .dense: useSparse = false
@@ -154,7 +268,7 @@ public struct SAETrainer: Sendable {
         }
         if useSparse {
             let r = sparseGradients(centred: centred, x: x, pre: pre, normalizer: n)
-            return (r.grads, r.metrics, r.fired, true)
+            return (r.grads, r.metrics, r.fired, true, nil)
         }
         let f = pre.relu()
         let recons = Tensor.affine(f, sae.wDec, sae.bDec)                       // [N, A]
@@ -177,7 +291,7 @@ public struct SAETrainer: Sendable {
             // x_cent = x − b_dec: d/d b_dec of the encoder side is −Σ_n dpre · W_encᵀ.
             gBDec = gBDec - sae.wEnc.matmul(gBEnc.reshaped([sae.config.dSAE, 1])).reshaped([sae.config.dIn])
         }
-        return ([gEnc, gDec, gBEnc, gBDec], (l2, l1, Float(active) / Float(n)), fired, false)
+        return ([gEnc, gDec, gBEnc, gBDec], (l2, l1, Float(active) / Float(n)), fired, false, nil)
     }
 
     /// One training step on `x [batch, d_in]`.
@@ -191,26 +305,47 @@ public struct SAETrainer: Sendable {
     public mutating func step(_ x: Tensor, across ranks: (any Collective)? = nil) throws -> StepMetrics {
         precondition(x.rank == 2 && x.shape[1] == sae.config.dIn, "a training batch is [batch, d_in = \(sae.config.dIn)], got \(x.shape)")
         let size = ranks?.size ?? 1
-        var (grads, m, fired, usedSparse) = gradients(x, normalizer: x.shape[0] * size)
+        // JumpReLU keeps θ ≥ 0: projected before the forward pass, as SAELens does.
+        if config.architecture == .jumprelu, sae.threshold!.withUnsafeBufferPointer({ $0.contains { $0 < 0 } }) {
+            sae.threshold = sae.threshold!.relu()
+        }
+        var (grads, m, fired, usedSparse, minKept) = gradients(x, normalizer: x.shape[0] * size)
         if let ranks, size > 1 {
-            for i in 0..<4 { try ranks.sum(&grads[i]) }
+            for i in grads.indices { try ranks.sum(&grads[i]) }
             var small = [Double(m.l2), Double(m.l1), Double(m.l0)] + fired.map(Double.init)
             try ranks.sum(&small)
             m = (Float(small[0]), Float(small[1]), Float(small[2]))
             fired = small[3...].map { Int($0) }
+            if config.architecture == .batchtopk {
+                // Every rank's smallest kept activation (rank r fills slot r), then the smallest of them.
+                var mins = [Double](repeating: 0, count: 2 * size)
+                if let v = minKept { mins[2 * ranks.rank] = 1; mins[2 * ranks.rank + 1] = Double(v) }
+                try ranks.sum(&mins)
+                minKept = (0..<size).filter { mins[2 * $0] == 1 }.map { Float(mins[2 * $0 + 1]) }.min()
+            }
         }
         guard (m.l2 + m.l1).isFinite else { throw SAETrainingError.nonFiniteLoss(step: step, loss: m.l2 + m.l1) }
         // Decoder constraint: project each row's gradient off the row, then renormalise the rows.
         Self.constrainDecoder(&sae.wDec, gradient: &grads[1])
         let lr = schedule.lr
-        for i in 0..<4 { adam.steps[i] += 1 }
+        for i in adam.steps.indices { adam.steps[i] += 1 }
         Self.adamUpdate(&sae.wEnc, &adam.m[0], &adam.v[0], grads[0], step: adam.steps[0], config: config, lr: lr)
         Self.adamUpdate(&sae.wDec, &adam.m[1], &adam.v[1], grads[1], step: adam.steps[1], config: config, lr: lr)
         Self.adamUpdate(&sae.bEnc, &adam.m[2], &adam.v[2], grads[2], step: adam.steps[2], config: config, lr: lr)
         Self.adamUpdate(&sae.bDec, &adam.m[3], &adam.v[3], grads[3], step: adam.steps[3], config: config, lr: lr)
+        if config.architecture == .jumprelu {
+            Self.adamUpdate(&sae.threshold!, &adam.m[4], &adam.v[4], grads[4], step: adam.steps[4], config: config, lr: lr)
+        }
+        if config.architecture == .batchtopk, let v = minKept {
+            batchThreshold = (1 - config.thresholdLR) * batchThreshold + config.thresholdLR * Double(v)
+            sae.threshold = Tensor(repeating: Float(batchThreshold), shape: [sae.config.dSAE])
+        }
         schedule.afterTrainingStep(step)
         step += 1
-        for j in 0..<fired.count { firingCounts[j] += fired[j] }
+        for j in 0..<fired.count {
+            firingCounts[j] += fired[j]
+            stepsSinceFired[j] = fired[j] > 0 ? 0 : stepsSinceFired[j] + 1
+        }
         rowsCounted += x.shape[0] * size
         return StepMetrics(loss: m.l2 + m.l1, l2: m.l2, l1: m.l1, l0: m.l0, lr: lr, sparse: usedSparse)
     }

@@ -159,6 +159,10 @@ public struct TrainingRun<Source: ResumableActivationSource> {
         try plan.validate()
         try Self.check(plan, ranks: ranks)
         try Self.check(members, width: source.dIn)
+        if plan.resampling != nil, let m = members.first(where: { $0.trainer.config.architecture != .standard }) {
+            throw TrainingRunError.invalidSetting(name: "--resample", value: "on with --architecture \(m.trainer.config.architecture.rawValue)",
+                                                  allowed: "only with --architecture standard (TopK and BatchTopK revive dead features with AuxK)")
+        }
         self.plan = plan
         self.members = members
         self.metadata = metadata
@@ -189,6 +193,7 @@ public struct TrainingRun<Source: ResumableActivationSource> {
 
     static func check(_ members: [TrainingRunMember], width: Int) throws {
         guard !members.isEmpty else { throw TrainingRunError.invalidSetting(name: "SAEs", value: "none", allowed: "at least one") }
+        for m in members { try m.trainer.config.validate(for: m.trainer.sae.config) }
         for m in members where m.columns.lowerBound < 0 || m.columns.upperBound > width || m.columns.count != m.trainer.sae.config.dIn {
             throw TrainingRunError.invalidSetting(name: "columns of \(m.trainer.sae.config.hookName)", value: "\(m.columns)",
                                                   allowed: "\(m.trainer.sae.config.dIn) columns within the source's \(width)")

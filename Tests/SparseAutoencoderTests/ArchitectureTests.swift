@@ -1,0 +1,216 @@
+// ArchitectureTests: TopK, BatchTopK and JumpReLU — SAELens's own folders read with identical
+// encodings, ours written and read back, and training steps against PyTorch references of the papers'
+// definitions (Scripts/reference/make_modern_sae_fixtures.py, which checks them against SAELens's
+// training SAEs too).
+
+import Foundation
+import Testing
+import TensorTestSupport
+@testable import SparseAutoencoder
+import Tensor
+
+struct ModernReference {
+    let file: HDF5File
+    init(_ name: String) throws { file = try HDF5File(path: fixtures.appendingPathComponent(name).path) }
+    subscript(_ name: String) -> Tensor { get throws { try file.readTensor("/" + name) } }
+}
+
+@Suite struct ArchitectureFormatTests {
+    static let folders = ["topk", "topk-rescaled", "jumprelu", "batchtopk"]
+
+    @Test(arguments: folders) func saeLensFoldersEncodeAsSAELensDoes(name: String) throws {
+        let ref = try ModernReference("modern_sae_reference.h5")
+        let sae = try SAE.load(saeLens: fixtures.appendingPathComponent("saelens-" + name).path)
+        switch name {
+        case "topk", "topk-rescaled": #expect(sae.config.architecture == .topK(k: 4))
+        default: #expect(sae.config.architecture == .jumpReLU && sae.threshold != nil)
+        }
+        let x = try ref["x"]
+        let acts = sae.encode(x), expected = try ref[name + "/acts"]
+        // The same features fire in every row, with the same values (rescaled: up to the folding's rounding).
+        #expect(acts.scalars.map { $0 != 0 } == expected.scalars.map { $0 != 0 })
+        expectClose(acts, expected, atol: 1e-5, rtol: 1e-5)
+        expectClose(sae.decode(acts), try ref[name + "/recons"], atol: 1e-5, rtol: 1e-5)
+        if name == "batchtopk" { #expect(sae.threshold!.scalars.allSatisfy { $0 == 0.37 }) }
+        if name == "topk-rescaled" {
+            #expect(sae.wDec.l2Norm(axis: -1).scalars.allSatisfy { Swift.abs($0 - 1) < 1e-5 })
+            #expect(sae.config.provenance.notes["rescale_acts_by_decoder_norm"] != nil)
+        }
+    }
+
+    @Test(arguments: ["topk", "jumprelu"]) func ourFoldersRoundTripWithSAELensFields(name: String) throws {
+        let sae = try SAE.load(saeLens: fixtures.appendingPathComponent("saelens-" + name).path, headLayout: HeadLayout(nHeads: 2, dHead: 8))
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("arch-\(name)-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try sae.save(saeLens: dir)
+        let cfg = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/cfg.json"))) as! [String: Any]
+        #expect(cfg["architecture"] as? String == name)
+        if name == "topk" {
+            #expect(cfg["k"] as? Int == 4 && cfg["rescale_acts_by_decoder_norm"] as? Bool == false)
+        } else {
+            #expect(try cfg["k"] == nil && (SafeTensorsFile(contentsOf: dir + "/sae_weights.safetensors")).names.contains("threshold"))
+        }
+        var back = try SAE.load(saeLens: dir)
+        back.config.provenance = sae.config.provenance
+        back.config.headLayout = sae.config.headLayout
+        #expect(back == sae)
+    }
+
+    @Test func badArchitectureFieldsAreNamed() throws {
+        let src = fixtures.appendingPathComponent("saelens-topk").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("arch-bad-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: src + "/sae_weights.safetensors", toPath: dir + "/sae_weights.safetensors")
+        let base = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: src + "/cfg.json"))) as! [String: Any]
+        func attempt(_ edit: (inout [String: Any]) -> Void) throws -> String {
+            var cfg = base
+            edit(&cfg)
+            try JSONSerialization.data(withJSONObject: cfg).write(to: URL(fileURLWithPath: dir + "/cfg.json"))
+            do { _ = try SAE.load(saeLens: dir); return "loaded" } catch { return "\(error)" }
+        }
+        #expect(try attempt { $0["k"] = 33 }.contains("'k' is 33, expected an integer in 1…32"))
+        #expect(try attempt { $0["k"] = nil }.contains("missing 'k'"))
+        #expect(try attempt { $0["rescale_acts_by_decoder_norm"] = "yes" }.contains("'rescale_acts_by_decoder_norm' is yes"))
+        #expect(try attempt { $0["architecture"] = "gated" }.contains("architecture 'gated'"))
+        // A JumpReLU folder without its thresholds.
+        #expect(try attempt { $0["architecture"] = "jumprelu" }.contains("missing 'threshold'"))
+    }
+
+    @Test func encodingAFewFeaturesEqualsTheFullEncoding() throws {
+        let ref = try ModernReference("modern_sae_reference.h5")
+        let x = try ref["x"]
+        for name in ["topk", "jumprelu"] {
+            let sae = try SAE.load(saeLens: fixtures.appendingPathComponent("saelens-" + name).path)
+            let features = [30, 2, 17, 5]
+            let full = sae.encode(x)
+            #expect(sae.encode(x, features: features) == full.gathering(axis: 1, IndexTensor(features)), "\(name)")
+            let fwd = sae.forward(x)
+            #expect(fwd.acts == full)
+        }
+    }
+}
+
+@Suite struct ArchitectureTrainingTests {
+    static func trainer(_ arch: TrainingArchitecture, _ ref: ModernReference) throws -> SAETrainer {
+        let config = SAEConfig(dIn: 16, dSAE: 32, hookName: "blocks.1.attn.hook_z")
+        var sae = SAE(config: config, wEnc: try ref["\(arch)/init/W_enc"], bEnc: try ref["\(arch)/init/b_enc"],
+                      wDec: try ref["\(arch)/init/W_dec"], bDec: try ref["\(arch)/init/b_dec"])
+        var t = SAETrainingConfig()
+        t.architecture = arch
+        t.lr = 1e-2
+        t.cosineWarmup = false
+        t.k = 4
+        t.auxKCoeff = 0.7
+        t.deadWindow = 1
+        t.l0Coeff = 0.5
+        t.l0WarmupSteps = 2
+        t.bandwidth = 0.05
+        t.initialThreshold = 0.01
+        if arch == .jumprelu { sae.config.architecture = .jumpReLU; sae.threshold = try ref["\(arch)/init/threshold"] }
+        return SAETrainer(sae: sae, config: t)
+    }
+
+    /// Four steps (AuxK from step 2, when five features have not fired for two steps) match PyTorch,
+    /// through the entry path and the dense one.
+    @Test(arguments: [TrainingArchitecture.topk, .batchtopk, .jumprelu], [GradientPath.sparse, .dense])
+    func fourStepsMatchPyTorch(arch: TrainingArchitecture, path: GradientPath) throws {
+        let ref = try ModernReference("modern_train_reference.h5")
+        var trainer = try Self.trainer(arch, ref)
+        trainer = SAETrainer(sae: trainer.sae, config: { var c = trainer.config; c.gradientPath = path; return c }())
+        for i in 0..<4 {
+            let dead = trainer.deadFeatures.count
+            #expect(dead == Int(try ref["\(arch)/step\(i)/dead"].scalar), "step \(i) dead features")
+            let m = try trainer.step(try ref["\(arch)/step\(i)/x"])
+            #expect(m.sparse == (path == .sparse))
+            let mse = try ref["\(arch)/step\(i)/mse"].scalar, side = try ref["\(arch)/step\(i)/side"].scalar
+            #expect(Swift.abs(m.l2 - mse) <= 1e-4 * mse, "step \(i) mse \(m.l2) vs \(mse)")
+            #expect(Swift.abs(m.l1 - side) <= 1e-4 * Swift.max(side, 1e-3), "step \(i) side loss \(m.l1) vs \(side)")
+            #expect(m.l0 == (try ref["\(arch)/step\(i)/l0"].scalar), "step \(i) L0")
+            var params = [("W_enc", trainer.sae.wEnc), ("W_dec", trainer.sae.wDec), ("b_enc", trainer.sae.bEnc), ("b_dec", trainer.sae.bDec)]
+            if arch == .jumprelu { params.append(("threshold", trainer.sae.threshold!)) }
+            for (name, t) in params {
+                expectClose(t, try ref["\(arch)/step\(i)/\(name)"], atol: 2e-5, rtol: 1e-4, Comment(rawValue: "\(arch) \(path) step \(i) \(name)"))
+            }
+            if arch == .batchtopk {
+                let expected = Double(try ref["\(arch)/step\(i)/topk_threshold"].scalar)
+                #expect(Swift.abs(trainer.batchThreshold - expected) < 1e-6 * expected)
+                #expect(trainer.sae.threshold!.scalars.allSatisfy { $0 == Float(trainer.batchThreshold) })
+            }
+        }
+        switch arch {
+        case .topk: #expect(trainer.sae.config.architecture == .topK(k: 4))
+        default: #expect(trainer.sae.config.architecture == .jumpReLU)
+        }
+    }
+
+    /// The entry path and the dense path compute the same gradients (larger, random case with AuxK).
+    @Test(arguments: [TrainingArchitecture.topk, .batchtopk, .jumprelu])
+    func entryAndDensePathsAgree(arch: TrainingArchitecture) throws {
+        var rng = RandomStream(seed: 7)
+        let config = SAEConfig(dIn: 24, dSAE: 96, hookName: "h")
+        var t = SAETrainingConfig()
+        t.architecture = arch
+        t.k = 5
+        t.initialThreshold = 0.4
+        var trainer = SAETrainer(sae: SAETrainer.initialSAE(config, seed: 3), config: t)
+        trainer.stepsSinceFired = (0..<96).map { $0 % 3 == 0 ? 5000 : 0 }          // a third dead
+        let x = Tensor.randomNormal([200, 24], using: &rng)
+        let d = trainer.gradients(x, path: .dense), s = trainer.gradients(x, path: .sparse)
+        #expect(d.fired == s.fired && d.metrics.l0 == s.metrics.l0 && d.minKept == s.minKept)
+        #expect(Swift.abs(d.metrics.l1 - s.metrics.l1) <= 1e-5 * Swift.max(d.metrics.l1, 1))
+        for (a, b) in zip(d.grads, s.grads) { expectClose(a, b, atol: 1e-5, rtol: 1e-4) }
+        #expect(d.grads.count == (arch == .jumprelu ? 5 : 4))
+        if arch != .jumprelu { #expect(d.metrics.l1 > 0) }                        // AuxK ran
+    }
+
+    @Test func batchTopKKeepsKTimesBatchEntries() {
+        var rng = RandomStream(seed: 1)
+        let pre = Tensor.randomNormal([50, 40], using: &rng)
+        let s = EntrySupport.batchTopK(pre, total: 137)
+        #expect(s.count == 137)
+        var all = pre.scalars.filter { $0 > 0 }.sorted(by: >)
+        let t = Selection.kthLargest(&all, 137)
+        #expect(t == pre.scalars.filter { $0 > 0 }.sorted(by: >)[136])
+        // Ties: the first entries in row-major order.
+        let tied = EntrySupport.batchTopK(Tensor(shape: [2, 3], scalars: [1, 2, 1, 1, 0, 1]), total: 3)
+        #expect(tied.rowStart == [0, 3, 3] && tied.col == [0, 1, 2])
+    }
+
+    @Test func checkpointsKeepThresholdsAndDeadCounters() throws {
+        var rng = RandomStream(seed: 2)
+        for arch in [TrainingArchitecture.batchtopk, .jumprelu] {
+            var t = SAETrainingConfig()
+            t.architecture = arch
+            t.k = 3
+            var trainer = SAETrainer(sae: SAETrainer.initialSAE(SAEConfig(dIn: 8, dSAE: 16, hookName: "h"), seed: 1), config: t)
+            for _ in 0..<3 { try trainer.step(Tensor.randomNormal([32, 8], using: &rng)) }
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("arch-ckpt-\(UUID().uuidString).h5").path
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            try trainer.saveCheckpoint(to: path)
+            var back = try SAETrainer.loadCheckpoint(from: path).trainer
+            #expect(back.sae == trainer.sae && back.stepsSinceFired == trainer.stepsSinceFired && back.batchThreshold == trainer.batchThreshold)
+            #expect(back.adam == trainer.adam)
+            let x = Tensor.randomNormal([32, 8], using: &rng)
+            var copy = trainer
+            try copy.step(x)
+            try back.step(x)
+            #expect(back.sae == copy.sae)
+        }
+    }
+
+    @Test func badSettingsAreNamed() throws {
+        func message(_ edit: (inout SAETrainingConfig) -> Void) -> String {
+            var c = SAETrainingConfig()
+            edit(&c)
+            do { try c.validate(for: SAEConfig(dIn: 8, dSAE: 16, hookName: "h")); return "valid" } catch { return "\(error)" }
+        }
+        #expect(message { $0.architecture = .topk; $0.k = 2.5 }.hasPrefix("--k is 2.5"))
+        #expect(message { $0.architecture = .topk; $0.k = 17 }.contains("at most d_sae = 16"))
+        #expect(message { $0.architecture = .batchtopk; $0.k = 0 }.hasPrefix("--k is 0"))
+        #expect(message { $0.architecture = .jumprelu; $0.bandwidth = 0 }.hasPrefix("--bandwidth is 0"))
+        #expect(message { $0.architecture = .jumprelu; $0.l0Coeff = -1 }.hasPrefix("--l0-coeff is -1"))
+        #expect(message { $0.architecture = .topk; $0.deadWindow = 0 }.hasPrefix("--dead-window is 0"))
+        #expect(message { $0.architecture = .topk; $0.k = 4 } == "valid")
+    }
+}

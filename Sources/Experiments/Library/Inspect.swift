@@ -92,6 +92,12 @@ public enum Inspect {
         try sae.save(saeLens: folder)
     }
 
+    /// Reads a SAELens folder (any architecture we read) and writes it again with our writer, with the
+    /// given head layout (`reshape_activations: "hook_z"`).
+    public static func convertSAE(saeLens input: String, headLayout: HeadLayout?, to folder: String) throws {
+        try SAE.load(saeLens: input, headLayout: headLayout).save(saeLens: folder)
+    }
+
     /// Hook values for `tokens` `[batch, pos]` → one safetensors file: each hook under its
     /// TransformerLens name, the tokens in the metadata (`tokens`, JSON).
     public static func dump(model: GPT2, tokens: IndexTensor, hooks: [HookName], to path: String) throws {

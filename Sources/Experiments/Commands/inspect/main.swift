@@ -52,15 +52,16 @@ struct TestPrompt: ParsableCommand {
 }
 
 struct Convert: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Model file → our HDF5 layout, or the paper's SAE .pt (+ cfg) → SAELens format.")
+    static let configuration = CommandConfiguration(abstract: "Model file → our HDF5 layout; the paper's SAE .pt (+ cfg) or a SAELens folder → a SAELens folder written by us.")
     @Option(help: "A model folder or file (tf_model.h5, model.safetensors, TransformerLens model_final.pth, ours) to convert.") var model: String?
     @Option(help: "The model's config.json when it is not beside the weights (HuggingFace's, or a TransformerLens repository's).") var config: String?
     @Option(help: "The paper's SAE checkpoint (.pt) to convert.") var saePt: String?
     @Option(help: "The SAE's _cfg.json (default: next to the .pt).") var saeCfg: String?
+    @Option(help: "A SAELens SAE folder (standard, topk, jumprelu) to rewrite with our writer.") var sae: String?
     @Option(help: "Heads × d_head of a hook_z SAE (default 12x64).") var heads = "12x64"
     @Option(help: "Output: an .h5 file for a model, a folder for an SAE.") var to: String
     func validate() throws {
-        guard (model == nil) != (saePt == nil) else { throw ValidationError("give exactly one of --model and --sae-pt") }
+        guard [model, saePt, sae].compactMap({ $0 }).count == 1 else { throw ValidationError("give exactly one of --model, --sae-pt and --sae") }
         _ = try headLayout()
     }
     /// `--heads AxB`: A heads of B dimensions, each 1…65536 (checked against the SAE's d_in on loading).
@@ -76,6 +77,8 @@ struct Convert: ParsableCommand {
             try Inspect.convertModel(from: model, config: config, to: to, warn: { log("warning: " + $0) })
         } else if let saePt {
             try Inspect.convertSAE(pt: saePt, cfg: saeCfg, headLayout: try headLayout(), to: to)
+        } else if let sae {
+            try Inspect.convertSAE(saeLens: sae, headLayout: try headLayout(), to: to)
         }
         log("wrote \(absolutePath(to))")
     }

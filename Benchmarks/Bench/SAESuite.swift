@@ -1,5 +1,6 @@
 // SAESuite: seconds per SAE training step at the paper's shape (d_in 768, d_sae 24576, batch 4096)
-// for several sparsities, against the paper's step in PyTorch on the same shapes, and peak memory.
+// for several sparsities, against the paper's step in PyTorch on the same shapes; a TopK (k 32) step
+// against the same step in PyTorch; and peak memory.
 
 import Foundation
 import SparseAutoencoder
@@ -52,6 +53,19 @@ enum SAESuite {
             Timing.log(String(format: "  sae step %@: %.3f s (L0 %.0f, %@ path)", name, t, measured, sparse ? "sparse" : "dense"))
             if let tt = torchStep {
                 out.append(Timing.result("sae.step_\(name)", t, "s/step", ratio: tt / t, baseline: "torch_paper_step(dense)"))
+            }
+        }
+        // TopK (k 32): a fixed L0, so the step goes through the active entries.
+        do {
+            var training = SAETrainingConfig()
+            training.architecture = .topk
+            training.k = 32
+            var trainer = SAETrainer(sae: SAETrainer.initialSAE(config, seed: 1), config: training)
+            var sparse = false
+            let t = Timing.best(reps: 2) { sparse = try! trainer.step(x).sparse }
+            Timing.log(String(format: "  sae TopK (k 32) step: %.3f s (%@ path)", t, sparse ? "entry" : "dense"))
+            if let tt = torch["sae_step_topk32"] {
+                out.append(Timing.result("sae.step_topk32", t, "s/step", ratio: tt / t, baseline: "torch_topk_step(k32)"))
             }
         }
         let peak = peakRSSGiB()

@@ -51,7 +51,7 @@ public struct TrainingRunPlan: Codable, Sendable, Equatable {
     /// Storage of the buffer (the paper: bfloat16).
     public var precision: HalfPrecision
     public var bufferSeed: UInt64
-    /// Dead-feature resampling for every SAE of the run, or nil for none.
+    /// Dead-feature resampling for every standard-architecture SAE of the run, or nil for none.
     public var resampling: ResamplingConfig?
     /// A curve point every this many steps (and after the last).
     public var recordEvery: Int
@@ -159,10 +159,6 @@ public struct TrainingRun<Source: ResumableActivationSource> {
         try plan.validate()
         try Self.check(plan, ranks: ranks)
         try Self.check(members, width: source.dIn)
-        if plan.resampling != nil, let m = members.first(where: { $0.trainer.config.architecture != .standard }) {
-            throw TrainingRunError.invalidSetting(name: "--resample", value: "on with --architecture \(m.trainer.config.architecture.rawValue)",
-                                                  allowed: "only with --architecture standard (TopK and BatchTopK revive dead features with AuxK)")
-        }
         self.plan = plan
         self.members = members
         self.metadata = metadata
@@ -243,7 +239,8 @@ public struct TrainingRun<Source: ResumableActivationSource> {
         if let r = plan.resampling {
             // Batches drawn at most once per check, shared by the members that need them.
             var drawn: [Tensor] = []
-            for k in members.indices {
+            // The paper's resampling is part of the standard recipe; the other architectures have AuxK or none.
+            for k in members.indices where members[k].trainer.config.architecture == .standard {
                 var used = 0
                 var (trainer, rng, cols) = (members[k].trainer, members[k].resampleRNG, members[k].columns)
                 let event = try trainer.endOfStep(i, resampling: r, rng: &rng, across: ranks) {

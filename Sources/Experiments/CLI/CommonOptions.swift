@@ -52,6 +52,14 @@ public struct TrainingOptions: ParsableArguments {
     @Option(name: .customLong("d-sae"), help: "SAE width, or a comma-separated list to sweep (e.g. 12288,24576).") public var dSAE: String?
     @Option(help: "Batch size.") public var batch: Int?
     @Option(help: "l1 coefficient, or a comma-separated list to sweep (e.g. 0.5,1,2).") public var l1: String?
+    @Option(help: "standard (the paper's ReLU + L1), topk, batchtopk or jumprelu; a comma-separated list trains each side by side.") public var architecture: String?
+    @Option(help: "TopK/BatchTopK: features kept per token (default 32 on GPT-2, 4 on the planted model), or a list to sweep (e.g. 8,16,32,64).") public var k: String?
+    @Option(name: .customLong("l0-coeff"), help: "JumpReLU: the L0 coefficient λ, or a list to sweep.") public var l0Coeff: String?
+    @Option(help: "TopK/BatchTopK: the AuxK loss coefficient (SAELens's default 1; 0 = off).") public var auxCoeff: Double?
+    @Option(help: "TopK/BatchTopK: steps without firing after which a feature is dead for AuxK (default 1000).") public var deadWindow: Int?
+    @Option(help: "JumpReLU: the straight-through estimators' bandwidth ε (default 0.05).") public var bandwidth: Double?
+    @Option(help: "JumpReLU: the thresholds' initial value (default 0.01).") public var initialThreshold: Double?
+    @Option(name: .customLong("l0-warmup"), help: "JumpReLU: steps over which λ grows linearly from 0 (default 0).") public var l0Warmup: Int?
     @Option(help: "Learning rate.") public var lr: Double?
     @Option(help: "Rows of the shuffling buffer (default: 32768 planted; the paper's 4096·384 on GPT-2, shared by the layers of a run up to 6 GB).") public var bufferRows: Int?
     @Option(help: "Keep this many random positions of each 128-token row (default: all): a small buffer then spans more contexts.") public var positionsPerRow: Int?
@@ -90,8 +98,17 @@ public struct TrainingOptions: ParsableArguments {
     }
 
     func sweep() throws -> TrainingSweep {
-        TrainingSweep(layers: try layers.map(Self.parseLayers) ?? [], dSAEs: try dSAE.map { try Self.list($0, "d-sae") } ?? [],
-                      l1Coeffs: try l1.map { try Self.list($0, "l1") } ?? [])
+        let architectures: [TrainingArchitecture] = try architecture.map { text in
+            try text.split(separator: ",", omittingEmptySubsequences: false).map { name -> TrainingArchitecture in
+                guard let a = TrainingArchitecture(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                    throw ValidationError("--architecture \(text): '\(name)' is not one of standard, topk, batchtopk, jumprelu")
+                }
+                return a
+            }
+        } ?? []
+        return TrainingSweep(layers: try layers.map(Self.parseLayers) ?? [], dSAEs: try dSAE.map { try Self.list($0, "d-sae") } ?? [],
+                             l1Coeffs: try l1.map { try Self.list($0, "l1") } ?? [], architectures: architectures,
+                             ks: try k.map { try Self.list($0, "k") } ?? [], l0Coeffs: try l0Coeff.map { try Self.list($0, "l0-coeff") } ?? [])
     }
 
     /// The recipe for `model` (``TrainSAESettings/recipe(for:planted:)``) with these options applied.
@@ -104,9 +121,19 @@ public struct TrainingOptions: ParsableArguments {
         if let d = sweep.dSAEs.first { s.dSAE = d }
         if let batch { s.batchSize = batch }
         if let c = sweep.l1Coeffs.first { s.training.l1Coeff = c }
+        if let a = sweep.architectures.first { s.training.architecture = a }
+        if let k = sweep.ks.first { s.training.k = k }
+        if let c = sweep.l0Coeffs.first { s.training.l0Coeff = c }
+        if let auxCoeff { s.training.auxKCoeff = auxCoeff }
+        if let deadWindow { s.training.deadWindow = deadWindow }
+        if let bandwidth { s.training.bandwidth = bandwidth }
+        if let initialThreshold { s.training.initialThreshold = initialThreshold }
+        if let l0Warmup { s.training.l0WarmupSteps = l0Warmup }
         if let lr { s.training.lr = lr }
         s.sweep = TrainingSweep(layers: sweep.layers.count > 1 ? sweep.layers : [], dSAEs: sweep.dSAEs.count > 1 ? sweep.dSAEs : [],
-                                l1Coeffs: sweep.l1Coeffs.count > 1 ? sweep.l1Coeffs : [])
+                                l1Coeffs: sweep.l1Coeffs.count > 1 ? sweep.l1Coeffs : [],
+                                architectures: sweep.architectures.count > 1 ? sweep.architectures : [],
+                                ks: sweep.ks.count > 1 ? sweep.ks : [], l0Coeffs: sweep.l0Coeffs.count > 1 ? sweep.l0Coeffs : [])
         if let bufferRows {
             s.bufferRows = bufferRows
         } else if s.layers.count > 1 {

@@ -49,7 +49,7 @@ public struct TrainingSection: Section {
             let (e, frequencies) = try SAETraining.evaluate(workspace, sae: sae.sae, rows: settings.evaluationRows)
             try folder.writeJSON(e, to: "evaluation.json")
             body = HTML.h1("The given SAE on \(HTML.escape(model.name)), layer \(sae.layer)") + HTML.p(HTML.code(path))
-                + TrainingReport.evaluationTable(e, layer: sae.layer, dSAE: sae.dSAE, l1Coeff: .nan)
+                + TrainingReport.evaluationTable(e, layer: sae.layer, dSAE: sae.dSAE)
             outcome = TrainingOutcome(section: SectionOutcome(page: "index.html", headline: Self.headline(e)), sae: sae, evaluation: e, frequencies: frequencies, trainingTokens: 0)
         case .train(let checkpoint):
             let s = settings, layers = s.layers
@@ -82,18 +82,19 @@ public struct TrainingSection: Section {
 
 /// The pieces of a training page: Table 2, the curves and the files behind them.
 enum TrainingReport {
-    /// Table 2: a row per SAE — layer, d_sae, l1, L0, % alive, CE loss recovered and the three losses.
+    /// Table 2: a row per SAE — layer, d_sae, architecture and its knob, L0, % alive, CE loss recovered and the three losses.
     static func evaluationTable(_ rows: [(member: TrainSAESettings.Member, evaluation: SAEEvaluationSummary)]) -> String {
-        HTML.table(["layer", "d_sae", "l1", "L0", "% alive", "CE loss recovered", "CE clean", "CE spliced", "CE zero-ablated", "CE diff"],
+        HTML.table(["layer", "d_sae", "architecture", "sparsity", "L0", "% alive", "CE loss recovered", "CE clean", "CE spliced", "CE zero-ablated", "CE diff"],
                    rows.map { m, e in
-                       ["\(m.layer)", "\(m.dSAE)", m.l1Coeff.isNaN ? "—" : "\(m.l1Coeff)", HTML.number(e.l0, digits: 1), HTML.number(e.aliveFraction * 100, digits: 1), HTML.number(Double(e.ceLossRecovered)),
+                       ["\(m.layer)", "\(m.dSAE)", m.sparsity.isNaN ? "—" : m.architecture.rawValue, m.sparsity.isNaN ? "—" : m.sparsityLabel,
+                        HTML.number(e.l0, digits: 1), HTML.number(e.aliveFraction * 100, digits: 1), HTML.number(Double(e.ceLossRecovered)),
                         HTML.number(Double(e.ceClean)), HTML.number(Double(e.ceSpliced)), HTML.number(Double(e.ceZeroAblated)), HTML.number(Double(e.ceDiff))]
                    })
     }
 
     /// Table 2's row for one SAE.
-    static func evaluationTable(_ e: SAEEvaluationSummary, layer: Int, dSAE: Int, l1Coeff: Double) -> String {
-        evaluationTable([(TrainSAESettings.Member(layer: layer, dSAE: dSAE, l1Coeff: l1Coeff), e)])
+    static func evaluationTable(_ e: SAEEvaluationSummary, layer: Int, dSAE: Int) -> String {
+        evaluationTable([(TrainSAESettings.Member(layer: layer, dSAE: dSAE, sparsity: .nan), e)])
     }
 
     /// Loss/l2 and L0 curves (log scale), one line per SAE, with `data` naming the CSV behind them.

@@ -50,6 +50,7 @@ public struct TrainSAESettings: Codable, Sendable, Equatable {
         var t = SAETrainingConfig()
         t.lr = 1.2e-3
         t.l1Coeff = layer == 0 ? 2 : 1
+        t.k = 32
         var r = ResamplingConfig()
         r.reinitEvery = 25_000
         return TrainSAESettings(layer: layer, dSAE: 24576, batchSize: 4096, trainingTokens: 100_000_000,
@@ -86,28 +87,82 @@ public struct TrainSAESettings: Codable, Sendable, Equatable {
         t.l1Coeff = 0.25
         t.schedWarmupEpochs = 100
         t.schedEpochs = 100
+        t.k = 4
+        t.l0Coeff = 0.01
         return TrainSAESettings(layer: 1, dSAE: 3072, batchSize: 512, trainingTokens: 1_600_000,
                                 bufferRows: 32_768, training: t, resampling: nil, evaluationRows: 48, seed: 0)
     }
 
-    /// One SAE of the run.
+    /// One SAE of the run: its layer, width, architecture and that architecture's sparsity knob
+    /// (standard: the l1 coefficient; TopK and BatchTopK: k; JumpReLU: the L0 coefficient λ).
     public struct Member: Codable, Sendable, Equatable, Hashable {
-        public var layer: Int, dSAE: Int, l1Coeff: Double
-        /// A folder name: `L5`, or `L5-d24576-l1_2` when the run sweeps widths or coefficients.
-        public func name(sweeping: Bool) -> String { sweeping ? "L\(layer)-d\(dSAE)-l1_\(l1Coeff)" : "L\(layer)" }
+        public var layer: Int, dSAE: Int
+        public var architecture: TrainingArchitecture
+        /// The knob's value.
+        public var sparsity: Double
+
+        public init(layer: Int, dSAE: Int, architecture: TrainingArchitecture = .standard, sparsity: Double) {
+            self.layer = layer; self.dSAE = dSAE; self.architecture = architecture; self.sparsity = sparsity
+        }
+
+        /// The knob's name: `l1`, `k` or `l0`.
+        public var knob: String {
+            switch architecture {
+            case .standard: "l1"
+            case .topk, .batchtopk: "k"
+            case .jumprelu: "l0"
+            }
+        }
+
+        /// The knob and its value, e.g. `l1 0.5`, `k 32`.
+        public var sparsityLabel: String { architecture == .topk ? "k \(Int(sparsity))" : "\(knob) \(sparsity)" }
+
+        /// A folder name: `L5`, or `L5-d24576-l1_2` (`L5-d24576-topk_k32`, `L5-d24576-jumprelu_l0_0.01`) when
+        /// the run sweeps widths, architectures or knobs.
+        public func name(sweeping: Bool) -> String {
+            guard sweeping else { return "L\(layer)" }
+            let value = architecture == .topk ? "\(Int(sparsity))" : "\(sparsity)"
+            return "L\(layer)-d\(dSAE)-" + (architecture == .standard ? "" : architecture.rawValue + "_") + knob + "_" + value
+        }
+
+        /// `training` with this member's architecture and knob.
+        public func training(_ base: SAETrainingConfig) -> SAETrainingConfig {
+            var t = base
+            t.architecture = architecture
+            switch architecture {
+            case .standard: t.l1Coeff = sparsity
+            case .topk, .batchtopk: t.k = sparsity
+            case .jumprelu: t.l0Coeff = sparsity
+            }
+            return t
+        }
     }
 
-    /// Every SAE of the run: layers (outer) × widths × l1 coefficients (inner), each list defaulting to
-    /// the single value.
+    /// The architectures of the run (the sweep's, else the training config's).
+    public var architectures: [TrainingArchitecture] { sweep.architectures.isEmpty ? [training.architecture] : sweep.architectures }
+
+    /// The knob values swept for `architecture` (each list defaulting to the training config's value).
+    public func sparsityValues(_ architecture: TrainingArchitecture) -> [Double] {
+        switch architecture {
+        case .standard: sweep.l1Coeffs.isEmpty ? [training.l1Coeff] : sweep.l1Coeffs
+        case .topk, .batchtopk: sweep.ks.isEmpty ? [training.k] : sweep.ks
+        case .jumprelu: sweep.l0Coeffs.isEmpty ? [training.l0Coeff] : sweep.l0Coeffs
+        }
+    }
+
+    /// Every SAE of the run: layers (outer) × widths × architectures × each architecture's knob values
+    /// (inner), each list defaulting to the single value.
     public var members: [Member] {
         let layers = sweep.layers.isEmpty ? [layer] : sweep.layers
         let widths = sweep.dSAEs.isEmpty ? [dSAE] : sweep.dSAEs
-        let l1s = sweep.l1Coeffs.isEmpty ? [training.l1Coeff] : sweep.l1Coeffs
-        return layers.flatMap { l in widths.flatMap { d in l1s.map { Member(layer: l, dSAE: d, l1Coeff: $0) } } }
+        return layers.flatMap { l in widths.flatMap { d in architectures.flatMap { a in
+            sparsityValues(a).map { Member(layer: l, dSAE: d, architecture: a, sparsity: $0) } } } }
     }
 
-    /// Whether members differ in more than their layer (their folders then name width and l1).
-    public var sweepsSettings: Bool { sweep.dSAEs.count > 1 || sweep.l1Coeffs.count > 1 }
+    /// Whether members differ in more than their layer (their folders then name width, architecture and knob).
+    public var sweepsSettings: Bool {
+        sweep.dSAEs.count > 1 || sweep.l1Coeffs.count > 1 || sweep.architectures.count > 1 || sweep.ks.count > 1 || sweep.l0Coeffs.count > 1
+    }
 
     /// The distinct layers, in the order the members read them.
     public var layers: [Int] {
@@ -133,6 +188,14 @@ public struct TrainSAESettings: Codable, Sendable, Equatable {
         try check(Set(sweep.layers).count == sweep.layers.count, "--layers", sweep.layers, "distinct layers")
         for d in sweep.dSAEs.isEmpty ? [dSAE] : sweep.dSAEs { try check(d >= 1 && d <= 1 << 22, "--d-sae", d, "1…4194304") }
         for c in sweep.l1Coeffs.isEmpty ? [training.l1Coeff] : sweep.l1Coeffs { try check(c >= 0 && c.isFinite, "--l1", c, "a finite number ≥ 0") }
+        try check(Set(architectures).count == architectures.count, "--architecture", architectures.map(\.rawValue).joined(separator: ","), "distinct architectures")
+        for m in members {
+            do {
+                try m.training(training).validate(for: SAEConfig(dIn: 1, dSAE: m.dSAE, hookName: "h"))
+            } catch let e as TrainingRunError {
+                throw ExperimentInputError("\(e)")
+            }
+        }
         try check(batchSize >= 1 && batchSize <= 1 << 20, "--batch", batchSize, "1…1048576")
         try check(trainingTokens >= batchSize, "--tokens", trainingTokens, "at least one batch (\(batchSize))")
         try check(bufferRows >= 4 * batchSize, "--buffer-rows", bufferRows, "at least four batches (\(4 * batchSize))")
@@ -143,13 +206,19 @@ public struct TrainSAESettings: Codable, Sendable, Equatable {
     }
 }
 
-/// More SAEs in the same run: layers, widths and l1 coefficients (empty = the settings' single value).
+/// More SAEs in the same run: layers, widths, architectures and their knobs (l1 coefficients, k, L0
+/// coefficients); an empty list keeps the settings' single value.
 public struct TrainingSweep: Codable, Sendable, Equatable {
     public var layers: [Int] = []
     public var dSAEs: [Int] = []
     public var l1Coeffs: [Double] = []
-    public init(layers: [Int] = [], dSAEs: [Int] = [], l1Coeffs: [Double] = []) {
+    public var architectures: [TrainingArchitecture] = []
+    public var ks: [Double] = []
+    public var l0Coeffs: [Double] = []
+    public init(layers: [Int] = [], dSAEs: [Int] = [], l1Coeffs: [Double] = [], architectures: [TrainingArchitecture] = [],
+                ks: [Double] = [], l0Coeffs: [Double] = []) {
         self.layers = layers; self.dSAEs = dSAEs; self.l1Coeffs = l1Coeffs
+        self.architectures = architectures; self.ks = ks; self.l0Coeffs = l0Coeffs
     }
 }
 
@@ -254,7 +323,7 @@ public enum SAETraining {
         var saes: [TrainedSAE] = []
         guard ranks.rank == 0 else { return TrainSAEResult(saes: [], seconds: Date().timeIntervalSince(start), modelTokensPerSecond: forward) }
         for (m, member) in zip(s.members, run.members) {
-            log("evaluating \(HookName.z(m.layer)) (d_sae \(m.dSAE), l1 \(m.l1Coeff)) on \(s.evaluationRows) held-out rows")
+            log("evaluating \(HookName.z(m.layer)) (d_sae \(m.dSAE), \(m.architecture.rawValue), \(m.sparsityLabel)) on \(s.evaluationRows) held-out rows")
             let (evaluation, frequencies) = try evaluate(workspace, sae: member.trainer.sae, rows: s.evaluationRows)
             saes.append(TrainedSAE(member: m, sae: member.trainer.sae, history: member.history, evaluation: evaluation, frequencies: frequencies))
         }
@@ -268,8 +337,7 @@ public enum SAETraining {
             let config = SAEConfig(dIn: width, dSAE: m.dSAE, hookName: HookName.z(m.layer).description,
                                    headLayout: HeadLayout(nHeads: cfg.nHeads, dHead: cfg.dHead),
                                    provenance: SAEProvenance(source: "trained", notes: ["model": model.name, "tokens": "\(s.trainingTokens)"]))
-            var t = s.training
-            t.l1Coeff = m.l1Coeff
+            let t = m.training(s.training)
             let seedOffset = UInt64(k) &* 1000
             let column = layers.firstIndex(of: m.layer)! * width
             return TrainingRunMember(sae: SAETrainer.initialSAE(config, seed: s.seed &+ 49 &+ seedOffset), config: t,

@@ -155,18 +155,8 @@ extension SAE {
         threshold = threshold.map { ($0 * norms).contiguous() }
     }
 
-    /// The SAELens layout version ``save(saeLens:)`` writes (checked with SAELens 6.54).
-    public static let saeLensFormatVersion = "6.0.0"
-
-    /// Writes a SAELens folder (`sae_weights.safetensors` with F32 `W_enc`, `W_dec`, `b_enc`, `b_dec` and,
-    /// for JumpReLU, `threshold`; a SAELens-6 `cfg.json` with `architecture` and, for TopK, `k` and
-    /// `rescale_acts_by_decoder_norm: false`), so SAELens's `SAE.load_from_disk` reads it as a
-    /// `StandardSAE`, `TopKSAE` or `JumpReLUSAE`. Each file is written atomically; the folder is created if needed.
-    public func save(saeLens folder: String) throws {
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        var tensors = ["W_enc": wEnc, "W_dec": wDec, "b_enc": bEnc, "b_dec": bDec]
-        if let threshold { tensors["threshold"] = threshold }
-        try SafeTensorsFile.write(tensors, to: folder + "/sae_weights.safetensors")
+    /// The `cfg.json` ``save(saeLens:)`` writes (also SAEBench's `sae_cfg_dict`).
+    public var saeLensConfig: [String: Any] {
         var cfg: [String: Any] = [
             "architecture": config.architecture.saeLensName, "d_in": config.dIn, "d_sae": config.dSAE, "dtype": "float32", "device": "cpu",
             "apply_b_dec_to_input": config.applyBDecToInput, "normalize_activations": "none",
@@ -180,6 +170,22 @@ extension SAE {
             cfg["k"] = k
             cfg["rescale_acts_by_decoder_norm"] = false
         }
+        return cfg
+    }
+
+    /// The SAELens layout version ``save(saeLens:)`` writes (checked with SAELens 6.54).
+    public static let saeLensFormatVersion = "6.0.0"
+
+    /// Writes a SAELens folder (`sae_weights.safetensors` with F32 `W_enc`, `W_dec`, `b_enc`, `b_dec` and,
+    /// for JumpReLU, `threshold`; a SAELens-6 `cfg.json` with `architecture` and, for TopK, `k` and
+    /// `rescale_acts_by_decoder_norm: false`), so SAELens's `SAE.load_from_disk` reads it as a
+    /// `StandardSAE`, `TopKSAE` or `JumpReLUSAE`. Each file is written atomically; the folder is created if needed.
+    public func save(saeLens folder: String) throws {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        var tensors = ["W_enc": wEnc, "W_dec": wDec, "b_enc": bEnc, "b_dec": bDec]
+        if let threshold { tensors["threshold"] = threshold }
+        try SafeTensorsFile.write(tensors, to: folder + "/sae_weights.safetensors")
+        let cfg = saeLensConfig
         let data = try JSONSerialization.data(withJSONObject: cfg, options: [.prettyPrinted, .sortedKeys])
         try AtomicFile.write(data, to: folder + "/cfg.json", format: "JSON")
     }

@@ -78,7 +78,7 @@ import Transformer
         // A sweep of l1 on one layer: the same batches, different SAEs.
         var sweep = alone
         sweep.sweep = TrainingSweep(l1Coeffs: [0.1, 1])
-        #expect(sweep.members.map(\.l1Coeff) == [0.1, 1] && sweep.sweepsSettings)
+        #expect(sweep.members.map(\.sparsity) == [0.1, 1] && sweep.sweepsSettings)
         let swept = try SAETraining.run(workspace, settings: sweep)
         #expect(swept.saes[0].evaluation.l0 > swept.saes[1].evaluation.l0)
     }

@@ -181,12 +181,17 @@ extension CoreEvaluation {
             let lse = m + Foundation.log(x.reduce(0.0) { $0 + Foundation.exp(Double($1) - m) })
             return x.map { Double($0) - lse }
         }
-        return (0..<n).map { r in
-            let lp = logSoftmax(a[(r * v)..<((r + 1) * v)]), lq = logSoftmax(b[(r * v)..<((r + 1) * v)])
-            var s = 0.0
-            for k in 0..<v { let p = Foundation.exp(lp[k]); if p > 0 { s += p * (lp[k] - lq[k]) } }
-            return s
+        var out = [Double](repeating: 0, count: n)
+        out.withUnsafeMutableBufferPointer { o in
+            let box = UnsafeSendableBox(o.baseAddress!)
+            Parallel.forEach(in: 0..<n, minChunk: 4) { r in
+                let lp = logSoftmax(a[(r * v)..<((r + 1) * v)]), lq = logSoftmax(b[(r * v)..<((r + 1) * v)])
+                var s = 0.0
+                for k in 0..<v { let p = Foundation.exp(lp[k]); if p > 0 { s += p * (lp[k] - lq[k]) } }
+                box.value[r] = s
+            }
         }
+        return out
     }
 
     /// The row-wise sums of the sparsity/variance pass.

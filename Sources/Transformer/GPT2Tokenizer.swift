@@ -251,6 +251,14 @@ public final class GPT2Tokenizer: @unchecked Sendable {
     /// The text of `ids` (invalid UTF-8, e.g. a split character, becomes U+FFFD).
     public func decode(_ ids: [Int]) -> String { String(decoding: decodeBytes(ids), as: UTF8.self) }
 
+    /// The vocabulary's own string of token `id` — the byte-level BPE symbol (`Ġthe` for " the"), a key of
+    /// `encoder.json` / `tokenizer.json`'s vocab — or nil for an id outside the vocabulary.
+    public func vocabularyString(_ id: Int) -> String? {
+        guard let bytes = decoder[id] else { return nil }
+        if let added = added.first(where: { $0.id == id }) { return String(String.UnicodeScalarView(added.scalars)) }
+        return bytes.map { byteToSymbol[Int($0)] }.joined()
+    }
+
     /// One display string per token (TransformerLens `to_str_tokens`).
     public func stringTokens(_ ids: [Int]) -> [String] { ids.map { decode([$0]) } }
 

@@ -42,7 +42,7 @@ import Transformer
         // Evaluate-only on the saved SAE gives the training run's evaluation.
         try first.sae.save(saeLens: dir + "/sae")
         let loaded = try workspace.loadSAE(dir + "/sae")
-        let (e, _) = try SAETraining.evaluate(workspace, sae: loaded.sae, rows: s.evaluationRows)
+        let (e, _, _) = try SAETraining.evaluate(workspace, sae: loaded.sae, rows: s.evaluationRows)
         #expect(e == first.evaluation)
     }
 
@@ -83,6 +83,33 @@ import Transformer
         #expect(swept.saes[0].evaluation.l0 > swept.saes[1].evaluation.l0)
     }
 
+    /// TopK, BatchTopK and JumpReLU side by side with the standard recipe, from one model run per batch:
+    /// each member has its architecture, the section writes SAELens folders, SAEBench JSON, the frontier
+    /// and (planted model) the ground-truth recovery table.
+    @Test func architecturesSideBySide() throws {
+        let workspace = try plantedWorkspace()
+        var s = Self.smallSettings()
+        s.trainingTokens = 128 * 20
+        s.evaluationRows = 2
+        s.sweep = TrainingSweep(architectures: [.standard, .topk, .batchtopk, .jumprelu], ks: [4, 8])
+        #expect(s.members.map { $0.name(sweeping: s.sweepsSettings) } == ["L1-d256-l1_0.25", "L1-d256-topk_k_4", "L1-d256-topk_k_8",
+                                                                        "L1-d256-batchtopk_k_4", "L1-d256-batchtopk_k_8", "L1-d256-jumprelu_l0_0.01"])
+        let dir = temporaryDirectory().path
+        let outcome = try TrainingSection(settings: s, mode: .train(checkpoint: nil)).train(in: workspace, output: SectionOutput(folder: try ReportFolder(dir), up: nil))
+        #expect(outcome != nil)
+        let page = try String(contentsOfFile: dir + "/index.html", encoding: .utf8)
+        #expect(page.contains("Sparsity–fidelity frontier") && page.contains("Planted ground truth") && page.contains("At matched L0"))
+        for (name, architecture) in [("L1-d256-topk_k_4", "topk"), ("L1-d256-batchtopk_k_8", "jumprelu"), ("L1-d256-jumprelu_l0_0.01", "jumprelu")] {
+            let sae = try SAE.load(saeLens: dir + "/saes/" + name)
+            #expect(sae.config.architecture.saeLensName == architecture, "\(name)")
+            let core = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/saes/" + name + "/core_eval.json"))) as! [String: Any]
+            #expect(core["eval_type_id"] as? String == "core")
+        }
+        let rows = try JSONDecoder().decode([TrainingReport.EvaluationRow].self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/evaluation.json")))
+        #expect(rows[1].evaluation.l0 <= 4 && rows[2].evaluation.l0 <= 8)                            // TopK: at most k per token
+        #expect(try String(contentsOfFile: dir + "/recovery.csv", encoding: .utf8).split(separator: "\n").count == 7)
+    }
+
     @Test func optionsOutOfRangeAreNamedBeforeAnyWork() throws {
         var s = Self.smallSettings()
         s.batchSize = 0
@@ -93,6 +120,13 @@ import Transformer
         s = Self.smallSettings()
         s.bufferRows = 100
         #expect { try s.validate(nLayers: 2) } throws: { ($0 as? ExperimentInputError)?.detail.contains("--buffer-rows") == true }
+        s = Self.smallSettings()
+        s.training.architecture = .topk
+        s.training.k = 300
+        #expect { try s.validate(nLayers: 2) } throws: { ($0 as? ExperimentInputError)?.detail.contains("--k is 300.0; allowed: at most d_sae = 256") == true }
+        s = Self.smallSettings()
+        s.sweep = TrainingSweep(architectures: [.topk, .topk])
+        #expect { try s.validate(nLayers: 2) } throws: { ($0 as? ExperimentInputError)?.detail.contains("distinct architectures") == true }
         // A short run's buffer holds no more rows than it trains on.
         s = Self.smallSettings()
         s.bufferRows = 1 << 20

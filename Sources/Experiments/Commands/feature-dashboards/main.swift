@@ -17,6 +17,9 @@ struct FeatureDashboardsCommand: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Features to show (default: the most active).") var features: [Int] = []
     @Option(help: "How many of the most active features.") var count = 24
     @Option(help: "Held-out rows of 128 tokens to build the dashboards on.") var rows = 512
+    @Option(help: "Also write Neuronpedia's dashboard batches (SAEDashboard's batch-<n>.json layout) of every feature (or --features) into this folder.") var neuronpedia: String?
+    @Option(help: "Neuronpedia model id for --neuronpedia (default: the model's name).") var npModelId: String?
+    @Option(help: "Neuronpedia SAE set for --neuronpedia.") var npSaeSet = "att-kk"
 
     func validate() throws {
         try OptionCheck.each("--features", features, 0...(1 << 24))
@@ -30,8 +33,13 @@ struct FeatureDashboardsCommand: ParsableCommand {
         try OptionCheck.each("--features", features, 0...(sae.dSAE - 1))
         var settings = FeatureDashboardSettings()
         (settings.features, settings.count, settings.dashboard.seed) = (features, count, common.seed)
-        try FeatureDashboardsSection(analysis: try SAEAnalysis(workspace, sae: sae, rows: rows), settings: settings)
-            .runAlone(in: workspace, output: common.output("feature-dashboards"))
+        let analysis = try SAEAnalysis(workspace, sae: sae, rows: rows)
+        try FeatureDashboardsSection(analysis: analysis, settings: settings).runAlone(in: workspace, output: common.output("feature-dashboards"))
+        if let neuronpedia {
+            let files = try FeatureDashboardsSection.exportNeuronpedia(analysis, workspace: workspace, features: features.isEmpty ? nil : features,
+                                                                       modelID: npModelId, saeSet: npSaeSet, to: neuronpedia)
+            log("wrote \(files.count) Neuronpedia batch file\(files.count == 1 ? "" : "s") to \(absolutePath(neuronpedia))")
+        }
     }
 }
 

@@ -16,10 +16,12 @@ public struct ReportFolder: Sendable {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
 
-    public func write(_ text: String, to relative: String) throws {
+    public func write(_ text: String, to relative: String) throws { try write(data: Data(text.utf8), to: relative) }
+
+    public func write(data: Data, to relative: String) throws {
         let full = path + "/" + relative
         try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try AtomicFile.write(Data(text.utf8), to: full, format: "report")
+        try AtomicFile.write(data, to: full, format: "report")
     }
 
     public func writeJSON<T: Encodable>(_ value: T, to relative: String) throws {

@@ -60,3 +60,23 @@ public struct FeatureDashboardsSection: Section {
                                 + (inducing > 0 ? " and the \(inducing) induction feature\(inducing == 1 ? "" : "s")" : ""))
     }
 }
+
+extension FeatureDashboardsSection {
+    /// Writes the analysis's SAE as SAEDashboard's Neuronpedia runner would (``NeuronpediaExport``): every
+    /// feature (or `features`) on the analysis's held-out rows, BOS excluded from firing, into `folder`.
+    /// Returns the batch files.
+    @discardableResult
+    public static func exportNeuronpedia(_ analysis: SAEAnalysis, workspace: Workspace, features: [Int]?, modelID: String?, saeSet: String,
+                                         to folder: String) throws -> [String] {
+        let sae = analysis.sae
+        for f in features ?? [] where f < 0 || f >= sae.dSAE {
+            throw ExperimentInputError("feature \(f) is not in the SAE (it has \(sae.dSAE) features)")
+        }
+        var settings = NeuronpediaExport.Settings(modelID: modelID ?? workspace.model.name, layer: sae.layer, saeSet: saeSet,
+                                                  dataset: workspace.inputs.corpus.isEmpty ? "the default corpus" : workspace.inputs.corpus.joined(separator: ", "))
+        settings.seed = 0
+        workspace.log("Neuronpedia export: \(features?.count ?? sae.dSAE) features on \(analysis.rows.shape[0]) rows into \(folder)")
+        return try NeuronpediaExport.write(model: workspace.model.model, sae: sae, tokens: analysis.rows, features: features, tokenizer: workspace.tokenizer,
+                                           ignoredTokens: [workspace.tokenizer.endOfTextID], settings: settings, to: folder)
+    }
+}

@@ -46,10 +46,13 @@ public struct TrainingSection: Section {
         case .evaluate(let sae, let path):
             guard ranks.size == 1 else { throw ExperimentInputError("--evaluate runs in one process; start it without mpirun") }
             workspace.log("evaluating the given SAE \(path) (\(sae.dSAE) features on \(sae.sae.config.hookName)) on \(settings.evaluationRows) held-out rows")
-            let (e, frequencies) = try SAETraining.evaluate(workspace, sae: sae.sae, rows: settings.evaluationRows)
+            let (e, frequencies, core) = try SAETraining.evaluate(workspace, sae: sae.sae, rows: settings.evaluationRows)
             try folder.writeJSON(e, to: "evaluation.json")
+            try folder.write(data: SAETraining.coreEvaluationOutput(core, sae: sae.sae, workspace: workspace, rows: settings.evaluationRows).jsonData(),
+                             to: "core_eval.json")
             body = HTML.h1("The given SAE on \(HTML.escape(model.name)), layer \(sae.layer)") + HTML.p(HTML.code(path))
                 + TrainingReport.evaluationTable(e, layer: sae.layer, dSAE: sae.dSAE)
+                + TrainingReport.coreTable([(TrainSAESettings.Member(layer: sae.layer, dSAE: sae.dSAE, sparsity: .nan), e)], files: ["core_eval.json"])
             outcome = TrainingOutcome(section: SectionOutcome(page: "index.html", headline: Self.headline(e)), sae: sae, evaluation: e, frequencies: frequencies, trainingTokens: 0)
         case .train(let checkpoint):
             let s = settings, layers = s.layers
@@ -61,8 +64,11 @@ public struct TrainingSection: Section {
             let primary = trained.saes.first { $0.member.layer == s.layer } ?? trained.saes[0]
             if workspace.trainsDefaultSAE(s) { try primary.sae.save(saeLens: Workspace.plantedSAEPath) }      // the section executables' default SAE
             for t in trained.saes { workspace.log(t.member.name(sweeping: s.sweepsSettings) + ": " + Self.headline(t.evaluation)) }
+            let recovery = try plantedRecovery(trained, settings: s, workspace: workspace)
             body = HTML.h1("Attention-output SAE\(trained.saes.count == 1 ? "" : "s") on \(HTML.escape(model.name)), layer\(layers.count == 1 ? "" : "s") \(layers.map(String.init).joined(separator: ", "))")
-                + (try TrainingReport.write(trained, settings: s, to: folder))
+                + (try TrainingReport.write(trained, settings: s, workspace: workspace, to: folder))
+                + TrainingReport.frontier(trained, settings: s)
+                + (try recovery.map { try TrainingReport.recoveryTable($0, tokenizer: workspace.tokenizer, to: folder) } ?? "")
                 + (trained.saes.count == 1 ? "" : HTML.p("The other sections analyse the SAE of layer \(primary.member.layer).", class: "note"))
                 + (checkpoint == nil ? "" : HTML.p("Checkpoint: " + HTML.code("checkpoint.h5") + " (continue an interrupted run with " + HTML.code("--resume") + ").", class: "note"))
             outcome = TrainingOutcome(section: SectionOutcome(page: "index.html", headline: Self.headline(primary.evaluation)),
@@ -73,11 +79,39 @@ public struct TrainingSection: Section {
         return outcome
     }
 
+    /// Rows of held-out data the planted-recovery comparison scores features on.
+    public static let recoveryRows = 32
+
+    /// On the planted model, for a run of several SAEs: each SAE's best induction feature on the layer's
+    /// planted induction heads (the ground truth), for the architecture comparison at matched L0.
+    func plantedRecovery(_ r: TrainSAEResult, settings s: TrainSAESettings, workspace: Workspace) throws -> [RecoveryRow]? {
+        guard workspace.model.isPlanted, r.saes.count > 1 else { return nil }
+        var rows: [RecoveryRow] = []
+        for t in r.saes where !workspace.model.inductionHeads(layer: t.member.layer).isEmpty {
+            let attention = try AttentionSAE(t.sae, model: workspace.model.model.config)
+            workspace.log("planted ground truth: the induction feature of \(t.member.name(sweeping: true))")
+            let search = try SAEAnalysis(workspace, sae: attention, rows: Self.recoveryRows).inductionSearch(workspace)
+            rows.append(RecoveryRow(member: t.member, l0: t.evaluation.l0, ceLossRecovered: Double(t.evaluation.ceLossRecovered),
+                                    explainedVariance: t.evaluation.explainedVariance, best: search.best, passing: search.passing.count))
+        }
+        return rows.isEmpty ? nil : rows
+    }
+
     /// Table 2's numbers in one line.
     static func headline(_ e: SAEEvaluationSummary) -> String {
         String(format: "L0 %.1f, alive %.1f%%, CE loss recovered %.3f (clean %.3f, spliced %.3f, zero-ablated %.3f)",
                e.l0, e.aliveFraction * 100, e.ceLossRecovered, e.ceClean, e.ceSpliced, e.ceZeroAblated)
     }
+}
+
+/// One SAE's recovery of the planted induction feature (the planted model's ground truth).
+public struct RecoveryRow: Sendable {
+    public var member: TrainSAESettings.Member
+    public var l0: Double, ceLossRecovered: Double, explainedVariance: Double
+    /// Its best induction feature (nil when no feature is even a candidate).
+    public var best: InductionFeatureScore?
+    /// How many of its features pass the induction-feature test.
+    public var passing: Int
 }
 
 /// The pieces of a training page: Table 2, the curves and the files behind them.
@@ -90,6 +124,89 @@ enum TrainingReport {
                         HTML.number(e.l0, digits: 1), HTML.number(e.aliveFraction * 100, digits: 1), HTML.number(Double(e.ceLossRecovered)),
                         HTML.number(Double(e.ceClean)), HTML.number(Double(e.ceSpliced)), HTML.number(Double(e.ceZeroAblated)), HTML.number(Double(e.ceDiff))]
                    })
+    }
+
+    /// SAELens's evaluation metrics (the field's comparison), a row per SAE, with links to the SAEBench JSON files.
+    static func coreTable(_ rows: [(member: TrainSAESettings.Member, evaluation: SAEEvaluationSummary)], files: [String]) -> String {
+        HTML.h2("The field's metrics (SAELens evals, BOS excluded)")
+            + HTML.table(["layer", "d_sae", "architecture", "sparsity", "L0", "L1", "explained variance", "MSE", "cosine", "L2 ratio",
+                          "rel. reconstruction bias", "KL (SAE)", "KL score", "CE score", "SAEBench JSON"],
+                         zip(rows, files).map { r, file in
+                             let (m, e) = r
+                             return ["\(m.layer)", "\(m.dSAE)", m.sparsity.isNaN ? "—" : m.architecture.rawValue, m.sparsity.isNaN ? "—" : m.sparsityLabel,
+                                     HTML.number(e.l0, digits: 1), HTML.number(e.l1, digits: 2), HTML.number(e.explainedVariance), HTML.number(e.mse),
+                                     HTML.number(e.cossim), HTML.number(e.l2Ratio), HTML.number(e.relativeReconstructionBias), HTML.number(e.klDivWithSAE),
+                                     HTML.number(e.klDivScore), HTML.number(e.ceLossScore), HTML.link(file, "core_eval")]
+                         })
+            + HTML.p("As SAELens's " + HTML.code("run_evals") + " computes them (Docs/Interp.md): BOS positions are left out and the SAE replaces the activation only elsewhere, so the CE score differs from Table 2's CE loss recovered, which follows the paper's code. Per-feature metrics are in each SAEBench core-evaluation JSON.", class: "note")
+    }
+
+    /// L0 against CE loss recovered and explained variance, one line per architecture, for runs with
+    /// several SAEs of one layer and width (empty otherwise).
+    static func frontier(_ r: TrainSAEResult, settings s: TrainSAESettings) -> String {
+        let groups = Dictionary(grouping: r.saes) { "\($0.member.layer)/\($0.member.dSAE)" }
+        guard r.saes.count > 1, groups.count < r.saes.count else { return "" }
+        var ce: [(name: String, points: [(Double, Double)])] = [], ev: [(name: String, points: [(Double, Double)])] = []
+        for key in groups.keys.sorted() {
+            let group = groups[key]!
+            for a in TrainingArchitecture.allCases {
+                let line = group.filter { $0.member.architecture == a }.sorted { $0.evaluation.l0 < $1.evaluation.l0 }
+                guard !line.isEmpty else { continue }
+                let name = (groups.count > 1 ? "L\(line[0].member.layer) d\(line[0].member.dSAE) " : "") + a.rawValue
+                ce.append((name, line.map { ($0.evaluation.l0, Double($0.evaluation.ceLossRecovered)) }))
+                ev.append((name, line.map { ($0.evaluation.l0, $0.evaluation.explainedVariance) }))
+            }
+        }
+        return HTML.h2("Sparsity–fidelity frontier") + "<div class=\"grid\">"
+            + HTML.figure(SVGChart.lines(ce, xLabel: "L0 (held-out)", yLabel: "CE loss recovered", title: "L0 vs CE loss recovered"),
+                          caption: "One line per architecture: each point an SAE of the run (Table 2's CE loss recovered).", data: "evaluation.json")
+            + HTML.figure(SVGChart.lines(ev, xLabel: "L0 (held-out)", yLabel: "explained variance", title: "L0 vs explained variance"),
+                          caption: "Explained variance as SAELens defines it (BOS excluded).", data: "evaluation.json")
+            + "</div>\n"
+    }
+
+    /// The planted model's ground truth: which architecture, at matched L0, recovers the planted
+    /// induction feature best. Writes `recovery.csv`.
+    static func recoveryTable(_ rows: [RecoveryRow], tokenizer: GPT2Tokenizer, to folder: ReportFolder) throws -> String {
+        let sorted = rows.sorted { $0.l0 < $1.l0 }
+        try folder.writeCSV(header: ["layer", "d_sae", "architecture", "sparsity", "l0", "ce_loss_recovered", "explained_variance", "feature", "target",
+                                     "specificity", "sensitivity", "induction_head_share", "passing_features"],
+                            rows: sorted.map { r in
+                                ["\(r.member.layer)", "\(r.member.dSAE)", r.member.architecture.rawValue, "\(r.member.sparsity)", "\(r.l0)", "\(r.ceLossRecovered)",
+                                 "\(r.explainedVariance)", r.best.map { "\($0.feature)" } ?? "", r.best.map { tokenizer.decode([$0.target]) } ?? "",
+                                 r.best.map { "\($0.specificity)" } ?? "", r.best.map { "\($0.sensitivity)" } ?? "",
+                                 r.best.map { "\($0.inductionHeadShare)" } ?? "", "\(r.passing)"]
+                            }, to: "recovery.csv")
+        var body = HTML.h2("Planted ground truth: the induction feature, by architecture")
+        body += HTML.p("Each SAE's best induction feature on \(TrainingSection.recoveryRows) held-out rows, scored against the planted induction heads "
+                       + "(specificity, sensitivity, induction-head share of its decoder norm; the test of the induction-features section).")
+        body += HTML.table(["architecture", "sparsity", "L0", "CE loss recovered", "explained variance", "feature → T", "specificity", "sensitivity",
+                            "head share", "passing features"],
+                           sorted.map { r in
+                               [r.member.architecture.rawValue, r.member.sparsityLabel, HTML.number(r.l0, digits: 1), HTML.number(r.ceLossRecovered),
+                                HTML.number(r.explainedVariance), r.best.map { "\($0.feature) → " + HTML.tokenSpan(tokenizer.decode([$0.target])) } ?? "none",
+                                r.best.map { HTML.number($0.specificity) } ?? "—", r.best.map { HTML.number($0.sensitivity) } ?? "—",
+                                r.best.map { HTML.number(Double($0.inductionHeadShare)) } ?? "—", "\(r.passing)"]
+                           })
+        if let verdict = matchedL0Verdict(rows) { body += HTML.p(verdict) }
+        body += HTML.p("Data: " + HTML.link("recovery.csv", "recovery.csv") + ".", class: "note")
+        return body
+    }
+
+    /// At matched L0 — for each architecture the SAE whose L0 is nearest the target (the standard SAE's,
+    /// else the median of the run) — the architecture whose best feature has the largest
+    /// specificity × sensitivity, and by how much.
+    static func matchedL0Verdict(_ rows: [RecoveryRow]) -> String? {
+        let architectures = Set(rows.map(\.member.architecture))
+        guard architectures.count > 1 else { return nil }
+        let l0s = rows.map(\.l0).sorted()
+        let target = rows.first { $0.member.architecture == .standard }?.l0 ?? l0s[l0s.count / 2]
+        let matched = TrainingArchitecture.allCases.compactMap { a in rows.filter { $0.member.architecture == a }.min { Swift.abs($0.l0 - target) < Swift.abs($1.l0 - target) } }
+        func score(_ r: RecoveryRow) -> Double { r.best.map { $0.specificity * $0.sensitivity } ?? 0 }
+        let ranked = matched.sorted { score($0) > score($1) }
+        let parts = ranked.map { "\($0.member.architecture.rawValue) (\($0.member.sparsityLabel), L0 \(String(format: "%.1f", $0.l0))): \(String(format: "%.2f", score($0)))" }
+        return "At matched L0 (≈ \(String(format: "%.1f", target))), specificity × sensitivity of the best induction feature: "
+            + parts.joined(separator: "; ") + ". Best: <b>\(ranked[0].member.architecture.rawValue)</b>."
     }
 
     /// Table 2's row for one SAE.
@@ -126,20 +243,27 @@ enum TrainingReport {
     /// Writes a run's SAEs (SAELens format: `sae/` for one, `saes/<name>/` for several), its Table 2
     /// (`evaluation.json`, a list for several), its curves (`training.csv`) and settings; returns the
     /// page body's table and curves.
-    static func write(_ r: TrainSAEResult, settings s: TrainSAESettings, to folder: ReportFolder) throws -> String {
+    static func write(_ r: TrainSAEResult, settings s: TrainSAESettings, workspace: Workspace, to folder: ReportFolder) throws -> String {
         let sweeping = s.sweepsSettings
         let named = r.saes.map { (name: $0.member.name(sweeping: sweeping), history: $0.history) }
+        var coreFiles: [String] = []
         if r.saes.count == 1 {
             try r.sae.save(saeLens: folder.path + "/sae")
             try folder.writeJSON(r.evaluation, to: "evaluation.json")
+            coreFiles = ["core_eval.json"]
         } else {
             for t in r.saes { try t.sae.save(saeLens: folder.path + "/saes/" + t.member.name(sweeping: sweeping)) }
             try folder.writeJSON(r.saes.map { EvaluationRow(member: $0.member, evaluation: $0.evaluation) }, to: "evaluation.json")
+            coreFiles = r.saes.map { "saes/" + $0.member.name(sweeping: sweeping) + "/core_eval.json" }
+        }
+        for (t, file) in zip(r.saes, coreFiles) {
+            try folder.write(data: SAETraining.coreEvaluationOutput(t.core, sae: t.sae, workspace: workspace, rows: s.evaluationRows).jsonData(), to: file)
         }
         try folder.writeJSON(s, to: "settings.json")
         try writeHistory(named, to: folder, as: "training.csv")
         let one = r.saes.count == 1
         return evaluationTable(r.saes.map { ($0.member, $0.evaluation) })
+            + coreTable(r.saes.map { ($0.member, $0.evaluation) }, files: coreFiles)
             + HTML.p("\(s.trainingTokens) tokens, batch \(s.batchSize), lr \(s.training.lr); \(one ? "one SAE" : "\(r.saes.count) SAEs from one model run per batch"), "
                      + String(format: "%.0f s of training and evaluation, model forward %.0f tokens/s. ", r.seconds, r.modelTokensPerSecond)
                      + (one ? "SAE (SAELens format): " + HTML.code("sae/") : "SAEs (SAELens format): " + HTML.code("saes/<name>/"))

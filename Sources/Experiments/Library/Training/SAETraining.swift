@@ -115,13 +115,15 @@ public struct TrainSAESettings: Codable, Sendable, Equatable {
         }
 
         /// The knob and its value, e.g. `l1 0.5`, `k 32`.
-        public var sparsityLabel: String { architecture == .topk ? "k \(Int(sparsity))" : "\(knob) \(sparsity)" }
+        public var sparsityLabel: String { "\(knob) \(value)" }
+
+        /// The knob's value as written in names: an integer without a decimal point (`4`, not `4.0`).
+        var value: String { sparsity.rounded() == sparsity && Swift.abs(sparsity) < 1e15 ? "\(Int(sparsity))" : "\(sparsity)" }
 
         /// A folder name: `L5`, or `L5-d24576-l1_2` (`L5-d24576-topk_k32`, `L5-d24576-jumprelu_l0_0.01`) when
         /// the run sweeps widths, architectures or knobs.
         public func name(sweeping: Bool) -> String {
             guard sweeping else { return "L\(layer)" }
-            let value = architecture == .topk ? "\(Int(sparsity))" : "\(sparsity)"
             return "L\(layer)-d\(dSAE)-" + (architecture == .standard ? "" : architecture.rawValue + "_") + knob + "_" + value
         }
 
@@ -239,6 +241,9 @@ public struct SAEEvaluationSummary: Codable, Sendable, Equatable {
     public var ceLossRecovered: Float
     public var ceDiff: Float
     public var tokens: Int
+    /// The headline metrics of SAELens's evaluation (``CoreEvaluation``, BOS positions left out) on the same rows.
+    public var explainedVariance: Double, mse: Double, cossim: Double, l2Ratio: Double, relativeReconstructionBias: Double
+    public var klDivScore: Double, klDivWithSAE: Double, ceLossScore: Double, l1: Double
 }
 
 /// One trained SAE of a run.
@@ -249,6 +254,8 @@ public struct TrainedSAE: Sendable {
     public var evaluation: SAEEvaluationSummary
     /// Firing frequencies on the held-out rows.
     public var frequencies: FeatureFrequencies
+    /// SAELens's evaluation on the held-out rows (written as SAEBench's core-evaluation JSON).
+    public var core: CoreEvaluation
 }
 
 /// What training produced: one ``TrainedSAE`` per member, in the settings' order.
@@ -324,8 +331,8 @@ public enum SAETraining {
         guard ranks.rank == 0 else { return TrainSAEResult(saes: [], seconds: Date().timeIntervalSince(start), modelTokensPerSecond: forward) }
         for (m, member) in zip(s.members, run.members) {
             log("evaluating \(HookName.z(m.layer)) (d_sae \(m.dSAE), \(m.architecture.rawValue), \(m.sparsityLabel)) on \(s.evaluationRows) held-out rows")
-            let (evaluation, frequencies) = try evaluate(workspace, sae: member.trainer.sae, rows: s.evaluationRows)
-            saes.append(TrainedSAE(member: m, sae: member.trainer.sae, history: member.history, evaluation: evaluation, frequencies: frequencies))
+            let (evaluation, frequencies, core) = try evaluate(workspace, sae: member.trainer.sae, rows: s.evaluationRows)
+            saes.append(TrainedSAE(member: m, sae: member.trainer.sae, history: member.history, evaluation: evaluation, frequencies: frequencies, core: core))
         }
         return TrainSAEResult(saes: saes, seconds: Date().timeIntervalSince(start), modelTokensPerSecond: forward)
     }
@@ -377,15 +384,27 @@ public enum SAETraining {
         }
     }
 
-    /// L0, alive fraction and CE loss recovered of `sae` on `rows` held-out rows, in batches of 8 rows.
-    public static func evaluate(_ workspace: Workspace, sae: SAE, rows: Int) throws -> (SAEEvaluationSummary, FeatureFrequencies) {
+    /// Table 2 (L0, alive fraction and CE loss recovered as the paper's code computes them) and SAELens's
+    /// evaluation (``CoreEvaluation``, BOS positions left out) of `sae` on `rows` held-out rows, in batches of 8 rows.
+    public static func evaluate(_ workspace: Workspace, sae: SAE, rows: Int) throws -> (SAEEvaluationSummary, FeatureFrequencies, CoreEvaluation) {
         let tokens = try workspace.heldOutRows(rows), model = workspace.model.model
         let batches = stride(from: 0, to: tokens.shape[0], by: 8).map { tokens.rows($0..<min($0 + 8, tokens.shape[0])) }
         let ce = try SAEEvaluation.reconstruction(model: model, sae: sae, batches: batches)
         let (l0, freq) = try SAEEvaluation.sparsity(model: model, sae: sae, batches: batches)
+        let core = try CoreEvaluation.run(model: model, sae: sae, batches: batches, ignoredTokens: [workspace.tokenizer.endOfTextID])
         return (SAEEvaluationSummary(l0: l0, aliveFraction: freq.aliveFraction, deadFraction: freq.deadFraction,
                                      ceClean: ce.clean, ceSpliced: ce.spliced, ceZeroAblated: ce.zeroAblated,
-                                     ceLossRecovered: ce.score, ceDiff: ce.ceDiff, tokens: tokens.count), freq)
+                                     ceLossRecovered: ce.score, ceDiff: ce.ceDiff, tokens: tokens.count,
+                                     explainedVariance: core.reconstructionQuality.explainedVariance, mse: core.reconstructionQuality.mse,
+                                     cossim: core.reconstructionQuality.cossim, l2Ratio: core.shrinkage.l2Ratio,
+                                     relativeReconstructionBias: core.shrinkage.relativeReconstructionBias,
+                                     klDivScore: core.modelBehaviorPreservation.klDivScore, klDivWithSAE: core.modelBehaviorPreservation.klDivWithSAE,
+                                     ceLossScore: core.modelPerformancePreservation.ceLossScore, l1: core.sparsity.l1), freq, core)
+    }
+
+    /// SAEBench's core-evaluation JSON of an SAE evaluated on `rows` held-out rows of the workspace's corpus.
+    public static func coreEvaluationOutput(_ core: CoreEvaluation, sae: SAE, workspace: Workspace, rows: Int) -> CoreEvaluationOutput {
+        CoreEvaluationOutput(evaluation: core, sae: sae, modelName: workspace.model.name, dataset: workspace.inputs.corpus.isEmpty ? "the default corpus" : workspace.inputs.corpus.joined(separator: ", "),
+                             contextSize: 128, batchSizePrompts: 8, batches: (rows + 7) / 8, excludedSpecialTokens: true)
     }
 }
-

@@ -194,19 +194,30 @@ enum TrainingReport {
     }
 
     /// At matched L0 — for each architecture the SAE whose L0 is nearest the target (the standard SAE's,
-    /// else the median of the run) — the architecture whose best feature has the largest
-    /// specificity × sensitivity, and by how much.
+    /// else the median of the run), if within ×1.5 of it — the architecture whose best feature has the
+    /// largest specificity × sensitivity; architectures with no SAE that close are named as such.
     static func matchedL0Verdict(_ rows: [RecoveryRow]) -> String? {
         let architectures = Set(rows.map(\.member.architecture))
         guard architectures.count > 1 else { return nil }
         let l0s = rows.map(\.l0).sorted()
         let target = rows.first { $0.member.architecture == .standard }?.l0 ?? l0s[l0s.count / 2]
-        let matched = TrainingArchitecture.allCases.compactMap { a in rows.filter { $0.member.architecture == a }.min { Swift.abs($0.l0 - target) < Swift.abs($1.l0 - target) } }
+        let nearest = TrainingArchitecture.allCases.compactMap { a in rows.filter { $0.member.architecture == a }.min { Swift.abs($0.l0 - target) < Swift.abs($1.l0 - target) } }
+        let matched = nearest.filter { target > 0 && $0.l0 > 0 && Swift.abs(Foundation.log($0.l0 / target)) <= Foundation.log(1.5) }
+        let unmatched = nearest.filter { m in !matched.contains { $0.member == m.member } }
         func score(_ r: RecoveryRow) -> Double { r.best.map { $0.specificity * $0.sensitivity } ?? 0 }
         let ranked = matched.sorted { score($0) > score($1) }
-        let parts = ranked.map { "\($0.member.architecture.rawValue) (\($0.member.sparsityLabel), L0 \(String(format: "%.1f", $0.l0))): \(String(format: "%.2f", score($0)))" }
-        return "At matched L0 (≈ \(String(format: "%.1f", target))), specificity × sensitivity of the best induction feature: "
-            + parts.joined(separator: "; ") + ". Best: <b>\(ranked[0].member.architecture.rawValue)</b>."
+        let parts = ranked.map {
+            "\($0.member.architecture.rawValue) (\($0.member.sparsityLabel), L0 \(String(format: "%.1f", $0.l0))): \(String(format: "%.2f", score($0)))"
+                + ($0.best.map { String(format: ", head share %.2f", Double($0.inductionHeadShare)) } ?? "")
+        }
+        var text = "At matched L0 (within ×1.5 of \(String(format: "%.1f", target))), specificity × sensitivity of the best induction feature: "
+            + (parts.isEmpty ? "no two architectures have an SAE that close" : parts.joined(separator: "; "))
+            + (ranked.count > 1 ? ". Best: <b>\(ranked[0].member.architecture.rawValue)</b>." : ".")
+        if !unmatched.isEmpty {
+            text += " No SAE near that L0 for " + unmatched.map { "\($0.member.architecture.rawValue) (nearest L0 \(String(format: "%.1f", $0.l0)))" }.joined(separator: ", ")
+                + ": sweep its knob (--k, --l0-coeff, --l1) to place one there."
+        }
+        return text
     }
 
     /// Table 2's row for one SAE.

@@ -61,14 +61,15 @@ public enum FormatHarness {
         }
     }
 
-    /// The folder of a valid 4 × 8 SAE in SAELens layout, written once per scratch folder.
+    /// The folder of a valid 4 × 8 SAE in SAELens layout — with a JumpReLU `threshold` beside the four
+    /// weights, so a cfg.json of any architecture gets past the tensors — written once per scratch folder.
     static func companionSAE(_ scratch: String) throws -> String {
         let folder = scratch + "/sae"
         if !FileManager.default.fileExists(atPath: folder + "/sae_weights.safetensors") {
             var rng = RandomStream(seed: 1)
-            let sae = SAE(config: SAEConfig(dIn: 4, dSAE: 8, hookName: "blocks.0.attn.hook_z"),
+            let sae = SAE(config: SAEConfig(dIn: 4, dSAE: 8, hookName: "blocks.0.attn.hook_z", architecture: .jumpReLU),
                           wEnc: Tensor.randomNormal([4, 8], using: &rng), bEnc: Tensor(zeros: [8]),
-                          wDec: Tensor.randomNormal([8, 4], using: &rng), bDec: Tensor(zeros: [4]))
+                          wDec: Tensor.randomNormal([8, 4], using: &rng), bDec: Tensor(zeros: [4]), threshold: Tensor(repeating: 0.1, shape: [8]))
             try sae.save(saeLens: folder)
         }
         return folder

@@ -29,11 +29,12 @@ public enum TrainingArchitecture: String, Codable, Sendable, CaseIterable {
     /// JumpReLU (Rajamanoharan et al. 2024): learned thresholds, straight-through estimators, L0 penalty.
     case jumprelu
 
-    /// The architecture of the SAE it trains (what inference and the saved files use).
+    /// The architecture of the SAE it trains (what inference and the saved files use). A `k` that is not
+    /// an integer gives `k` 0, which validation refuses by name (no trap before it).
     func saeArchitecture(k: Double) -> SAEArchitecture {
         switch self {
         case .standard: .standard
-        case .topk: .topK(k: Int(k))
+        case .topk: .topK(k: Int(exactly: k) ?? 0)
         case .batchtopk, .jumprelu: .jumpReLU
         }
     }

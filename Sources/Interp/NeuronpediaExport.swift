@@ -95,7 +95,9 @@ public enum NeuronpediaExport {
         let skippedJSON: [String: Any] = ["model_id": s.modelID, "layer": "\(s.layer)", "sae_set": s.saeSet, "log_sparsity": 1, "skipped_indexes": skipped]
         try AtomicFile.write(try JSONSerialization.data(withJSONObject: skippedJSON, options: [.sortedKeys]), to: folder + "/skipped_indexes.json", format: "JSON")
 
-        let cfg = model.config
+        precondition(s.featuresPerBatch >= 1 && s.topActivations >= 0 && s.quantiles >= 0 && s.perQuantile >= 0 && s.logitRows >= 0
+                     && s.histogramBins >= 1 && s.tableRows >= 0, "Neuronpedia export settings out of range: \(s)")
+        for f in features { precondition(f >= 0 && f < sae.config.dSAE, "feature \(f) is out of range 0..<\(sae.config.dSAE)") }
         let wO = model.weights.blocks[attention.layer].wO, wU = model.weights.wU
         let headShare = FeatureAttribution.decoderHeadAttribution(sae, layout: attention.layout).contiguous()     // [d_sae, n_heads]
         var files: [String] = []
@@ -147,9 +149,9 @@ public enum NeuronpediaExport {
             var out: [[String: Any]] = []
             let logitValues = logits.scalars, vocab = logits.shape[1]
             for (k, feature) in batch.enumerated() {
-                out.append(featureJSON(feature: feature, slot: k, dense: dense[k], chosen: chosen[k], dfa: dfa[k] ?? [:],
+                out.append(featureJSON(feature: feature, dense: dense[k], chosen: chosen[k], dfa: dfa[k] ?? [:],
                                        logits: Array(logitValues[(k * vocab)..<((k + 1) * vocab)]), headShare: headShare, sae: sae,
-                                       tokens: tokens, tokenizer: tokenizer, ignoredTokens: ignoredTokens, settings: s, nHeads: cfg.nHeads))
+                                       tokens: tokens, tokenizer: tokenizer, ignoredTokens: ignoredTokens, settings: s))
             }
             let batchJSON: [String: Any] = ["model_id": s.modelID, "layer": s.layer, "sae_set": s.saeSet,
                                             "sae_id_suffix": s.saeIDSuffix ?? NSNull(), "features": out]
@@ -191,9 +193,10 @@ public enum NeuronpediaExport {
         return out
     }
 
-    static func featureJSON(feature: Int, slot: Int, dense: [Float], chosen: [(bin: (Double, Double, Double), row: Int, position: Int)],
+    /// One feature's object, with `NeuronpediaDashboardFeature.to_dict`'s keys.
+    static func featureJSON(feature: Int, dense: [Float], chosen: [(bin: (Double, Double, Double), row: Int, position: Int)],
                             dfa: [Int: DFA], logits: [Float], headShare: Tensor, sae: SAE, tokens: IndexTensor, tokenizer: GPT2Tokenizer,
-                            ignoredTokens: Set<Int>, settings s: Settings, nHeads: Int) -> [String: Any] {
+                            ignoredTokens: Set<Int>, settings s: Settings) -> [String: Any] {
         let pos = tokens.shape[1]
         let masked = (0..<dense.count).map { ignoredTokens.contains(tokens.values[$0]) ? Float(0) : dense[$0] }
         let nonzero = masked.filter { $0 > 0 }

@@ -109,17 +109,33 @@ extension CoreEvaluation {
     public static func run(model: GPT2, sae: SAE, batches: [IndexTensor], ignoredTokens: Set<Int>) throws -> CoreEvaluation {
         precondition(!batches.isEmpty, "evaluation needs at least one batch")
         let site = try HookName(parsing: sae.config.hookName)
-        let (dIn, fDim) = (sae.config.dIn, sae.config.dSAE)
-        var kl = (sae: [Double](), ablation: [Double]()), ce = (clean: [Double](), sae: [Double](), ablation: [Double]())
-        var rows = Accumulator(features: fDim)
-        var reconstructionTokens = 0
+        var sums = Sums(sae: sae, site: site, ignoredTokens: ignoredTokens)
         for tokens in batches {
-            let (b, p) = (tokens.shape[0], tokens.shape[1])
-            let keep = tokens.values.map { !ignoredTokens.contains($0) }                 // [b·p]
-            reconstructionTokens += tokens.count
-            // The hook_z rows and their reconstructions, from the clean run's cache.
-            let cleanRun = try model.run(tokens, cache: [site])
-            let z = cleanRun.cache[site]!
+            let clean = try model.run(tokens, cache: [site])
+            let ablated = try model.run(tokens, hooks: [site: Interventions.zeroAblate()]).logits!
+            try sums.add(model: model, tokens: tokens, cleanLogits: clean.logits!, z: clean.cache[site]!, ablatedLogits: ablated)
+        }
+        return sums.result
+    }
+
+    /// The running sums of an evaluation, one batch at a time, from the batch's clean logits, its `hook_z`
+    /// and its zero-ablated logits (so a caller that has them — ``SAEEvaluation/evaluate(model:sae:batches:ignoredTokens:)`` —
+    /// runs the model for them once); the masked splice is run here.
+    public struct Sums {
+        let sae: SAE, site: HookName, ignoredTokens: Set<Int>
+        var kl = (sae: [Double](), ablation: [Double]()), ce = (clean: [Double](), sae: [Double](), ablation: [Double]())
+        var rows: Accumulator
+        var tokens = 0
+
+        public init(sae: SAE, site: HookName, ignoredTokens: Set<Int>) {
+            self.sae = sae; self.site = site; self.ignoredTokens = ignoredTokens
+            rows = Accumulator(features: sae.config.dSAE)
+        }
+
+        public mutating func add(model: GPT2, tokens batch: IndexTensor, cleanLogits: Tensor, z: Tensor, ablatedLogits: Tensor) throws {
+            let (b, p, dIn) = (batch.shape[0], batch.shape[1], sae.config.dIn)
+            let keep = batch.values.map { !ignoredTokens.contains($0) }                  // [b·p]
+            tokens += batch.count
             let x = SAE.flattenHeads(z).reshaped([b * p, dIn]).contiguous()
             let f = sae.encode(x), xHat = sae.decode(f).contiguous()
             // Spliced: the reconstruction at kept positions, the activation elsewhere.
@@ -130,14 +146,12 @@ extension CoreEvaluation {
                 }
             }
             let splicedZ = spliced.reshaped(z.shape)
-            let saeLogits = try model.run(tokens, hooks: [site: { _, _ in splicedZ }]).logits!
-            let ablatedLogits = try model.run(tokens, hooks: [site: { a, _ in Tensor(zeros: a.shape) }]).logits!
-            let cleanLogits = cleanRun.logits!
+            let saeLogits = try model.run(batch, hooks: [site: { _, _ in splicedZ }]).logits!
             // Per kept position: KL(clean ‖ new); per kept predicting position (not the last): CE.
-            let klSAE = Self.klDivergence(cleanLogits, saeLogits), klAbl = Self.klDivergence(cleanLogits, ablatedLogits)
-            let ceClean = GPT2.lossPerToken(logits: cleanLogits, tokens: tokens).scalars
-            let ceSAE = GPT2.lossPerToken(logits: saeLogits, tokens: tokens).scalars
-            let ceAbl = GPT2.lossPerToken(logits: ablatedLogits, tokens: tokens).scalars
+            let klSAE = CoreEvaluation.klDivergence(cleanLogits, saeLogits), klAbl = CoreEvaluation.klDivergence(cleanLogits, ablatedLogits)
+            let ceClean = GPT2.lossPerToken(logits: cleanLogits, tokens: batch).scalars
+            let ceSAE = GPT2.lossPerToken(logits: saeLogits, tokens: batch).scalars
+            let ceAbl = GPT2.lossPerToken(logits: ablatedLogits, tokens: batch).scalars
             for i in 0..<b {
                 for t in 0..<p where keep[i * p + t] {
                     kl.sae.append(klSAE[i * p + t]); kl.ablation.append(klAbl[i * p + t])
@@ -149,27 +163,31 @@ extension CoreEvaluation {
             }
             rows.add(x: x, xHat: xHat, f: f, keep: keep, prompts: b, positions: p)
         }
-        func mean(_ v: [Double]) -> Double { v.isEmpty ? .nan : v.reduce(0, +) / Double(v.count) }
-        let klSAE = mean(kl.sae), klAbl = mean(kl.ablation)
-        let ceClean = mean(ce.clean), ceSAE = mean(ce.sae), ceAbl = mean(ce.ablation)
-        var features = rows.features(sae)
-        let density = features.map(\.featureDensity)
-        let total = density.reduce(0, +)
-        let misc = MiscMetrics(
-            freqOver1Percent: Double(density.filter { $0 > 0.01 }.count) / Double(fDim),
-            freqOver10Percent: Double(density.filter { $0 > 0.1 }.count) / Double(fDim),
-            normalizedFreqOver1Percent: total > 0 ? density.filter { $0 > 0.01 }.reduce(0, +) / total : 0,
-            normalizedFreqOver10Percent: total > 0 ? density.filter { $0 > 0.1 }.reduce(0, +) / total : 0,
-            averageMaxEncoderCosineSim: mean(features.map(\.maxEncoderCosineSim)), averageMaxDecoderCosineSim: mean(features.map(\.maxDecoderCosineSim)),
-            fracAlive: Double(density.filter { $0 > 0 }.count) / Double(fDim))
-        features.sort { $0.index < $1.index }
-        return CoreEvaluation(
-            modelBehaviorPreservation: ModelBehaviorPreservation(klDivScore: (klAbl - klSAE) / klAbl, klDivWithAblation: klAbl, klDivWithSAE: klSAE),
-            modelPerformancePreservation: ModelPerformancePreservation(ceLossScore: (ceAbl - ceSAE) / (ceAbl - ceClean), ceLossWithAblation: ceAbl,
-                                                                       ceLossWithSAE: ceSAE, ceLossWithoutSAE: ceClean),
-            reconstructionQuality: rows.reconstructionQuality, shrinkage: rows.shrinkage, sparsity: rows.sparsity,
-            tokenStats: TokenStats(totalTokensEvalReconstruction: reconstructionTokens, totalTokensEvalSparsityVariance: reconstructionTokens),
-            miscMetrics: misc, features: features)
+
+        /// The evaluation of the batches added so far.
+        public var result: CoreEvaluation {
+            let fDim = sae.config.dSAE
+            func mean(_ v: [Double]) -> Double { v.isEmpty ? .nan : v.reduce(0, +) / Double(v.count) }
+            let klSAE = mean(kl.sae), klAbl = mean(kl.ablation)
+            let ceClean = mean(ce.clean), ceSAE = mean(ce.sae), ceAbl = mean(ce.ablation)
+            let features = rows.features(sae)
+            let density = features.map(\.featureDensity)
+            let total = density.reduce(0, +)
+            let misc = MiscMetrics(
+                freqOver1Percent: Double(density.filter { $0 > 0.01 }.count) / Double(fDim),
+                freqOver10Percent: Double(density.filter { $0 > 0.1 }.count) / Double(fDim),
+                normalizedFreqOver1Percent: total > 0 ? density.filter { $0 > 0.01 }.reduce(0, +) / total : 0,
+                normalizedFreqOver10Percent: total > 0 ? density.filter { $0 > 0.1 }.reduce(0, +) / total : 0,
+                averageMaxEncoderCosineSim: mean(features.map(\.maxEncoderCosineSim)), averageMaxDecoderCosineSim: mean(features.map(\.maxDecoderCosineSim)),
+                fracAlive: Double(density.filter { $0 > 0 }.count) / Double(fDim))
+            return CoreEvaluation(
+                modelBehaviorPreservation: ModelBehaviorPreservation(klDivScore: (klAbl - klSAE) / klAbl, klDivWithAblation: klAbl, klDivWithSAE: klSAE),
+                modelPerformancePreservation: ModelPerformancePreservation(ceLossScore: (ceAbl - ceSAE) / (ceAbl - ceClean), ceLossWithAblation: ceAbl,
+                                                                           ceLossWithSAE: ceSAE, ceLossWithoutSAE: ceClean),
+                reconstructionQuality: rows.reconstructionQuality, shrinkage: rows.shrinkage, sparsity: rows.sparsity,
+                tokenStats: TokenStats(totalTokensEvalReconstruction: tokens, totalTokensEvalSparsityVariance: tokens),
+                miscMetrics: misc, features: features)
+        }
     }
 
     /// `KL(softmax(clean) ‖ softmax(new))` per position of logits `[batch, pos, d_vocab]`, in Double.

@@ -49,4 +49,32 @@ public enum SAEEvaluation {
         let active = counts.reduce(0, +)
         return (rows > 0 ? Double(active) / Double(rows) : 0, FeatureFrequencies(counts: counts, rows: rows))
     }
+
+    /// Table 2's measurements (``reconstruction(model:sae:batches:)`` and ``sparsity(model:sae:batches:)``)
+    /// and SAELens's evaluation (``CoreEvaluation``, positions of `ignoredTokens` left out) from one set of
+    /// runs per batch: the clean run (its logits and `hook_z`) and the zero-ablated run serve both, then
+    /// the SAE spliced everywhere (Table 2) and at the kept positions only (SAELens).
+    public static func evaluate(model: GPT2, sae: SAE, batches: [IndexTensor], ignoredTokens: Set<Int>) throws
+        -> (reconstruction: ReconstructionEvaluation, l0: Double, frequencies: FeatureFrequencies, core: CoreEvaluation) {
+        precondition(!batches.isEmpty, "evaluation needs at least one batch")
+        let splice = try SAESplice(sae: sae)
+        var core = CoreEvaluation.Sums(sae: sae, site: splice.site, ignoredTokens: ignoredTokens)
+        var clean: Float = 0, spliced: Float = 0, zero: Float = 0
+        var counts = [Int](repeating: 0, count: sae.config.dSAE), rows = 0
+        for tokens in batches {
+            let cleanRun = try model.run(tokens, cache: [splice.site])
+            let cleanLogits = cleanRun.logits!, z = cleanRun.cache[splice.site]!
+            clean += GPT2.lossPerToken(logits: cleanLogits, tokens: tokens).mean()
+            spliced += GPT2.lossPerToken(logits: try model.run(tokens, saes: [splice]).model.logits!, tokens: tokens).mean()
+            let ablated = try model.run(tokens, hooks: [splice.site: Interventions.zeroAblate()]).logits!
+            zero += GPT2.lossPerToken(logits: ablated, tokens: tokens).mean()
+            let acts = sae.encode(SAE.flattenHeads(z).reshaped([-1, sae.config.dIn]))
+            for (j, c) in FeatureFrequencies.firingCounts(acts).enumerated() { counts[j] += c }
+            rows += acts.shape[0]
+            try core.add(model: model, tokens: tokens, cleanLogits: cleanLogits, z: z, ablatedLogits: ablated)
+        }
+        let n = Float(batches.count)
+        return (ReconstructionEvaluation(clean: clean / n, spliced: spliced / n, zeroAblated: zero / n),
+                Double(counts.reduce(0, +)) / Double(rows), FeatureFrequencies(counts: counts, rows: rows), core.result)
+    }
 }

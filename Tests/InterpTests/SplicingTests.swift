@@ -107,5 +107,12 @@ let tinyTokens = IndexTensor(shape: [2, 10], values: [95, 3, 17, 42, 3, 17, 42, 
         // A random SAE recovers less.
         let r = try SAEEvaluation.reconstruction(model: model, sae: tinySAE(layer: 0), batches: [tinyTokens])
         #expect(r.score < 1 && r.zeroAblated != r.clean)
+        // One set of runs per batch for both evaluations gives what the separate ones give, bit for bit.
+        let batches = [tinyTokens, tinyTokens.rows(0..<1)]
+        let both = try SAEEvaluation.evaluate(model: model, sae: tinySAE(layer: 0), batches: batches, ignoredTokens: [95])
+        let alone = (try SAEEvaluation.reconstruction(model: model, sae: tinySAE(layer: 0), batches: batches),
+                     try SAEEvaluation.sparsity(model: model, sae: tinySAE(layer: 0), batches: batches),
+                     try CoreEvaluation.run(model: model, sae: tinySAE(layer: 0), batches: batches, ignoredTokens: [95]))
+        #expect(both.reconstruction == alone.0 && both.l0 == alone.1.l0 && both.frequencies == alone.1.frequencies && both.core == alone.2)
     }
 }

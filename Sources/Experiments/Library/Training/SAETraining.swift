@@ -389,9 +389,7 @@ public enum SAETraining {
     public static func evaluate(_ workspace: Workspace, sae: SAE, rows: Int) throws -> (SAEEvaluationSummary, FeatureFrequencies, CoreEvaluation) {
         let tokens = try workspace.heldOutRows(rows), model = workspace.model.model
         let batches = stride(from: 0, to: tokens.shape[0], by: 8).map { tokens.rows($0..<min($0 + 8, tokens.shape[0])) }
-        let ce = try SAEEvaluation.reconstruction(model: model, sae: sae, batches: batches)
-        let (l0, freq) = try SAEEvaluation.sparsity(model: model, sae: sae, batches: batches)
-        let core = try CoreEvaluation.run(model: model, sae: sae, batches: batches, ignoredTokens: [workspace.tokenizer.endOfTextID])
+        let (ce, l0, freq, core) = try SAEEvaluation.evaluate(model: model, sae: sae, batches: batches, ignoredTokens: [workspace.tokenizer.endOfTextID])
         return (SAEEvaluationSummary(l0: l0, aliveFraction: freq.aliveFraction, deadFraction: freq.deadFraction,
                                      ceClean: ce.clean, ceSpliced: ce.spliced, ceZeroAblated: ce.zeroAblated,
                                      ceLossRecovered: ce.score, ceDiff: ce.ceDiff, tokens: tokens.count,

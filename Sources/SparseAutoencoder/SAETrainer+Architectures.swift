@@ -79,12 +79,13 @@ struct EntrySupport {
     }
 
     /// BatchTopK's active set: the `total` largest entries of `ReLU(pre)` over the whole batch (ties: the
-    /// first in row-major order), positive ones only (a selected zero contributes nothing).
-    static func batchTopK(_ pre: Tensor, total: Int) -> EntrySupport {
+    /// first in row-major order), positive ones only (a selected zero contributes nothing), and the
+    /// smallest activation kept (nil when none is positive) — what the threshold's moving average follows.
+    static func batchTopK(_ pre: Tensor, total: Int) -> (support: EntrySupport, minKept: Float?) {
         var positives: [Float] = []
         pre.withUnsafeBufferPointer { p in for v in p where v > 0 { positives.append(v) } }
-        guard total < positives.count else { return filter(pre) { _, _, v in v > 0 } }
-        guard total > 0 else { return EntrySupport(rows: [[Int32]](repeating: [], count: pre.shape[0])) }
+        guard total < positives.count else { return (filter(pre) { _, _, v in v > 0 }, positives.min()) }
+        guard total > 0 else { return (EntrySupport(rows: [[Int32]](repeating: [], count: pre.shape[0])), nil) }
         // The total-th largest positive value t: everything above t is kept, and the first entries equal to t.
         let t = Selection.kthLargest(&positives, total)
         var above = 0
@@ -105,7 +106,7 @@ struct EntrySupport {
                 perRow[r] = entries
             }
         }
-        return EntrySupport(rows: perRow)
+        return (EntrySupport(rows: perRow), t)
     }
 
     /// AuxK's entries: per row, the `kAux` largest pre-activations among the `dead` features (any sign).
@@ -152,6 +153,8 @@ struct ArchitectureStep {
     var aux: EntrySupport?
     /// AuxK's `c · s` (coefficient × `min(dead / k_aux, 1)`).
     var auxScale: Float
+    /// BatchTopK: the smallest activation kept.
+    var minKept: Float?
     /// JumpReLU's clamped thresholds, λ at this step and ε.
     var threshold: Tensor?
     var l0Coeff: Float
@@ -170,7 +173,7 @@ extension SAETrainer {
         switch config.architecture {
         case .standard: preconditionFailure("the standard recipe has its own gradients")
         case .topk: step.support = .topK(pre, k: Int(config.k))
-        case .batchtopk: step.support = .batchTopK(pre, total: Int(config.k * Double(n)))
+        case .batchtopk: (step.support, step.minKept) = EntrySupport.batchTopK(pre, total: Int(config.k * Double(n)))
         case .jumprelu:
             let theta = sae.threshold!.contiguous()
             step.threshold = theta
@@ -215,19 +218,7 @@ extension SAETrainer {
         }
         let r = useEntries ? entryGradients(s, centred: centred, x: x, pre: pre, normalizer: normalizer)
                            : denseGradients(s, centred: centred, x: x, pre: pre, normalizer: normalizer)
-        var minKept: Float?
-        if config.architecture == .batchtopk {
-            pre.withUnsafeBufferPointer { p in
-                let f = pre.shape[1]
-                for row in 0..<(s.support.rowStart.count - 1) {
-                    for e in s.support.rowStart[row]..<s.support.rowStart[row + 1] {
-                        let v = p[row * f + Int(s.support.col[e])]
-                        if v > 0 { minKept = min(minKept ?? v, v) }
-                    }
-                }
-            }
-        }
-        return (r.grads, r.metrics, r.fired, useEntries, minKept)
+        return (r.grads, r.metrics, r.fired, useEntries, s.minKept)
     }
 
     /// Whether a JumpReLU entry takes part in the step: active (`pre > θ`) or in the estimators' band.

@@ -167,13 +167,15 @@ struct ModernReference {
     @Test func batchTopKKeepsKTimesBatchEntries() {
         var rng = RandomStream(seed: 1)
         let pre = Tensor.randomNormal([50, 40], using: &rng)
-        let s = EntrySupport.batchTopK(pre, total: 137)
+        let (s, minKept) = EntrySupport.batchTopK(pre, total: 137)
         #expect(s.count == 137)
         var all = pre.scalars.filter { $0 > 0 }.sorted(by: >)
         let t = Selection.kthLargest(&all, 137)
-        #expect(t == pre.scalars.filter { $0 > 0 }.sorted(by: >)[136])
+        #expect(t == pre.scalars.filter { $0 > 0 }.sorted(by: >)[136] && minKept == t)
+        // Fewer positives than the budget: all of them, the smallest positive kept.
+        #expect(EntrySupport.batchTopK(pre, total: 5000).minKept == pre.scalars.filter { $0 > 0 }.min())
         // Ties: the first entries in row-major order.
-        let tied = EntrySupport.batchTopK(Tensor(shape: [2, 3], scalars: [1, 2, 1, 1, 0, 1]), total: 3)
+        let tied = EntrySupport.batchTopK(Tensor(shape: [2, 3], scalars: [1, 2, 1, 1, 0, 1]), total: 3).support
         #expect(tied.rowStart == [0, 3, 3] && tied.col == [0, 1, 2])
     }
 

@@ -103,6 +103,7 @@ public enum NeuronpediaExport {
         var files: [String] = []
         var rng = RandomStream(seed: s.seed)
         let batches = stride(from: 0, to: features.count, by: s.featuresPerBatch).map { Array(features[$0..<min($0 + s.featuresPerBatch, features.count)]) }
+        let keep = tokens.values.map { !ignoredTokens.contains($0) }                 // positions that may fire
         // One pass over the prompts for every feature's firings (kept sparse).
         let scan = try FeatureScan.run(model: model, sae: attention, tokens: tokens, features: features)
         var offset = 0
@@ -110,13 +111,13 @@ public enum NeuronpediaExport {
             defer { offset += batch.count }
             let logits = FeatureAttribution.logitEffects(sae, features: batch, wO: wO, wU: wU).contiguous()         // [k, d_vocab]
             // Per feature: dense activations, the chosen (group, row, position) examples.
-            var dense: [[Float]] = [], chosen: [[(bin: (Double, Double, Double), row: Int, position: Int)]] = []
+            var dense: [[Float]] = [], masked: [[Float]] = [], chosen: [[(bin: (Double, Double, Double), row: Int, position: Int)]] = []
             for (k, _) in batch.enumerated() {
                 var acts = [Float](repeating: 0, count: nRows * pos)
                 for f in scan.firings[offset + k] { acts[Int(f.row) * pos + Int(f.position)] = f.value }
                 dense.append(acts)
-                let masked = (0..<acts.count).map { ignoredTokens.contains(tokens.values[$0]) ? 0 : acts[$0] }
-                chosen.append(selectExamples(masked, positions: pos, settings: s, rng: &rng))
+                masked.append((0..<acts.count).map { keep[$0] ? acts[$0] : 0 })
+                chosen.append(selectExamples(masked[k], positions: pos, settings: s, rng: &rng))
             }
             // DFA at each needed prompt's most active position, one model run per group of prompts.
             let neededRows = Set(chosen.flatMap { $0.map(\.row) }).sorted()
@@ -149,9 +150,9 @@ public enum NeuronpediaExport {
             var out: [[String: Any]] = []
             let logitValues = logits.scalars, vocab = logits.shape[1]
             for (k, feature) in batch.enumerated() {
-                out.append(featureJSON(feature: feature, dense: dense[k], chosen: chosen[k], dfa: dfa[k] ?? [:],
+                out.append(featureJSON(feature: feature, masked: masked[k], chosen: chosen[k], dfa: dfa[k] ?? [:],
                                        logits: Array(logitValues[(k * vocab)..<((k + 1) * vocab)]), headShare: headShare, sae: sae,
-                                       tokens: tokens, tokenizer: tokenizer, ignoredTokens: ignoredTokens, settings: s))
+                                       tokens: tokens, tokenizer: tokenizer, settings: s))
             }
             let batchJSON: [String: Any] = ["model_id": s.modelID, "layer": s.layer, "sae_set": s.saeSet,
                                             "sae_id_suffix": s.saeIDSuffix ?? NSNull(), "features": out]
@@ -194,11 +195,10 @@ public enum NeuronpediaExport {
     }
 
     /// One feature's object, with `NeuronpediaDashboardFeature.to_dict`'s keys.
-    static func featureJSON(feature: Int, dense: [Float], chosen: [(bin: (Double, Double, Double), row: Int, position: Int)],
+    static func featureJSON(feature: Int, masked: [Float], chosen: [(bin: (Double, Double, Double), row: Int, position: Int)],
                             dfa: [Int: DFA], logits: [Float], headShare: Tensor, sae: SAE, tokens: IndexTensor, tokenizer: GPT2Tokenizer,
-                            ignoredTokens: Set<Int>, settings s: Settings) -> [String: Any] {
+                            settings s: Settings) -> [String: Any] {
         let pos = tokens.shape[1]
-        let masked = (0..<dense.count).map { ignoredTokens.contains(tokens.values[$0]) ? Float(0) : dense[$0] }
         let nonzero = masked.filter { $0 > 0 }
         let frac = Double(nonzero.count) / Double(masked.count)
         // The runner reads frac_nonzero back from the title "DENSITY = x.xxx%".

@@ -87,10 +87,13 @@ public struct TrainingSection: Section {
     func plantedRecovery(_ r: TrainSAEResult, settings s: TrainSAESettings, workspace: Workspace) throws -> [RecoveryRow]? {
         guard workspace.model.isPlanted, r.saes.count > 1 else { return nil }
         var rows: [RecoveryRow] = []
-        for t in r.saes where !workspace.model.inductionHeads(layer: t.member.layer).isEmpty {
+        let heldOut = try workspace.heldOutRows(Self.recoveryRows)                 // the same rows for every SAE
+        for t in r.saes {
+            let heads = workspace.model.inductionHeads(layer: t.member.layer)
+            guard !heads.isEmpty else { continue }
             let attention = try AttentionSAE(t.sae, model: workspace.model.model.config)
             workspace.log("planted ground truth: the induction feature of \(t.member.name(sweeping: true))")
-            let search = try SAEAnalysis(workspace, sae: attention, rows: Self.recoveryRows).inductionSearch(workspace)
+            let search = try SAEAnalysis(sae: attention, rows: heldOut, inductionHeads: heads).inductionSearch(workspace)
             rows.append(RecoveryRow(member: t.member, l0: t.evaluation.l0, ceLossRecovered: Double(t.evaluation.ceLossRecovered),
                                     explainedVariance: t.evaluation.explainedVariance, best: search.best, passing: search.passing.count))
         }

@@ -143,6 +143,9 @@ public struct SAETrainingConfig: Codable, Sendable, Equatable {
         if architecture == .topk || architecture == .batchtopk, k > Double(sae.dSAE) {
             throw TrainingRunError.invalidSetting(name: "--k", value: "\(k)", allowed: "at most d_sae = \(sae.dSAE)")
         }
+        if architecture == .topk || architecture == .batchtopk, let auxK, auxK > sae.dSAE {
+            throw TrainingRunError.invalidSetting(name: "--aux-k", value: "\(auxK)", allowed: "at most d_sae = \(sae.dSAE)")
+        }
     }
 }
 

@@ -213,6 +213,8 @@ struct ModernReference {
         #expect(message { $0.architecture = .jumprelu; $0.bandwidth = 0 }.hasPrefix("--bandwidth is 0"))
         #expect(message { $0.architecture = .jumprelu; $0.l0Coeff = -1 }.hasPrefix("--l0-coeff is -1"))
         #expect(message { $0.architecture = .topk; $0.deadWindow = 0 }.hasPrefix("--dead-window is 0"))
+        #expect(message { $0.architecture = .topk; $0.k = 4; $0.auxK = 0 }.hasPrefix("--aux-k is 0"))
+        #expect(message { $0.architecture = .batchtopk; $0.k = 4; $0.auxK = 17 }.contains("--aux-k is 17; allowed: at most d_sae = 16"))
         #expect(message { $0.architecture = .topk; $0.k = 4 } == "valid")
     }
 }

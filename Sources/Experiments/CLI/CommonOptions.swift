@@ -56,6 +56,7 @@ public struct TrainingOptions: ParsableArguments {
     @Option(help: "TopK/BatchTopK: features kept per token (default 32 on GPT-2, 4 on the planted model), or a list to sweep (e.g. 8,16,32,64).") public var k: String?
     @Option(name: .customLong("l0-coeff"), help: "JumpReLU: the L0 coefficient λ, or a list to sweep.") public var l0Coeff: String?
     @Option(help: "TopK/BatchTopK: the AuxK loss coefficient (SAELens's default 1; 0 = off).") public var auxCoeff: Double?
+    @Option(help: "TopK/BatchTopK: AuxK's k_aux, the dead features' pre-activations kept per token (default d_in/2).") public var auxK: Int?
     @Option(help: "TopK/BatchTopK: steps without firing after which a feature is dead for AuxK (default 1000).") public var deadWindow: Int?
     @Option(help: "JumpReLU: the straight-through estimators' bandwidth ε (default 0.05).") public var bandwidth: Double?
     @Option(help: "JumpReLU: the thresholds' initial value (default 0.01).") public var initialThreshold: Double?
@@ -126,6 +127,7 @@ public struct TrainingOptions: ParsableArguments {
         if let c = sweep.l0Coeffs.first { s.training.l0Coeff = c }
         if let auxCoeff { s.training.auxKCoeff = auxCoeff }
         if let deadWindow { s.training.deadWindow = deadWindow }
+        if let auxK { s.training.auxK = auxK }
         if let bandwidth { s.training.bandwidth = bandwidth }
         if let initialThreshold { s.training.initialThreshold = initialThreshold }
         if let l0Warmup { s.training.l0WarmupSteps = l0Warmup }

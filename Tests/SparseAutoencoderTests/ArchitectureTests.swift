@@ -83,8 +83,14 @@ struct ModernReference {
         for name in ["topk", "jumprelu"] {
             let sae = try SAE.load(saeLens: fixtures.appendingPathComponent("saelens-" + name).path)
             let features = [30, 2, 17, 5]
-            let full = sae.encode(x)
-            #expect(sae.encode(x, features: features) == full.gathering(axis: 1, IndexTensor(features)), "\(name)")
+            let full = sae.encode(x), few = sae.encode(x, features: features), picked = full.gathering(axis: 1, IndexTensor(features))
+            if name == "topk" {
+                #expect(few == picked)                                  // TopK encodes in full, then picks: the same numbers
+            } else {
+                // JumpReLU multiplies fewer columns (another BLAS call): the same firings, values to rounding.
+                #expect(few.scalars.map { $0 != 0 } == picked.scalars.map { $0 != 0 })
+                expectClose(few, picked, atol: 1e-5, rtol: 1e-5)
+            }
             let fwd = sae.forward(x)
             #expect(fwd.acts == full)
         }

@@ -7,13 +7,15 @@ Each of `standard/` and `shortformer/` is a folder as `NeelNanda/GELU_2L512W_C4_
   model_final.pth   torch.save(HookedTransformer.state_dict()) — with the attn.mask / attn.IGNORE buffers
   config.json       the repository's config (its keys, including the training ones TL ignores)
 of a random 2-layer GELU model (d_model 16, 2 heads of 8, d_mlp 64, n_ctx 128, d_vocab 3000, the size of the NeoX-style fixture tokenizer) with
-random layer norms and biases, `shortformer_pos` false and true. `reference.h5` in each folder holds,
+every parameter random and far from neutral (``random_model``), `shortformer_pos` false and true. `reference.h5` in each folder holds,
 for the same tokens, every hook TransformerLens caches, the logits and the per-token loss of
 `HookedTransformer.from_pretrained("NeelNanda/GELU_2L512W_C4_Code")` (group /processed) and of
 `from_pretrained_no_processing` (/unprocessed) — `unembed.hook_out` is the logits, stored once — run through TransformerLens's real loading code with
 only the HuggingFace download replaced by these files; and `to_tokens` of a text (/text_tokens) with the
 NeoX-style fixture tokenizer (tokenizer-json/neox_style.json, not copied here: the repository's tokenizer
-lives in its own repository too).
+lives in its own repository too); and, under /flags/{fold_ln}{center_writing_weights}{center_unembed}{fold_value_biases}
+(e.g. /flags/1011), `from_pretrained` with each of the 16 combinations of its processing flags on the first
+row of tokens: every hook, the last position's logits and the per-token loss.
 Run with the reference environment (torch, transformer_lens<4, transformers, h5py).
 """
 import importlib.metadata
@@ -66,24 +68,40 @@ def repo_config(shortformer):
 
 
 def random_model(cfg_json, seed):
-    """A HookedTransformer of the config with every parameter random (LN weights near 1)."""
+    """A HookedTransformer of the config with every parameter random, far from the values that would
+    hide a processing slip: layer-norm weights spread around 0 (some negative) and biases of order 1, so
+    folding them matters; embeddings, W_pos, W_O, W_out and their biases with non-zero means over
+    d_model, so centring the writing weights matters; W_U and b_U with non-zero means over the
+    vocabulary, so centring the unembedding matters; value biases of order 1."""
     torch.manual_seed(seed)
     d = {k: cfg_json[k] for k in ("n_layers", "d_model", "d_mlp", "d_head", "n_heads", "n_ctx", "d_vocab", "act_fn", "attn_only")}
     cfg = HookedTransformerConfig(**d, normalization_type="LN",
                                   positional_embedding_type="shortformer" if cfg_json["shortformer_pos"] else "standard")
     model = HookedTransformer(cfg)
+    writing = ("W_E", "W_pos", "W_O", "W_out", "b_O", "b_out")
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if name.endswith(".w") and "ln" in name:
-                p.copy_(1 + 0.3 * torch.randn_like(p))
-            elif name.split(".")[-1].startswith("b"):
-                p.copy_(0.2 * torch.randn_like(p))
+            leaf = name.split(".")[-1]
+            if "ln" in name and leaf == "w":
+                p.copy_(0.4 + 1.2 * torch.randn_like(p))
+            elif "ln" in name and leaf == "b":
+                p.copy_(torch.randn_like(p))
+            elif leaf.startswith("b"):
+                p.copy_(0.5 * torch.randn_like(p))
             else:
                 p.copy_(0.3 * torch.randn_like(p))
+            if leaf in writing:                     # a mean over d_model (the last axis) per row
+                p.add_(0.5 * torch.randn(p.shape[:-1] + (1,)) if p.dim() > 1 else 0.5 * torch.randn(()))
+            if leaf in ("W_U", "b_U"):              # a mean over the vocabulary (the last axis)
+                p.add_(0.5 * torch.randn(p.shape[:-1] + (1,)) if p.dim() > 1 else 0.5 * torch.randn(()))
     return model
 
 
-def load_like_the_hub(folder, processed, tokenizer, repo=REPO):
+# Every combination of from_pretrained's processing flags, as "{fold_ln}{center_writing_weights}{center_unembed}{fold_value_biases}".
+FLAG_COMBINATIONS = [(a, b, c, v) for a in (0, 1) for b in (0, 1) for c in (0, 1) for v in (0, 1)]
+
+
+def load_like_the_hub(folder, processed, tokenizer, repo=REPO, **flags):
     """TransformerLens's from_pretrained of the GELU-2L repository, its two downloads served from `folder`."""
     real_download, real_api = tl_utils.download_file_from_hf, loading.HfApi
 
@@ -99,7 +117,7 @@ def load_like_the_hub(folder, processed, tokenizer, repo=REPO):
     loading.utils.download_file_from_hf = download
     try:
         load = HookedTransformer.from_pretrained if processed else HookedTransformer.from_pretrained_no_processing
-        return load(repo, tokenizer=tokenizer, device="cpu")
+        return load(repo, tokenizer=tokenizer, device="cpu", **flags)
     finally:
         tl_utils.download_file_from_hf, loading.HfApi = real_download, real_api
         loading.utils.download_file_from_hf = real_download
@@ -139,6 +157,19 @@ def main():
                     if k != "unembed.hook_out":         # the logits, stored once
                         g.create_dataset("hooks/" + k, data=v.numpy())
                 text_tokens = model.to_tokens(TEXT)
+            # Each flag combination on the first row: every hook, the last position's logits, the loss.
+            for flags in FLAG_COMBINATIONS:
+                kwargs = dict(zip(("fold_ln", "center_writing_weights", "center_unembed", "fold_value_biases"), map(bool, flags)))
+                model = load_like_the_hub(folder, True, tokenizer, repo, **kwargs).eval()
+                with torch.no_grad():
+                    logits, cache = model.run_with_cache(tokens[:1])
+                    loss = model(tokens[:1], return_type="loss", loss_per_token=True)
+                g = f.create_group("flags/" + "".join(map(str, flags)))
+                g.create_dataset("last_logits", data=logits[:, -1].numpy())
+                g.create_dataset("loss_per_token", data=loss.numpy())
+                for k, v in cache.items():
+                    if k != "unembed.hook_out":
+                        g.create_dataset("hooks/" + k, data=v.numpy())
             f.create_dataset("text_tokens", data=text_tokens.numpy())
             f.attrs["text"] = TEXT
 

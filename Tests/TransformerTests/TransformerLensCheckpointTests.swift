@@ -67,6 +67,42 @@ struct CheckpointFixture {
         expectClose(try model.lossPerToken(tokens), try f.reference.readTensor("/\(group)/loss_per_token"), atol: 2e-5, rtol: 1e-5, "loss")
     }
 
+    /// `from_pretrained` with each of the 16 combinations of its processing flags (the fixture's
+    /// parameters are far from neutral, so a step applied that TransformerLens skips — or skipped that
+    /// it applies — moves every hook): every hook, the last logits and the loss of the first row.
+    @Test(arguments: ["standard", "shortformer", "attn-only"])
+    func everyProcessingFlagMatchesTransformerLens(_ name: String) throws {
+        let f = try CheckpointFixture(name)
+        let raw = try GPT2Weights.load(transformerLensCheckpoint: f.checkpoint)
+        let tokens = try f.tokens.rows(0..<1)
+        let all = HookName.all(raw.config)
+        for bits in 0..<16 {
+            let flags = (0..<4).map { bits >> (3 - $0) & 1 == 1 }
+            let group = "/flags/" + flags.map { $0 ? "1" : "0" }.joined()
+            let wanted = WeightProcessing(foldLN: flags[0], centerWritingWeights: flags[1], centerUnembed: flags[2], foldValueBiases: flags[3])
+            let model = GPT2(weights: raw.processed(wanted))
+            let out = try model.run(tokens, cache: Set(all))
+            for h in all where h != .unembedOut {
+                let expected = try f.reference.readTensor("\(group)/hooks/\(h)")
+                var actual = try #require(out.cache[h])
+                var reference = expected
+                if case .attnScores = h {       // −∞ above the diagonal on both sides; compare the finite entries
+                    #expect(actual.scalars.map(\.isInfinite) == expected.scalars.map(\.isInfinite), "\(group) \(h) mask")
+                    let finite = zip(actual.scalars, expected.scalars).filter { $0.1.isFinite }
+                    actual = Tensor(finite.map(\.0))
+                    reference = Tensor(finite.map(\.1))
+                }
+                let input = try h.layer.map { try f.reference.readTensor("\(group)/hooks/\(HookName.residPre($0))") }
+                expectClose(actual, reference, atol: tolerance(reference, residPre: input), rtol: 1e-5, Comment(rawValue: "\(name) \(group) \(h)"))
+            }
+            let last = try f.reference.readTensor("\(group)/last_logits")
+            let logits = out.logits!.sliced(axis: 1, (tokens.shape[1] - 1)..<tokens.shape[1]).reshaped(last.shape)
+            expectClose(logits, last, atol: tolerance(last), rtol: 1e-5, Comment(rawValue: "\(name) \(group) logits"))
+            expectClose(try model.lossPerToken(tokens), try f.reference.readTensor("\(group)/loss_per_token"), atol: 2e-5, rtol: 1e-5,
+                        Comment(rawValue: "\(name) \(group) loss"))
+        }
+    }
+
     /// Shortformer positions never enter the residual stream: `resid_pre` of block 0 is `hook_embed`,
     /// and the pattern changes when the positions do while the values (`hook_v`) do not.
     @Test func shortformerPositionsReachOnlyQueriesAndKeys() throws {

@@ -97,8 +97,9 @@ extension SAE {
 
     /// Loads a SAELens folder (`sae_weights.safetensors` + `cfg.json`) of architecture "standard", "topk"
     /// (`k`) or "jumprelu" (a `threshold [d_sae]` tensor) — what SAELens 6 saves, BatchTopK included (it
-    /// is saved as "jumprelu"). The hook name is read from `metadata.hook_name` (SAELens ≥ 6) or
-    /// `hook_name` (older). A TopK SAE with `rescale_acts_by_decoder_norm: true` has its decoder norms
+    /// is saved as "jumprelu"), and the older layout of SAELens's `gpt2-small-res-jb` release. The hook
+    /// name is read from `metadata.hook_name` (SAELens ≥ 6), `hook_name` or `hook_point` (older); any hook
+    /// is accepted (attention SAEs on `hook_z`, residual SAEs on `hook_resid_pre`, …). A TopK SAE with `rescale_acts_by_decoder_norm: true` has its decoder norms
     /// folded in as SAELens folds them when saving a trained one (`b_enc ← b_enc·‖W_dec‖`,
     /// `W_enc[:, j] ← W_enc[:, j]·‖W_dec[j]‖`, `W_dec[j] ← W_dec[j]/‖W_dec[j]‖`): the same encoding up to
     /// rounding. Activation normalisation other than "none" is refused: the weights would not be usable as
@@ -109,7 +110,8 @@ extension SAE {
         let dIn = try jsonInt(cfg, "d_in", SAEConfig.dInRange, file: cfgFile)
         let dSAE = try jsonInt(cfg, "d_sae", SAEConfig.dSAERange, file: cfgFile)
         let metadata = cfg["metadata"] as? [String: Any] ?? [:]
-        guard let hook = (metadata["hook_name"] ?? cfg["hook_name"]) as? String else {
+        // SAELens ≥ 6: metadata.hook_name; before: hook_name, or hook_point (the gpt2-small-res-jb release's layout).
+        guard let hook = (metadata["hook_name"] ?? cfg["hook_name"] ?? cfg["hook_point"]) as? String else {
             throw SAEFormatError.missingKey(file: cfgFile, key: "metadata.hook_name")
         }
         let architecture: SAEArchitecture, rescale: Bool
@@ -126,7 +128,15 @@ extension SAE {
         case let other:
             throw SAEFormatError.unsupported(file: cfgFile, detail: "architecture '\(other)'; supported: 'standard', 'topk', 'jumprelu' (BatchTopK SAEs are saved as 'jumprelu')")
         }
-        let normalize = cfg["normalize_activations"] as? String ?? "none"
+        // Before SAELens 6 the field was a boolean (false: none; true: "expected_average_only_in"); absent: none.
+        let normalize: String
+        switch cfg["normalize_activations"] {
+        case nil, is NSNull: normalize = "none"
+        case let n as NSNumber where String(cString: n.objCType) == "c": normalize = n.boolValue ? "expected_average_only_in" : "none"
+        case let text as String: normalize = text
+        case let other?:
+            throw SAEFormatError.invalidValue(file: cfgFile, key: "normalize_activations", detail: "is \(other), expected a string or a boolean")
+        }
         guard normalize == "none" else {
             throw SAEFormatError.unsupported(file: cfgFile, detail: "normalize_activations '\(normalize)'; fold the normalisation into the weights first")
         }

@@ -224,3 +224,46 @@ struct ModernReference {
         #expect(message { $0.architecture = .topk; $0.k = 4 } == "valid")
     }
 }
+
+/// Residual-stream SAEs (`blocks.L.hook_resid_pre`, d_in = d_model): SAELens 6's save, and the older layout
+/// of SAELens's `gpt2-small-res-jb` release (`hook_point`, no `architecture`), both read with SAELens's
+/// encodings (Scripts/reference/make_residual_sae_fixtures.py), and ours written and read back.
+@Suite struct ResidualSAEFormatTests {
+    @Test(arguments: ["resid", "resid-jb"]) func saeLensFoldersEncodeAsSAELensDoes(name: String) throws {
+        let ref = try ModernReference("resid_sae_reference.h5")
+        let sae = try SAE.load(saeLens: fixtures.appendingPathComponent("saelens-" + name).path)
+        #expect(sae.config.hookName == "blocks.1.hook_resid_pre" && sae.config.dIn == 16 && sae.config.dSAE == 32)
+        #expect(sae.config.architecture == .standard && sae.config.applyBDecToInput && sae.config.headLayout == nil)
+        let acts = sae.encode(try ref["x"]), expected = try ref[name + "/acts"]
+        #expect(acts.scalars.map { $0 != 0 } == expected.scalars.map { $0 != 0 })
+        expectClose(acts, expected, atol: 1e-5, rtol: 1e-5)
+        expectClose(sae.decode(acts), try ref[name + "/recons"], atol: 1e-5, rtol: 1e-5)
+        // Ours, written and read back: the same SAE, saved without a head layout ("reshape_activations": "none").
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("resid-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try sae.save(saeLens: dir)
+        let back = try SAE.load(saeLens: dir)
+        #expect(back.wEnc == sae.wEnc && back.wDec == sae.wDec && back.bEnc == sae.bEnc && back.bDec == sae.bDec && back.config.hookName == sae.config.hookName)
+        #expect((sae.saeLensConfig["reshape_activations"] as? String) == "none")
+    }
+
+    /// Pre-6.0 configs stored `normalize_activations` as a boolean: false is none, true is refused by name.
+    @Test func legacyNormalizationFlags() throws {
+        let src = fixtures.appendingPathComponent("saelens-resid-jb").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("resid-jb-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: src + "/sae_weights.safetensors", toPath: dir + "/sae_weights.safetensors")
+        var cfg = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: src + "/cfg.json"))) as! [String: Any]
+        func load(_ value: Any?) throws -> String {
+            cfg["normalize_activations"] = value
+            try JSONSerialization.data(withJSONObject: cfg).write(to: URL(fileURLWithPath: dir + "/cfg.json"))
+            do { _ = try SAE.load(saeLens: dir); return "loaded" } catch { return "\(error)" }
+        }
+        #expect(try load(false) == "loaded")
+        #expect(try load(true).contains("normalize_activations 'expected_average_only_in'"))
+        #expect(try load(3).contains("'normalize_activations' is 3"))
+        cfg["hook_point"] = nil
+        #expect(try load(false).contains("missing 'metadata.hook_name'"))
+    }
+}

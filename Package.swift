@@ -36,6 +36,7 @@ let package = Package(
         .executable(name: "top-features", targets: ["top-features"]),
         .executable(name: "induction-deep-dive", targets: ["induction-deep-dive"]),
         .executable(name: "ioi-circuit", targets: ["ioi-circuit"]),
+        .executable(name: "circuit-explorer", targets: ["circuit-explorer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -72,6 +73,7 @@ let package = Package(
         experimentCommand("induction-deep-dive"),
         experimentCommand("ioi-circuit"),
         experimentCommand("reproduce"),
+        experimentCommand("circuit-explorer"),
 
         // MARK: - Implementation details (not public API)
         // Every reader run on one input, for the fuzz targets (Fuzz/) and the tests that replay their findings.
@@ -95,7 +97,7 @@ let package = Package(
         // The executables are built for the tests that run them (a SIGKILLed training, hostile options).
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Interp", "TensorTestSupport", "train-sae", "reproduce", "inspect",
                                                              "feature-dashboards", "top-features", "induction-deep-dive", "ioi-circuit",
-                                                             "long-prefix-induction"]),
+                                                             "long-prefix-induction", "circuit-explorer"]),
     ],
     swiftLanguageModes: [.v6]
 )

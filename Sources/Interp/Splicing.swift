@@ -15,6 +15,31 @@ public enum SAEHookPoint: String, CaseIterable, Sendable {
     case output = "hook_sae_output"
 }
 
+extension HookName {
+    /// Whether an SAE can read this hook: `hook_z` (heads flattened head-major) or a `d_model`-wide hook.
+    public var isSAESite: Bool {
+        switch self {
+        case .z, .residPre, .residMid, .residPost, .attnOut, .mlpOut: true
+        default: false
+        }
+    }
+
+    /// The width of an SAE input at this hook: `n_heads · d_head` for `hook_z`, `d_model` for the
+    /// residual-stream-wide hooks; nil where no SAE reads (``isSAESite``).
+    public func saeInputWidth(_ c: GPT2Config) -> Int? {
+        guard isSAESite else { return nil }
+        if case .z = self { return c.nHeads * c.dHead }
+        return c.dModel
+    }
+
+    /// An activation at this hook as SAE input: `hook_z` `[..., n_heads, d_head]` flattened to
+    /// `[..., n_heads·d_head]`; the `d_model`-wide hooks as they are.
+    public func saeInput(_ activation: Tensor) -> Tensor {
+        if case .z = self { return SAE.flattenHeads(activation) }
+        return activation
+    }
+}
+
 /// A hook point inside a spliced SAE: `blocks.L.attn.hook_z.hook_sae_acts_post`.
 public struct SAEHookName: Hashable, Sendable, CustomStringConvertible {
     public let site: HookName
@@ -47,8 +72,10 @@ public struct SAESplice {
     public init(sae: SAE, site: HookName? = nil, useErrorTerm: Bool = false, cache: Set<SAEHookPoint> = [],
                 edits: [SAEHookPoint: (Tensor) throws -> Tensor] = [:]) throws {
         let s = try site ?? HookName(parsing: sae.config.hookName)
-        guard case .z = s else { throw InterpError.incompatibleSAE(hook: s.description, reason: "splicing is supported at blocks.L.attn.hook_z") }
-        // The head layout is the model's: d_in = n_heads × d_head is checked when the splice runs.
+        guard s.isSAESite else {
+            throw InterpError.incompatibleSAE(hook: s.description, reason: "splicing is supported at blocks.L.attn.hook_z and the d_model-wide hooks (hook_resid_pre, hook_resid_mid, hook_resid_post, hook_attn_out, hook_mlp_out)")
+        }
+        // d_in is checked against the model's width at the site when the splice runs.
         self.sae = sae
         self.site = s
         self.useErrorTerm = useErrorTerm
@@ -74,8 +101,10 @@ extension GPT2 {
             guard allHooks[splice.site] == nil else {
                 throw InterpError.conflictingEdits(hook: splice.site.description)
             }
-            guard splice.sae.config.dIn == config.nHeads * config.dHead else {
-                throw InterpError.incompatibleSAE(hook: splice.site.description, reason: "its d_in \(splice.sae.config.dIn) is not this model's n_heads × d_head = \(config.nHeads)×\(config.dHead)")
+            let width = splice.site.saeInputWidth(config)!
+            guard splice.sae.config.dIn == width else {
+                let what = if case .z = splice.site { "n_heads × d_head = \(config.nHeads)×\(config.dHead)" } else { "d_model = \(config.dModel)" }
+                throw InterpError.incompatibleSAE(hook: splice.site.description, reason: "its d_in \(splice.sae.config.dIn) is not this model's \(what)")
             }
             allHooks[splice.site] = { z, _ in
                 let shape = z.shape
@@ -90,7 +119,7 @@ extension GPT2 {
                     if splice.cache.contains(p) { store.values[SAEHookName(splice.site, p)] = v }
                     return v
                 }
-                let x = try fire(.input, SAE.flattenHeads(z))
+                let x = try fire(.input, splice.site.saeInput(z))
                 let pre = try fire(.actsPre, splice.sae.encodePre(x))
                 let acts = try fire(.actsPost, splice.sae.activations(pre))
                 let recons = try fire(.recons, splice.sae.decode(acts))

@@ -1,0 +1,78 @@
+// TraceInputs: the SAEs a trace runs on — given as files or folders, or the planted model's defaults —
+// each checked against the model before any work.
+
+import Foundation
+import Interp
+import SparseAutoencoder
+import Tensor
+import Transformer
+
+extension Workspace {
+    /// The SAE files named by `paths`: each path is an SAE (a SAELens folder with `cfg.json`, or the paper's
+    /// `.pt` with its `_cfg.json`) or a folder of them (its sub-folders with a `cfg.json` and its `.pt` files,
+    /// in name order).
+    static func saeFiles(_ paths: [String]) throws -> [String] {
+        var out: [String] = []
+        let fm = FileManager.default
+        for p in paths {
+            var isDir: ObjCBool = false
+            guard fm.fileExists(atPath: p, isDirectory: &isDir) else { throw ExperimentInputError("SAE \(p) does not exist") }
+            if !isDir.boolValue || fm.fileExists(atPath: p + "/cfg.json") { out.append(p); continue }
+            let entries = try fm.contentsOfDirectory(atPath: p).sorted()
+            let found = entries.map { p + "/" + $0 }.filter { fm.fileExists(atPath: $0 + "/cfg.json") || $0.hasSuffix(".pt") }
+            guard !found.isEmpty else { throw ExperimentInputError("\(p) holds no SAE: expected a cfg.json (a SAELens folder), sub-folders with one, or .pt files") }
+            out += found
+        }
+        return out
+    }
+
+    /// Loads an SAE file of any format we read (without checking its hook).
+    func loadAnySAE(_ path: String) throws -> SAE {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw ExperimentInputError("SAE \(path) does not exist") }
+        return isDir.boolValue ? try SAE.load(saeLens: path) : try SAE.load(kissanePT: path)
+    }
+
+    /// A tracer on this workspace's model with the attention SAEs at `attention` and the residual SAEs at
+    /// `residual` (paths as ``saeFiles(_:)`` reads them). With no attention SAE given on the planted model,
+    /// its default SAE (``attentionSAE(_:cfg:)``) and, when the main job has trained it, its default residual
+    /// SAE (``plantedResidualSAEPath``). Returns the tracer and the SAEs' names.
+    /// - Throws: ``ExperimentInputError`` naming the file whose hook or width does not fit, or two SAEs for one layer.
+    public func tracer(attention: [String], residual: [String]) throws -> (tracer: CircuitTracer, names: [String]) {
+        let c = model.model.config
+        var attn: [AttentionSAE] = [], resid: [ResidualSAE] = [], names: [String] = []
+        if attention.isEmpty {
+            attn.append(try attentionSAE(nil))
+            names.append(attn[0].sae.config.provenance.path ?? "the planted model's default SAE")
+        }
+        for path in try Self.saeFiles(attention) {
+            let sae = try loadAnySAE(path)
+            do { attn.append(try AttentionSAE(sae, model: c)) } catch let e as InterpError {
+                throw ExperimentInputError("attention SAE \(path): \(e)")
+            }
+            names.append(path)
+        }
+        var residualPaths = try Self.saeFiles(residual)
+        if residual.isEmpty && attention.isEmpty && model.isPlanted && inputs.isDefault,
+           FileManager.default.fileExists(atPath: Self.plantedResidualSAEPath + "/cfg.json") {
+            residualPaths = [Self.plantedResidualSAEPath]
+        }
+        for path in residualPaths {
+            let sae = try loadAnySAE(path)
+            do { resid.append(try ResidualSAE(sae, model: c)) } catch let e as InterpError {
+                throw ExperimentInputError("residual SAE \(path): \(e)")
+            }
+            names.append(path)
+        }
+        do {
+            return (try CircuitTracer(model: model.model, attentionSAEs: attn, residualSAEs: resid), names)
+        } catch let e as TraceError {
+            throw ExperimentInputError("\(e): give one SAE of each kind per layer")
+        }
+    }
+
+    /// Where the planted model's default residual SAE (on `blocks.1.hook_resid_pre`) is kept once the main job trained it.
+    public static var plantedResidualSAEPath: String {
+        (PlantedCircuitModel.cachePath() as NSString).deletingLastPathComponent + "/sae-v\(PlantedCircuitModel.version)-layer1-resid"
+    }
+}

@@ -17,6 +17,7 @@ public enum ReportSection: String, CaseIterable, Codable, Sendable {
     case topFeatures = "top-features"
     case longPrefixInduction = "long-prefix-induction"
     case ioiCircuit = "ioi-circuit"
+    case circuitTrace = "circuit-trace"
 
     /// The part of the paper the section reproduces.
     public var paper: String {
@@ -28,6 +29,7 @@ public enum ReportSection: String, CaseIterable, Codable, Sendable {
         case .topFeatures: "§4.1"
         case .longPrefixInduction: "Fig. 4, Fig. 19"
         case .ioiCircuit: "Fig. 16a, Fig. 5"
+        case .circuitTrace: "recursive DFA (the authors' circuit explorer)"
         }
     }
 

@@ -133,7 +133,8 @@ public enum ReportSite {
     }
 
     /// The sections after training, in the site's order.
-    static func plan(_ settings: ReportSiteSettings, workspace: Workspace, analysis: SAEAnalysis, search: InductionSearch, dashboards: [Int]) -> [any Section] {
+    static func plan(_ settings: ReportSiteSettings, workspace: Workspace, analysis: SAEAnalysis, search: InductionSearch, dashboards: [Int],
+                     residual: [ResidualSAE] = []) -> [any Section] {
         var boards = FeatureDashboardSettings()
         boards.features = dashboards
         boards.inductionFeatures = search.passing.prefix(8).count
@@ -150,7 +151,8 @@ public enum ReportSite {
                 LongPrefixInductionSection.reasonNotToRun(longPrefix, workspace).map { NotRun<LongPrefixInductionSection>(reason: $0) }
                     ?? LongPrefixInductionSection(settings: longPrefix),
                 IOICircuitSettings.reasonNotToRun(ioi, workspace).map { NotRun<IOICircuitSection>(reason: $0) }
-                    ?? IOICircuitSection(sae: analysis.sae, settings: ioi)]
+                    ?? IOICircuitSection(sae: analysis.sae, settings: ioi),
+                CircuitTraceSection(sae: analysis.sae, residual: residual)]
     }
 
     /// Dashboards for the induction features found (up to 8), then the most frequently firing features.

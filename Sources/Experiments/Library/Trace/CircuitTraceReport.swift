@@ -50,7 +50,8 @@ public struct CircuitTraceReport {
     public let prompt: String
     public let modelName: String
     public let saeNames: [String]
-    let headLabels: [[String]]
+    /// Per layer, a label per head (with the planted role where there is one).
+    public let headLabels: [[String]]
 
     /// Runs the prompt and traces it.
     /// - Throws: ``ExperimentInputError`` for an empty or too long prompt, ``TraceError`` for features outside it.

@@ -1,0 +1,119 @@
+// CircuitExplorerTests: `circuit-explorer trace` as a user runs it — on a model folder in Neel Nanda's format
+// with SAELens-format attention and residual SAEs — its graph JSON in circuit-tracer's schema (every node's
+// links and unexplained part give its value), its page (token text escaped), and typed errors before any work.
+
+import Foundation
+import Testing
+import TensorTestSupport
+@testable import Experiments
+import Interp
+import SparseAutoencoder
+import Tensor
+import Transformer
+
+@Suite struct CircuitExplorerTests {
+    /// A model folder (TransformerLens checkpoint, config, NeoX-style tokenizer) and SAELens folders: attention
+    /// SAEs for both layers (in a folder of SAEs) and a residual SAE for layer 1.
+    static func inputs() throws -> (model: String, attention: String, residual: String, wrongHook: String) {
+        let model = try GELU2LTests.folder(["model_final.pth": transformerFixture("tl-checkpoint/standard/model_final.pth"),
+                                            "config.json": transformerFixture("tl-checkpoint/standard/config.json"),
+                                            "tokenizer.json": transformerFixture("tokenizer-json/neox_style.json")])
+        let dir = temporaryDirectory().path
+        for l in 0..<2 {
+            var sae = SAETrainer.initialSAE(SAEConfig(dIn: 16, dSAE: 48, hookName: "blocks.\(l).attn.hook_z"), seed: UInt64(3 + l))
+            var rng = RandomStream(seed: UInt64(40 + l))
+            sae.bEnc = Tensor.randomNormal([48], std: 0.05, using: &rng)
+            try sae.save(saeLens: dir + "/attention/L\(l)")
+        }
+        let resid = SAETrainer.initialSAE(SAEConfig(dIn: 16, dSAE: 40, hookName: "blocks.1.hook_resid_pre"), seed: 9)
+        try resid.save(saeLens: dir + "/resid-L1")
+        try resid.save(saeLens: dir + "/wrong")
+        var wrong = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/wrong/cfg.json"))) as! [String: Any]
+        wrong["metadata"] = ["hook_name": "blocks.1.hook_mlp_out", "sae_lens_version": "6.0.0"]
+        try JSONSerialization.data(withJSONObject: wrong).write(to: URL(fileURLWithPath: dir + "/wrong/cfg.json"))
+        return (model, dir + "/attention", dir + "/resid-L1", dir + "/wrong")
+    }
+
+    /// Runs the executable; returns status, standard output and standard error.
+    static func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("circuit-explorer")
+        p.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    @Test func traceWritesTheGraphAndThePage() throws {
+        let i = try Self.inputs()
+        let out = temporaryDirectory().path
+        let prompt = "def board(x): <script>alert(1)</script> board(x)"
+        let r = try Self.run(["trace", "--model", i.model, "--saes", i.attention, "--resid-saes", i.residual, "--prompt", prompt,
+                              "--depth", "3", "--max-children", "4", "--threshold", "0", "--output", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("attn L") && r.stdout.contains("QK "), "\(r.stdout.prefix(2000))")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/trace.json"))) as? [String: Any])
+        // circuit-tracer's top level and fields.
+        let metadata = try #require(json["metadata"] as? [String: Any])
+        #expect(metadata["prompt"] as? String == prompt && (metadata["prompt_tokens"] as? [String])?.first == "<|endoftext|>")
+        #expect((metadata["transcoder_list"] as? [String])?.count == 3 && metadata["schema_version"] as? Int == 1)
+        let q = try #require(json["qParams"] as? [String: Any])
+        for key in ["pinnedIds", "supernodes", "linkType", "clickedId", "sg_pos"] { #expect(q[key] != nil, "qParams.\(key)") }
+        let nodes = try #require(json["nodes"] as? [[String: Any]]), links = try #require(json["links"] as? [[String: Any]])
+        for n in nodes {
+            for key in ["node_id", "feature", "layer", "ctx_idx", "feature_type", "jsNodeId", "clerp", "influence", "activation", "token_prob", "is_target_logit"] {
+                #expect(n.keys.contains(key), "node field \(key)")
+            }
+            #expect(TraceNode(id: n["node_id"] as! String) != nil)
+        }
+        let ids = Set(nodes.map { $0["node_id"] as! String })
+        #expect(ids.count == nodes.count)
+        #expect(nodes.contains { $0["feature_type"] as? String == "residual sae feature" }, "the trace went through the residual SAE")
+        for l in links { #expect(ids.contains(l["source"] as! String) && ids.contains(l["target"] as! String)) }
+        // Each expanded node: its links plus its unexplained part give its value.
+        for n in nodes {
+            guard let value = n["value"] as? Double, let unexplained = n["unexplained"] as? Double else { continue }
+            let incoming = links.filter { $0["target"] as? String == n["node_id"] as? String }.reduce(0.0) { $0 + ($1["weight"] as! Double) }
+            #expect(abs(incoming + unexplained - value) <= 1e-4 * max(1, abs(value)), "\(n["node_id"]!)")
+        }
+        let qk = try #require(json["qk"] as? [[String: Any]])
+        #expect(!qk.isEmpty)
+        for a in qk {
+            let pairs = (a["pairs"] as! [[String: Any]]).reduce(0.0) { $0 + ($1["value"] as! Double) } + (a["other_pairs"] as! Double)
+            #expect(abs(pairs - (a["score"] as! Double)) <= 1e-3 * max(1, abs(a["score"] as! Double)))
+        }
+        // The page: token text is data, never markup.
+        let html = try String(contentsOfFile: out + "/index.html", encoding: .utf8)
+        #expect(!html.contains("<script>") && html.contains("&lt;script&gt;") && html.contains("<svg"))
+    }
+
+    @Test func badRequestsStopBeforeAnyWork() throws {
+        let i = try Self.inputs()
+        let out = temporaryDirectory().path
+        let base = ["trace", "--model", i.model, "--saes", i.attention, "--output", out]
+        let cases: [([String], String)] = [
+            (["--depth", "9"], "--depth is 9; allowed: 0…8"),
+            (["--threshold", "2"], "--threshold is 2.0; allowed: 0…1"),
+            (["--max-children", "0"], "--max-children is 0"),
+            (["--top", "0"], "--top is 0"),
+            (["--feature", "1.2"], "expected layer.feature@position"),
+            (["--feature", "1.2@1", "--position", "3"], "not both"),
+            (["--feature", "1.48@1"], "feature 48 is outside 0..<48"),
+            (["--feature", "1.2@400"], "position 400 is outside"),
+            (["--feature", "3.2@1"], "layer 3 is outside 0..<2"),
+            (["--position", "99"], "--position 99 is outside"),
+            (["--prompt", String(repeating: "board ", count: 200)], "the model takes at most n_ctx = 128"),
+            (["--resid-saes", i.wrongHook], "residual SAE \(i.wrongHook)"),
+            (["--resid-saes", i.attention + "/L1"], "it must read blocks.L.hook_resid_pre"),
+        ]
+        for (extra, says) in cases {
+            let r = try Self.run(base + extra)
+            #expect(r.status != 0 && r.stderr.contains(says), "\(extra): status \(r.status), \(r.stderr.prefix(400))")
+        }
+        #expect(!FileManager.default.fileExists(atPath: out + "/trace.json"))
+    }
+}

@@ -182,3 +182,80 @@ func checkpointModel(_ name: String, processed: Bool) throws -> GPT2 {
         #expect(throws: InterpError.self) { try ResidualSAE(randomSAE(dIn: 64, dSAE: 8, hook: "blocks.2.hook_resid_pre", seed: 1), model: model.config) }
     }
 }
+
+/// The trace against an independent computation: TransformerLens and SAELens with the scales and patterns
+/// detached, each leaf's term as `grad · leaf` (Scripts/reference/make_trace_fixtures.py), on processed and
+/// unprocessed, standard and shortformer models, with and without the residual SAE.
+@Suite struct TraceReferenceTests {
+    struct Case: Decodable {
+        struct Feature: Decodable { let node_id: String; let value: Double; let constant: Double; let terms: [String: Double] }
+        struct QK: Decodable {
+            let layer: Int, head: Int, destination: Int, source: Int
+            let score: Double
+            let query: [String: Double], key: [String: Double], pairs: [String: Double]
+        }
+        let model: String, processed: Bool, residual_sae: Bool
+        let tokens: [Int]
+        let features: [Feature]
+        let qk: [QK]
+    }
+
+    static let folder = fixturesDirectory(ofTarget: "InterpTests").appendingPathComponent("trace").path
+
+    static func cases() throws -> [Case] {
+        struct File: Decodable { let cases: [Case] }
+        return try JSONDecoder().decode(File.self, from: Data(contentsOf: URL(fileURLWithPath: folder + "/cases.json"))).cases
+    }
+
+    static func tracer(_ model: GPT2, residual: Bool) throws -> CircuitTracer {
+        let load = { (name: String) in try SAE.load(saeLens: folder + "/" + name) }
+        return try CircuitTracer(model: model, attentionSAEs: [try AttentionSAE(load("attn-L0"), model: model.config), try AttentionSAE(load("attn-L1"), model: model.config)],
+                                 residualSAEs: residual ? [try ResidualSAE(load("resid-L1"), model: model.config)] : [])
+    }
+
+    static func isBias(_ id: String) -> Bool { id.hasPrefix("B") }
+
+    @Test func termsMatchAutomaticDifferentiation() throws {
+        let cases = try Self.cases()
+        #expect(cases.count == 6)
+        for c in cases {
+            let model = try checkpointModel(c.model, processed: c.processed)
+            let label = "\(c.model) \(c.processed ? "processed" : "unprocessed") \(c.residual_sae ? "with" : "without") residual SAE"
+            for f in c.features {
+                let node = try #require(TraceNode(id: f.node_id))
+                // A residual feature exists only with its SAE; it is expanded upstream either way.
+                let isResidual = if case .residualFeature = node { true } else { false }
+                let run = try Self.tracer(model, residual: c.residual_sae || isResidual).run(c.tokens)
+                let value = try #require(try run.value(of: node))
+                let terms = try run.terms(of: node)
+                let ours = Dictionary(terms.map { ($0.source.id, Double($0.value)) }, uniquingKeysWith: +)
+                let magnitude = terms.reduce(0.0) { $0 + abs(Double($1.value)) }
+                let tol = 1e-4 * magnitude + 1e-5
+                #expect(abs(Double(value) - f.value) <= tol, "\(label) \(f.node_id): value \(value) vs \(f.value)")
+                for id in Set(ours.keys).union(f.terms.keys) where !Self.isBias(id) {
+                    let (a, b) = (ours[id] ?? 0, f.terms[id] ?? 0)
+                    #expect(abs(a - b) <= tol, "\(label) \(f.node_id) ← \(id): \(a) vs \(b)")
+                }
+                let constant = ours.filter { Self.isBias($0.key) }.reduce(0.0) { $0 + $1.value }
+                #expect(abs(constant - f.constant) <= tol, "\(label) \(f.node_id): constants \(constant) vs \(f.constant)")
+            }
+            let run = try Self.tracer(model, residual: c.residual_sae).run(c.tokens)
+            for q in c.qk {
+                let a = try run.qkAttribution(layer: q.layer, head: q.head, destination: q.destination, source: q.source, maxPairs: 1_000_000)
+                let magnitude = a.queryTerms.reduce(0.0) { $0 + abs(Double($1.value)) } + a.keyTerms.reduce(0.0) { $0 + abs(Double($1.value)) }
+                let tol = 1e-4 * magnitude + 1e-5
+                let where_ = "\(label) QK L\(q.layer) H\(q.head) \(q.destination)←\(q.source)"
+                #expect(abs(Double(a.score) - q.score) <= tol, "\(where_): score \(a.score) vs \(q.score)")
+                for (side, theirs) in [(a.queryTerms, q.query), (a.keyTerms, q.key)] {
+                    let ours = Dictionary(side.map { ($0.source.id, Double($0.value)) }, uniquingKeysWith: +)
+                    for id in Set(ours.keys).union(theirs.keys) where !Self.isBias(id) {
+                        #expect(abs((ours[id] ?? 0) - (theirs[id] ?? 0)) <= tol, "\(where_) marginal \(id): \(ours[id] ?? 0) vs \(theirs[id] ?? 0)")
+                    }
+                }
+                let pairs = Dictionary(a.pairs.map { ($0.query.id + "|" + $0.key.id, Double($0.value)) }, uniquingKeysWith: +)
+                #expect(a.pairs.count == a.pairCount && Double(abs(a.otherPairs)) <= tol)
+                for (id, v) in q.pairs { #expect(abs((pairs[id] ?? 0) - v) <= tol, "\(where_) pair \(id): \(pairs[id] ?? 0) vs \(v)") }
+            }
+        }
+    }
+}

@@ -11,15 +11,17 @@ public struct CorpusExhausted: Error, CustomStringConvertible, Sendable {
     public var description: String { "the corpus ran out after \(tokensDelivered) tokens; give a larger corpus or fewer training tokens" }
 }
 
-/// Produces the paper's SAE inputs (SPEC §1.2–§1.3): rows of tokens run through the model only as far as
-/// the last requested `blocks.L.attn.hook_z`, whose `[batch, pos, n_heads, d_head]` activations are
-/// flattened head-major to `[batch·pos, n_heads·d_head]`. With several layers, one model run feeds
-/// them all: row `i` holds each layer's `hook_z` of token `i` side by side, in the order of `layers`
-/// (columns `k·d_in ..< (k+1)·d_in` for `layers[k]`). Feed it to an `ActivationBuffer` or a
-/// `TrainingRun`; it can skip to a recorded position, so a resumed run reads the same rows.
+/// Produces SAE inputs (SPEC §1.2–§1.3): rows of tokens run through the model only as far as the last
+/// requested hook — the paper's `blocks.L.attn.hook_z`, whose `[batch, pos, n_heads, d_head]` activations
+/// are flattened head-major to `[batch·pos, n_heads·d_head]`, or a `d_model`-wide hook such as
+/// `blocks.L.hook_resid_pre` (residual SAEs). With several sites, one model run feeds them all: row `i`
+/// holds each site's activation of token `i` side by side, in the order of `sites` (``columns(of:)``).
+/// Feed it to an `ActivationBuffer` or a `TrainingRun`; it can skip to a recorded position, so a resumed
+/// run reads the same rows.
 public struct ModelActivationSource: ResumableActivationSource {
     public let model: GPT2
-    public let layers: [Int]
+    /// The hooks read, each `hook_z` or a `d_model`-wide hook (``HookName/isSAESite``), distinct.
+    public let sites: [HookName]
     public private(set) var rows: TokenRowStream
     /// Sequences per forward pass (the paper: 512; smaller batches cost little on a CPU).
     public let sequencesPerForward: Int
@@ -32,9 +34,15 @@ public struct ModelActivationSource: ResumableActivationSource {
     /// in the corpus stream, so a resumed run keeps the same ones.
     public let positionsPerRow: Int?
     public let positionSeed: UInt64
-    /// Width of one layer's `hook_z`: `n_heads · d_head`.
-    public var layerWidth: Int { model.config.nHeads * model.config.dHead }
-    public var dIn: Int { layers.count * layerWidth }
+    /// The layers of the sites, in order (one per site).
+    public var layers: [Int] { sites.map { $0.layer! } }
+    /// The columns of each row that hold `site`'s activation.
+    public func columns(of site: HookName) -> Range<Int> {
+        let k = sites.firstIndex(of: site)!
+        let start = sites[..<k].reduce(0) { $0 + $1.saeInputWidth(model.config)! }
+        return start..<(start + site.saeInputWidth(model.config)!)
+    }
+    public var dIn: Int { sites.reduce(0) { $0 + $1.saeInputWidth(model.config)! } }
     /// Rows delivered (one per token), including skipped ones.
     public private(set) var rowsDelivered = 0
     /// Tokens run through the model by this source, and the seconds it took.
@@ -43,19 +51,26 @@ public struct ModelActivationSource: ResumableActivationSource {
     /// Tokens per second so far.
     public var tokensPerSecond: Double { seconds > 0 ? Double(tokensProcessed) / seconds : 0 }
 
-    public init(model: GPT2, layers: [Int], rows: TokenRowStream, sequencesPerForward: Int = 32, shard: (index: Int, count: Int) = (0, 1),
+    public init(model: GPT2, sites: [HookName], rows: TokenRowStream, sequencesPerForward: Int = 32, shard: (index: Int, count: Int) = (0, 1),
                 positionsPerRow: Int? = nil, positionSeed: UInt64 = 0) {
-        precondition(!layers.isEmpty && layers.allSatisfy { $0 >= 0 && $0 < model.config.nLayers } && Set(layers).count == layers.count,
-                     "layers \(layers) are not distinct layers of the model (0..<\(model.config.nLayers))")
+        precondition(!sites.isEmpty && sites.allSatisfy { $0.isSAESite && $0.layer! < model.config.nLayers } && Set(sites).count == sites.count,
+                     "sites \(sites) are not distinct SAE hooks of the model's \(model.config.nLayers) layers")
         precondition(sequencesPerForward >= 1 && shard.count >= 1 && shard.index >= 0 && shard.index < shard.count)
         self.model = model
-        self.layers = layers
+        self.sites = sites
         self.rows = rows
         self.sequencesPerForward = sequencesPerForward
         self.shard = shard
         precondition(positionsPerRow.map { $0 >= 1 && $0 <= rows.rowLength } ?? true, "positions per row must be in 1…\(rows.rowLength)")
         self.positionsPerRow = positionsPerRow == rows.rowLength ? nil : positionsPerRow
         self.positionSeed = positionSeed
+    }
+
+    /// `hook_z` of each of `layers` (the paper's SAEs).
+    public init(model: GPT2, layers: [Int], rows: TokenRowStream, sequencesPerForward: Int = 32, shard: (index: Int, count: Int) = (0, 1),
+                positionsPerRow: Int? = nil, positionSeed: UInt64 = 0) {
+        self.init(model: model, sites: layers.map { .z($0) }, rows: rows, sequencesPerForward: sequencesPerForward, shard: shard,
+                  positionsPerRow: positionsPerRow, positionSeed: positionSeed)
     }
 
     public init(model: GPT2, layer: Int, rows: TokenRowStream, sequencesPerForward: Int = 32) {
@@ -86,9 +101,8 @@ public struct ModelActivationSource: ResumableActivationSource {
     public mutating func nextChunk() throws -> Tensor {
         guard let (tokens, indices) = try nextTokenRows() else { throw CorpusExhausted(tokensDelivered: rows.tokensDelivered) }
         let start = Date()
-        let cache = try model.runWithCache(tokens, names: Set(layers.map { HookName.z($0) }))
-        let width = layerWidth
-        let perLayer = layers.map { SAE.flattenHeads(cache[.z($0)]!).reshaped([-1, width]) }
+        let cache = try model.runWithCache(tokens, names: Set(sites))
+        let perLayer = sites.map { $0.saeInput(cache[$0]!).reshaped([-1, $0.saeInputWidth(model.config)!]) }
         var out = perLayer.count == 1 ? perLayer[0] : Tensor.concatenate(perLayer, axis: 1)
         if positionsPerRow != nil {
             let n = tokens.shape[1]

@@ -48,6 +48,7 @@ public struct CommonOptions: ParsableArguments {
 public struct TrainingOptions: ParsableArguments {
     @Option(help: "Layer whose hook_z the SAE reads (default: 1 on the planted model, 5 on GPT-2).") public var layer: Int?
     @Option(help: "Several layers in one run, from one model pass per batch: a list or ranges, e.g. 0-11 or 0,3,5-7.") public var layers: String?
+    @Option(help: "The hook each layer's SAE reads: z (blocks.L.attn.hook_z, the paper's), resid_pre (blocks.L.hook_resid_pre, residual SAEs), or z,resid_pre for both from one model pass.") public var hook: String?
     @Option(help: "Training tokens (default: 1,600,000 on the planted model, 100 million on GPT-2).") public var tokens: Int?
     @Option(name: .customLong("d-sae"), help: "SAE width, or a comma-separated list to sweep (e.g. 12288,24576).") public var dSAE: String?
     @Option(help: "Batch size.") public var batch: Int?
@@ -86,7 +87,20 @@ public struct TrainingOptions: ParsableArguments {
         return values.map { $0! }
     }
 
+    /// `--hook` parsed: `z`, `resid_pre` or a comma-separated list of them, distinct.
+    public func hooks() throws -> [TrainingHook]? {
+        guard let hook else { return nil }
+        let names = hook.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        let hooks = try names.map { name -> TrainingHook in
+            guard let h = TrainingHook(rawValue: name) else { throw ValidationError("--hook \(hook): '\(name)' is not one of z, resid_pre") }
+            return h
+        }
+        guard Set(hooks).count == hooks.count else { throw ValidationError("--hook \(hook) names a hook twice") }
+        return hooks
+    }
+
     public func validate() throws {
+        _ = try hooks()
         let sweep = try sweep()
         try OptionCheck.range("--layer", layer, 0...(1 << 16))
         try OptionCheck.range("--tokens", tokens, 1...(1 << 50))
@@ -138,13 +152,14 @@ public struct TrainingOptions: ParsableArguments {
                                 ks: sweep.ks.count > 1 ? sweep.ks : [], l0Coeffs: sweep.l0Coeffs.count > 1 ? sweep.l0Coeffs : [])
         if let bufferRows {
             s.bufferRows = bufferRows
-        } else if s.layers.count > 1 {
+        } else if s.sites.count > 1 {
             // One buffer row holds every layer's activations: keep the buffer within 6 GB (bfloat16).
             let c = model.model.config
-            let width = 2 * c.nHeads * c.dHead * s.layers.count
+            let width = 2 * s.sites.reduce(0) { $0 + $1.saeInputWidth(c)! }
             s.bufferRows = min(s.bufferRows, max(4 * s.batchSize, (6_000_000_000 / width) / s.batchSize * s.batchSize))
         }
         s.positionsPerRow = positionsPerRow
+        s.hooks = try hooks()
         s.seed = common.seed
         return s
     }

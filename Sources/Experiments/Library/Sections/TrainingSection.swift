@@ -10,8 +10,11 @@ import Transformer
 /// An SAE the training section produced or evaluated, for the sections after it.
 public struct TrainingOutcome {
     public var section: SectionOutcome
-    /// The SAE the other sections analyse (the one of `analysedLayer` when several were trained).
-    public var sae: AttentionSAE
+    /// The attention SAE the other sections analyse (the one of the settings' layer when several were
+    /// trained); nil when the run trained residual SAEs only.
+    public var sae: AttentionSAE?
+    /// The residual SAEs the run trained (on the settings' layer), for the trace.
+    public var residual: [ResidualSAE] = []
     public var evaluation: SAEEvaluationSummary
     /// Firing frequencies on the held-out evaluation rows.
     public var frequencies: FeatureFrequencies
@@ -57,11 +60,14 @@ public struct TrainingSection: Section {
         case .train(let checkpoint):
             let s = settings, layers = s.layers
             workspace.log("model \(model.name); \(s.members.count == 1 ? "a \(s.dSAE)-feature SAE" : "\(s.members.count) SAEs") on "
-                          + layers.map { "blocks.\($0).attn.hook_z" }.joined(separator: ", ") + " for \(s.trainingTokens) tokens (\(s.steps) steps of \(s.batchSize))")
+                          + s.sites.map(\.description).joined(separator: ", ") + " for \(s.trainingTokens) tokens (\(s.steps) steps of \(s.batchSize))")
             let trained = try SAETraining.run(workspace, settings: s, checkpoint: checkpoint, ranks: ranks)
             guard ranks.rank == 0 else { return nil }
             // The sections after this one analyse the SAE of the settings' layer (the first one trained if it is not among them).
-            let primary = trained.saes.first { $0.member.layer == s.layer } ?? trained.saes[0]
+            let attention = trained.saes.filter { $0.member.hook == nil }
+            let primary = attention.first { $0.member.layer == s.layer } ?? attention.first ?? trained.saes[0]
+            let residual = try trained.saes.filter { $0.member.hook == .residPre && $0.member.layer == primary.member.layer }
+                .map { try ResidualSAE($0.sae, model: model.model.config) }
             if workspace.trainsDefaultSAE(s) { try primary.sae.save(saeLens: Workspace.plantedSAEPath) }      // the section executables' default SAE
             for t in trained.saes { workspace.log(t.member.name(sweeping: s.sweepsSettings) + ": " + Self.headline(t.evaluation)) }
             let recovery = try plantedRecovery(trained, settings: s, workspace: workspace)
@@ -69,10 +75,12 @@ public struct TrainingSection: Section {
                 + (try TrainingReport.write(trained, settings: s, workspace: workspace, to: folder))
                 + TrainingReport.frontier(trained, settings: s)
                 + (try recovery.map { try TrainingReport.recoveryTable($0, tokenizer: workspace.tokenizer, to: folder) } ?? "")
-                + (trained.saes.count == 1 ? "" : HTML.p("The other sections analyse the SAE of layer \(primary.member.layer).", class: "note"))
+                + (trained.saes.count == 1 ? "" : HTML.p("The other sections analyse the attention SAE of layer \(primary.member.layer)"
+                                                         + (residual.isEmpty ? "." : "; the trace also goes through its residual SAE."), class: "note"))
                 + (checkpoint == nil ? "" : HTML.p("Checkpoint: " + HTML.code("checkpoint.h5") + " (continue an interrupted run with " + HTML.code("--resume") + ").", class: "note"))
             outcome = TrainingOutcome(section: SectionOutcome(page: "index.html", headline: Self.headline(primary.evaluation)),
-                                      sae: try AttentionSAE(primary.sae, model: model.model.config), evaluation: primary.evaluation,
+                                      sae: primary.member.hook == nil ? try AttentionSAE(primary.sae, model: model.model.config) : nil,
+                                      residual: residual, evaluation: primary.evaluation,
                                       frequencies: primary.frequencies, trainingTokens: s.trainingTokens)
         }
         try folder.write(HTML.page(title: "train-sae", body: body, up: output.up), to: "index.html")
@@ -88,7 +96,7 @@ public struct TrainingSection: Section {
         guard workspace.model.isPlanted, r.saes.count > 1 else { return nil }
         var rows: [RecoveryRow] = []
         let heldOut = try workspace.heldOutRows(Self.recoveryRows)                 // the same rows for every SAE
-        for t in r.saes {
+        for t in r.saes where t.member.hook == nil {
             let heads = workspace.model.inductionHeads(layer: t.member.layer)
             guard !heads.isEmpty else { continue }
             let attention = try AttentionSAE(t.sae, model: workspace.model.model.config)
@@ -123,7 +131,7 @@ enum TrainingReport {
     static func evaluationTable(_ rows: [(member: TrainSAESettings.Member, evaluation: SAEEvaluationSummary)]) -> String {
         HTML.table(["layer", "d_sae", "architecture", "sparsity", "L0", "% alive", "CE loss recovered", "CE clean", "CE spliced", "CE zero-ablated", "CE diff"],
                    rows.map { m, e in
-                       ["\(m.layer)", "\(m.dSAE)", m.sparsity.isNaN ? "—" : m.architecture.rawValue, m.sparsity.isNaN ? "—" : m.sparsityLabel,
+                       [m.layerLabel, "\(m.dSAE)", m.sparsity.isNaN ? "—" : m.architecture.rawValue, m.sparsity.isNaN ? "—" : m.sparsityLabel,
                         HTML.number(e.l0, digits: 1), HTML.number(e.aliveFraction * 100, digits: 1), HTML.number(Double(e.ceLossRecovered)),
                         HTML.number(Double(e.ceClean)), HTML.number(Double(e.ceSpliced)), HTML.number(Double(e.ceZeroAblated)), HTML.number(Double(e.ceDiff))]
                    })
@@ -136,7 +144,7 @@ enum TrainingReport {
                           "rel. reconstruction bias", "KL (SAE)", "KL score", "CE score", "SAEBench JSON"],
                          zip(rows, files).map { r, file in
                              let (m, e) = r
-                             return ["\(m.layer)", "\(m.dSAE)", m.sparsity.isNaN ? "—" : m.architecture.rawValue, m.sparsity.isNaN ? "—" : m.sparsityLabel,
+                             return [m.layerLabel, "\(m.dSAE)", m.sparsity.isNaN ? "—" : m.architecture.rawValue, m.sparsity.isNaN ? "—" : m.sparsityLabel,
                                      HTML.number(e.l0, digits: 1), HTML.number(e.l1, digits: 2), HTML.number(e.explainedVariance), HTML.number(e.mse),
                                      HTML.number(e.cossim), HTML.number(e.l2Ratio), HTML.number(e.relativeReconstructionBias), HTML.number(e.klDivWithSAE),
                                      HTML.number(e.klDivScore), HTML.number(e.ceLossScore), HTML.link(file, "core_eval")]
@@ -147,7 +155,7 @@ enum TrainingReport {
     /// L0 against CE loss recovered and explained variance, one line per architecture, for runs with
     /// several SAEs of one layer and width (empty otherwise).
     static func frontier(_ r: TrainSAEResult, settings s: TrainSAESettings) -> String {
-        let groups = Dictionary(grouping: r.saes) { "\($0.member.layer)/\($0.member.dSAE)" }
+        let groups = Dictionary(grouping: r.saes) { "\($0.member.layerLabel)/\($0.member.dSAE)" }
         guard r.saes.count > 1, groups.count < r.saes.count else { return "" }
         var ce: [(name: String, points: [(Double, Double)])] = [], ev: [(name: String, points: [(Double, Double)])] = []
         for key in groups.keys.sorted() {
@@ -155,7 +163,7 @@ enum TrainingReport {
             for a in TrainingArchitecture.allCases {
                 let line = group.filter { $0.member.architecture == a }.sorted { $0.evaluation.l0 < $1.evaluation.l0 }
                 guard !line.isEmpty else { continue }
-                let name = (groups.count > 1 ? "L\(line[0].member.layer) d\(line[0].member.dSAE) " : "") + a.rawValue
+                let name = (groups.count > 1 ? "L\(line[0].member.layerLabel) d\(line[0].member.dSAE) " : "") + a.rawValue
                 ce.append((name, line.map { ($0.evaluation.l0, Double($0.evaluation.ceLossRecovered)) }))
                 ev.append((name, line.map { ($0.evaluation.l0, $0.evaluation.explainedVariance) }))
             }

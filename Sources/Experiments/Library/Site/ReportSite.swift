@@ -86,14 +86,15 @@ public enum ReportSite {
         let mode: TrainingSection.Mode = given.map { .evaluate($0, path: settings.sae!) } ?? .train(checkpoint: nil)
         let trained = try TrainingSection(settings: settings.training, mode: mode).train(in: workspace, output: output(.trainSAE, out))!
         record(.trainSAE, trained.section, since: t0)
+        guard let attentionSAE = trained.sae else { throw ExperimentInputError("the site analyses an attention SAE: --hook must include z") }
 
-        let analysis = try SAEAnalysis(workspace, sae: trained.sae, rows: settings.analysisRows, inductionHeads: settings.inductionHeads)
+        let analysis = try SAEAnalysis(workspace, sae: attentionSAE, rows: settings.analysisRows, inductionHeads: settings.inductionHeads)
         let search = settings.skip.isSuperset(of: [.inductionFeatures, .featureDashboards, .inductionDeepDive])
             ? InductionSearch(scores: []) : try analysis.inductionSearch(workspace)
         let dashboards = settings.skip.contains(.featureDashboards) ? [] : dashboardFeatures(search, trained.frequencies, count: settings.dashboards)
         let links = { (f: Int) in dashboards.contains(f) ? "../feature-dashboards/features/feature-\(f).html" : nil }
 
-        for section in plan(settings, workspace: workspace, analysis: analysis, search: search, dashboards: dashboards)
+        for section in plan(settings, workspace: workspace, analysis: analysis, search: search, dashboards: dashboards, residual: trained.residual)
         where !settings.skip.contains(type(of: section).id) {
             let id = type(of: section).id
             log("── \(id.rawValue) (\(id.paper))")
@@ -106,7 +107,7 @@ public enum ReportSite {
             record(id, outcome, since: t0, earlier: id == .inductionFeatures ? search.seconds : 0)
         }
 
-        let summary = ReportSiteSummary(model: workspace.model.name, layer: trained.sae.layer, dSAE: trained.sae.dSAE, trainingTokens: trained.trainingTokens,
+        let summary = ReportSiteSummary(model: workspace.model.name, layer: attentionSAE.layer, dSAE: attentionSAE.dSAE, trainingTokens: trained.trainingTokens,
                                         evaluation: trained.evaluation, inductionFeatures: search.passing, bestCandidates: Array(search.candidates.prefix(10)),
                                         dashboards: dashboards, sections: sections, seconds: Date().timeIntervalSince(start))
         try out.writeJSON(summary, to: "summary.json")
@@ -124,6 +125,9 @@ public enum ReportSite {
             throw ExperimentInputError("layer \(training.layer) is not in \(name) (it has \(model.nLayers) layers)")
         }
         if given == nil { try training.validate(nLayers: model.nLayers) }
+        if let hooks = training.hooks, !hooks.contains(.z) {
+            throw ExperimentInputError("--hook \(hooks.map(\.rawValue).joined(separator: ",")): the site analyses an attention SAE, so the hooks must include z")
+        }
         for h in settings.inductionHeads ?? [] where h < 0 || h >= model.nHeads {
             throw ExperimentInputError("--induction-heads: head \(h) is not in \(name); allowed: 0…\(model.nHeads - 1)")
         }

@@ -35,8 +35,7 @@ extension Workspace {
 
     /// A tracer on this workspace's model with the attention SAEs at `attention` and the residual SAEs at
     /// `residual` (paths as ``saeFiles(_:)`` reads them). With no attention SAE given on the planted model,
-    /// its default SAE (``attentionSAE(_:cfg:)``) and, when the main job has trained it, its default residual
-    /// SAE (``plantedResidualSAEPath``). Returns the tracer and the SAEs' names.
+    /// its default SAE (``attentionSAE(_:cfg:)``). Returns the tracer and the SAEs' names.
     /// - Throws: ``ExperimentInputError`` naming the file whose hook or width does not fit, or two SAEs for one layer.
     public func tracer(attention: [String], residual: [String]) throws -> (tracer: CircuitTracer, names: [String]) {
         let c = model.model.config
@@ -52,12 +51,7 @@ extension Workspace {
             }
             names.append(path)
         }
-        var residualPaths = try Self.saeFiles(residual)
-        if residual.isEmpty && attention.isEmpty && model.isPlanted && inputs.isDefault,
-           FileManager.default.fileExists(atPath: Self.plantedResidualSAEPath + "/cfg.json") {
-            residualPaths = [Self.plantedResidualSAEPath]
-        }
-        for path in residualPaths {
+        for path in try Self.saeFiles(residual) {
             let sae = try loadAnySAE(path)
             do { resid.append(try ResidualSAE(sae, model: c)) } catch let e as InterpError {
                 throw ExperimentInputError("residual SAE \(path): \(e)")
@@ -69,10 +63,5 @@ extension Workspace {
         } catch let e as TraceError {
             throw ExperimentInputError("\(e): give one SAE of each kind per layer")
         }
-    }
-
-    /// Where the planted model's default residual SAE (on `blocks.1.hook_resid_pre`) is kept once the main job trained it.
-    public static var plantedResidualSAEPath: String {
-        (PlantedCircuitModel.cachePath() as NSString).deletingLastPathComponent + "/sae-v\(PlantedCircuitModel.version)-layer1-resid"
     }
 }

@@ -33,6 +33,9 @@ public struct TrainSAESettings: Codable, Sendable, Equatable {
     /// Positions kept of each 128-token row (nil: all): fewer spread the buffer over more contexts
     /// (better shuffling for a small buffer) for more model work per trained token.
     public var positionsPerRow: Int?
+    /// The hooks each layer's SAEs read (nil: `hook_z` alone, the paper's). With `[.z, .residPre]` every
+    /// layer gets an attention SAE and a residual SAE, all from the same model pass.
+    public var hooks: [TrainingHook]?
 
     public var steps: Int { trainingTokens / batchSize }
 
@@ -100,10 +103,19 @@ public struct TrainSAESettings: Codable, Sendable, Equatable {
         public var architecture: TrainingArchitecture
         /// The knob's value.
         public var sparsity: Double
+        /// The hook read (nil: `hook_z`).
+        public var hook: TrainingHook?
 
-        public init(layer: Int, dSAE: Int, architecture: TrainingArchitecture = .standard, sparsity: Double) {
+        public init(layer: Int, dSAE: Int, architecture: TrainingArchitecture = .standard, sparsity: Double, hook: TrainingHook? = nil) {
             self.layer = layer; self.dSAE = dSAE; self.architecture = architecture; self.sparsity = sparsity
+            self.hook = hook == .z ? nil : hook
         }
+
+        /// The hook point the member's SAE reads: `blocks.L.attn.hook_z` or `blocks.L.hook_resid_pre`.
+        public var site: HookName { (hook ?? .z).site(layer) }
+
+        /// The layer, with the hook when it is not `hook_z`: `5`, `5 resid_pre`.
+        public var layerLabel: String { "\(layer)" + (hook.map { " " + $0.rawValue } ?? "") }
 
         /// The knob's name: `l1`, `k` or `l0`.
         public var knob: String {
@@ -123,8 +135,9 @@ public struct TrainSAESettings: Codable, Sendable, Equatable {
         /// A folder name: `L5`, or `L5-d24576-l1_2` (`L5-d24576-topk_k32`, `L5-d24576-jumprelu_l0_0.01`) when
         /// the run sweeps widths, architectures or knobs.
         public func name(sweeping: Bool) -> String {
-            guard sweeping else { return "L\(layer)" }
-            return "L\(layer)-d\(dSAE)-" + (architecture == .standard ? "" : architecture.rawValue + "_") + knob + "_" + value
+            let base = "L\(layer)" + (hook.map { "-" + $0.rawValue } ?? "")
+            guard sweeping else { return base }
+            return base + "-d\(dSAE)-" + (architecture == .standard ? "" : architecture.rawValue + "_") + knob + "_" + value
         }
 
         /// `training` with this member's architecture and knob.
@@ -152,13 +165,13 @@ public struct TrainSAESettings: Codable, Sendable, Equatable {
         }
     }
 
-    /// Every SAE of the run: layers (outer) × widths × architectures × each architecture's knob values
-    /// (inner), each list defaulting to the single value.
+    /// Every SAE of the run: layers (outer) × hooks × widths × architectures × each architecture's knob
+    /// values (inner), each list defaulting to the single value.
     public var members: [Member] {
         let layers = sweep.layers.isEmpty ? [layer] : sweep.layers
         let widths = sweep.dSAEs.isEmpty ? [dSAE] : sweep.dSAEs
-        return layers.flatMap { l in widths.flatMap { d in architectures.flatMap { a in
-            sparsityValues(a).map { Member(layer: l, dSAE: d, architecture: a, sparsity: $0) } } } }
+        return layers.flatMap { l in (hooks ?? [.z]).flatMap { h in widths.flatMap { d in architectures.flatMap { a in
+            sparsityValues(a).map { Member(layer: l, dSAE: d, architecture: a, sparsity: $0, hook: h) } } } } }
     }
 
     /// Whether members differ in more than their layer (their folders then name width, architecture and knob).
@@ -170,6 +183,12 @@ public struct TrainSAESettings: Codable, Sendable, Equatable {
     public var layers: [Int] {
         var seen = Set<Int>()
         return members.map(\.layer).filter { seen.insert($0).inserted }
+    }
+
+    /// The distinct hook points, in the order the members read them (the model run feeds them all).
+    public var sites: [HookName] {
+        var seen = Set<HookName>()
+        return members.map(\.site).filter { seen.insert($0).inserted }
     }
 
     /// The buffer a run uses: the setting, but no more rows than it trains on (rounded up to whole
@@ -191,6 +210,7 @@ public struct TrainSAESettings: Codable, Sendable, Equatable {
         for d in sweep.dSAEs.isEmpty ? [dSAE] : sweep.dSAEs { try check(d >= 1 && d <= 1 << 22, "--d-sae", d, "1…4194304") }
         for c in sweep.l1Coeffs.isEmpty ? [training.l1Coeff] : sweep.l1Coeffs { try check(c >= 0 && c.isFinite, "--l1", c, "a finite number ≥ 0") }
         try check(Set(architectures).count == architectures.count, "--architecture", architectures.map(\.rawValue).joined(separator: ","), "distinct architectures")
+        if let hooks { try check(!hooks.isEmpty && Set(hooks).count == hooks.count, "--hook", hooks.map(\.rawValue).joined(separator: ","), "distinct hooks among z, resid_pre") }
         for m in members {
             do {
                 try m.training(training).validate(for: SAEConfig(dIn: 1, dSAE: m.dSAE, hookName: "h"))
@@ -205,6 +225,21 @@ public struct TrainSAESettings: Codable, Sendable, Equatable {
         try check(evaluationRows >= 1 && evaluationRows <= 1 << 20, "--eval-rows", evaluationRows, "1…1048576")
         try check(members.count <= 256, "SAEs in one run", members.count, "at most 256")
         if let k = positionsPerRow { try check(k >= 1 && k <= 128, "--positions-per-row", k, "1…128") }
+    }
+}
+
+/// The hook an SAE of a run reads at its layer.
+public enum TrainingHook: String, Codable, Sendable, CaseIterable {
+    /// `blocks.L.attn.hook_z`, heads flattened head-major (the paper's attention SAEs).
+    case z
+    /// `blocks.L.hook_resid_pre` (residual SAEs, as SAELens's `gpt2-small-res-jb`).
+    case residPre = "resid_pre"
+
+    public func site(_ layer: Int) -> HookName {
+        switch self {
+        case .z: .z(layer)
+        case .residPre: .residPre(layer)
+        }
     }
 }
 
@@ -296,7 +331,7 @@ public enum SAETraining {
         }
         if let c = checkpoint, c.every < 1 { throw ExperimentInputError("--checkpoint-every is \(c.every); allowed: ≥ 1") }
         let start = Date()
-        let layers = s.layers, width = cfg.nHeads * cfg.dHead
+        let sites = s.sites
         let plan = TrainingRunPlan(steps: s.steps, batchSize: s.batchSize, bufferRows: s.effectiveBufferRows, bufferSeed: s.seed,
                                    resampling: s.resampling, recordEvery: max(1, s.steps / 80))
         try plan.validate()
@@ -304,7 +339,7 @@ public enum SAETraining {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let metadata = String(decoding: try encoder.encode(identity), as: UTF8.self)
-        let source = ModelActivationSource(model: model.model, layers: layers, rows: try workspace.rows(heldOut: false),
+        let source = ModelActivationSource(model: model.model, sites: sites, rows: try workspace.rows(heldOut: false),
                                            shard: (ranks.rank, ranks.size), positionsPerRow: s.positionsPerRow, positionSeed: s.seed)
         let interactive = isatty(STDOUT_FILENO) != 0
         let reporter = ProgressReporter(interactive: interactive, steps: s.steps, log: log)
@@ -318,11 +353,13 @@ public enum SAETraining {
             log("resuming from \(c.path) at step \(info.step)/\(s.steps) (skipping the corpus rows already read)")
             run = try TrainingRun.resume(from: c.path, source: source, metadata: metadata, ranks: ranks)
         } else {
-            let members = initialMembers(s, model: model)
-            let bufferBytes = Double(plan.bufferRows) * Double(layers.count * width) * 2
-            log(String(format: "filling the shuffling buffer: %d rows × %d (%.2f GB) from layer%@ %@%@", plan.bufferRows, layers.count * width,
-                       bufferBytes / 1e9, layers.count == 1 ? "" : "s", layers.map(String.init).joined(separator: ","),
-                       ranks.size == 1 ? "" : ", split over \(ranks.size) ranks"))
+            let members = initialMembers(s, model: model, source: source)
+            let bufferBytes = Double(plan.bufferRows) * Double(source.dIn) * 2
+            let from = sites.allSatisfy({ if case .z = $0 { true } else { false } })
+                ? "layer" + (sites.count == 1 ? " " : "s ") + s.layers.map(String.init).joined(separator: ",")
+                : sites.map(\.description).joined(separator: ", ")
+            log(String(format: "filling the shuffling buffer: %d rows × %d (%.2f GB) from %@%@", plan.bufferRows, source.dIn,
+                       bufferBytes / 1e9, from, ranks.size == 1 ? "" : ", split over \(ranks.size) ranks"))
             run = try TrainingRun(plan: plan, members: members, source: source, metadata: metadata, ranks: ranks, progress: reporter.report)
         }
         try run.run(checkpoint: checkpoint.map { ($0.path, $0.every) }, progress: reporter.report)
@@ -330,25 +367,25 @@ public enum SAETraining {
         var saes: [TrainedSAE] = []
         guard ranks.rank == 0 else { return TrainSAEResult(saes: [], seconds: Date().timeIntervalSince(start), modelTokensPerSecond: forward) }
         for (m, member) in zip(s.members, run.members) {
-            log("evaluating \(HookName.z(m.layer)) (d_sae \(m.dSAE), \(m.architecture.rawValue), \(m.sparsityLabel)) on \(s.evaluationRows) held-out rows")
+            log("evaluating \(m.site) (d_sae \(m.dSAE), \(m.architecture.rawValue), \(m.sparsityLabel)) on \(s.evaluationRows) held-out rows")
             let (evaluation, frequencies, core) = try evaluate(workspace, sae: member.trainer.sae, rows: s.evaluationRows)
             saes.append(TrainedSAE(member: m, sae: member.trainer.sae, history: member.history, evaluation: evaluation, frequencies: frequencies, core: core))
         }
         return TrainSAEResult(saes: saes, seconds: Date().timeIntervalSince(start), modelTokensPerSecond: forward)
     }
 
-    /// The SAEs a fresh run starts from, one per member, each reading its layer's columns of the buffer.
-    static func initialMembers(_ s: TrainSAESettings, model: LoadedModel) -> [TrainingRunMember] {
-        let cfg = model.model.config, layers = s.layers, width = cfg.nHeads * cfg.dHead
+    /// The SAEs a fresh run starts from, one per member, each reading its site's columns of the buffer.
+    static func initialMembers(_ s: TrainSAESettings, model: LoadedModel, source: ModelActivationSource) -> [TrainingRunMember] {
+        let cfg = model.model.config
         return s.members.enumerated().map { k, m -> TrainingRunMember in
-            let config = SAEConfig(dIn: width, dSAE: m.dSAE, hookName: HookName.z(m.layer).description,
-                                   headLayout: HeadLayout(nHeads: cfg.nHeads, dHead: cfg.dHead),
+            let columns = source.columns(of: m.site)
+            let layout: HeadLayout? = if case .z = m.site { HeadLayout(nHeads: cfg.nHeads, dHead: cfg.dHead) } else { nil }
+            let config = SAEConfig(dIn: columns.count, dSAE: m.dSAE, hookName: m.site.description, headLayout: layout,
                                    provenance: SAEProvenance(source: "trained", notes: ["model": model.name, "tokens": "\(s.trainingTokens)"]))
             let t = m.training(s.training)
             let seedOffset = UInt64(k) &* 1000
-            let column = layers.firstIndex(of: m.layer)! * width
             return TrainingRunMember(sae: SAETrainer.initialSAE(config, seed: s.seed &+ 49 &+ seedOffset), config: t,
-                                     columns: column..<(column + width), resampleSeed: s.seed &+ 7 &+ seedOffset)
+                                     columns: columns, resampleSeed: s.seed &+ 7 &+ seedOffset)
         }
     }
 

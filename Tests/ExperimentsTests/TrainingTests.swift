@@ -83,6 +83,32 @@ import Transformer
         #expect(swept.saes[0].evaluation.l0 > swept.saes[1].evaluation.l0)
     }
 
+    /// Attention and residual SAEs of two layers from one model pass: each member reads its hook's columns
+    /// (hook_z head-major, hook_resid_pre d_model wide), is saved with its hook and evaluated spliced there.
+    @Test func attentionAndResidualSAEsFromOnePass() throws {
+        let workspace = try plantedWorkspace()
+        var s = Self.smallSettings()
+        s.trainingTokens = 128 * 12
+        s.evaluationRows = 2
+        s.sweep = TrainingSweep(layers: [0, 1])
+        s.hooks = [.z, .residPre]
+        #expect(s.members.map(\.site) == [.z(0), .residPre(0), .z(1), .residPre(1)])
+        #expect(s.members.map { $0.name(sweeping: false) } == ["L0", "L0-resid_pre", "L1", "L1-resid_pre"])
+        let dir = temporaryDirectory().path
+        let outcome = try #require(try TrainingSection(settings: s, mode: .train(checkpoint: nil)).train(in: workspace, output: SectionOutput(folder: try ReportFolder(dir))))
+        #expect(outcome.sae?.layer == 1 && outcome.residual.map(\.layer) == [1])
+        let page = try String(contentsOfFile: dir + "/index.html", encoding: .utf8)
+        #expect(page.contains("1 resid_pre"))
+        for (name, hook) in [("L0", "blocks.0.attn.hook_z"), ("L0-resid_pre", "blocks.0.hook_resid_pre"), ("L1-resid_pre", "blocks.1.hook_resid_pre")] {
+            let sae = try SAE.load(saeLens: dir + "/saes/" + name)
+            #expect(sae.config.hookName == hook && sae.config.dIn == 768, "\(name)")
+        }
+        // The residual SAE's evaluation spliced it at hook_resid_pre: its zero-ablated loss is the residual stream's, not hook_z's.
+        let rows = try JSONDecoder().decode([TrainingReport.EvaluationRow].self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/evaluation.json")))
+        #expect(rows.count == 4 && rows[1].evaluation.ceZeroAblated != rows[0].evaluation.ceZeroAblated)
+        #expect(throws: ExperimentInputError.self) { var bad = s; bad.hooks = [.z, .z]; try bad.validate(nLayers: 2) }
+    }
+
     /// TopK, BatchTopK and JumpReLU side by side with the standard recipe, from one model run per batch:
     /// each member has its architecture, the section writes SAELens folders, SAEBench JSON, the frontier
     /// and (planted model) the ground-truth recovery table.

@@ -104,9 +104,8 @@ public struct PromptTrace: Sendable {
     let positions: Tensor
     /// The final residual stream `[pos, d_model]` (before `ln_final`), for next-token predictions.
     public let finalResidual: Tensor
-    /// Per layer with an SAE: its features' activations `[pos, d_sae]`, the active ones per position
-    /// (feature, activation) by decreasing activation, and its error `[pos, d_in]`.
-    let attentionActs: [Int: Tensor], residualActs: [Int: Tensor]
+    /// Per layer with an SAE: the active features per position (feature, activation) by decreasing
+    /// activation, and the SAE's error `x − x̂` `[pos, d_in]`.
     public let activeAttention: [Int: [[(feature: Int, activation: Float)]]]
     public let activeResidual: [Int: [[(feature: Int, activation: Float)]]]
     let attentionError: [Int: Tensor], residualError: [Int: Tensor]
@@ -131,31 +130,57 @@ public struct PromptTrace: Sendable {
         mlpOut = (0..<c.nLayers).map { c.attnOnly ? nil : cache[.mlpOut($0)]!.reshaped([n, c.dModel]).contiguous() }
         positions = tracer.model.weights.wPos.sliced(axis: 0, 0..<n).contiguous()
         finalResidual = out.residual.reshaped([n, c.dModel]).contiguous()
-        var aActs: [Int: Tensor] = [:], rActs: [Int: Tensor] = [:], aErr: [Int: Tensor] = [:], rErr: [Int: Tensor] = [:]
+        var aErr: [Int: Tensor] = [:], rErr: [Int: Tensor] = [:]
         var aActive: [Int: [[(feature: Int, activation: Float)]]] = [:], rActive: [Int: [[(feature: Int, activation: Float)]]] = [:]
-        for (l, s) in tracer.attention {
-            let f = s.sae.forward(z[l])
-            aActs[l] = f.acts.contiguous()
-            aErr[l] = (z[l] - f.reconstruction).contiguous()
-            aActive[l] = Self.active(f.acts)
-        }
-        for (l, s) in tracer.residual {
-            let f = s.sae.forward(residPre[l])
-            rActs[l] = f.acts.contiguous()
-            rErr[l] = (residPre[l] - f.reconstruction).contiguous()
-            rActive[l] = Self.active(f.acts)
-        }
-        attentionActs = aActs; residualActs = rActs; attentionError = aErr; residualError = rErr
+        for (l, s) in tracer.attention { (aActive[l], aErr[l]) = Self.encode(s.sae, z[l]) }
+        for (l, s) in tracer.residual { (rActive[l], rErr[l]) = Self.encode(s.sae, residPre[l]) }
+        attentionError = aErr; residualError = rErr
         activeAttention = aActive; activeResidual = rActive
     }
 
-    /// The non-zero entries of each row of `acts` `[pos, d_sae]`, by decreasing activation (ties: lower index).
-    static func active(_ acts: Tensor) -> [[(feature: Int, activation: Float)]] {
-        let (n, d) = (acts.shape[0], acts.shape[1])
-        return acts.withUnsafeBufferPointer { a in
+    /// The active features of each row of `x` `[pos, d_in]` and the error `x − x̂`: one encoder product, one
+    /// pass over the pre-activations (standard and JumpReLU SAEs; TopK ones go through ``SAE/activations(_:)``),
+    /// and the reconstruction summed over the active features' decoder rows only (a few dozen per row, not d_sae).
+    static func encode(_ sae: SAE, _ x: Tensor) -> (active: [[(feature: Int, activation: Float)]], error: Tensor) {
+        let pre = sae.encodePre(x).contiguous()
+        let active: [[(feature: Int, activation: Float)]]
+        switch sae.config.architecture {
+        case .standard: active = Self.active(pre, threshold: nil)
+        case .jumpReLU: active = Self.active(pre, threshold: sae.threshold!.contiguous())
+        case .topK: active = Self.active(sae.activations(pre).contiguous(), threshold: nil)
+        }
+        let d = sae.config.dIn
+        let wDec = sae.wDec.contiguous(), bDec = sae.bDec.contiguous()
+        let error = Tensor(shape: x.shape, unsafeUninitialized: { e in
+            x.contiguous().withUnsafeBufferPointer { xp in
+                wDec.withUnsafeBufferPointer { w in
+                    bDec.withUnsafeBufferPointer { b in
+                        for (p, row) in active.enumerated() {
+                            for i in 0..<d { e[p * d + i] = xp[p * d + i] - b[i] }
+                            for (f, a) in row { for i in 0..<d { e[p * d + i] -= a * w[f * d + i] } }
+                        }
+                    }
+                }
+            }
+        })
+        return (active, error)
+    }
+
+    /// The entries of each row of `pre` `[pos, d_sae]` that fire — `> 0`, and `> θ_j` with JumpReLU thresholds
+    /// — by decreasing activation (ties: lower index).
+    static func active(_ pre: Tensor, threshold: Tensor?) -> [[(feature: Int, activation: Float)]] {
+        let (n, d) = (pre.shape[0], pre.shape[1])
+        return pre.withUnsafeBufferPointer { a in
             (0..<n).map { p in
                 var row: [(feature: Int, activation: Float)] = []
-                for j in 0..<d where a[p * d + j] != 0 { row.append((j, a[p * d + j])) }
+                let base = a.baseAddress! + p * d
+                if let threshold {
+                    threshold.withUnsafeBufferPointer { t in
+                        for j in 0..<d where base[j] > 0 && base[j] > t[j] { row.append((j, base[j])) }
+                    }
+                } else {
+                    for j in 0..<d where base[j] > 0 { row.append((j, base[j])) }
+                }
                 return row.sorted { $0.activation != $1.activation ? $0.activation > $1.activation : $0.feature < $1.feature }
             }
         }
@@ -206,8 +231,8 @@ public struct PromptTrace: Sendable {
     public func activation(of node: TraceNode) throws -> Float? {
         try check(node)
         switch node {
-        case .attentionFeature(let l, let p, let f): return attentionActs[l]![p, f]
-        case .residualFeature(let l, let p, let f): return residualActs[l]![p, f]
+        case .attentionFeature(let l, let p, let f): return activeAttention[l]![p].first { $0.feature == f }?.activation ?? 0
+        case .residualFeature(let l, let p, let f): return activeResidual[l]![p].first { $0.feature == f }?.activation ?? 0
         default: return nil
         }
     }

@@ -16,9 +16,22 @@ public struct TraceOptions: Sendable, Equatable, Codable {
     public var qkEdges: Int
     /// Pairs kept per QK attribution.
     public var qkPairs: Int
+    /// Keep only SAE-feature terms as links (errors, embeddings, heads, MLPs and constants then count as
+    /// the node's unexplained part): a graph of features alone, as circuit-tracer's pruned graphs.
+    public var featuresOnly: Bool
 
-    public init(depth: Int = 3, maxChildren: Int = 6, threshold: Float = 0.05, qkEdges: Int = 3, qkPairs: Int = 10) {
+    public init(depth: Int = 3, maxChildren: Int = 6, threshold: Float = 0.05, qkEdges: Int = 3, qkPairs: Int = 10, featuresOnly: Bool = false) {
         self.depth = depth; self.maxChildren = maxChildren; self.threshold = threshold; self.qkEdges = qkEdges; self.qkPairs = qkPairs
+        self.featuresOnly = featuresOnly
+    }
+
+    enum CodingKeys: String, CodingKey { case depth, maxChildren, threshold, qkEdges, qkPairs, featuresOnly }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(depth: try c.decode(Int.self, forKey: .depth), maxChildren: try c.decode(Int.self, forKey: .maxChildren),
+                  threshold: try c.decode(Float.self, forKey: .threshold), qkEdges: try c.decode(Int.self, forKey: .qkEdges),
+                  qkPairs: try c.decode(Int.self, forKey: .qkPairs), featuresOnly: try c.decodeIfPresent(Bool.self, forKey: .featuresOnly) ?? false)
     }
 
     public static let depthRange = 0...8, maxChildrenRange = 1...64, qkEdgesRange = 0...64, qkPairsRange = 1...1000
@@ -127,7 +140,8 @@ extension PromptTrace {
             var next: [TraceNode] = []
             for node in frontier where expanded[node] == nil {
                 let value = try self.value(of: node)!
-                let terms = try self.terms(of: node).sorted { abs($0.value) != abs($1.value) ? abs($0.value) > abs($1.value) : $0.source < $1.source }
+                let terms = try self.terms(of: node).filter { !options.featuresOnly || $0.source.isExpandable }
+                    .sorted { abs($0.value) != abs($1.value) ? abs($0.value) > abs($1.value) : $0.source < $1.source }
                 let kept = terms.prefix(options.maxChildren).filter { abs($0.value) >= options.threshold * abs(value) && $0.value != 0 }
                 expanded[node] = value - kept.reduce(0) { $0 + $1.value }
                 for t in kept {

@@ -38,9 +38,13 @@ struct Trace: ParsableCommand {
     @Option(help: "Keep a term only when |term| ≥ threshold · |node value|.") var threshold: Float = 0.05
     @Option(help: "QK attributions for this many of the strongest attention edges.") var qkEdges = 3
     @Option(help: "Pairs shown per QK attribution.") var qkPairs = 10
+    @Flag(help: "Keep only SAE-feature terms as links (errors, embeddings, heads, MLPs and constants count as each node's unexplained part).")
+    var featuresOnly = false
     @Flag(help: "Do not prepend BOS to the prompt.") var noBOS = false
 
-    var options: TraceOptions { TraceOptions(depth: depth, maxChildren: maxChildren, threshold: threshold, qkEdges: qkEdges, qkPairs: qkPairs) }
+    var options: TraceOptions {
+        TraceOptions(depth: depth, maxChildren: maxChildren, threshold: threshold, qkEdges: qkEdges, qkPairs: qkPairs, featuresOnly: featuresOnly)
+    }
 
     func validate() throws {
         try OptionCheck.range("--top", top, 1...64)

@@ -203,7 +203,7 @@ public struct CircuitTraceReport {
                 "slug": slug, "scan": modelName, "transcoder_list": saeNames, "prompt_tokens": tokenStrings, "prompt": prompt,
                 "node_threshold": Double(o.threshold), "schema_version": 1,
                 "generator": "attention-saes circuit-explorer trace",
-                "trace": ["depth": o.depth, "max_children": o.maxChildren, "threshold": Double(o.threshold), "qk_edges": o.qkEdges, "qk_pairs": o.qkPairs,
+                "trace": ["depth": o.depth, "max_children": o.maxChildren, "threshold": Double(o.threshold), "qk_edges": o.qkEdges, "qk_pairs": o.qkPairs, "features_only": o.featuresOnly,
                           "frozen": "every LayerNorm scale and attention pattern at the prompt's run"] as [String: Any],
             ] as [String: Any],
             "qParams": ["pinnedIds": graph.roots.map(\.id), "supernodes": [] as [[String]], "linkType": "both",

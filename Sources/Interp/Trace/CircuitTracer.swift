@@ -150,14 +150,22 @@ public struct PromptTrace: Sendable {
         case .topK: active = Self.active(sae.activations(pre).contiguous(), threshold: nil)
         }
         let d = sae.config.dIn
-        let wDec = sae.wDec.contiguous(), bDec = sae.bDec.contiguous()
+        let wDec = sae.wDec.contiguous(), bDec = sae.bDec.contiguous(), xc = x.contiguous()
         let error = Tensor(shape: x.shape, unsafeUninitialized: { e in
-            x.contiguous().withUnsafeBufferPointer { xp in
+            xc.withUnsafeBufferPointer { xp in
                 wDec.withUnsafeBufferPointer { w in
                     bDec.withUnsafeBufferPointer { b in
-                        for (p, row) in active.enumerated() {
-                            for i in 0..<d { e[p * d + i] = xp[p * d + i] - b[i] }
-                            for (f, a) in row { for i in 0..<d { e[p * d + i] -= a * w[f * d + i] } }
+                        let box = UnsafeSendableBox((e.baseAddress!, xp.baseAddress!, w.baseAddress!, b.baseAddress!))
+                        Parallel.forChunks(of: 0..<active.count) { rows in
+                            let (e, x, w, b) = box.value
+                            for p in rows {
+                                let out = e + p * d
+                                for i in 0..<d { out[i] = x[p * d + i] - b[i] }
+                                for (f, a) in active[p] {
+                                    let row = w + f * d
+                                    for i in 0..<d { out[i] -= a * row[i] }
+                                }
+                            }
                         }
                     }
                 }
@@ -170,20 +178,27 @@ public struct PromptTrace: Sendable {
     /// — by decreasing activation (ties: lower index).
     static func active(_ pre: Tensor, threshold: Tensor?) -> [[(feature: Int, activation: Float)]] {
         let (n, d) = (pre.shape[0], pre.shape[1])
-        return pre.withUnsafeBufferPointer { a in
-            (0..<n).map { p in
-                var row: [(feature: Int, activation: Float)] = []
-                let base = a.baseAddress! + p * d
-                if let threshold {
-                    threshold.withUnsafeBufferPointer { t in
-                        for j in 0..<d where base[j] > 0 && base[j] > t[j] { row.append((j, base[j])) }
+        var rows = [[(feature: Int, activation: Float)]](repeating: [], count: n)
+        let theta = threshold?.scalars
+        pre.withUnsafeBufferPointer { a in
+            rows.withUnsafeMutableBufferPointer { out in
+                let box = UnsafeSendableBox((a.baseAddress!, out.baseAddress!))
+                Parallel.forChunks(of: 0..<n) { range in
+                    let (a, out) = box.value
+                    for p in range {
+                        var row: [(feature: Int, activation: Float)] = []
+                        let base = a + p * d
+                        if let theta {
+                            for j in 0..<d where base[j] > 0 && base[j] > theta[j] { row.append((j, base[j])) }
+                        } else {
+                            for j in 0..<d where base[j] > 0 { row.append((j, base[j])) }
+                        }
+                        out[p] = row.sorted { $0.activation != $1.activation ? $0.activation > $1.activation : $0.feature < $1.feature }
                     }
-                } else {
-                    for j in 0..<d where base[j] > 0 { row.append((j, base[j])) }
                 }
-                return row.sorted { $0.activation != $1.activation ? $0.activation > $1.activation : $0.feature < $1.feature }
             }
         }
+        return rows
     }
 
     // MARK: Checks

@@ -72,6 +72,7 @@ KINDS = [
     ("top-features/heads/head-*.html", "top-features-head"),
     ("long-prefix/index.html", "long-prefix-induction"),
     ("ioi-circuit/index.html", "ioi-circuit"),
+    ("circuit-trace/index.html", "circuit-trace"),
 ]
 
 

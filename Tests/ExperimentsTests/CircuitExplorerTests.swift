@@ -91,6 +91,38 @@ import Transformer
         #expect(!html.contains("<script>") && html.contains("&lt;script&gt;") && html.contains("<svg"))
     }
 
+    /// A GPT-2-architecture model with GPT-2's vocabulary and tokenizer (random weights with layer norms,
+    /// in our HDF5 layout, loaded and processed as GPT-2 is) and SAELens SAEs: the trace runs, through the
+    /// residual SAE, and its graph accounts for every expanded value.
+    @Test func aGPT2ShapedModelWithSAELensSAEs() throws {
+        let c = GPT2Config(nLayers: 2, dModel: 64, nHeads: 4, dHead: 16, dMLP: 256, nCtx: 64, dVocab: 50257)
+        var rng = RandomStream(seed: 31)
+        func r(_ shape: [Int], _ std: Float = 0.1) -> Tensor { Tensor.randomNormal(shape, std: std, using: &rng) }
+        func ln() -> LayerNormWeights { LayerNormWeights(w: r([64], 0.2) + 1, b: r([64])) }
+        let blocks = (0..<2).map { _ in
+            BlockWeights(ln1: ln(), wQ: r([4, 64, 16]), wK: r([4, 64, 16]), wV: r([4, 64, 16]), bQ: r([4, 16]), bK: r([4, 16]), bV: r([4, 16]),
+                         wO: r([4, 16, 64]), bO: r([64]), ln2: ln(), wIn: r([64, 256]), bIn: r([256]), wOut: r([256, 64]), bOut: r([64]))
+        }
+        let weights = GPT2Weights(config: c, wE: r([50257, 64]), wPos: r([64, 64]), blocks: blocks, lnFinal: ln(), wU: r([64, 50257]), bU: r([50257]), processing: .none)
+        let dir = temporaryDirectory().path
+        try weights.writeHDF5(to: dir + "/gpt2-shaped.h5")
+        for l in 0..<2 { try SAETrainer.initialSAE(SAEConfig(dIn: 64, dSAE: 96, hookName: "blocks.\(l).attn.hook_z"), seed: UInt64(l)).save(saeLens: dir + "/saes/L\(l)") }
+        try SAETrainer.initialSAE(SAEConfig(dIn: 64, dSAE: 80, hookName: "blocks.1.hook_resid_pre"), seed: 7).save(saeLens: dir + "/res-L1")
+        let out = dir + "/out"
+        let r0 = try Self.run(["trace", "--model", dir + "/gpt2-shaped.h5", "--saes", dir + "/saes", "--resid-saes", dir + "/res-L1",
+                               "--prompt", "The cat sat on the mat. The cat sat on the", "--threshold", "0", "--output", out])
+        #expect(r0.status == 0, "\(r0.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/trace.json"))) as? [String: Any])
+        #expect((json["metadata"] as? [String: Any])?["prompt_tokens"] as? [String] == ["<|endoftext|>", "The", " cat", " sat", " on", " the", " mat", ".", " The", " cat", " sat", " on", " the"])
+        let nodes = try #require(json["nodes"] as? [[String: Any]]), links = try #require(json["links"] as? [[String: Any]])
+        #expect(nodes.contains { $0["feature_type"] as? String == "residual sae feature" })
+        for n in nodes {
+            guard let value = n["value"] as? Double, let unexplained = n["unexplained"] as? Double else { continue }
+            let incoming = links.filter { $0["target"] as? String == n["node_id"] as? String }.reduce(0.0) { $0 + ($1["weight"] as! Double) }
+            #expect(abs(incoming + unexplained - value) <= 1e-4 * max(1, abs(value)), "\(n["node_id"]!)")
+        }
+    }
+
     @Test func badRequestsStopBeforeAnyWork() throws {
         let i = try Self.inputs()
         let out = temporaryDirectory().path

@@ -26,6 +26,25 @@ func tinySAE(layer: Int = 1, seed: UInt64 = 3) -> SAE {
 let tinyTokens = IndexTensor(shape: [2, 10], values: [95, 3, 17, 42, 3, 17, 42, 8, 60, 1, 95, 50, 51, 52, 53, 50, 51, 52, 53, 0])
 
 @Suite struct SplicingTests {
+    /// A residual SAE (d_model wide) splices at hook_resid_pre: with the error term nothing changes; without
+    /// it the hook holds the reconstruction; a width other than d_model, or a hook no SAE reads, is refused.
+    @Test func residualSAEsSpliceAtHookResidPre() throws {
+        let model = try tinyModel()
+        var sae = SAETrainer.initialSAE(SAEConfig(dIn: 64, dSAE: 96, hookName: "blocks.1.hook_resid_pre"), seed: 4)
+        var rng = RandomStream(seed: 5)
+        sae.bDec = Tensor.randomNormal([64], std: 0.1, using: &rng)
+        let clean = try model.run(tinyTokens, cache: [.residPre(1)])
+        let withError = try model.run(tinyTokens, saes: [try SAESplice(sae: sae, useErrorTerm: true)])
+        expectClose(withError.model.logits!, clean.logits!, atol: 1e-4, rtol: 1e-5)
+        let spliced = try model.run(tinyTokens, saes: [try SAESplice(sae: sae, cache: [.input, .output])], cache: [.residPre(1)])
+        let site = HookName.residPre(1)
+        #expect(spliced.saeCache[SAEHookName(site, .input)]?.shape == [2, 10, 64])
+        expectClose(spliced.model.cache[.residPre(1)]!, sae.decode(sae.encode(clean.cache[.residPre(1)]!)), atol: 1e-5, rtol: 1e-5)
+        let narrow = SAETrainer.initialSAE(SAEConfig(dIn: 48, dSAE: 8, hookName: "blocks.1.hook_resid_pre"), seed: 1)
+        #expect(throws: InterpError.self) { try model.run(tinyTokens, saes: [try SAESplice(sae: narrow)]) }
+        #expect(throws: InterpError.self) { try SAESplice(sae: sae, site: .ln1Scale(1)) }
+    }
+
     @Test func errorTermSpliceLeavesTheModelUnchanged() throws {
         let model = try tinyModel()
         let clean = try model.logits(tinyTokens)
@@ -84,7 +103,7 @@ let tinyTokens = IndexTensor(shape: [2, 10], values: [95, 3, 17, 42, 3, 17, 42, 
         // A d_in that is not the model's n_heads × d_head is refused when the splice runs.
         let narrow = SAETrainer.initialSAE(SAEConfig(dIn: 48, dSAE: 8, hookName: "blocks.1.attn.hook_z"), seed: 1)
         #expect(throws: InterpError.self) { try model.run(tinyTokens, saes: [try SAESplice(sae: narrow)]) }
-        #expect(throws: InterpError.self) { try SAESplice(sae: tinySAE(), site: .attnOut(1)) }
+        #expect(throws: InterpError.self) { try SAESplice(sae: tinySAE(), site: .pattern(1)) }
     }
 }
 

@@ -286,7 +286,8 @@ public struct CircuitTraceReport {
     /// The graph as inline SVG: a column per position, a row per computing stage.
     func svg() -> String {
         let stages = Array(Set(graph.nodes.map(\.node.computeOrder))).sorted(by: >)
-        let colW = 46.0, rowH = 56.0, left = 20.0, top = 20.0
+        // At most 1040 px wide (the page's width), however long the prompt.
+        let colW = min(46.0, 1000.0 / Double(max(tokenStrings.count, 1))), rowH = 56.0, left = 20.0, top = 20.0
         let width = left * 2 + colW * Double(tokenStrings.count), height = top * 2 + rowH * Double(max(stages.count - 1, 0)) + 20
         func point(_ n: TraceNode) -> (Double, Double) {
             (left + colW * (Double(n.position) + 0.5), top + rowH * Double(stages.firstIndex(of: n.computeOrder) ?? 0))
@@ -302,7 +303,8 @@ public struct CircuitTraceReport {
         for r in graph.nodes {
             let (x, y) = point(r.node)
             let fill = r.node.isExpandable ? (graph.roots.contains(r.node) ? "#d69e2e" : "#4a5568") : "#a0aec0"
-            s += String(format: "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%.1f\" fill=\"%@\"><title>%@</title></circle>\n", x, y, r.node.isExpandable ? 7.0 : 5.0, fill,
+            s += String(format: "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%.1f\" fill=\"%@\"><title>%@</title></circle>\n", x, y,
+                        min(colW / 2.5, r.node.isExpandable ? 7.0 : 5.0), fill,
                         HTML.escape("\(r.node) \(label(r.node)) — influence \(String(format: "%.3f", Double(r.influence)))"))
         }
         s += "</svg><figcaption>Positions across (the token strip above), from the embeddings (bottom) to the traced features (top): circles are nodes (features dark, the roots gold, leaves grey; hover for names), lines the kept terms (width ∝ |term|; blue positive, red negative).</figcaption></figure>\n"

@@ -141,10 +141,12 @@ public struct CircuitTraceReport {
             lines.append(String(format: "QK %@: destination %d %@ ← source %d %@: score %.4g, pattern %.3f", headLabels[qk.layer][qk.head],
                                 qk.destination, Self.visible(tokenStrings[qk.destination]), qk.source, Self.visible(tokenStrings[qk.source]),
                                 Double(qk.score), Double(qk.pattern)))
-            for p in qk.pairs.prefix(5) {
+            let shown = qk.pairs.prefix(5).filter { $0.value != 0 }
+            for p in shown {
                 lines.append("  " + Self.number(p.value) + "  query \(p.query) \(Self.visible(tokenStrings[p.query.position])) \(label(p.query))  ×  key \(p.key) \(Self.visible(tokenStrings[p.key.position])) \(label(p.key))")
             }
-            lines.append("  " + Self.number(qk.otherPairs) + "  the other \(qk.pairCount - qk.pairs.count) pairs")
+            let rest = qk.otherPairs + qk.pairs.filter { !shown.contains($0) }.reduce(Float(0)) { $0 + $1.value }
+            lines.append("  " + Self.number(rest) + "  the other \(qk.pairCount - shown.count) pairs")
         }
         return lines.joined(separator: "\n")
     }
@@ -275,8 +277,9 @@ public struct CircuitTraceReport {
             body += String(format: "<h3>%@: %d %@ ← %d %@</h3>\n<p>score %.4g, pattern %.3f</p>\n", HTML.escape(headLabels[q.layer][q.head]), q.destination,
                            HTML.tokenLabel(tokenStrings[q.destination]), q.source, HTML.tokenLabel(tokenStrings[q.source]), Double(q.score), Double(q.pattern))
             body += "<table><tr><th>term</th><th class=\"l\">query component</th><th class=\"l\">key component</th></tr>\n"
-            body += q.pairs.map { "<tr><td>\(Self.number($0.value))</td><td class=\"l\">\(HTML.escape($0.query.description + " " + label($0.query)))</td><td class=\"l\">\(HTML.escape($0.key.description + " " + label($0.key)))</td></tr>" }.joined(separator: "\n")
-            body += "<tr><td>\(Self.number(q.otherPairs))</td><td class=\"l\" colspan=\"2\">the other \(q.pairCount - q.pairs.count) pairs</td></tr></table>\n"
+            let shown = q.pairs.filter { $0.value != 0 }
+            body += shown.map { "<tr><td>\(Self.number($0.value))</td><td class=\"l\">\(HTML.escape($0.query.description + " " + label($0.query)))</td><td class=\"l\">\(HTML.escape($0.key.description + " " + label($0.key)))</td></tr>" }.joined(separator: "\n")
+            body += "<tr><td>\(Self.number(q.otherPairs))</td><td class=\"l\" colspan=\"2\">the other \(q.pairCount - shown.count) pairs</td></tr></table>\n"
             let best = q.competitors.sorted { $0.score > $1.score }.prefix(5)
             body += "<p class=\"note\">Strongest competitors in the row: " + best.map { String(format: "%d %@ (score %.3g, pattern %.3f)", $0.source, HTML.tokenLabel(tokenStrings[$0.source]), Double($0.score), Double($0.pattern)) }.joined(separator: "; ") + "</p>\n"
         }
@@ -288,7 +291,7 @@ public struct CircuitTraceReport {
         let stages = Array(Set(graph.nodes.map(\.node.computeOrder))).sorted(by: >)
         // At most 1040 px wide (the page's width), however long the prompt.
         let colW = min(46.0, 1000.0 / Double(max(tokenStrings.count, 1))), rowH = 56.0, left = 20.0, top = 20.0
-        let width = left * 2 + colW * Double(tokenStrings.count), height = top * 2 + rowH * Double(max(stages.count - 1, 0)) + 20
+        let width = left * 2 + colW * Double(tokenStrings.count), height = top * 2 + rowH * Double(max(stages.count - 1, 0)) + 34
         func point(_ n: TraceNode) -> (Double, Double) {
             (left + colW * (Double(n.position) + 0.5), top + rowH * Double(stages.firstIndex(of: n.computeOrder) ?? 0))
         }
@@ -307,7 +310,15 @@ public struct CircuitTraceReport {
                         min(colW / 2.5, r.node.isExpandable ? 7.0 : 5.0), fill,
                         HTML.escape("\(r.node) \(label(r.node)) — influence \(String(format: "%.3f", Double(r.influence)))"))
         }
-        s += "</svg><figcaption>Positions across (the token strip above), from the embeddings (bottom) to the traced features (top): circles are nodes (features dark, the roots gold, leaves grey; hover for names), lines the kept terms (width ∝ |term|; blue positive, red negative).</figcaption></figure>\n"
+        // The tokens (or, where columns are narrow, every tenth position) along the bottom, inside the chart.
+        let maxChars = Int(colW / 6)
+        for (i, t) in tokenStrings.enumerated() {
+            let text = maxChars >= 3 ? String(t.replacingOccurrences(of: "\n", with: "↵").prefix(maxChars)) : (i % 10 == 0 ? "\(i)" : "")
+            guard !text.isEmpty else { continue }
+            s += String(format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" text-anchor=\"middle\" fill=\"#555\"><title>%@</title>%@</text>\n",
+                        left + colW * (Double(i) + 0.5), height - 6, HTML.escape("position \(i): \(t)"), HTML.escape(text))
+        }
+        s += "</svg><figcaption>Token positions across (labelled along the bottom), from the embeddings (bottom row of nodes) to the traced features (top): circles are nodes (features dark, the roots gold, leaves grey; hover for names), lines the kept terms (width ∝ |term|; blue positive, red negative).</figcaption></figure>\n"
         return s
     }
 

@@ -7,7 +7,8 @@ Checks: SAELens's `SAE.load_from_disk` accepts our folder as a StandardSAE; it r
 d_sae, hook name and apply_b_dec_to_input, and reshape_activations "hook_z" (ours takes hook_z's
 [..., head, d_head] as TransformerLens gives it, so it is fed the fixture's inputs unflattened); its weights equal those of its own folder bit for bit; its
 encodings, hidden pre-activations and reconstructions of the fixture's inputs equal, bit for bit, those
-of its own folder (same weights, same torch ops), and equal the fixture's stored SAELens outputs. (Our
+of its own folder (same weights, same torch ops), and equal the fixture's stored SAELens outputs (written on
+another machine, so to float rounding, with the same features firing). (Our
 Swift encodings match those within 1e-5 in SparseAutoencoderTests: different summation orders are
 never compared for equality.) Prints one line per check; exits 1 on the first failure."""
 import sys
@@ -47,5 +48,8 @@ with torch.no_grad():
     check(torch.equal(a_ours, a_theirs), f"encodings of {tuple(x.shape)} inputs identical")
     r_ours = ours.decode(a_ours).reshape(theirs.decode(a_theirs).shape)
     check(torch.equal(r_ours, theirs.decode(a_theirs)), "reconstructions identical")
-    check(torch.equal(a_ours, stored_acts) and torch.equal(r_ours, stored_recons),
-          "equal to the fixture's stored SAELens outputs")
+    # The stored outputs came from another machine's torch kernels (another summation order): equal up to
+    # float rounding, not bit for bit; the same firing pattern exactly.
+    check(torch.equal(a_ours > 0, stored_acts > 0) and torch.allclose(a_ours, stored_acts, rtol=1e-5, atol=1e-6)
+          and torch.allclose(r_ours, stored_recons, rtol=1e-5, atol=1e-6),
+          "equal to the fixture's stored SAELens outputs (to float rounding; the same features fire)")

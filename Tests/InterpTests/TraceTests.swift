@@ -141,6 +141,9 @@ func checkpointModel(_ name: String, processed: Bool) throws -> GPT2 {
         let incoming = graph.incoming(root).reduce(Float(0)) { $0 + $1.weight }
         #expect(abs(incoming + record.unexplained! - record.value!) <= 1e-5 * max(1, abs(record.value!)))
         #expect(graph.incoming(root).count <= 5 && record.influence == 1)
+        // A root named twice is traced once.
+        let twice = try run.trace([root, root], options: TraceOptions(depth: 1, maxChildren: 5, threshold: 0.01))
+        #expect(twice.roots == [root] && twice.links.count == graph.links.count)
         for link in graph.incoming(root) { #expect(abs(graph.record(link.source)!.influence - link.weight / record.value!) <= 1e-6) }
     }
 

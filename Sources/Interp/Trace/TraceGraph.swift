@@ -124,8 +124,10 @@ extension PromptTrace {
     /// expanded in turn up to `options.depth`; then the QK attributions of the strongest links through
     /// attention (``qkAttribution(layer:head:destination:source:maxPairs:)``).
     /// - Throws: ``TraceOptionError`` for bad options, ``TraceError`` for roots outside the run or leaves.
-    public func trace(_ roots: [TraceNode], options: TraceOptions = TraceOptions()) throws -> TraceGraph {
+    public func trace(_ requested: [TraceNode], options: TraceOptions = TraceOptions()) throws -> TraceGraph {
         try options.validate()
+        var seenRoots: Set<TraceNode> = []
+        let roots = requested.filter { seenRoots.insert($0).inserted }          // a root named twice is traced once
         for r in roots {
             try check(r)
             guard r.isExpandable else { throw TraceError.notExpandable(node: r.description) }

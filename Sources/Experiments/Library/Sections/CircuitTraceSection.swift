@@ -23,7 +23,12 @@ public struct CircuitTraceSection: Section {
     public func run(in workspace: Workspace, output: SectionOutput) throws -> SectionOutcome {
         let tracer = try CircuitTracer(model: workspace.model.model, attentionSAEs: [sae], residualSAEs: residual)
         let names = [sae.sae.config.provenance.path ?? "the site's SAE"] + residual.map { $0.sae.config.provenance.path ?? "residual SAE, layer \($0.layer)" }
-        let report = try CircuitTraceReport(tracer: tracer, tokenizer: workspace.tokenizer, model: workspace.model, saeNames: names, request: request)
+        let report: CircuitTraceReport
+        do {
+            report = try CircuitTraceReport(tracer: tracer, tokenizer: workspace.tokenizer, model: workspace.model, saeNames: names, request: request)
+        } catch let e as NoFeatureFires {
+            return SectionOutcome(page: nil, headline: "not run: \(e)")
+        }
         try report.write(to: output.folder, title: "Trace of a prompt (recursive DFA and QK attribution)", slug: "trace", up: output.up)
         return SectionOutcome(page: "index.html", headline: Self.headline(report))
     }

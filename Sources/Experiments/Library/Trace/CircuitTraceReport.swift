@@ -38,6 +38,15 @@ public struct CircuitTraceRequest: Sendable {
     }
 }
 
+/// No attention feature fires where a trace was asked for (at `position`, or anywhere in the prompt).
+public struct NoFeatureFires: Error, CustomStringConvertible, Sendable {
+    public let position: Int?
+    public var description: String {
+        position.map { "no attention feature fires at position \($0); give another --position or name --feature" }
+            ?? "no attention feature fires anywhere in the prompt"
+    }
+}
+
 /// A traced prompt with its labels, ready to print and write.
 public struct CircuitTraceReport {
     public let run: PromptTrace
@@ -69,9 +78,9 @@ public struct CircuitTraceReport {
                 throw ExperimentInputError("--position \(p) is outside the prompt's \(tokens.count) tokens (0…\(tokens.count - 1), BOS at 0)")
             }
             roots = run.strongestAttentionFeatures(at: r.position ?? tokens.count - 1, count: r.top).map(\.node)
-            guard !roots.isEmpty else {
-                throw ExperimentInputError("no attention feature fires at position \(r.position ?? tokens.count - 1); give another --position or name --feature")
-            }
+            // Nothing at the last token (a position was not asked for): the strongest anywhere in the prompt.
+            if roots.isEmpty && r.position == nil { roots = run.strongestAttentionFeatures(count: r.top).map(\.node) }
+            guard !roots.isEmpty else { throw NoFeatureFires(position: r.position) }
         }
         self.run = run
         graph = try run.trace(roots, options: r.options)

@@ -11,7 +11,7 @@ public struct CorpusExhausted: Error, CustomStringConvertible, Sendable {
     public var description: String { "the corpus ran out after \(tokensDelivered) tokens; give a larger corpus or fewer training tokens" }
 }
 
-/// Produces SAE inputs (SPEC §1.2–§1.3): rows of tokens run through the model only as far as the last
+/// Produces SAE inputs (Docs/Interp.md, "Data for training and evaluation"): rows of tokens run through the model only as far as the last
 /// requested hook — the paper's `blocks.L.attn.hook_z`, whose `[batch, pos, n_heads, d_head]` activations
 /// are flattened head-major to `[batch·pos, n_heads·d_head]`, or a `d_model`-wide hook such as
 /// `blocks.L.hook_resid_pre` (residual SAEs). With several sites, one model run feeds them all: row `i`

@@ -96,14 +96,21 @@ public struct TraceGraph: Sendable {
     public let links: [Link]
     /// QK attributions of the strongest links through attention.
     public let qk: [QKAttribution]
+    /// `nodes`' index by node, and the links into each node (largest |weight| first), built once.
+    private let position: [TraceNode: Int]
+    private let linksInto: [TraceNode: [Link]]
+
+    init(tokens: [Int], roots: [TraceNode], options: TraceOptions, nodes: [Node], links: [Link], qk: [QKAttribution]) {
+        self.tokens = tokens; self.roots = roots; self.options = options; self.nodes = nodes; self.links = links; self.qk = qk
+        position = Dictionary(uniqueKeysWithValues: nodes.enumerated().map { ($0.element.node, $0.offset) })
+        linksInto = Dictionary(grouping: links, by: \.target).mapValues { $0.sorted { abs($0.weight) > abs($1.weight) } }
+    }
 
     /// The node record of `node`, if it is in the graph.
-    public func record(_ node: TraceNode) -> Node? { nodes.first { $0.node == node } }
+    public func record(_ node: TraceNode) -> Node? { position[node].map { nodes[$0] } }
 
     /// Links into `node`, largest |weight| first.
-    public func incoming(_ node: TraceNode) -> [Link] {
-        links.filter { $0.target == node }.sorted { abs($0.weight) > abs($1.weight) }
-    }
+    public func incoming(_ node: TraceNode) -> [Link] { linksInto[node] ?? [] }
 }
 
 extension PromptTrace {
@@ -134,6 +141,7 @@ extension PromptTrace {
         }
         var depth: [TraceNode: Int] = [:]
         var expanded: [TraceNode: Float] = [:]      // node → unexplained
+        var values: [TraceNode: Float] = [:]        // features' values, each computed once
         var links: [TraceGraph.Link] = []
         var frontier = Array(Set(roots)).sorted(by: >)
         for r in frontier { depth[r] = 0 }
@@ -142,6 +150,7 @@ extension PromptTrace {
             var next: [TraceNode] = []
             for node in frontier where expanded[node] == nil {
                 let value = try self.value(of: node)!
+                values[node] = value
                 let terms = try self.terms(of: node).filter { !options.featuresOnly || $0.source.isExpandable }
                     .sorted { abs($0.value) != abs($1.value) ? abs($0.value) > abs($1.value) : $0.source < $1.source }
                 let kept = terms.prefix(options.maxChildren).filter { abs($0.value) >= options.threshold * abs(value) && $0.value != 0 }
@@ -160,8 +169,7 @@ extension PromptTrace {
         // Influence, latest node first: every link goes from an earlier node to a later one.
         let ordered = depth.keys.sorted(by: >)
         var influence: [TraceNode: Float] = Dictionary(uniqueKeysWithValues: roots.map { ($0, Float(1)) })
-        var values: [TraceNode: Float] = [:]
-        for n in ordered where n.isExpandable { values[n] = try value(of: n) }
+        for n in ordered where n.isExpandable && values[n] == nil { values[n] = try value(of: n) }
         let byTarget = Dictionary(grouping: links, by: \.target)
         for n in ordered {
             guard let parentInfluence = influence[n], let v = values[n], v != 0 else { continue }

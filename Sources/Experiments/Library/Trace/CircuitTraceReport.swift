@@ -170,13 +170,17 @@ public struct CircuitTraceReport {
     /// `unexplained`, `sublayer` and `label`; per link `heads`; and the QK attributions under `qk`
     /// (Docs/experiments/circuit-explorer.md has every field).
     public func graphJSON(slug: String) -> [String: Any] {
+        /// circuit-tracer's fields of a node and ours that need no graph record (null where they would).
+        func fields(_ n: TraceNode) -> [String: Any] {
+            ["node_id": n.id, "jsNodeId": n.id, "feature": featureIndex(n), "layer": layerString(n), "ctx_idx": n.position,
+             "feature_type": n.featureType, "token_prob": 0.0, "is_target_logit": false, "run_idx": 0, "reverse_ctx_idx": 0,
+             "clerp": label(n), "sublayer": sublayer(n),
+             "influence": NSNull(), "activation": NSNull(), "value": NSNull(), "unexplained": NSNull(), "depth": NSNull()]
+        }
         func node(_ r: TraceGraph.Node) -> [String: Any] {
-            let n = r.node
-            var d: [String: Any] = [
-                "node_id": n.id, "jsNodeId": n.id, "feature": featureIndex(n), "layer": layerString(n), "ctx_idx": n.position,
-                "feature_type": n.featureType, "token_prob": 0.0, "is_target_logit": false, "run_idx": 0, "reverse_ctx_idx": 0,
-                "clerp": label(n), "influence": Double(r.influence), "sublayer": sublayer(n), "depth": r.depth,
-            ]
+            var d = fields(r.node)
+            d["influence"] = Double(r.influence)
+            d["depth"] = r.depth
             d["activation"] = r.activation.map { Double($0) } ?? NSNull()
             d["value"] = r.value.map { Double($0) } ?? NSNull()
             d["unexplained"] = r.unexplained.map { Double($0) } ?? NSNull()
@@ -202,10 +206,9 @@ public struct CircuitTraceReport {
         let inGraph = Set(graph.nodes.map(\.node))
         for q in graph.qk {
             for n in q.pairs.flatMap({ [$0.query, $0.key] }) where !inGraph.contains(n) && extra[n.id] == nil {
-                extra[n.id] = ["node_id": n.id, "jsNodeId": n.id, "feature": featureIndex(n), "layer": layerString(n), "ctx_idx": n.position,
-                               "feature_type": n.featureType, "token_prob": 0.0, "is_target_logit": false, "run_idx": 0, "reverse_ctx_idx": 0,
-                               "clerp": label(n), "influence": NSNull(), "activation": NSNull(), "value": NSNull(), "unexplained": NSNull(),
-                               "sublayer": sublayer(n), "depth": NSNull(), "qk_only": true]
+                var d = fields(n)
+                d["qk_only"] = true
+                extra[n.id] = d
             }
         }
         let o = graph.options

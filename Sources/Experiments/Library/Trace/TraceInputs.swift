@@ -26,11 +26,12 @@ extension Workspace {
         return out
     }
 
-    /// Loads an SAE file of any format we read (without checking its hook).
-    func loadAnySAE(_ path: String) throws -> SAE {
+    /// Loads an SAE file of any format we read — a SAELens folder, or the paper's `.pt` with its `_cfg.json`
+    /// (`cfg`, when not beside it) — without checking its hook or width.
+    func loadAnySAE(_ path: String, cfg: String? = nil) throws -> SAE {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw ExperimentInputError("SAE \(path) does not exist") }
-        return isDir.boolValue ? try SAE.load(saeLens: path) : try SAE.load(kissanePT: path)
+        return isDir.boolValue ? try SAE.load(saeLens: path) : try SAE.load(kissanePT: path, cfg: cfg)
     }
 
     /// A tracer on this workspace's model with the attention SAEs at `attention` and the residual SAEs at

@@ -75,10 +75,8 @@ public struct Workspace {
     /// Loads an SAE file (a SAELens folder, or the paper's `.pt` with its `_cfg.json` if not beside it)
     /// and checks it against the model: hook_z of one of its layers, d_in = n_heads·d_head.
     public func loadSAE(_ path: String, cfg: String? = nil) throws -> AttentionSAE {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw ExperimentInputError("SAE \(path) does not exist") }
         // Loaded without a head layout: the model's is set once the SAE is checked against it.
-        let sae = isDir.boolValue ? try SAE.load(saeLens: path) : try SAE.load(kissanePT: path, cfg: cfg)
+        let sae = try loadAnySAE(path, cfg: cfg)
         let c = model.model.config
         guard sae.config.dIn == c.nHeads * c.dHead else {
             throw ExperimentInputError("SAE \(path) has d_in \(sae.config.dIn); the model's hook_z is \(c.nHeads)×\(c.dHead) = \(c.nHeads * c.dHead)")

@@ -3,7 +3,7 @@
 //
 // Module graph (one way, no cycles — DESIGN.md):
 //
-//   CBLAS, CHDF5, CZlib  <-  Tensor  <-  Transformer        <-  Interp  <-  Experiments
+//   CBLAS, CHDF5, CZlib  <-  Tensor  <-  Transformer        <-  Interp  <-  Experiments  <-  ExplorerServer (Hummingbird)
 //                     Tensor  <-  SparseAutoencoder  <-  Interp
 //
 // No unsafeFlags anywhere: other packages must be able to depend on this one.
@@ -40,6 +40,10 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The Circuit Explorer's HTTP server (and, for its tests, HummingbirdTesting).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.14.0"),
     ],
     targets: [
         // MARK: - System libraries (Debian: libopenblas-dev, libhdf5-dev, pkg-config)
@@ -73,7 +77,11 @@ let package = Package(
         experimentCommand("induction-deep-dive"),
         experimentCommand("ioi-circuit"),
         experimentCommand("reproduce"),
-        experimentCommand("circuit-explorer"),
+        experimentCommand("circuit-explorer", also: ["ExplorerServer", .product(name: "Hummingbird", package: "hummingbird")]),
+        // The Circuit Explorer's server and page: its own target, so Experiments and Interp need no networking.
+        .target(name: "ExplorerServer", dependencies: ["Experiments", "Interp", .product(name: "Hummingbird", package: "hummingbird"),
+                                                       .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Logging", package: "swift-log")],
+                path: "Sources/Experiments/Explorer", resources: [.embedInCode("Assets")]),
 
         // MARK: - Implementation details (not public API)
         // Every reader run on one input, for the fuzz targets (Fuzz/) and the tests that replay their findings.
@@ -81,7 +89,7 @@ let package = Package(
         // Shared by every test target: approximate comparison, naive reference kernels, fixtures.
         .target(name: "TensorTestSupport", dependencies: ["Tensor"]),
         // `Scripts/bench` runs this in release mode; it prints RESULT lines.
-        .executableTarget(name: "bench", dependencies: ["Tensor", "Transformer", "SparseAutoencoder", "Interp", "SAEDistributed", "CBLAS"],
+        .executableTarget(name: "bench", dependencies: ["Tensor", "Transformer", "SparseAutoencoder", "Interp", "SAEDistributed", "Experiments", "CBLAS"],
                           path: "Benchmarks/Bench"),
 
         // MARK: - Unit test bundles (one per module)
@@ -97,7 +105,10 @@ let package = Package(
         // The executables are built for the tests that run them (a SIGKILLed training, hostile options).
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Interp", "TensorTestSupport", "train-sae", "reproduce", "inspect",
                                                              "feature-dashboards", "top-features", "induction-deep-dive", "ioi-circuit",
-                                                             "long-prefix-induction", "circuit-explorer"]),
+                                                             "long-prefix-induction", "circuit-explorer",
+                                                             // The explorer's API through Hummingbird's test client.
+                                                             "ExplorerServer", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                                                             .product(name: "HTTPTypes", package: "swift-http-types")]),
     ],
     swiftLanguageModes: [.v6]
 )

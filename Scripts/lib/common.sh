@@ -145,5 +145,21 @@ ensure_python_env() {
     echo "$env/bin/python"
 }
 
+# A small virtual environment of its own ($CACHE/NAME-env) with the given requirements; prints its python.
+ensure_python_venv() {
+    local name="$1"; shift
+    local env="$CACHE/$name-env" wanted="$*"
+    if [ -x "$env/bin/python" ] && [ "$(cat "$env/.requirements" 2>/dev/null)" = "$wanted" ]; then
+        echo "$env/bin/python"; return 0
+    fi
+    command -v python3 >/dev/null || ensure_apt_packages python3
+    python3 -c 'import venv, ensurepip' 2>/dev/null || ensure_apt_packages python3-venv
+    log "preparing the Python environment in $env: $wanted"
+    [ -x "$env/bin/python" ] || python3 -m venv "$env" >&2
+    "$env/bin/python" -m pip install -q $wanted >&2 || die "pip could not install: $wanted"
+    echo "$wanted" > "$env/.requirements"
+    echo "$env/bin/python"
+}
+
 # Requirements of the benchmark baselines and of Scripts/reference.
 PYTHON_BASELINE_REQUIREMENTS="torch==2.13.0+cpu numpy h5py safetensors transformer_lens<4 sae_lens"

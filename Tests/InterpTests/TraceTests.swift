@@ -147,6 +147,29 @@ func checkpointModel(_ name: String, processed: Bool) throws -> GPT2 {
         for link in graph.incoming(root) { #expect(abs(graph.record(link.source)!.influence - link.weight / record.value!) <= 1e-6) }
     }
 
+    /// A graph grown by hand (``PromptTrace/trace(_:expanding:options:)``) expanding exactly the nodes a depth-limited
+    /// trace expanded is that trace; expanding nothing keeps only the root's links; unreachable names are reported.
+    @Test func graphGrownByHandIsTheDepthTraceOfTheSameNodes() throws {
+        let model = try tinyModel()
+        let tracer = try randomTracer(model, attentionLayers: [0, 1], residualLayers: [1])
+        let run = try tracer.run([95, 3, 17, 42, 3, 17, 42, 8, 60, 1, 3, 17])
+        let root = try #require(run.strongestAttentionFeatures(at: 11, count: 8).first { $0.node.layer == 1 }).node
+        let options = TraceOptions(depth: 3, maxChildren: 4, threshold: 0, featuresOnly: true)
+        let deep = try run.trace([root], options: options)
+        let inner = Set(deep.nodes.filter { $0.expanded && $0.node != root }.map(\.node))
+        #expect(!inner.isEmpty, "the depth-3 trace expands features below its root")
+        let byHand = try run.trace([root], expanding: inner, options: options)
+        func key(_ g: TraceGraph) -> Set<String> { Set(g.links.map { "\($0.source.id)>\($0.target.id)>\($0.weight)" }) }
+        #expect(key(byHand) == key(deep))
+        #expect(Set(byHand.nodes.map(\.node.id)) == Set(deep.nodes.map(\.node.id)) && byHand.unreached.isEmpty)
+        for n in byHand.nodes { #expect(n.expanded == deep.record(n.node)!.expanded && n.depth == deep.record(n.node)!.depth) }
+        let rootOnly = try run.trace([root], expanding: [], options: options)
+        #expect(Set(rootOnly.links.map(\.target)) == [root])
+        let far = TraceNode.attentionFeature(layer: 0, position: 0, feature: 0)
+        let withFar = try run.trace([root], expanding: [far], options: options)
+        #expect(withFar.unreached == (rootOnly.record(far) == nil ? [far] : []))
+    }
+
     @Test func nodeIdsRoundTrip() {
         let nodes: [TraceNode] = [.attentionFeature(layer: 1, position: 12, feature: 194), .residualFeature(layer: 3, position: 0, feature: 7),
                                   .attentionError(layer: 0, position: 4), .residualError(layer: 2, position: 9), .head(layer: 0, position: 3, head: 11),

@@ -138,6 +138,14 @@ public struct PromptTrace: Sendable {
         activeAttention = aActive; activeResidual = rActive
     }
 
+    /// The bytes this run holds (its cached tensors and active-feature lists), for caches that bound their memory.
+    public var memoryFootprint: Int {
+        let tensors = residPre + pattern + scores + z + mlpOut.compactMap { $0 } + [positions, finalResidual]
+            + Array(attentionError.values) + Array(residualError.values)
+        let active = (Array(activeAttention.values) + Array(activeResidual.values)).reduce(0) { $0 + $1.reduce(0) { $0 + 24 + 16 * $1.count } }
+        return tensors.reduce(0) { $0 + 4 * $1.count } + 4 * scale.reduce(0) { $0 + $1.count } + active
+    }
+
     /// The active features of each row of `x` `[pos, d_in]` and the error `x − x̂`: one encoder product, one
     /// pass over the pre-activations (standard and JumpReLU SAEs; TopK ones go through ``SAE/activations(_:)``),
     /// and the reconstruction summed over the active features' decoder rows only (a few dozen per row, not d_sae).

@@ -96,6 +96,8 @@ public struct TraceGraph: Sendable {
     public let links: [Link]
     /// QK attributions of the strongest links through attention.
     public let qk: [QKAttribution]
+    /// Nodes asked to be expanded (``PromptTrace/trace(_:expanding:options:)``) that no kept link reached.
+    public internal(set) var unreached: [TraceNode] = []
     /// `nodes`' index by node, and the links into each node (largest |weight| first), built once.
     private let position: [TraceNode: Int]
     private let linksInto: [TraceNode: [Link]]
@@ -132,6 +134,23 @@ extension PromptTrace {
     /// attention (``qkAttribution(layer:head:destination:source:maxPairs:)``).
     /// - Throws: ``TraceOptionError`` for bad options, ``TraceError`` for roots outside the run or leaves.
     public func trace(_ requested: [TraceNode], options: TraceOptions = TraceOptions()) throws -> TraceGraph {
+        try trace(requested, options: options) { _, level in level < options.depth }
+    }
+
+    /// The graph a researcher grows by hand: the `roots` expanded, and below them exactly the reachable
+    /// nodes named in `expanding` (each into its largest terms, as ``TraceOptions`` keeps them; `depth` is
+    /// not used). Named nodes that no kept link reaches are left out (``TraceGraph/unreached``), so a
+    /// saved state still opens when the options that kept their links have changed.
+    /// - Throws: as ``trace(_:options:)``.
+    public func trace(_ roots: [TraceNode], expanding: Set<TraceNode>, options: TraceOptions = TraceOptions()) throws -> TraceGraph {
+        let rootSet = Set(roots)
+        var graph = try trace(roots, options: options) { node, _ in rootSet.contains(node) || expanding.contains(node) }
+        graph.unreached = expanding.filter { graph.record($0) == nil }.sorted()
+        return graph
+    }
+
+    /// The trace, expanding each reached node for which `expand(node, level)` holds.
+    private func trace(_ requested: [TraceNode], options: TraceOptions, expand: (TraceNode, Int) -> Bool) throws -> TraceGraph {
         try options.validate()
         var seenRoots: Set<TraceNode> = []
         let roots = requested.filter { seenRoots.insert($0).inserted }          // a root named twice is traced once
@@ -146,9 +165,9 @@ extension PromptTrace {
         var frontier = Array(Set(roots)).sorted(by: >)
         for r in frontier { depth[r] = 0 }
         var level = 0
-        while !frontier.isEmpty && level < options.depth {
+        while !frontier.isEmpty {
             var next: [TraceNode] = []
-            for node in frontier where expanded[node] == nil {
+            for node in frontier where expanded[node] == nil && expand(node, level) {
                 let value = try self.value(of: node)!
                 values[node] = value
                 let terms = try self.terms(of: node).filter { !options.featuresOnly || $0.source.isExpandable }

@@ -82,33 +82,21 @@ public struct CircuitTraceReport {
             if roots.isEmpty && r.position == nil { roots = run.strongestAttentionFeatures(count: r.top).map(\.node) }
             guard !roots.isEmpty else { throw NoFeatureFires(position: r.position) }
         }
+        try self.init(run: run, graph: try run.trace(roots, options: r.options), prompt: r.prompt, model: model, saeNames: saeNames,
+                      labeler: NodeLabeler(tracer: tracer, tokenizer: tokenizer, model: model))
+    }
+
+    /// A report of a graph already traced in `run` (the explorer's, grown by hand), labelled by `labeler`.
+    public init(run: PromptTrace, graph: TraceGraph, prompt: String, model: LoadedModel, saeNames: [String], labeler: NodeLabeler) {
         self.run = run
-        graph = try run.trace(roots, options: r.options)
-        tokenStrings = tokenizer.stringTokens(tokens)
-        prompt = r.prompt
+        self.graph = graph
+        tokenStrings = labeler.tokenizer.stringTokens(run.tokens)
+        self.prompt = prompt
         modelName = model.name
         self.saeNames = saeNames
-        headLabels = (0..<tracer.model.config.nLayers).map { model.headLabels(layer: $0) }
-        var labels: [TraceNode: String] = [:]
-        let w = tracer.model.weights
-        let strings = tokenStrings
-        func promoted(_ effect: Tensor) -> String {
-            let top = effect.topK(3).indices.values
-            return "→ " + top.map { "\"" + tokenizer.decode([$0]) + "\"" }.joined(separator: " ")
-        }
+        headLabels = labeler.headLabels
         let named = graph.nodes.map(\.node) + graph.qk.flatMap { q in q.pairs.flatMap { [$0.query, $0.key] } }
-        for n in named where labels[n] == nil {
-            switch n {
-            case .attentionFeature(let l, _, let f):
-                labels[n] = promoted(FeatureAttribution.logitEffects(tracer.attention[l]!.sae, features: [f], wO: w.blocks[l].wO, wU: w.wU).reshaped([-1]))
-            case .residualFeature(let l, _, let f):
-                labels[n] = promoted(tracer.residual[l]!.sae.wDec.sliced(axis: 0, f..<(f + 1)).matmul(w.wU).reshaped([-1]))
-            case .tokenEmbedding(let p, _): labels[n] = "\"" + strings[p] + "\""
-            case .head(let l, _, let h): labels[n] = model.headLabels(layer: l)[h]
-            default: labels[n] = ""
-            }
-        }
-        self.labels = labels
+        labels = labeler.labels(named, tokenStrings: tokenStrings)
     }
 
     func label(_ n: TraceNode) -> String { labels[n] ?? "" }

@@ -11,30 +11,22 @@ import tempfile
 import time
 
 import torch
-from sae_lens import StandardSAE, StandardSAEConfig
-from transformer_lens import HookedTransformer, HookedTransformerConfig
+from sae_lens import StandardSAE
 
+from shapes import D_SAE, random_gpt2_small, standard_sae
 from timing import best
 
-POS, D_SAE, L0 = 128, 24576, 64
+POS, L0 = 128, 64
 
 
 def run():
     torch.manual_seed(0)
-    cfg = HookedTransformerConfig(n_layers=12, d_model=768, n_heads=12, d_head=64, d_mlp=3072, n_ctx=1024, d_vocab=50257,
-                                  act_fn="gelu_new", normalization_type="LNPre", device="cpu", seed=0)
-    model = HookedTransformer(cfg).eval()
+    model = random_gpt2_small()
     tokens = torch.cat([torch.tensor([50256]), torch.randint(0, 50257, (POS - 1,))])[None]
     folder = tempfile.mkdtemp()
     try:
         for kind, seed in (("attn", 2), ("resid", 3)):
-            s = StandardSAE(StandardSAEConfig(d_in=768, d_sae=D_SAE, dtype="float32", device="cpu"))
-            g = torch.Generator().manual_seed(seed)
-            with torch.no_grad():
-                s.W_dec.copy_(torch.nn.functional.normalize(torch.randn(D_SAE, 768, generator=g), dim=-1))
-                s.W_enc.copy_(s.W_dec.T)
-                s.b_dec.zero_()
-            s.save_model(os.path.join(folder, kind))
+            standard_sae(seed).save_model(os.path.join(folder, kind))
 
         saes = {}
 

@@ -5,31 +5,18 @@ encode, then recursive DFA with the frozen-pattern algebra (vectorised over sour
 SAEs of 24576 features (one set of weights per kind, each with its own calibrated encoder bias, L0 ≈ 64),
 a 128-token prompt, depth 3, 6 feature children per node, no threshold. Timing: best of 3."""
 import torch
-from sae_lens import StandardSAE, StandardSAEConfig
-from transformer_lens import HookedTransformer, HookedTransformerConfig
 
+from shapes import D_SAE, random_gpt2_small, standard_sae
 from timing import best
 
-POS, D_SAE, L0 = 128, 24576, 64
+POS, L0 = 128, 64
 
 
 def run():
     torch.manual_seed(0)
-    cfg = HookedTransformerConfig(n_layers=12, d_model=768, n_heads=12, d_head=64, d_mlp=3072, n_ctx=1024, d_vocab=50257,
-                                  act_fn="gelu_new", normalization_type="LNPre", device="cpu", seed=0)
-    model = HookedTransformer(cfg).eval()
+    model = random_gpt2_small()
     tokens = torch.cat([torch.tensor([50256]), torch.randint(0, 50257, (POS - 1,))])[None]
-
-    def sae(seed):
-        s = StandardSAE(StandardSAEConfig(d_in=768, d_sae=D_SAE, dtype="float32", device="cpu"))
-        g = torch.Generator().manual_seed(seed)
-        with torch.no_grad():
-            s.W_dec.copy_(torch.nn.functional.normalize(torch.randn(D_SAE, 768, generator=g), dim=-1))
-            s.W_enc.copy_(s.W_dec.T)
-            s.b_dec.zero_()
-        return s
-
-    attn_base, resid_base = sae(2), sae(3)
+    attn_base, resid_base = standard_sae(2), standard_sae(3)
     with torch.no_grad():
         _, cache = model.run_with_cache(tokens)
     # Per site: the SAE's encoder bias calibrated to L0 ≈ 64 on this prompt (weights shared).

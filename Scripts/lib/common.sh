@@ -127,28 +127,11 @@ ensure_corpus() {
     ln -sfn "$src" "$CACHE/corpus/python3-doc"
 }
 
-# A Python virtual environment in the cache with the given pip requirements.
-# Prints the path of its python. The CPU wheel of torch is found by pip through its find-links.
-ensure_python_env() {
-    local env="$CACHE/pyenv"
-    local stamp="$env/.requirements"
-    local wanted="$*"
-    if [ -x "$env/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then
-        echo "$env/bin/python"; return 0
-    fi
-    command -v python3 >/dev/null || ensure_apt_packages python3
-    python3 -c 'import venv, ensurepip' 2>/dev/null || ensure_apt_packages python3-venv
-    log "preparing the Python environment in $env: $wanted"
-    [ -x "$env/bin/python" ] || python3 -m venv "$env" >&2
-    "$env/bin/python" -m pip install -q $wanted >&2 || die "pip could not install: $wanted"
-    echo "$wanted" > "$stamp"
-    echo "$env/bin/python"
-}
-
-# A small virtual environment of its own ($CACHE/NAME-env) with the given requirements; prints its python.
+# A Python virtual environment in DIR with the given pip requirements (installed once; again when they
+# change); prints the path of its python. The CPU wheel of torch is found by pip through its find-links.
 ensure_python_venv() {
-    local name="$1"; shift
-    local env="$CACHE/$name-env" wanted="$*"
+    local env="$1"; shift
+    local wanted="$*"
     if [ -x "$env/bin/python" ] && [ "$(cat "$env/.requirements" 2>/dev/null)" = "$wanted" ]; then
         echo "$env/bin/python"; return 0
     fi
@@ -160,6 +143,9 @@ ensure_python_venv() {
     echo "$wanted" > "$env/.requirements"
     echo "$env/bin/python"
 }
+
+# The reference environment ($CACHE/pyenv: torch, TransformerLens, SAELens, …) with the given requirements.
+ensure_python_env() { ensure_python_venv "$CACHE/pyenv" "$@"; }
 
 # Requirements of the benchmark baselines and of Scripts/reference.
 PYTHON_BASELINE_REQUIREMENTS="torch==2.13.0+cpu numpy h5py safetensors transformer_lens<4 sae_lens"

@@ -3,6 +3,7 @@
 
 import Foundation
 import SparseAutoencoder
+import Synchronization
 import Tensor
 import Transformer
 
@@ -108,7 +109,8 @@ public struct PromptTrace: Sendable {
     /// activation, and the SAE's error `x − x̂` `[pos, d_in]`.
     public let activeAttention: [Int: [[(feature: Int, activation: Float)]]]
     public let activeResidual: [Int: [[(feature: Int, activation: Float)]]]
-    let attentionError: [Int: Tensor], residualError: [Int: Tensor]
+    /// Each SAE's error `x − x̂` `[pos, d_in]`, computed on first use (a run answered without an expansion never pays for it).
+    private let errors = ErrorStore()
 
     init(tracer: CircuitTracer, tokens: [Int]) throws {
         self.tracer = tracer
@@ -130,36 +132,48 @@ public struct PromptTrace: Sendable {
         mlpOut = (0..<c.nLayers).map { c.attnOnly ? nil : cache[.mlpOut($0)]!.reshaped([n, c.dModel]).contiguous() }
         positions = tracer.model.weights.wPos.sliced(axis: 0, 0..<n).contiguous()
         finalResidual = out.residual.reshaped([n, c.dModel]).contiguous()
-        var aErr: [Int: Tensor] = [:], rErr: [Int: Tensor] = [:]
         var aActive: [Int: [[(feature: Int, activation: Float)]]] = [:], rActive: [Int: [[(feature: Int, activation: Float)]]] = [:]
-        for (l, s) in tracer.attention { (aActive[l], aErr[l]) = Self.encode(s.sae, z[l]) }
-        for (l, s) in tracer.residual { (rActive[l], rErr[l]) = Self.encode(s.sae, residPre[l]) }
-        attentionError = aErr; residualError = rErr
+        for (l, s) in tracer.attention { aActive[l] = Self.encode(s.sae, z[l]) }
+        for (l, s) in tracer.residual { rActive[l] = Self.encode(s.sae, residPre[l]) }
         activeAttention = aActive; activeResidual = rActive
     }
 
-    /// The bytes this run holds (its cached tensors and active-feature lists), for caches that bound their memory.
-    public var memoryFootprint: Int {
-        let tensors = residPre + pattern + scores + z + mlpOut.compactMap { $0 } + [positions, finalResidual]
-            + Array(attentionError.values) + Array(residualError.values)
-        let active = (Array(activeAttention.values) + Array(activeResidual.values)).reduce(0) { $0 + $1.reduce(0) { $0 + 24 + 16 * $1.count } }
-        return tensors.reduce(0) { $0 + 4 * $1.count } + 4 * scale.reduce(0) { $0 + $1.count } + active
+    /// The attention SAE of layer `l`'s error `hook_z − x̂` `[pos, n_heads·d_head]`.
+    func attentionError(_ l: Int) -> Tensor {
+        errors.value(residual: false, layer: l) { Self.error(tracer.attention[l]!.sae, z[l], activeAttention[l]!) }
     }
 
-    /// The active features of each row of `x` `[pos, d_in]` and the error `x − x̂`: one encoder product, one
-    /// pass over the pre-activations (standard and JumpReLU SAEs; TopK ones go through ``SAE/activations(_:)``),
-    /// and the reconstruction summed over the active features' decoder rows only (a few dozen per row, not d_sae).
-    static func encode(_ sae: SAE, _ x: Tensor) -> (active: [[(feature: Int, activation: Float)]], error: Tensor) {
+    /// The residual SAE of layer `l`'s error `hook_resid_pre − x̂` `[pos, d_model]`.
+    func residualError(_ l: Int) -> Tensor {
+        errors.value(residual: true, layer: l) { Self.error(tracer.residual[l]!.sae, residPre[l], activeResidual[l]!) }
+    }
+
+    /// The bytes this run holds (its cached tensors and active-feature lists, and every SAE error as if all were
+    /// computed), for caches that bound their memory.
+    public var memoryFootprint: Int {
+        let tensors = residPre + pattern + scores + z + mlpOut.compactMap { $0 } + [positions, finalResidual]
+        let errors = (tracer.attention.values.map(\.sae.config.dIn) + tracer.residual.values.map(\.sae.config.dIn)).reduce(0) { $0 + $1 * tokens.count }
+        let active = (Array(activeAttention.values) + Array(activeResidual.values)).reduce(0) { $0 + $1.reduce(0) { $0 + 24 + 16 * $1.count } }
+        return (tensors.reduce(0) { $0 + $1.count } + errors + scale.reduce(0) { $0 + $1.count }) * 4 + active
+    }
+
+    /// The active features of each row of `x` `[pos, d_in]`: one encoder product and one pass over the
+    /// pre-activations (standard and JumpReLU SAEs; TopK ones go through ``SAE/activations(_:)``).
+    static func encode(_ sae: SAE, _ x: Tensor) -> [[(feature: Int, activation: Float)]] {
         let pre = sae.encodePre(x).contiguous()
-        let active: [[(feature: Int, activation: Float)]]
         switch sae.config.architecture {
-        case .standard: active = Self.active(pre, threshold: nil)
-        case .jumpReLU: active = Self.active(pre, threshold: sae.threshold!.contiguous())
-        case .topK: active = Self.active(sae.activations(pre).contiguous(), threshold: nil)
+        case .standard: return Self.active(pre, threshold: nil)
+        case .jumpReLU: return Self.active(pre, threshold: sae.threshold!.contiguous())
+        case .topK: return Self.active(sae.activations(pre).contiguous(), threshold: nil)
         }
+    }
+
+    /// The error `x − x̂` of `x` `[pos, d_in]` given its active features: the reconstruction summed over the active
+    /// features' decoder rows only (a few dozen per row, not d_sae).
+    static func error(_ sae: SAE, _ x: Tensor, _ active: [[(feature: Int, activation: Float)]]) -> Tensor {
         let d = sae.config.dIn
         let wDec = sae.wDec.contiguous(), bDec = sae.bDec.contiguous(), xc = x.contiguous()
-        let error = Tensor(shape: x.shape, unsafeUninitialized: { e in
+        return Tensor(shape: x.shape, unsafeUninitialized: { e in
             xc.withUnsafeBufferPointer { xp in
                 wDec.withUnsafeBufferPointer { w in
                     bDec.withUnsafeBufferPointer { b in
@@ -179,7 +193,6 @@ public struct PromptTrace: Sendable {
                 }
             }
         })
-        return (active, error)
     }
 
     /// The entries of each row of `pre` `[pos, d_sae]` that fire — `> 0`, and `> θ_j` with JumpReLU thresholds
@@ -276,4 +289,20 @@ public struct PromptTrace: Sendable {
 
     /// The attention score (before softmax) `q_t · k_s / √d_head` of layer `l`, head `h` (−∞ for s > t).
     public func score(layer l: Int, head h: Int, destination t: Int, source s: Int) -> Float { scores[l][h, t, s] }
+}
+
+/// A run's SAE errors, each computed once on first use; safe to share between threads (two threads asking at
+/// once may both compute it; one result is kept).
+final class ErrorStore: Sendable {
+    private let store = Mutex<[[Int]: Tensor]>([:])
+    func value(residual: Bool, layer: Int, _ compute: () -> Tensor) -> Tensor {
+        let key = [residual ? 1 : 0, layer]
+        if let t = store.withLock({ $0[key] }) { return t }
+        let t = compute()
+        return store.withLock { s in
+            if let kept = s[key] { return kept }
+            s[key] = t
+            return t
+        }
+    }
 }

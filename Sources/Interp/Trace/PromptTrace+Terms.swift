@@ -76,7 +76,7 @@ struct ResidualReader {
                     out.append((.residualFeature(layer: layer, position: s, feature: active[i].feature), v.map { $0 * a }))
                 }
             }
-            out.append((.residualError(layer: layer, position: s), Self.times(run.residualError[layer]!.sliced(axis: 0, s..<(s + 1)), reading)[0]))
+            out.append((.residualError(layer: layer, position: s), Self.times(run.residualError(layer).sliced(axis: 0, s..<(s + 1)), reading)[0]))
             out.append((.bias(kind: .residualDecoder, layer: layer, position: s), decoderBias!))
             return out
         }
@@ -96,7 +96,7 @@ struct ResidualReader {
                         out.append((.attentionFeature(layer: l, position: s, feature: active[i].feature), v.map { $0 * f }))
                     }
                 }
-                out.append((.attentionError(layer: l, position: s), Self.times(run.attentionError[l]!.sliced(axis: 0, s..<(s + 1)), projected[l])[0]))
+                out.append((.attentionError(layer: l, position: s), Self.times(run.attentionError(l).sliced(axis: 0, s..<(s + 1)), projected[l])[0]))
             } else {
                 let dh = c.dHead
                 for h in 0..<c.nHeads {

@@ -31,7 +31,7 @@ function fmt(x, digits = 4) {
   if (x === null || x === undefined) return '—';
   if (typeof x !== 'number') return String(x);
   const s = Math.abs(x) >= 1e-3 || x === 0 ? x.toPrecision(digits) : x.toExponential(digits - 1);
-  return (x > 0 ? '+' : '') + String(Number(s)).replace(/^(-?)0\./, '$10.');
+  return (x > 0 ? '+' : '') + String(Number(s));
 }
 
 function setBusy(delta) {
@@ -213,7 +213,8 @@ function stageName(s) {
 function drawGraph() {
   const g = state.graph, n = state.run.tokens.length;
   const stages = [...new Set(g.nodes.map(stageOf))].sort((a, b) => b - a);
-  const colW = Math.max(34, Math.min(72, 860 / n)), rowH = 70, left = 70, top = 30;
+  const left = 70, top = 30, rowH = 70, room = Math.max(300, $('graph-box').clientWidth - left - 12);
+  const colW = Math.max(30, Math.min(72, room / n));   // fit the column when it can; scroll when the prompt is long
   const width = left + colW * n + 10, height = top + rowH * Math.max(stages.length - 1, 0) + 50;
   const slots = new Map();
   for (const node of g.nodes) {

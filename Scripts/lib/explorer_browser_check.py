@@ -187,7 +187,6 @@ def full_scenario(driver, api, base, shots, downloads):
         for p, cell in enumerate(layer["cells"]):
             td = driver.find_element(By.CSS_SELECTOR, f"#overview td[data-kind='{layer['kind']}'][data-layer='{layer['layer']}'][data-pos='{p}']")
             check(int(td.get_attribute("data-count")) == cell["count"], f"overview cell {layer['kind']} L{layer['layer']} @{p}: count")
-    shot(driver, shots, "fixture-overview")
 
     # 2. Open the last token's layer-1 cell and click its strongest feature.
     last = len(run["tokens"]) - 1
@@ -212,7 +211,6 @@ def full_scenario(driver, api, base, shots, downloads):
     check(len(dfa) == len(run["tokens"]) and all(close(float(d.get_attribute("data-value")), v, 1e-3 + abs(v)) for d, v in zip(dfa, expand["byPosition"])),
           "the DFA by source position is the API's")
     check(len(driver.find_elements(By.CSS_SELECTOR, "#heads .bars div")) == len(expand["byHead"] or []), "one bar per head")
-    shot(driver, shots, "fixture-feature")
 
     # 3. Expand two levels: a term of the root, then a term of that term.
     def expand_first_term():
@@ -265,7 +263,6 @@ def full_scenario(driver, api, base, shots, downloads):
               "the QK pairs are the API's")
         bars = driver.find_elements(By.CSS_SELECTOR, "#qk-pattern div")
         check(len(bars) == req["destination"] + 1, "the pattern row has a bar per source")
-        shot(driver, shots, "fixture-qk")
 
     # 6. Ablate the root feature.
     click(driver, driver.find_element(By.CSS_SELECTOR, f"#graph circle[data-id='{root}']"))

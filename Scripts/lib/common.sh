@@ -127,6 +127,13 @@ ensure_corpus() {
     ln -sfn "$src" "$CACHE/corpus/python3-doc"
 }
 
+# Builds the package as the test command does (release, -enable-testing, the test targets too), so that the
+# checks CI runs after Scripts/test reuse its build instead of making another; prints the executables' folder.
+build_as_tests() {
+    (cd "$ROOT" && swift build -c release -Xswiftc -enable-testing --build-tests >&2)
+    echo "$ROOT/.build/release"
+}
+
 # A Python virtual environment in DIR with the given pip requirements (installed once; again when they
 # change); prints the path of its python. The CPU wheel of torch is found by pip through its find-links.
 ensure_python_venv() {

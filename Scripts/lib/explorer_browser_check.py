@@ -375,11 +375,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("binary")
     ap.add_argument("--screenshots")
+    ap.add_argument("--planted-saes", help="attention SAEs for the planted model (default: its default SAE, trained into the cache on first use)")
     args = ap.parse_args()
     downloads = tempfile.mkdtemp()
     driver = browser(downloads)
     try:
-        proc, base = start_server(args.binary, [])
+        proc, base = start_server(args.binary, ["--saes", args.planted_saes] if args.planted_saes else [])
         try:
             planted_scenario(driver, API(base), base, args.screenshots)
         finally:

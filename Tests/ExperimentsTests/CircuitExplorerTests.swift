@@ -3,6 +3,9 @@
 // links and unexplained part give its value), its page (token text escaped), and typed errors before any work.
 
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Testing
 import TensorTestSupport
 @testable import Experiments
@@ -147,5 +150,48 @@ import Transformer
             #expect(r.status != 0 && r.stderr.contains(says), "\(extra): status \(r.status), \(r.stderr.prefix(400))")
         }
         #expect(!FileManager.default.fileExists(atPath: out + "/trace.json"))
+    }
+
+    /// `serve` as a user starts it: on 127.0.0.1, saying so, answering on the address it prints; bad options and
+    /// inputs refused before it listens.
+    @Test func serveListensOnLoopbackAndSaysSo() async throws {
+        let i = try Self.inputs()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("circuit-explorer")
+        p.arguments = ["serve", "--model", i.model, "--saes", i.attention, "--resid-saes", i.residual, "--port", "0"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = Pipe()
+        try p.run()
+        defer { p.terminate(); p.waitUntilExit() }
+        var text = ""
+        let deadline = Date().addingTimeInterval(120)
+        while !text.contains("Listening") && Date() < deadline && p.isRunning {
+            text += String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
+        }
+        let address = try #require(text.split(separator: "\n").first { $0.hasPrefix("Circuit Explorer: ") }.map { String($0.dropFirst(18)) }, "\(text)")
+        #expect(address.hasPrefix("http://127.0.0.1:"))
+        #expect(text.contains("Listening on 127.0.0.1 only"))
+        let (info, _) = try await URLSession.shared.data(from: URL(string: address + "api/info")!)
+        let json = try #require(try JSONSerialization.jsonObject(with: info) as? [String: Any])
+        #expect(json["attentionLayers"] as? [Int] == [0, 1] && json["residualLayers"] as? [Int] == [1])
+        let (page, _) = try await URLSession.shared.data(from: URL(string: address)!)
+        #expect(String(decoding: page, as: UTF8.self).contains("Attention Circuit Explorer"))
+
+        let base = ["serve", "--model", i.model, "--saes", i.attention, "--port", "0"]
+        let cases: [([String], String)] = [
+            (["--port", "70000"], "--port is 70000; allowed: 0…65535"),
+            (["--max-prompt-bytes", "0"], "--max-prompt-bytes is 0"),
+            (["--cache-mb", "0"], "--cache-mb is 0"),
+            (["--concurrency", "0"], "--concurrency is 0"),
+            (["--host", ""], "--host is empty"),
+            (["--dashboards", "/nonexistent"], "give LAYER=DIR"),
+            (["--dashboards", "5=/nonexistent"], "layer 5, which has no attention SAE"),
+            (["--dashboards", "1=/nonexistent"], "has no features/ folder"),
+        ]
+        for (extra, says) in cases {
+            let r = try Self.run(base + extra)
+            #expect(r.status != 0 && r.stderr.contains(says), "\(extra): status \(r.status), \(r.stderr.prefix(400))")
+        }
     }
 }

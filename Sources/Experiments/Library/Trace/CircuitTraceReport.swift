@@ -82,8 +82,8 @@ public struct CircuitTraceReport {
             if roots.isEmpty && r.position == nil { roots = run.strongestAttentionFeatures(count: r.top).map(\.node) }
             guard !roots.isEmpty else { throw NoFeatureFires(position: r.position) }
         }
-        try self.init(run: run, graph: try run.trace(roots, options: r.options), prompt: r.prompt, model: model, saeNames: saeNames,
-                      labeler: NodeLabeler(tracer: tracer, tokenizer: tokenizer, model: model))
+        let graph = try run.trace(roots, options: r.options)
+        self.init(run: run, graph: graph, prompt: r.prompt, model: model, saeNames: saeNames, labeler: NodeLabeler(tracer: tracer, tokenizer: tokenizer, model: model))
     }
 
     /// A report of a graph already traced in `run` (the explorer's, grown by hand), labelled by `labeler`.

@@ -105,8 +105,7 @@ public struct PromptTrace: Sendable {
     let positions: Tensor
     /// The final residual stream `[pos, d_model]` (before `ln_final`), for next-token predictions.
     public let finalResidual: Tensor
-    /// Per layer with an SAE: the active features per position (feature, activation) by decreasing
-    /// activation, and the SAE's error `x − x̂` `[pos, d_in]`.
+    /// Per layer with an SAE: the active features per position (feature, activation) by decreasing activation.
     public let activeAttention: [Int: [[(feature: Int, activation: Float)]]]
     public let activeResidual: [Int: [[(feature: Int, activation: Float)]]]
     /// Each SAE's error `x − x̂` `[pos, d_in]`, computed on first use (a run answered without an expansion never pays for it).

@@ -5,7 +5,7 @@ middle of their requests (after half a request, or right after sending one). Pas
 request got a 200, the server still answers afterwards, and its memory (VmRSS) stayed within a bound over
 its size after warm-up. Prints the latency percentiles and a RESULT line. Standard library only.
 
-    explorer_load.py BINARY [--clients 16] [--seconds 20] [--cache-mb 8] [-- server args...]
+    explorer_load.py BINARY [--clients 16] [--seconds 20] [--cache-mb 8] [--saes PATH]
 """
 
 import argparse
@@ -57,9 +57,9 @@ def main():
     ap.add_argument("--prompts", type=int, default=40)
     ap.add_argument("--cache-mb", type=int, default=8)
     ap.add_argument("--rss-growth-mb", type=float, default=300, help="allowed growth of the server's memory over its size after warm-up")
-    ap.add_argument("server_args", nargs="*")
+    ap.add_argument("--saes", help="attention SAEs for the server (default: the planted model's default SAE)")
     args = ap.parse_args()
-    proc, url = start_server(args.binary, ["--cache-mb", str(args.cache_mb), *args.server_args])
+    proc, url = start_server(args.binary, ["--cache-mb", str(args.cache_mb)] + (["--saes", args.saes] if args.saes else []))
     host, port = url.hostname, url.port
     rng = random.Random(0)
     words = "the quick brown fox jumps over lazy dog cat sat on mat red blue green one two three four five".split()

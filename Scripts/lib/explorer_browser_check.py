@@ -312,6 +312,7 @@ def hostile_scenario(driver, base, shots):
     driver.find_element(By.ID, "run").click()
     settle(driver)
     check(driver.execute_script("return window.__pwned === undefined"), "no script from the prompt ran")
+    check(not driver.find_element(By.ID, "workspace").is_displayed(), "a new prompt shows no graph until a feature is traced")
     check(not driver.find_elements(By.CSS_SELECTOR, "#tokens img, #overview img, #tokens script, #tokens b, #overview b"), "no element was made from the prompt")
     text = driver.execute_script("return Array.from(document.querySelectorAll('#tokens .tok')).slice(1).map(t => t.lastChild.textContent).join('')")
     check(text == HOSTILE.replace("\x07", "\\x07"), f"the prompt is shown as its text, control characters visible: {text!r}")

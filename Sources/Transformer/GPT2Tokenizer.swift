@@ -128,11 +128,22 @@ public final class GPT2Tokenizer: @unchecked Sendable {
             throw fail("added token \(token.debugDescription) (id \(id)) is empty or has another id in the vocabulary")
         }
         var decoder: [Int: [UInt8]] = [:]
-        for (token, id) in addedTokens { decoder[id] = Array(token.utf8) }
-        for (token, id) in encoder {
+        var owner: [Int: String] = [:]          // one string per id, or decoding could not give back what was encoded
+        func claim(_ id: Int, _ token: String) throws {
+            if let other = owner[id], other != token {
+                throw fail("id \(id) is given to both \(other.debugDescription) and \(token.debugDescription)")
+            }
+            owner[id] = token
+        }
+        for (token, id) in addedTokens.sorted(by: { $0.key < $1.key }) {
+            try claim(id, token)
+            decoder[id] = Array(token.utf8)
+        }
+        for (token, id) in encoder.sorted(by: { $0.key < $1.key }) {
             if addedTokens[token] != nil { continue }
             let bytes = token.compactMap { symbolToByte[$0] }
             guard !token.isEmpty, bytes.count == token.count else { throw fail("token \(token.debugDescription) is not spelt in GPT-2's byte symbols") }
+            try claim(id, token)
             decoder[id] = bytes
         }
         self.decoder = decoder

@@ -128,5 +128,13 @@ func referenceBPE(_ initial: [String], ranks: [GPT2Tokenizer.Pair: Int]) -> [Str
         refused(negative, [], "-1")
         var noEOT = base; noEOT["<|endoftext|>"] = nil
         refused(noEOT, [], "endoftext")
+        // An added token whose id the vocabulary gives to another string (a fuzzing finding: decoding then gave
+        // back the other string).
+        do {
+            _ = try GPT2Tokenizer(encoder: base, merges: [("a", "b")], addedTokens: ["<|pad|>": 257], path: "v.json")
+            Issue.record("accepted an added token sharing id 257 with \"ab\"")
+        } catch let e as FileFormatError {
+            #expect(e.reason == .corrupt && e.detail.contains("id 257 is given to both") && e.detail.contains("<|pad|>"), "\(e)")
+        } catch { Issue.record("\(error)") }
     }
 }

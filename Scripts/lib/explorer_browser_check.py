@@ -174,11 +174,7 @@ def full_scenario(driver, api, base, shots, downloads):
     """Every view on a model with attention SAEs on two layers and a residual SAE: two levels of expansion."""
     open_page(driver, base)
     # 1. Type a prompt and run it.
-    box = driver.find_element(By.ID, "prompt")
-    box.clear()
-    box.send_keys(PROMPT)
-    driver.find_element(By.ID, "run").click()
-    settle(driver)
+    run_prompt(driver, PROMPT)
     run = api.post("/api/run", {"prompt": PROMPT})
     shown = [t.text for t in driver.find_elements(By.CSS_SELECTOR, "#tokens .tok")]
     check(len(shown) == len(run["tokens"]), f"{len(shown)} tokens shown, the API has {len(run['tokens'])}")
@@ -305,8 +301,7 @@ def full_scenario(driver, api, base, shots, downloads):
 
 def hostile_scenario(driver, base, shots):
     # 9. Markup and control characters are text.
-    driver.get(base)
-    settle(driver)
+    open_page(driver, base)
     box = driver.find_element(By.ID, "prompt")
     driver.execute_script("arguments[0].value = arguments[1]", box, HOSTILE)
     driver.find_element(By.ID, "run").click()

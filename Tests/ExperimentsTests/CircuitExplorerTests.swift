@@ -51,6 +51,14 @@ import Transformer
         return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
     }
 
+    /// Runs the executable with each case's extra arguments; each must fail, saying the case's text.
+    static func expectRefused(_ base: [String], _ cases: [([String], String)]) throws {
+        for (extra, says) in cases {
+            let r = try run(base + extra)
+            #expect(r.status != 0 && r.stderr.contains(says), "\(extra): status \(r.status), \(r.stderr.prefix(400))")
+        }
+    }
+
     @Test func traceWritesTheGraphAndThePage() throws {
         let i = try Self.inputs()
         let out = temporaryDirectory().path
@@ -145,10 +153,7 @@ import Transformer
             (["--resid-saes", i.wrongHook], "residual SAE \(i.wrongHook)"),
             (["--resid-saes", i.attention + "/L1"], "it must read blocks.L.hook_resid_pre"),
         ]
-        for (extra, says) in cases {
-            let r = try Self.run(base + extra)
-            #expect(r.status != 0 && r.stderr.contains(says), "\(extra): status \(r.status), \(r.stderr.prefix(400))")
-        }
+        try Self.expectRefused(base, cases)
         #expect(!FileManager.default.fileExists(atPath: out + "/trace.json"))
     }
 
@@ -189,9 +194,6 @@ import Transformer
             (["--dashboards", "5=/nonexistent"], "layer 5, which has no attention SAE"),
             (["--dashboards", "1=/nonexistent"], "has no features/ folder"),
         ]
-        for (extra, says) in cases {
-            let r = try Self.run(base + extra)
-            #expect(r.status != 0 && r.stderr.contains(says), "\(extra): status \(r.status), \(r.stderr.prefix(400))")
-        }
+        try Self.expectRefused(base, cases)
     }
 }

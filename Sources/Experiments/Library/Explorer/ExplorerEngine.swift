@@ -119,8 +119,13 @@ public final class ExplorerEngine: Sendable {
         return logits.map { Float(Double($0) - lse) }
     }
 
+    /// The indices of the `count` largest values, largest first (a partial selection, not a sort of d_vocab entries).
+    static func top(_ values: [Float], _ count: Int) -> [Int] {
+        Tensor(values).topK(min(count, values.count)).indices.values
+    }
+
     func predictions(_ logProbs: [Float], logits: [Float], count: Int = 10) -> [Prediction] {
-        logProbs.indices.sorted { logProbs[$0] != logProbs[$1] ? logProbs[$0] > logProbs[$1] : $0 < $1 }.prefix(count).map {
+        Self.top(logProbs, count).map {
             Prediction(token: $0, text: tokenizer.decode([$0]), logit: logits[$0], logProb: logProbs[$0])
         }
     }
@@ -338,7 +343,7 @@ public final class ExplorerEngine: Sendable {
                 .sorted { abs($0.after - $0.before) > abs($1.after - $1.before) }.prefix(20)
             let strings = tokenizer.stringTokens(run.tokens)
             let labels = labeler.labels(edits.map(\.node) + moved.map(\.node), tokenStrings: strings)
-            let tokenChanges = cleanLP.indices.sorted { abs(editedLP[$0] - cleanLP[$0]) > abs(editedLP[$1] - cleanLP[$1]) }.prefix(10)
+            let tokenChanges = Self.top(zip(editedLP, cleanLP).map { abs($0 - $1) }, 10)
             return InterveneResponse(position: position,
                                      edits: try edits.map { InterveneResponse.Edit(node: info($0.node, labels, strings), before: try run.activation(of: $0.node) ?? 0, after: $0.value) },
                                      clean: predictions(cleanLP, logits: cleanLogits), edited: predictions(editedLP, logits: editedLogits),

@@ -50,7 +50,7 @@ public final class NodeLabeler: Sendable {
             let effects: Tensor                                     // [n, d_vocab]
             if group[0] == 1 {
                 let sae = tracer.residual[group[1]]!.sae
-                effects = Tensor.stack(features.map { sae.wDec.sliced(axis: 0, $0..<($0 + 1)) }, axis: 0).reshaped([features.count, -1]).matmul(w.wU)
+                effects = sae.wDec.gathering(axis: 0, IndexTensor(features)).matmul(w.wU)
             } else {
                 effects = FeatureAttribution.logitEffects(tracer.attention[group[1]]!.sae, features: features, wO: w.blocks[group[1]].wO, wU: w.wU)
             }

@@ -3,7 +3,7 @@
 //
 // Module graph (one way, no cycles — DESIGN.md):
 //
-//   CBLAS, CHDF5, CZlib  <-  Tensor  <-  Transformer        <-  Interp  <-  Experiments  <-  ExplorerServer (Hummingbird)
+//   CBLAS, CHDF5, CZlib, CSnappy, CZstd  <-  Tensor  <-  Transformer        <-  Interp  <-  Experiments  <-  ExplorerServer (Hummingbird)
 //                     Tensor  <-  SparseAutoencoder  <-  Interp
 //
 // No unsafeFlags anywhere: other packages must be able to depend on this one.
@@ -54,12 +54,18 @@ let package = Package(
         // zlib (Debian: zlib1g-dev): deflate-compressed HDF5 chunks and zip CRC-32s.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        // Snappy and Zstandard (Debian: libsnappy-dev, libzstd-dev): Parquet's codecs, Arrow's compressed
+        // buffers and `.jsonl.zst` corpora.
+        .systemLibrary(name: "CSnappy", pkgConfig: "snappy",
+                       providers: [.apt(["libsnappy-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd",
+                       providers: [.apt(["libzstd-dev"])]),
         // OpenMPI (Debian: libopenmpi-dev, openmpi-bin), for data-parallel training only.
         .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
                        providers: [.apt(["libopenmpi-dev"])]),
 
         // MARK: - Library modules
-        .target(name: "Tensor", dependencies: ["CBLAS", "CHDF5", "CZlib"]),
+        .target(name: "Tensor", dependencies: ["CBLAS", "CHDF5", "CZlib", "CSnappy", "CZstd"]),
         .target(name: "Transformer", dependencies: ["Tensor"]),
         .target(name: "SparseAutoencoder", dependencies: ["Tensor"]),
         .target(name: "Interp", dependencies: ["Tensor", "Transformer", "SparseAutoencoder"]),

@@ -53,3 +53,11 @@ toks = [50256, 10, 20, 30, 50256, 40, 50]
 open(f"{root}/corpus/nanogpt", "wb").write(b"\x02" + struct.pack(f"<{len(toks)}H", *toks))
 header = struct.pack("<3i", 20240520, 1, len(toks)) + b"\0" * (1024 - 12)
 open(f"{root}/corpus/llmc", "wb").write(b"\x03" + header + struct.pack(f"<{len(toks)}H", *toks))
+# Kinds 4-7: a file named .jsonl.gz, .jsonl.zst, .json (an array) and .dat, whose format detection decides.
+import gzip
+import subprocess
+lines = b'{"text": "a b"}\n{"text": null}\n{"text": "c"}\n'
+open(f"{root}/corpus/jsonl-gz", "wb").write(b"\x04" + gzip.compress(lines))
+open(f"{root}/corpus/jsonl-zst", "wb").write(b"\x05" + subprocess.run(["zstd", "-q", "-c"], input=lines, capture_output=True, check=True).stdout)
+open(f"{root}/corpus/json-array", "wb").write(b"\x06" + b'[{"text": "a b"}, {"text": null}, {"text": "\\u00e9t\\u00e9"}]')
+open(f"{root}/corpus/sniffed", "wb").write(b"\x07" + "Plain text, détecté by its content.\n".encode())

@@ -4,3 +4,5 @@
 #include <zlib.h>
 
 static inline int czlib_inflate_init(z_stream *stream) { return inflateInit(stream); }
+/// `inflateInit2` (a macro too): `window_bits` 15 + 32 accepts zlib and gzip headers.
+static inline int czlib_inflate_init2(z_stream *stream, int window_bits) { return inflateInit2(stream, window_bits); }

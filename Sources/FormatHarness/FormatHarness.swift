@@ -32,8 +32,13 @@ public enum FormatHarness {
         /// Tokenizer files (`encoder.json` + `vocab.bpe`, split at the first NUL byte), a HuggingFace
         /// `tokenizer.json` (first byte 0xFE), and the real GPT-2 tokenizer on arbitrary text (first byte 0xFF).
         case tokenizer
-        /// Corpora: the first byte picks text, JSONL, nanoGPT `.bin` or llm.c `.bin`.
+        /// Corpora: the first byte picks text, JSONL, nanoGPT `.bin`, llm.c `.bin`, or a file named
+        /// `.jsonl.gz`, `.jsonl.zst`, `.json` or nothing telling, whose format detection decides.
         case corpus
+        /// `ParquetFile`: every top-level string column, read value by value; then the file as a corpus.
+        case parquet
+        /// `ArrowIPCFile` (stream or file format): every string column; then the file as a corpus.
+        case arrow
         /// SAE training checkpoints (`SAETrainer.loadCheckpoint`, `TrainingRun.checkpointInfo`).
         case checkpoint
     }
@@ -158,21 +163,51 @@ public enum FormatHarness {
             let path = scratch + "/corpus"
             try write(bytes.dropFirst(), path)
             let spec: CorpusSpec
-            switch kind % 4 {
+            switch kind % 8 {
             case 0: spec = .textFiles([path])
             case 1: spec = .jsonl([path], field: "text")
             case 2: spec = .nanoGPTBin([path])
-            default: spec = .llmcBin([path])
+            case 3: spec = .llmcBin([path])
+            default:
+                let named = scratch + "/" + ["corpus.jsonl.gz", "corpus.jsonl.zst", "corpus.json", "corpus.dat"][Int(kind % 8) - 4]
+                try? FileManager.default.removeItem(atPath: named)
+                try FileManager.default.moveItem(atPath: path, toPath: named)
+                spec = try CorpusSpec.detect([named])
             }
-            var stream = try DocumentStream(spec)
-            var n = 0
-            while try stream.next() != nil, n < 100_000 { n += 1 }
+            try readAll(spec)
+        case .parquet:
+            let path = scratch + "/data.parquet"
+            try write(bytes, path)
+            let file = try ParquetFile(path: path)
+            for c in file.columns where c.physicalType == .byteArray && c.maxRepetitionLevel == 0 {
+                var r = try file.strings(column: c.name)
+                var n = 0
+                while try r.nextCell() != nil, n < 1_000_000 { n += 1 }
+            }
+            if file.columns.contains(where: { $0.name == "text" }) { try readAll(try CorpusSpec.detect([path])) }
+        case .arrow:
+            let path = scratch + "/data.arrow"
+            try write(bytes, path)
+            let file = try ArrowIPCFile(path: path)
+            for f in file.fields where f.isText {
+                var r = try file.strings(column: f.name)
+                var n = 0
+                while try r.nextCell(limit: 1 << 20) != nil, n < 1_000_000 { n += 1 }
+            }
+            if file.fields.contains(where: { $0.name == "text" }) { try readAll(try CorpusSpec.detect([path])) }
         case .checkpoint:
             let path = scratch + "/checkpoint.h5"
             try write(bytes, path)
             _ = try attempt { _ = try TrainingRun<EmptySource>.checkpointInfo(path) }
             _ = try SAETrainer.loadCheckpoint(from: path)
         }
+    }
+
+    /// Every document of a corpus (at most 100,000).
+    static func readAll(_ spec: CorpusSpec) throws {
+        var stream = try DocumentStream(spec)
+        var n = 0
+        while try stream.next() != nil, n < 100_000 { n += 1 }
     }
 
     nonisolated(unsafe) private static var tokenizer: GPT2Tokenizer?

@@ -1,9 +1,9 @@
-// Corpus: streamed document sources — plain-text files and folders, JSONL, nanoGPT and llm.c token files.
+// Corpus: what a corpus path holds — each file's format decided by its name and its content, checked
+// before any model work; the refusals name the file.
 
 import Foundation
 import Tensor
 import Transformer
-import SparseAutoencoder
 
 /// A document: text to tokenize, or tokens already (from token files).
 public enum Document: Sendable, Equatable {
@@ -14,282 +14,261 @@ public enum Document: Sendable, Equatable {
 /// A problem in a corpus, naming the file and the position.
 public struct CorpusError: Error, CustomStringConvertible, Sendable, Equatable {
     public let path: String
-    /// Line number (JSONL, 1-based) or byte offset (token files).
+    /// Line number (JSON lines, 1-based), byte offset (token files) or row (Parquet, Arrow); 0 for the
+    /// file as a whole.
     public let position: Int
     public let detail: String
+    public init(path: String, position: Int, detail: String) {
+        self.path = path
+        self.position = position
+        self.detail = detail
+    }
     public var description: String { "\(path):\(position): \(detail)" }
 }
 
-/// Where documents come from. Corpora are streamed: files are opened one at a time and read
-/// sequentially; nothing is loaded whole.
-public enum CorpusSpec: Sendable, Equatable {
+/// How one corpus file holds its documents.
+public enum CorpusFormat: String, Sendable, Equatable, Codable, CaseIterable {
+    /// The whole file is one document (`.txt`, `.md`, `.rst`, … or any UTF-8 text).
+    case text
+    /// One JSON object per line; the document is its text field (`.jsonl`, `.ndjson`, a `.json` file
+    /// that starts with `{` — `datasets`' `to_json` writes these).
+    case jsonLines = "json-lines"
+    /// One JSON array of objects (`.json` starting with `[`); read whole, so at most
+    /// ``DocumentStream/maxJSONArrayBytes``.
+    case jsonArray = "json-array"
+    /// nanoGPT `.bin`: little-endian uint16 tokens; documents begin at each `<|endoftext|>`.
+    case nanoGPTBin = "nanogpt-bin"
+    /// llm.c `.bin`: a 256 × int32 header (magic 20240520, version 1, token count), then uint16 tokens.
+    case llmcBin = "llmc-bin"
+    /// Apache Parquet (the hub's dataset shards, `datasets`' `to_parquet`): one document per row of
+    /// the text column.
+    case parquet
+    /// Apache Arrow IPC, stream or file (`datasets`' cache and `save_to_disk` folders): one document
+    /// per row of the text column.
+    case arrow
+
+    /// Whether documents come from a named field (JSON and columnar formats).
+    public var hasFields: Bool { [.jsonLines, .jsonArray, .parquet, .arrow].contains(self) }
+}
+
+/// One file of a corpus and how to read it.
+public struct CorpusFile: Sendable, Equatable, Codable {
+    public var path: String
+    public var format: CorpusFormat
+    /// gzip or Zstandard around the whole file (`.jsonl.gz`, `.jsonl.zst`, `.txt.gz`, …).
+    public var compression: CompressionCodec?
+
+    public init(path: String, format: CorpusFormat, compression: CompressionCodec? = nil) {
+        self.path = path
+        self.format = format
+        self.compression = compression
+    }
+}
+
+extension CompressionCodec: Codable {}
+
+/// Where documents come from: files, each with its format, and the field that holds the text.
+/// ``detect(_:textField:)`` builds one from paths; the static constructors name one format for all
+/// paths (folders among them are expanded when the stream opens).
+public struct CorpusSpec: Sendable, Equatable {
+    public var files: [CorpusFile]
+    /// The field holding each document's text in JSON, Parquet and Arrow files.
+    public var textField: String
+    /// Files found in the given folders and passed over, with why (a dataset folder's metadata, lock
+    /// and hidden files, `datasets`' derived `cache-*.arrow` files).
+    public var skipped: [Skipped]
+
+    public struct Skipped: Sendable, Equatable, Codable {
+        public let path: String
+        public let reason: String
+    }
+
+    public init(files: [CorpusFile], textField: String = "text", skipped: [Skipped] = []) {
+        self.files = files
+        self.textField = textField
+        self.skipped = skipped
+    }
+
     /// Every regular file under the given files/folders (recursively, sorted by path) is one document.
-    /// A file is read up to `maxDocumentBytes` (the model keeps at most n_ctx tokens of a document
-    /// anyway; the cut is reported in the stream's statistics).
-    case textFiles([String])
+    /// A file is read up to ``DocumentStream/maxDocumentBytes``.
+    public static func textFiles(_ paths: [String]) -> CorpusSpec { .init(paths, .text, field: "text") }
     /// One JSON object per line with a string field (`text` by default) per document.
-    case jsonl([String], field: String)
-    /// nanoGPT `.bin` files: a flat stream of little-endian uint16 tokens; documents begin at each
-    /// `<|endoftext|>` (50256).
-    case nanoGPTBin([String])
-    /// llm.c `.bin` files: a 256×int32 header (magic 20240520, version 1, token count) then uint16
-    /// tokens; documents begin at each `<|endoftext|>`.
-    case llmcBin([String])
+    public static func jsonl(_ paths: [String], field: String) -> CorpusSpec { .init(paths, .jsonLines, field: field) }
+    /// nanoGPT `.bin` files.
+    public static func nanoGPTBin(_ paths: [String]) -> CorpusSpec { .init(paths, .nanoGPTBin, field: "text") }
+    /// llm.c `.bin` files.
+    public static func llmcBin(_ paths: [String]) -> CorpusSpec { .init(paths, .llmcBin, field: "text") }
 
-    /// The spec of `paths` by their names and content: all `.jsonl` → JSON lines (field `text`); all
-    /// `.bin` → llm.c when every file starts with its magic number 20240520, else nanoGPT; anything
-    /// else → text files.
-    public static func detect(_ paths: [String]) -> CorpusSpec {
-        if paths.allSatisfy({ $0.hasSuffix(".jsonl") }) { return .jsonl(paths, field: "text") }
-        guard paths.allSatisfy({ $0.hasSuffix(".bin") }) else { return .textFiles(paths) }
-        let isLLMC = paths.allSatisfy { p in
-            guard let h = FileHandle(forReadingAtPath: p), let d = try? h.read(upToCount: 4), d.count == 4 else { return false }
-            return d.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) } == 20240520
-        }
-        return isLLMC ? .llmcBin(paths) : .nanoGPTBin(paths)
-    }
-}
-
-/// Streams documents from a ``CorpusSpec``. With `split`, every `split.every`-th document (by index
-/// across the whole corpus) belongs to the held-out stream and the others to the training stream, so
-/// evaluation never sees training documents (SPEC decision 5).
-public struct DocumentStream {
-    public struct Split: Sendable, Equatable {
-        public var every: Int
-        public var heldOut: Bool
-        public init(every: Int, heldOut: Bool) { self.every = every; self.heldOut = heldOut }
+    private init(_ paths: [String], _ format: CorpusFormat, field: String) {
+        self.init(files: paths.map { CorpusFile(path: $0, format: format) }, textField: field)
     }
 
-    public let spec: CorpusSpec
-    public let split: Split?
-    public static let maxDocumentBytes = 1 << 20
-    /// A JSONL line may hold at most this many bytes (a line without an end would otherwise be read
-    /// whole into memory).
-    public static let maxLineBytes = 1 << 26
-    /// A token file's document is cut into pieces of at most this many tokens (a file without
-    /// `<|endoftext|>` would otherwise be one document in memory); each piece is a document.
-    public static let maxDocumentTokens = 1 << 20
-    /// Documents cut at `maxDocumentBytes` so far.
-    public private(set) var truncatedDocuments = 0
-    /// Documents yielded so far.
-    public private(set) var documentsRead = 0
+    // MARK: Detection
 
-    private var files: [String] = []
-    private var fileIndex = 0
-    private var reader: LineReader? = nil
-    private var tokenReader: TokenFileReader? = nil
-    private var globalIndex = 0
+    /// Bytes of each file read to decide its format (and, for text, that it is text).
+    public static let sniffBytes = 1 << 16
+    /// A text file whose first ``sniffBytes`` hold more than this share of bytes outside valid UTF-8
+    /// is refused (a Latin-1 or binary file read as UTF-8 would train on replacement characters).
+    public static let maxInvalidUTF8Share = 0.01
 
-    public init(_ spec: CorpusSpec, split: Split? = nil) throws {
-        self.spec = spec
-        self.split = split
-        switch spec {
-        case .textFiles(let paths): files = try DocumentStream.expand(paths)
-        case .jsonl(let paths, _), .nanoGPTBin(let paths), .llmcBin(let paths):
-            for p in paths where !FileManager.default.fileExists(atPath: p) {
-                throw CorpusError(path: p, position: 0, detail: "no such file")
-            }
-            files = paths
-        }
-        guard !files.isEmpty else { throw CorpusError(path: "\(spec)", position: 0, detail: "the corpus has no files") }
-    }
-
-    /// Regular files under `paths` (following symbolic links), sorted.
-    static func expand(_ paths: [String]) throws -> [String] {
-        var out: [String] = []
+    /// The corpus `paths` hold: folders expanded (recursively, sorted; hidden and lock files passed
+    /// over; a folder holding Parquet or Arrow files is a dataset, whose data files alone are read),
+    /// each file's format decided by its content and name, and each file checked to hold what its
+    /// format needs — the text field of JSON, Parquet and Arrow files too. Throws ``CorpusError``
+    /// naming the first file that is none of the formats, before any document is read.
+    public static func detect(_ paths: [String], textField: String = "text") throws -> CorpusSpec {
+        guard !paths.isEmpty else { throw CorpusError(path: "", position: 0, detail: "no corpus paths given") }
+        var files: [CorpusFile] = []
+        var skipped: [Skipped] = []
         for p in paths {
-            let resolved = URL(fileURLWithPath: p).resolvingSymlinksInPath().path
-            var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isDir) else {
-                throw CorpusError(path: p, position: 0, detail: "no such file or folder")
+            let (found, passed) = try expand(p)
+            skipped += passed
+            for f in found { files.append(try sniff(f, textField: textField)) }
+        }
+        guard !files.isEmpty else {
+            throw CorpusError(path: paths.joined(separator: ", "), position: 0, detail: "no corpus files (passed over: \(skipped.count))")
+        }
+        // Token files and text cannot be mixed: a token file's documents are not tokenized.
+        let tokenFiles = files.filter { $0.format == .nanoGPTBin || $0.format == .llmcBin }
+        if !tokenFiles.isEmpty && tokenFiles.count != files.count {
+            let text = files.first { $0.format != .nanoGPTBin && $0.format != .llmcBin }!
+            throw CorpusError(path: text.path, position: 0,
+                              detail: "a corpus of token files (\(tokenFiles[0].path)) cannot also hold \(text.format.rawValue) files: tokens and text would be cut into rows differently")
+        }
+        return CorpusSpec(files: files, textField: textField, skipped: skipped)
+    }
+
+    /// The files under `path` to read, and those passed over.
+    static func expand(_ path: String) throws -> ([String], [Skipped]) {
+        let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isDir) else {
+            throw CorpusError(path: path, position: 0, detail: "no such file or folder")
+        }
+        guard isDir.boolValue else { return ([resolved], []) }
+        guard let e = FileManager.default.enumerator(at: URL(fileURLWithPath: resolved), includingPropertiesForKeys: [.isRegularFileKey, .isDirectoryKey]) else {
+            throw CorpusError(path: path, position: 0, detail: "cannot list the folder")
+        }
+        var all: [String] = []
+        var skipped: [Skipped] = []
+        while let url = e.nextObject() as? URL {
+            let name = url.lastPathComponent
+            if name.hasPrefix(".") {
+                skipped.append(Skipped(path: url.path, reason: "hidden"))
+                if (try? url.resourceValues(forKeys: [.isDirectoryKey]))?.isDirectory == true { e.skipDescendants() }
+                continue
             }
-            if isDir.boolValue {
-                guard let e = FileManager.default.enumerator(atPath: resolved) else { continue }
-                var found: [String] = []
-                while let rel = e.nextObject() as? String {
-                    let full = resolved + "/" + rel
-                    var d: ObjCBool = false
-                    if FileManager.default.fileExists(atPath: full, isDirectory: &d), !d.boolValue { found.append(full) }
-                }
-                out += found.sorted()
+            let real = url.resolvingSymlinksInPath()
+            var d: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: real.path, isDirectory: &d), !d.boolValue else { continue }
+            if name.hasSuffix(".lock") { skipped.append(Skipped(path: url.path, reason: "lock file")); continue }
+            all.append(url.path)
+        }
+        all.sort()
+        let isData = { (p: String) in p.hasSuffix(".parquet") || p.hasSuffix(".arrow") }
+        guard all.contains(where: isData) else { return (all, skipped) }
+        var data: [String] = []
+        for p in all {
+            let name = (p as NSString).lastPathComponent
+            if isData(p) && name.hasPrefix("cache-") && name.hasSuffix(".arrow") {
+                skipped.append(Skipped(path: p, reason: "datasets' derived cache file (a map or filter result)"))
+            } else if isData(p) {
+                data.append(p)
             } else {
-                out.append(resolved)
+                skipped.append(Skipped(path: p, reason: "not a data file of this dataset folder"))
             }
         }
-        return out
+        return (data, skipped)
     }
 
-    /// The next document of this stream (training or held-out), or nil at the end of the corpus.
-    public mutating func next() throws -> Document? {
-        while let doc = try nextRaw() {
-            defer { globalIndex += 1 }
-            if let s = split {
-                let isHeldOut = globalIndex % s.every == 0
-                if isHeldOut != s.heldOut { continue }
-            }
-            documentsRead += 1
-            return doc
-        }
-        return nil
-    }
-
-    private mutating func nextRaw() throws -> Document? {
-        switch spec {
-        case .textFiles:
-            guard fileIndex < files.count else { return nil }
-            let path = files[fileIndex]
-            fileIndex += 1
-            guard let h = FileHandle(forReadingAtPath: path) else { throw CorpusError(path: path, position: 0, detail: "cannot open") }
-            defer { try? h.close() }
-            let data = (try? h.read(upToCount: DocumentStream.maxDocumentBytes + 1)) ?? Data()
-            var bytes = data
-            if bytes.count > DocumentStream.maxDocumentBytes {
-                bytes = bytes.prefix(DocumentStream.maxDocumentBytes)
-                truncatedDocuments += 1
-            }
-            return .text(String(decoding: bytes, as: UTF8.self))
-        case .jsonl(_, let field):
-            while fileIndex < files.count {
-                if reader == nil { reader = try LineReader(path: files[fileIndex]) }
-                if let (line, number) = try reader!.nextLine() {
-                    if line.allSatisfy({ $0 == " " || $0 == "\t" || $0 == "\r" }) { continue }
-                    guard let obj = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else {
-                        throw CorpusError(path: files[fileIndex], position: number, detail: "not a JSON object")
-                    }
-                    guard let text = obj[field] as? String else {
-                        throw CorpusError(path: files[fileIndex], position: number, detail: "no string field '\(field)'")
-                    }
-                    return .text(text)
-                }
-                reader = nil
-                fileIndex += 1
-            }
-            return nil
-        case .nanoGPTBin, .llmcBin:
-            let isLLMC: Bool = { if case .llmcBin = spec { return true } else { return false } }()
-            while fileIndex < files.count {
-                if tokenReader == nil { tokenReader = try TokenFileReader(path: files[fileIndex], llmcHeader: isLLMC) }
-                if let doc = try tokenReader!.nextDocument() { return .tokens(doc) }
-                tokenReader = nil
-                fileIndex += 1
-            }
-            return nil
-        }
-    }
-}
-
-/// Reads a file line by line in 1 MB chunks: each byte is scanned once (the consumed prefix is
-/// dropped only when it is most of the buffer), and a line longer than ``DocumentStream/maxLineBytes``
-/// is an error instead of a whole file in memory.
-struct LineReader {
-    let path: String
-    let handle: FileHandle
-    var buffer = [UInt8]()
-    /// Start of the unread part of `buffer`; bytes before it were returned already.
-    var start = 0
-    /// Where to resume the newline search (bytes from `start` up to here hold none).
-    var scanned = 0
-    var atEnd = false
-    var lineNumber = 0
-    var maxLine = DocumentStream.maxLineBytes
-
-    init(path: String) throws {
+    /// The format of one file, checked.
+    public static func sniff(_ path: String, textField: String = "text") throws -> CorpusFile {
         guard let h = FileHandle(forReadingAtPath: path) else { throw CorpusError(path: path, position: 0, detail: "cannot open") }
-        self.path = path
-        handle = h
-    }
-
-    mutating func nextLine() throws -> (String, Int)? {
-        while true {
-            if let nl = buffer[scanned...].firstIndex(of: 0x0A) {
-                let line = String(decoding: buffer[start..<nl], as: UTF8.self)
-                start = nl + 1
-                scanned = start
-                lineNumber += 1
-                return (line, lineNumber)
-            }
-            scanned = buffer.count
-            guard buffer.count - start <= maxLine else {
-                throw CorpusError(path: path, position: lineNumber + 1, detail: "line longer than \(maxLine) bytes")
-            }
-            if atEnd {
-                if start == buffer.count { try? handle.close(); return nil }
-                let line = String(decoding: buffer[start...], as: UTF8.self)
-                start = buffer.count
-                scanned = start
-                lineNumber += 1
-                return (line, lineNumber)
-            }
-            let chunk = (try? handle.read(upToCount: 1 << 20)) ?? Data()
-            if chunk.isEmpty { atEnd = true; continue }
-            if start > buffer.count / 2 {
-                buffer.removeSubrange(0..<start)
-                scanned -= start
-                start = 0
-            }
-            buffer.append(contentsOf: chunk)
+        let prefix = [UInt8]((try? h.read(upToCount: sniffBytes)) ?? Data())
+        try? h.close()
+        let name = (path as NSString).lastPathComponent.lowercased()
+        if ParquetFile.hasMagic(prefix) {
+            try checkColumnar(CorpusFile(path: path, format: .parquet), textField)
+            return CorpusFile(path: path, format: .parquet)
         }
+        if ArrowIPCFile.hasMagic(prefix) {
+            try checkColumnar(CorpusFile(path: path, format: .arrow), textField)
+            return CorpusFile(path: path, format: .arrow)
+        }
+        for ext in [".parquet", ".arrow", ".feather"] where name.hasSuffix(ext) {
+            throw CorpusError(path: path, position: 0, detail: "named \(ext) but does not start with the format's magic bytes (a cut-off download or another format)")
+        }
+        var inner = name
+        var content = prefix
+        let codec = CompressionCodec.sniff(prefix)
+        if let codec {
+            for ext in [".gz", ".gzip", ".zst", ".zstd"] where inner.hasSuffix(ext) { inner.removeLast(ext.count) }
+            do {
+                let s = try FileByteStream(path: path, codec: codec)
+                content = try s.read(upTo: sniffBytes)
+            } catch let e as FileFormatError {
+                throw CorpusError(path: path, position: 0, detail: e.detail)
+            }
+        }
+        if codec == nil, inner.hasSuffix(".bin") {
+            let isLLMC = prefix.count >= 4 && prefix.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) } == 20240520
+            return CorpusFile(path: path, format: isLLMC ? .llmcBin : .nanoGPTBin)
+        }
+        if inner.hasSuffix(".jsonl") || inner.hasSuffix(".ndjson") || inner.hasSuffix(".json") {
+            try checkText(path, content, codec: codec)
+            let first = content.first { ![0x20, 0x09, 0x0A, 0x0D, 0xEF, 0xBB, 0xBF].contains($0) }
+            let format: CorpusFormat = first == UInt8(ascii: "[") ? .jsonArray : .jsonLines
+            guard first == nil || first == UInt8(ascii: "[") || first == UInt8(ascii: "{") else {
+                throw CorpusError(path: path, position: 1, detail: "a JSON corpus file holds objects (one per line) or an array of objects; this one starts with '\(UnicodeScalar(first!))'")
+            }
+            let file = CorpusFile(path: path, format: format, compression: codec)
+            if format == .jsonLines { try checkFirstLine(file, content, textField) }
+            return file
+        }
+        try checkText(path, content, codec: codec)
+        return CorpusFile(path: path, format: .text, compression: codec)
     }
-}
 
-/// Reads uint16 token files (nanoGPT, llm.c) in chunks and splits them into documents at `<|endoftext|>`.
-struct TokenFileReader {
-    let path: String
-    let handle: FileHandle
-    var remaining: Int
-    var pending: [Int] = []
-    var position: Int
-    var atEnd = false
-    var maxTokens = DocumentStream.maxDocumentTokens
-
-    init(path: String, llmcHeader: Bool) throws {
-        guard let h = FileHandle(forReadingAtPath: path) else { throw CorpusError(path: path, position: 0, detail: "cannot open") }
-        self.path = path
-        handle = h
-        let size = Int((try? h.seekToEnd()) ?? 0)
-        try? h.seek(toOffset: 0)
-        if llmcHeader {
-            guard let header = try? h.read(upToCount: 1024), header.count == 1024 else {
-                throw CorpusError(path: path, position: 0, detail: "llm.c header (1024 bytes) missing")
-            }
-            let ints = header.withUnsafeBytes { raw in (0..<3).map { Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self))) } }
-            guard ints[0] == 20240520 else { throw CorpusError(path: path, position: 0, detail: "bad llm.c magic \(ints[0]) (expected 20240520)") }
-            guard ints[1] == 1 else { throw CorpusError(path: path, position: 4, detail: "llm.c version \(ints[1]) is not 1 (uint16 tokens)") }
-            guard ints[2] >= 0, 1024 + 2 * ints[2] == size else {
-                throw CorpusError(path: path, position: 8, detail: "header says \(ints[2]) tokens but the file holds \((size - 1024) / 2)")
-            }
-            remaining = ints[2]
-            position = 1024
-        } else {
-            guard size % 2 == 0 else { throw CorpusError(path: path, position: size - 1, detail: "odd file size: not a uint16 token file") }
-            remaining = size / 2
-            position = 0
+    /// Refuses binary data and text that is mostly not UTF-8.
+    static func checkText(_ path: String, _ prefix: [UInt8], codec: CompressionCodec?) throws {
+        let inside = codec.map { " (after \($0.rawValue) decoding)" } ?? ""
+        if let nul = prefix.firstIndex(of: 0) {
+            throw CorpusError(path: path, position: nul, detail: "binary data: a NUL byte at byte \(nul)\(inside); corpus files are text, JSON lines, .bin token files, Parquet or Arrow")
+        }
+        var invalid = 0
+        var i = 0
+        while i < prefix.count {
+            let b = prefix[i]
+            let n = b < 0x80 ? 1 : b >> 5 == 0b110 ? 2 : b >> 4 == 0b1110 ? 3 : b >> 3 == 0b11110 ? 4 : 0
+            if n == 0 { invalid += 1; i += 1; continue }
+            if i + n > prefix.count { break }   // cut by the sniffing window
+            if (1..<n).allSatisfy({ prefix[i + $0] >> 6 == 0b10 }) { i += n } else { invalid += 1; i += 1 }
+        }
+        if prefix.count > 0, Double(invalid) / Double(prefix.count) > maxInvalidUTF8Share {
+            throw CorpusError(path: path, position: 0,
+                              detail: "\(invalid) of the first \(prefix.count) bytes\(inside) are not UTF-8 (more than \(Int(maxInvalidUTF8Share * 100))%): convert the file to UTF-8 (e.g. iconv -f latin1 -t utf-8)")
         }
     }
 
-    /// The next document: from one `<|endoftext|>` up to (not including) the next.
-    mutating func nextDocument() throws -> [Int]? {
-        var doc: [Int] = []
-        while true {
-            if pending.isEmpty {
-                guard remaining > 0 else {
-                    try? handle.close()
-                    return doc.isEmpty ? nil : doc
-                }
-                let n = min(remaining, 1 << 18)
-                guard let data = try? handle.read(upToCount: 2 * n), data.count == 2 * n else {
-                    throw CorpusError(path: path, position: position, detail: "file ends before its tokens")
-                }
-                pending = data.withUnsafeBytes { raw in (0..<n).map { Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self))) } }
-                pending.reverse()
-                remaining -= n
-                position += 2 * n
+    /// The first non-blank line of a JSON lines file is an object with the text field (a string or null).
+    static func checkFirstLine(_ file: CorpusFile, _ prefix: [UInt8], _ field: String) throws {
+        let lines = prefix.split(separator: 0x0A, omittingEmptySubsequences: false)
+        for (k, line) in lines.enumerated() where line.contains(where: { ![0x20, 0x09, 0x0D].contains($0) }) {
+            if k == lines.count - 1 && prefix.count >= sniffBytes { return }   // cut by the window: checked while reading
+            _ = try DocumentStream.jsonText(Array(line), field: field, path: file.path, line: k + 1)
+            return
+        }
+    }
+
+    /// A Parquet or Arrow file has a string column named `field`.
+    static func checkColumnar(_ file: CorpusFile, _ field: String) throws {
+        do {
+            switch file.format {
+            case .parquet: _ = try ParquetFile(path: file.path).strings(column: field)
+            default: _ = try ArrowIPCFile(path: file.path).strings(column: field)
             }
-            let t = pending.last!
-            if t == GPT2Config.endOfText && !doc.isEmpty { return doc }
-            if doc.count == maxTokens { return doc }   // the rest continues as the next document
-            pending.removeLast()
-            doc.append(t)
+        } catch let e as FileFormatError {
+            throw CorpusError(path: file.path, position: 0, detail: "\(e.format): \(e.detail)" + (e.reason == .notFound ? "; name the text column with --text-field" : ""))
         }
     }
 }

@@ -50,7 +50,7 @@ import Interp
         }
         #expect(problems.isEmpty, "\(problems)")
         // The real libraries' files are read in full, not refused.
-        for t in ["safetensors", "torch", "configs", "corpus"] { #expect(outcomes["\(t) read", default: 0] >= 1, "\(outcomes)") }
+        for t in ["safetensors", "torch", "configs", "corpus", "parquet", "arrow"] { #expect(outcomes["\(t) read", default: 0] >= 1, "\(outcomes)") }
     }
 
     @Test func theSeedCheckpointIsReadInFull() throws {

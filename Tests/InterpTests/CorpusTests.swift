@@ -43,7 +43,7 @@ func writeTokens(_ tokens: [Int], to path: String, llmc: Bool = false, declared:
         var s = try DocumentStream(.jsonl([path], field: "text"))
         #expect(try s.next() == .text("one"))
         #expect(try s.next() == .text("two"))
-        #expect(throws: CorpusError(path: path, position: 4, detail: "no string field 'text'")) { try s.next() }
+        #expect(throws: CorpusError(path: path, position: 4, detail: "no field 'text' (fields: nope); name the text field with --text-field")) { try s.next() }
         try "{\"text\": \"ok\"}\n{broken\n".write(toFile: path, atomically: true, encoding: .utf8)
         var t = try DocumentStream(.jsonl([path], field: "text"))
         _ = try t.next()
@@ -227,7 +227,7 @@ func writeTokens(_ tokens: [Int], to path: String, llmc: Bool = false, declared:
         reader = try LineReader(path: path)
         reader.maxLine = 2 << 20
         #expect(try reader.nextLine()?.0.count == 1_500_000)
-        #expect(try reader.nextLine()?.0 == "end")
+        #expect(try reader.nextLine()?.0 == Array("end".utf8))
         #expect(try reader.nextLine() == nil)
     }
 

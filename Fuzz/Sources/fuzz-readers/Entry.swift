@@ -1,5 +1,5 @@
 // The fuzz executable: `fuzz-readers <target> [libFuzzer arguments…]`, the target one of FormatHarness.Target
-// (safetensors, torch, hdf5, configs, tokenizer, corpus, checkpoint). FuzzEntry has the body.
+// (safetensors, torch, hdf5, configs, tokenizer, corpus, parquet, arrow, checkpoint). FuzzEntry has the body.
 
 import FuzzEntry
 

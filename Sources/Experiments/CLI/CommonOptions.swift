@@ -15,8 +15,10 @@ public struct CommonOptions: ParsableArguments {
     public var config: String?
     @Option(help: "Folder with encoder.json and vocab.bpe, or a HuggingFace tokenizer.json; default: the model's folder if it has one, else the cache's gpt2-tokenizer.")
     public var tokenizer: String?
-    @Option(parsing: .upToNextOption, help: "Corpus files or folders (text, .jsonl, nanoGPT/llm.c .bin); default: the Python documentation.")
+    @Option(parsing: .upToNextOption, help: "Corpus files or folders: text, JSON lines (.jsonl, also .gz/.zst), .json, nanoGPT/llm.c .bin, Parquet, Arrow (datasets' cache and save_to_disk folders); `inspect corpus` shows what a run would read. Default: the Python documentation.")
     public var corpus: [String] = []
+    @Option(help: "The field holding each document's text in JSON, Parquet and Arrow corpora.")
+    public var textField: String = "text"
     @Option(help: "How documents become rows: 'documents' (SPEC §1.2, GPT-2's) or 'tl-concatenate' (TransformerLens's tokenize_and_concatenate of the GELU-2L era, SPEC §3.1).")
     public var rowRecipe: String = "documents"
     @Option(help: "With --row-recipe tl-concatenate: the tokenizer's pad token, whose id is dropped from the text (default: none, as TransformerLens adds <PAD>).")
@@ -37,6 +39,7 @@ public struct CommonOptions: ParsableArguments {
 
     public var inputs: ExperimentInputs {
         var i = ExperimentInputs(modelPath: model, modelConfigPath: config, tokenizerDirectory: tokenizer, corpus: corpus)
+        i.textField = textField
         i.rowRecipe = rowRecipe == "tl-concatenate" ? .transformerLensConcatenate(padToken: padToken) : .documents
         return i
     }

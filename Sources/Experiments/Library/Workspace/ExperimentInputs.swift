@@ -26,8 +26,10 @@ public struct ExperimentInputs: Sendable {
     /// Folder with `encoder.json` + `vocab.bpe` or a `tokenizer.json` (default: the model's folder when it
     /// has one of those, else ``GPT2Tokenizer/defaultDirectory``).
     public var tokenizerDirectory: String?
-    /// Corpus files or folders (text, `.jsonl`, nanoGPT/llm.c `.bin`); empty = the default corpus.
+    /// Corpus files or folders (any format ``CorpusSpec/detect(_:textField:)`` reads); empty = the default corpus.
     public var corpus: [String] = []
+    /// The field holding the text in JSON, Parquet and Arrow corpora.
+    public var textField = "text"
     /// How documents become token rows.
     public enum RowRecipe: Sendable, Equatable {
         /// SPEC §1.2 (``TokenRowStream/Recipe/documents``).
@@ -83,7 +85,8 @@ public struct ExperimentInputs: Sendable {
         return try GPT2Tokenizer(directory: dir)
     }
 
-    /// The corpus as a spec (``CorpusSpec/detect(_:)`` tells the formats apart), after checking the paths exist.
+    /// The corpus as a spec: every file's format detected and checked (``CorpusSpec/detect(_:textField:)``),
+    /// before any model work.
     public func corpusSpec() throws -> CorpusSpec {
         let paths = corpus.isEmpty ? [Self.defaultCorpus] : corpus
         for p in paths where !FileManager.default.fileExists(atPath: p) {
@@ -91,7 +94,7 @@ public struct ExperimentInputs: Sendable {
                 ? "the default corpus \(p) is missing; run Scripts/setup (it installs Debian's python3-doc) or pass --corpus <files>"
                 : "corpus path \(p) does not exist")
         }
-        return CorpusSpec.detect(paths)
+        return try CorpusSpec.detect(paths, textField: textField)
     }
 
     /// The weights file: `modelPath`, or the weights file in it when it is a folder; nil for the planted model.

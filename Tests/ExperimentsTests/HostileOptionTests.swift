@@ -34,6 +34,8 @@ import Testing
         ("inspect", ["test-prompt", "--prompt", "a", "--answer", " b", "--top-k=-1"], "--top-k"),
         ("inspect", ["convert", "--sae-pt", "none.pt", "--heads=-1x32", "--to", "x"], "--heads"),
         ("inspect", ["convert", "--sae-pt", "none.pt", "--heads", "12x", "--to", "x"], "--heads"),
+        ("inspect", ["corpus", "x", "--documents", "5000"], "--documents"),
+        ("inspect", ["corpus", "x", "--characters", "0"], "--characters"),
         ("feature-dashboards", ["--count=-1"], "--count"),
         ("feature-dashboards", ["--rows", "0"], "--rows"),
         ("feature-dashboards", ["--features", "3", "3"], "--features"),

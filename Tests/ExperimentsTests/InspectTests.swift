@@ -94,4 +94,43 @@ import Transformer
             }
         }
     }
+
+    @Test func corpusShowsEachFilesFormatDocumentsAndStart() throws {
+        let corpora = fixturesDirectory(ofTarget: "InterpTests").appendingPathComponent("corpora")
+        let paths = ["dict-snappy.parquet", "two-members.jsonl.gz", "save-to-disk", "notes.txt"].map { corpora.appendingPathComponent($0).path }
+        let r = try Inspect.corpus(paths, preview: 2, characters: 12)
+        #expect(r.files.map(\.format) == [.parquet, .jsonLines, .arrow, .text])
+        #expect(r.files[1].compression == .gzip)
+        // Counts against a direct read of each file.
+        for f in r.files {
+            var s = try DocumentStream(CorpusSpec(files: [CorpusFile(path: f.path, format: f.format, compression: f.compression)]))
+            var n = 0
+            while try s.next() != nil { n += 1 }
+            #expect(f.documents == n && f.nulls == s.nullDocuments && f.counted)
+        }
+        #expect(r.files[0].nulls == 2 && r.files[1].nulls == 0)
+        #expect(r.files[0].preview == ["The cat sat …", ""])
+        #expect(r.skipped.contains { $0.path.hasSuffix("state.json") })
+        let text = Inspect.render(r)
+        #expect(text.contains("parquet, 47 documents, 2 null 'text' values passed over") && text.contains("json-lines (gzip)"))
+        #expect(text.contains("[0] A plain text…") && text.contains("4 files, "))
+        // Without counting: the previews only.
+        let quick = try Inspect.corpus([paths[0]], preview: 1, count: false)
+        #expect(quick.files[0].documents == 1 && !quick.files[0].counted && Inspect.render(quick).contains("1+ documents"))
+        // Control characters are shown, not sent to the terminal.
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "a\u{1B}[31mred\tb\n".write(toFile: dir.path + "/c.txt", atomically: true, encoding: .utf8)
+        #expect(Inspect.render(try Inspect.corpus([dir.path + "/c.txt"])).contains(#"a\x1b[31mred\tb\n"#))
+    }
+
+    @Test func inspectCorpusRefusesABinaryFileByName() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.path + "/shard.jsonl"
+        try Data([0x50, 0x4B, 0x03, 0x04, 0x00, 0x00, 0x01]).write(to: URL(fileURLWithPath: path))
+        let r = try HostileOptionTests.run("inspect", ["corpus", path])
+        #expect(r.status != 0 && r.stderr.contains(path) && r.stderr.contains("NUL byte"), "\(r.stderr)")
+    }
 }
+

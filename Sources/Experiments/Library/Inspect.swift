@@ -107,4 +107,83 @@ public enum Inspect {
         let json = String(decoding: try JSONEncoder().encode(tokens.values), as: UTF8.self)
         try SafeTensorsFile.write(tensors, metadata: ["tokens": json, "shape": "\(tokens.shape)"], to: path)
     }
+
+    // MARK: Corpora
+
+    /// What a run would read from a corpus: each file's format, its documents, and their start.
+    public struct CorpusReport: Codable, Sendable, Equatable {
+        public struct File: Codable, Sendable, Equatable {
+            public var path: String
+            public var format: CorpusFormat
+            public var compression: CompressionCodec?
+            /// Documents (all of them when counted, else those previewed).
+            public var documents: Int
+            public var counted: Bool
+            /// Null values of the text field/column, passed over.
+            public var nulls: Int
+            /// Documents cut at the per-document byte limit.
+            public var truncated: Int
+            /// The start of the first documents (text, or token ids for token files).
+            public var preview: [String]
+        }
+        public var textField: String
+        public var files: [File]
+        public var skipped: [CorpusSpec.Skipped]
+    }
+
+    /// Reads `paths` as a corpus would be read (``CorpusSpec/detect(_:textField:)``): per file, its
+    /// format, documents (counted to the end unless `count` is false) and the first `preview`
+    /// documents' first `characters` characters.
+    public static func corpus(_ paths: [String], textField: String = "text", preview: Int = 3, characters: Int = 200,
+                              count: Bool = true) throws -> CorpusReport {
+        let spec = try CorpusSpec.detect(paths, textField: textField)
+        var files: [CorpusReport.File] = []
+        for f in spec.files {
+            var stream = try DocumentStream(CorpusSpec(files: [f], textField: textField))
+            var shown: [String] = []
+            var n = 0
+            while count || shown.count < preview, let doc = try stream.next() {
+                n += 1
+                guard shown.count < preview else { continue }
+                switch doc {
+                case .text(let t): shown.append(t.count > characters ? String(t.prefix(characters)) + "…" : t)
+                case .tokens(let ids): shown.append("\(ids.count) tokens: " + ids.prefix(16).map(String.init).joined(separator: " ") + (ids.count > 16 ? " …" : ""))
+                }
+            }
+            files.append(.init(path: f.path, format: f.format, compression: f.compression, documents: n, counted: count,
+                               nulls: stream.nullDocuments, truncated: stream.truncatedDocuments, preview: shown))
+        }
+        return CorpusReport(textField: textField, files: files, skipped: spec.skipped)
+    }
+
+    /// The report as text: one block per file, previews with control characters made visible.
+    public static func render(_ r: CorpusReport) -> String {
+        var out: [String] = []
+        for f in r.files {
+            let kind = f.format.rawValue + (f.compression.map { " (\($0.rawValue))" } ?? "")
+            var line = "\(f.path)\n  \(kind), \(f.documents)\(f.counted ? "" : "+") documents"
+            if f.nulls > 0 { line += ", \(f.nulls) null \(f.format.hasFields ? "'\(r.textField)' values" : "values") passed over" }
+            if f.truncated > 0 { line += ", \(f.truncated) cut at \(DocumentStream.maxDocumentBytes >> 20) MiB" }
+            out.append(line)
+            for (i, p) in f.preview.enumerated() {
+                let visible = p.unicodeScalars.map { s -> String in
+                    switch s {
+                    case "\n": return "\\n"
+                    case "\t": return "\\t"
+                    case "\r": return "\\r"
+                    default: return s.value < 0x20 || s.value == 0x7F ? String(format: "\\x%02x", s.value) : String(s)
+                    }
+                }.joined()
+                out.append("  [\(i)] \(visible)")
+            }
+        }
+        let total = r.files.reduce(0) { $0 + $1.documents }
+        out.append("\(r.files.count) file\(r.files.count == 1 ? "" : "s"), \(total)\(r.files.allSatisfy(\.counted) ? "" : "+") documents")
+        if !r.skipped.isEmpty {
+            out.append("passed over \(r.skipped.count): " + r.skipped.prefix(8).map { "\(($0.path as NSString).lastPathComponent) (\($0.reason))" }.joined(separator: ", ")
+                       + (r.skipped.count > 8 ? ", …" : ""))
+        }
+        return out.joined(separator: "\n")
+    }
 }
+

@@ -10,8 +10,8 @@ import Transformer
 
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "inspect", abstract: "Look at a model, its tokenizer and its activations; convert files.",
-        subcommands: [Tokenize.self, TestPrompt.self, Convert.self, Dump.self])
+        commandName: "inspect", abstract: "Look at a model, its tokenizer, its activations and a corpus; convert files.",
+        subcommands: [Tokenize.self, TestPrompt.self, Convert.self, Dump.self, Corpus.self])
 }
 
 func printJSON<T: Encodable>(_ value: T) throws {
@@ -112,6 +112,26 @@ struct Dump: ParsableCommand {
         }
         try Inspect.dump(model: m.model, tokens: IndexTensor(shape: [1, ids.count], values: ids), hooks: names, to: to)
         log("wrote \(names.count) hooks for \(ids.count) tokens to \(absolutePath(to))")
+    }
+}
+
+struct Corpus: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "What a run would read from a corpus: each file's detected format, its documents and the start of the first ones.")
+    @Argument(help: "Corpus files or folders, as --corpus takes them.") var paths: [String]
+    @Option(help: "The field holding each document's text in JSON, Parquet and Arrow files.") var textField = "text"
+    @Option(help: "Documents to show per file.") var documents = 3
+    @Option(help: "Characters shown per document.") var characters = 200
+    @Flag(help: "Show the first documents only; do not read each file to the end to count them.") var noCount = false
+    @Flag(help: "Print JSON instead of text.") var json = false
+    func validate() throws {
+        guard !paths.isEmpty else { throw ValidationError("give at least one corpus path") }
+        try OptionCheck.range("--documents", documents, 0...1000)
+        try OptionCheck.range("--characters", characters, 1...100_000)
+    }
+    func run() throws {
+        let r = try Inspect.corpus(paths, textField: textField, preview: documents, characters: characters, count: !noCount)
+        if json { try printJSON(r) } else { log(Inspect.render(r)) }
     }
 }
 

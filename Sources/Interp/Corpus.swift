@@ -138,14 +138,15 @@ public struct CorpusSpec: Sendable, Equatable {
         return CorpusSpec(files: files, textField: textField, skipped: skipped)
     }
 
-    /// The files under `path` to read, and those passed over.
-    static func expand(_ path: String) throws -> ([String], [Skipped]) {
+    /// The files under `path` to read (sorted), and those passed over (hidden and lock files; in a dataset
+    /// folder, everything but its Parquet and Arrow data files).
+    public static func expand(_ path: String) throws -> ([String], [Skipped]) {
         let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isDir) else {
             throw CorpusError(path: path, position: 0, detail: "no such file or folder")
         }
-        guard isDir.boolValue else { return ([resolved], []) }
+        guard isDir.boolValue else { return ([path], []) }   // the name given (a hub snapshot's link names the file; its blob does not)
         guard let e = FileManager.default.enumerator(at: URL(fileURLWithPath: resolved), includingPropertiesForKeys: [.isRegularFileKey, .isDirectoryKey]) else {
             throw CorpusError(path: path, position: 0, detail: "cannot list the folder")
         }

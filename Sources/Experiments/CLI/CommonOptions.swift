@@ -170,14 +170,23 @@ public struct TrainingOptions: ParsableArguments {
 
 /// The SAE a section runs on.
 public struct SAEOptions: ParsableArguments {
-    @Option(help: "SAE: a SAELens folder or the paper's .pt (default on the planted model: the cached one).")
+    @Option(help: "SAE: a SAELens folder, the paper's .pt, a release id (gpt2-small-hook-z-kk, with --layer) or a cached hub repository (default on the planted model: the cached one).")
     public var sae: String?
     @Option(help: "The .pt's _cfg.json when it is not beside it.")
     public var cfg: String?
     public init() {}
 
-    /// The SAE of these options in `workspace` (the planted model's default one when none is given).
-    public func load(in workspace: Workspace) throws -> AttentionSAE { try workspace.attentionSAE(sae, cfg: cfg) }
+    /// The SAE of these options in `workspace` (the planted model's default one when none is given);
+    /// `layer` picks one SAE of a release or repository.
+    public func load(in workspace: Workspace, layer: Int? = nil) throws -> AttentionSAE { try workspace.attentionSAE(sae, cfg: cfg, layer: layer) }
+}
+
+/// `--layer` for the commands that read one SAE: which layer of a release or hub repository.
+public struct SAELayerOption: ParsableArguments {
+    @Option(help: "With --sae naming a release or hub repository of per-layer SAEs: the layer.")
+    public var layer: Int?
+    public init() {}
+    public func validate() throws { try OptionCheck.range("--layer", layer, 0...(1 << 16)) }
 }
 
 extension CommonOptions {

@@ -14,6 +14,7 @@ struct FeatureDashboardsCommand: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var saeOptions: SAEOptions
+    @OptionGroup var saeLayer: SAELayerOption
     @Option(parsing: .upToNextOption, help: "Features to show (default: the most active).") var features: [Int] = []
     @Option(help: "How many of the most active features.") var count = 24
     @Option(help: "Held-out rows of 128 tokens to build the dashboards on.") var rows = 512
@@ -29,7 +30,7 @@ struct FeatureDashboardsCommand: ParsableCommand {
 
     func run() throws {
         let workspace = try common.workspace()
-        let sae = try saeOptions.load(in: workspace)
+        let sae = try saeOptions.load(in: workspace, layer: saeLayer.layer)
         try OptionCheck.each("--features", features, 0...(sae.dSAE - 1))
         var settings = FeatureDashboardSettings()
         (settings.features, settings.count, settings.dashboard.seed) = (features, count, common.seed)

@@ -13,6 +13,7 @@ struct InductionDeepDiveCommand: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var saeOptions: SAEOptions
+    @OptionGroup var saeLayer: SAELayerOption
     @Option(help: "The feature (default: the best induction feature on held-out rows).") var feature: Int?
     @Option(help: "The target token, as text (default: the feature's top logit-effect token).") var target: String?
     @Option(help: "Held-out rows of 128 tokens.") var rows = 512
@@ -28,7 +29,7 @@ struct InductionDeepDiveCommand: ParsableCommand {
             guard let id = workspace.tokenizer.singleToken(t) else { throw ValidationError("--target '\(t)' is not a single token of the model's tokenizer") }
             return id
         }
-        let sae = try saeOptions.load(in: workspace)
+        let sae = try saeOptions.load(in: workspace, layer: saeLayer.layer)
         try OptionCheck.range("--feature", feature, 0...(sae.dSAE - 1))
         try InductionDeepDiveSection(analysis: try SAEAnalysis(workspace, sae: sae, rows: rows), feature: feature, target: targetID)
             .runAlone(in: workspace, output: common.output("induction-deep-dive"))

@@ -14,6 +14,7 @@ struct IOICircuitCommand: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var saeOptions: SAEOptions
+    @OptionGroup var saeLayer: SAELayerOption
     @Option(help: "IOI prompts.") var prompts = 100
     @Option(help: "Seed of the IOI prompt generator (the reference's: 1).") var promptSeed = 1
     @Option(parsing: .upToNextOption, help: "Layers whose attention output is patched at S2 (default: 5 6 on GPT-2, 0 on the planted model).")
@@ -30,7 +31,7 @@ struct IOICircuitCommand: ParsableCommand {
         var s = IOICircuitSettings.defaults(for: workspace.model)
         (s.prompts, s.seed) = (prompts, promptSeed)
         if !patchLayers.isEmpty { s.patchLayers = patchLayers }
-        try IOICircuitSection(sae: try saeOptions.load(in: workspace), settings: s).runAlone(in: workspace, output: common.output("ioi-circuit"))
+        try IOICircuitSection(sae: try saeOptions.load(in: workspace, layer: saeLayer.layer), settings: s).runAlone(in: workspace, output: common.output("ioi-circuit"))
     }
 }
 

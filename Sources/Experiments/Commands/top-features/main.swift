@@ -14,6 +14,7 @@ struct TopFeaturesCommand: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var saeOptions: SAEOptions
+    @OptionGroup var saeLayer: SAELayerOption
     @Option(help: "Features per head.") var perHead = 10
     @Option(help: "Held-out rows of 128 tokens (firing densities and dashboards).") var rows = 512
 
@@ -24,7 +25,7 @@ struct TopFeaturesCommand: ParsableCommand {
 
     func run() throws {
         let workspace = try common.workspace()
-        let analysis = try SAEAnalysis(workspace, sae: try saeOptions.load(in: workspace), rows: rows)
+        let analysis = try SAEAnalysis(workspace, sae: try saeOptions.load(in: workspace, layer: saeLayer.layer), rows: rows)
         try TopFeaturesSection(analysis: analysis, perHead: perHead).runAlone(in: workspace, output: common.output("top-features"))
     }
 }

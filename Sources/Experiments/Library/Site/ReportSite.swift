@@ -70,7 +70,8 @@ public enum ReportSite {
     public static func run(in workspace: Workspace, settings: ReportSiteSettings) throws -> String {
         let start = Date()
         let log = workspace.log
-        let given = try settings.sae.map { try workspace.loadSAE($0, cfg: settings.saeConfig) }
+        // A release id or repository names the SAE of the training layer (--layer).
+        let given = try settings.sae.map { try workspace.loadSAE(try SAEReference.resolveOne($0, layer: settings.training.layer), cfg: settings.saeConfig) }
         try check(settings, given: given, workspace: workspace)
         let out = try ReportFolder(settings.output)
         var sections: [SectionSummary] = []

@@ -8,13 +8,13 @@ import Tensor
 import Transformer
 
 extension Workspace {
-    /// The SAE files named by `paths`: each path is an SAE (a SAELens folder with `cfg.json`, or the paper's
-    /// `.pt` with its `_cfg.json`) or a folder of them (its sub-folders with a `cfg.json` and its `.pt` files,
-    /// in name order).
-    static func saeFiles(_ paths: [String]) throws -> [String] {
+    /// The SAE files named by `references`: each is an SAE (a SAELens folder with `cfg.json`, or the paper's
+    /// `.pt` with its `_cfg.json`), a folder of them (its sub-folders with a `cfg.json` and its `.pt` files,
+    /// in name order), or a release id or cached hub repository (``SAEReference``).
+    static func saeFiles(_ references: [String]) throws -> [String] {
         var out: [String] = []
         let fm = FileManager.default
-        for p in paths {
+        for p in try references.flatMap({ try SAEReference.resolve($0) }) {
             var isDir: ObjCBool = false
             guard fm.fileExists(atPath: p, isDirectory: &isDir) else { throw ExperimentInputError("SAE \(p) does not exist") }
             if !isDir.boolValue || fm.fileExists(atPath: p + "/cfg.json") { out.append(p); continue }

@@ -49,15 +49,27 @@ public struct ExperimentInputs: Sendable {
     /// Whether every input is the default one (the planted model, the default corpus).
     public var isDefault: Bool { modelPath == nil && corpus.isEmpty }
 
-    /// Whether `dir` holds tokenizer files (`encoder.json` + `vocab.bpe`, or `tokenizer.json`).
+    /// Whether `dir` holds tokenizer files (`encoder.json` + `vocab.bpe`, HuggingFace's `vocab.json` +
+    /// `merges.txt`, or `tokenizer.json`).
     static func hasTokenizer(_ dir: String) -> Bool {
         let exists = { (f: String) in FileManager.default.fileExists(atPath: dir + "/" + f) }
-        return (exists("encoder.json") && exists("vocab.bpe")) || exists("tokenizer.json")
+        return (exists("encoder.json") && exists("vocab.bpe")) || (exists("vocab.json") && exists("merges.txt")) || exists("tokenizer.json")
+    }
+
+    /// The hub cache hub ids are resolved in (``HubCache`` from the environment by default).
+    public var hubCache = HubCache()
+
+    /// `modelPath` on disk: the path itself when it exists, else the snapshot of the hub model it names
+    /// (`gpt2`, `NeelNanda/GELU_2L512W_C4_Code`) in the Hugging Face cache; nil for the planted model.
+    public func localModelPath() throws -> String? {
+        guard let path = modelPath else { return nil }
+        if FileManager.default.fileExists(atPath: path) || !HubCache.looksLikeRepoID(path) { return path }
+        return try hubCache.snapshot(path, kind: .model)
     }
 
     /// The folder the model lives in: `modelPath` itself when it is a folder, else the file's folder.
     var modelFolder: String? {
-        guard let path = modelPath else { return nil }
+        guard let path = try? localModelPath() else { return nil }
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { return nil }
         if isDir.boolValue { return path }
@@ -68,7 +80,10 @@ public struct ExperimentInputs: Sendable {
     /// Where the tokenizer is read from: `--tokenizer`, else the model's folder when it holds tokenizer
     /// files (a hub repository's `tokenizer.json`), else GPT-2's files in the cache.
     public var resolvedTokenizerDirectory: String {
-        if let t = tokenizerDirectory { return t }
+        if let t = tokenizerDirectory {
+            if !FileManager.default.fileExists(atPath: t), HubCache.looksLikeRepoID(t), let folder = try? hubCache.snapshot(t, kind: .model) { return folder }
+            return t
+        }
         if let folder = modelFolder, Self.hasTokenizer(folder) { return folder }
         return GPT2Tokenizer.defaultDirectory
     }
@@ -78,9 +93,13 @@ public struct ExperimentInputs: Sendable {
     public func loadTokenizer() throws -> GPT2Tokenizer {
         let dir = resolvedTokenizerDirectory
         let exists = { (f: String) in FileManager.default.fileExists(atPath: dir + "/" + f) }
+        // HuggingFace's GPT-2 repositories ship the same two files as vocab.json and merges.txt.
+        if !exists("encoder.json") && exists("vocab.json") && exists("merges.txt") {
+            return try GPT2Tokenizer(encoderJSON: dir + "/vocab.json", mergesFile: dir + "/merges.txt")
+        }
         if !exists("encoder.json") && exists("tokenizer.json") { return try GPT2Tokenizer(tokenizerJSON: dir + "/tokenizer.json") }
         for f in ["encoder.json", "vocab.bpe"] where !exists(f) {
-            throw ExperimentInputError("tokenizer file \(dir)/\(f) is missing; run Scripts/setup (it fetches the GPT-2 tokenizer files) or pass --tokenizer <folder> (with encoder.json and vocab.bpe, or a tokenizer.json)")
+            throw ExperimentInputError("tokenizer file \(dir)/\(f) is missing; run Scripts/setup (it fetches the GPT-2 tokenizer files) or pass --tokenizer <folder> (with encoder.json and vocab.bpe, vocab.json and merges.txt, or a tokenizer.json)")
         }
         return try GPT2Tokenizer(directory: dir)
     }
@@ -88,8 +107,10 @@ public struct ExperimentInputs: Sendable {
     /// The corpus as a spec: every file's format detected and checked (``CorpusSpec/detect(_:textField:)``),
     /// before any model work.
     public func corpusSpec() throws -> CorpusSpec {
-        let paths = corpus.isEmpty ? [Self.defaultCorpus] : corpus
-        for p in paths where !FileManager.default.fileExists(atPath: p) {
+        var paths: [String] = []
+        for p in corpus.isEmpty ? [Self.defaultCorpus] : corpus {
+            if FileManager.default.fileExists(atPath: p) { paths.append(p); continue }
+            if !corpus.isEmpty && HubCache.looksLikeRepoID(p) { paths += try hubCache.dataset(p); continue }
             throw ExperimentInputError(corpus.isEmpty
                 ? "the default corpus \(p) is missing; run Scripts/setup (it installs Debian's python3-doc) or pass --corpus <files>"
                 : "corpus path \(p) does not exist")
@@ -99,7 +120,7 @@ public struct ExperimentInputs: Sendable {
 
     /// The weights file: `modelPath`, or the weights file in it when it is a folder; nil for the planted model.
     public func modelFile() throws -> String? {
-        guard let path = modelPath else { return nil }
+        guard let path = try localModelPath() else { return nil }
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             throw ExperimentInputError("model \(path) does not exist; give a folder or a tf_model.h5, model.safetensors, model_final.pth (with its config.json) or a model written by this toolkit")
@@ -143,7 +164,8 @@ public struct ExperimentInputs: Sendable {
         let weights = try loadWeights(warn: { log("warning: " + $0) })
         let file = try modelFile() ?? path
         let roles = try ModelFileFormat.detect(file) == .ours ? PlantedCircuitModel.Roles(hdf5: file) : nil     // only our layout carries roles
-        let name = (path as NSString).lastPathComponent
+        // A hub id is the model's name (the snapshot folder's is a commit hash).
+        let name = FileManager.default.fileExists(atPath: path) ? (path as NSString).lastPathComponent : path
         return LoadedModel(model: GPT2(weights: weights.processed()), roles: roles, name: name, path: file)
     }
 }

@@ -97,11 +97,12 @@ public struct Workspace {
         model.isPlanted && inputs.isDefault && settings == .planted()
     }
 
-    /// The SAE a section runs on: the given file, or — on the planted model — the default one from the
+    /// The SAE a section runs on: the given one (a path, or a release id or hub repository with `layer`:
+    /// ``SAEReference``), or — on the planted model — the default one from the
     /// cache, trained there with the planted recipe on first use (a few minutes; `reproduce` and
     /// `train-sae` with default settings leave it there too).
-    public func attentionSAE(_ path: String?, cfg: String? = nil) throws -> AttentionSAE {
-        if let path { return try loadSAE(path, cfg: cfg) }
+    public func attentionSAE(_ path: String?, cfg: String? = nil, layer: Int? = nil) throws -> AttentionSAE {
+        if let path { return try loadSAE(try SAEReference.resolveOne(path, layer: layer), cfg: cfg) }
         guard model.isPlanted else {
             throw ExperimentInputError("give an SAE with --sae (a SAELens folder or the paper's .pt); only the planted model has a default one")
         }

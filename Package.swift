@@ -109,7 +109,7 @@ let package = Package(
         .testTarget(name: "FormatHarnessTests", dependencies: ["FormatHarness", "Interp", "TensorTestSupport"], exclude: ["Fixtures"]),
         // train-sae is built for the test that SIGKILLs a real training process and resumes it.
         // The executables are built for the tests that run them (a SIGKILLed training, hostile options).
-        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Interp", "TensorTestSupport", "train-sae", "reproduce", "inspect",
+        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "ExperimentsCLI", "Interp", "TensorTestSupport", "train-sae", "reproduce", "inspect",
                                                              "feature-dashboards", "top-features", "induction-deep-dive", "ioi-circuit",
                                                              "long-prefix-induction", "circuit-explorer",
                                                              // The explorer's API through Hummingbird's test client.

@@ -131,14 +131,26 @@ public struct TrainingOptions: ParsableArguments {
 
     /// The recipe for `model` (``TrainSAESettings/recipe(for:planted:)``) with these options applied.
     public func settings(_ common: CommonOptions, model: LoadedModel) throws -> TrainSAESettings {
+        try settings(common, config: model.model.config)
+    }
+
+    /// The recipe for a model of shape `c` (the planted recipe when `common` names no model) with these
+    /// options applied.
+    public func settings(_ common: CommonOptions, config c: GPT2Config) throws -> TrainSAESettings {
         let sweep = try sweep()
         let first = layer ?? sweep.layers.first
-        var s = TrainSAESettings.recipe(for: model.model.config, planted: common.model == nil)
+        var s = TrainSAESettings.recipe(for: c, planted: common.model == nil)
         if let first { s.layer = first }
         if let tokens { s.trainingTokens = tokens }
-        if let d = sweep.dSAEs.first { s.dSAE = d }
+        if let d = sweep.dSAEs.first {
+            s.dSAE = d
+            s.layerRecipes = s.layerRecipes?.mapValues { var r = $0; r.dSAE = nil; return r }
+        }
         if let batch { s.batchSize = batch }
-        if let c = sweep.l1Coeffs.first { s.training.l1Coeff = c }
+        if let c = sweep.l1Coeffs.first {
+            s.training.l1Coeff = c
+            s.layerRecipes = s.layerRecipes?.mapValues { var r = $0; r.l1Coeff = nil; return r }
+        }
         if let a = sweep.architectures.first { s.training.architecture = a }
         if let k = sweep.ks.first { s.training.k = k }
         if let c = sweep.l0Coeffs.first { s.training.l0Coeff = c }
@@ -157,7 +169,6 @@ public struct TrainingOptions: ParsableArguments {
             s.bufferRows = bufferRows
         } else if s.sites.count > 1 {
             // One buffer row holds every layer's activations: keep the buffer within 6 GB (bfloat16).
-            let c = model.model.config
             let width = 2 * s.sites.reduce(0) { $0 + $1.saeInputWidth(c)! }
             s.bufferRows = min(s.bufferRows, max(4 * s.batchSize, (6_000_000_000 / width) / s.batchSize * s.batchSize))
         }

@@ -36,6 +36,10 @@ public struct TrainSAESettings: Codable, Sendable, Equatable {
     /// The hooks each layer's SAEs read (nil: `hook_z` alone, the paper's). With `[.z, .residPre]` every
     /// layer gets an attention SAE and a residual SAE, all from the same model pass.
     public var hooks: [TrainingHook]?
+    /// Per-layer width and l1 coefficient of `hook_z` SAEs, replacing `dSAE` and `training.l1Coeff` at the
+    /// layers listed: the paper's GPT-2-small recipe (``LayerRecipe/gpt2SmallPaper``) by default on
+    /// GPT-2 small; `--d-sae` and `--l1` clear what they set. Nil: one width and one l1 for all layers.
+    public var layerRecipes: [Int: LayerRecipe]?
 
     public var steps: Int { trainingTokens / batchSize }
 
@@ -46,18 +50,38 @@ public struct TrainSAESettings: Codable, Sendable, Equatable {
         self.evaluationRows = evaluationRows; self.seed = seed; self.sweep = sweep
     }
 
-    /// The paper's GPT-2-small recipe for `layer` (SPEC §1.12–§1.13): 24576 features, batch 4096,
-    /// lr 1.2e-3, l1 = 1 (layer 0: 2; layers 1–9 as in the paper's table are between 0.8 and 3),
-    /// 2 billion tokens would be the paper's budget — the default here is 100 million.
+    /// The paper's GPT-2-small recipe (Docs/Method.md, "Training"): batch 4096, lr 1.2e-3, resampling
+    /// every 25000 steps, and per layer the width and l1 coefficient of its published SAE
+    /// (``LayerRecipe/gpt2SmallPaper``: layer 5's 49152 features and l1 1.0 for `layer` 5); SAEs the
+    /// table does not cover (residual SAEs) get 24576 = 32 × d_in features and l1 1. The paper trained on
+    /// about 2 billion tokens; the default here is 100 million.
     public static func gpt2(layer: Int) -> TrainSAESettings {
         var t = SAETrainingConfig()
         t.lr = 1.2e-3
-        t.l1Coeff = layer == 0 ? 2 : 1
+        let recipes = LayerRecipe.gpt2SmallPaper
+        t.l1Coeff = 1
         t.k = 32
         var r = ResamplingConfig()
         r.reinitEvery = 25_000
-        return TrainSAESettings(layer: layer, dSAE: 24576, batchSize: 4096, trainingTokens: 100_000_000,
-                                bufferRows: 4096 * 384, training: t, resampling: r, evaluationRows: 256, seed: 0)
+        var s = TrainSAESettings(layer: layer, dSAE: 24576, batchSize: 4096, trainingTokens: 100_000_000,
+                                 bufferRows: 4096 * 384, training: t, resampling: r, evaluationRows: 256, seed: 0)
+        s.layerRecipes = recipes
+        return s
+    }
+
+    /// The width and l1 coefficient of one layer's SAE.
+    public struct LayerRecipe: Codable, Sendable, Equatable {
+        public var dSAE: Int?
+        public var l1Coeff: Double?
+        public init(dSAE: Int?, l1Coeff: Double?) { self.dSAE = dSAE; self.l1Coeff = l1Coeff }
+
+        /// The paper's GPT-2-small SAEs as their published names record them
+        /// (`gpt2-small_L{l}_Hcat_z_lr1.20e-03_l1{c}_ds{F}_…`): l1 1.8, 0.8, 1.0, 0.9, 1.1, 1.0, 1.1, 1.1,
+        /// 1.3, 1.2, 1.3, 3.0 for layers 0–11; 49152 features at layers 5 and 7, 24576 elsewhere.
+        public static let gpt2SmallPaper: [Int: LayerRecipe] = Dictionary(uniqueKeysWithValues:
+            [1.8, 0.8, 1.0, 0.9, 1.1, 1.0, 1.1, 1.1, 1.3, 1.2, 1.3, 3.0].enumerated().map { l, c in
+                (l, LayerRecipe(dSAE: l == 5 || l == 7 ? 49152 : 24576, l1Coeff: c))
+            })
     }
 
     /// The paper's GELU-2L recipe (its SAE `gelu-2l_L1_Hcat_z_lr1.00e-03_l12.00e+00_ds16384_bs4096_…`):
@@ -66,6 +90,7 @@ public struct TrainSAESettings: Codable, Sendable, Equatable {
     public static func gelu2L(layer: Int = 1) -> TrainSAESettings {
         var s = gpt2(layer: layer)
         (s.dSAE, s.training.lr, s.training.l1Coeff) = (16384, 1e-3, 2)
+        s.layerRecipes = nil
         return s
     }
 
@@ -76,7 +101,11 @@ public struct TrainSAESettings: Codable, Sendable, Equatable {
         if planted { return .planted() }
         if model.nLayers == 2 && model.dModel == 512 && model.nHeads == 8 && model.dHead == 64 { return .gelu2L() }
         var s = gpt2(layer: min(5, model.nLayers - 1))
-        s.dSAE = 32 * model.nHeads * model.dHead
+        // The per-layer recipe is GPT-2 small's; other shapes get 32 × d_in features and one l1.
+        if !(model.nLayers == 12 && model.dModel == 768 && model.nHeads == 12 && model.dHead == 64) {
+            s.dSAE = 32 * model.nHeads * model.dHead
+            s.layerRecipes = nil
+        }
         return s
     }
 
@@ -156,10 +185,12 @@ public struct TrainSAESettings: Codable, Sendable, Equatable {
     /// The architectures of the run (the sweep's, else the training config's).
     public var architectures: [TrainingArchitecture] { sweep.architectures.isEmpty ? [training.architecture] : sweep.architectures }
 
-    /// The knob values swept for `architecture` (each list defaulting to the training config's value).
-    public func sparsityValues(_ architecture: TrainingArchitecture) -> [Double] {
+    /// The knob values swept for `architecture` (each list defaulting to the training config's value,
+    /// or for the l1 coefficient of a `hook_z` SAE to the layer's recipe).
+    public func sparsityValues(_ architecture: TrainingArchitecture, layer: Int? = nil, hook: TrainingHook = .z) -> [Double] {
         switch architecture {
-        case .standard: sweep.l1Coeffs.isEmpty ? [training.l1Coeff] : sweep.l1Coeffs
+        case .standard:
+            sweep.l1Coeffs.isEmpty ? [recipe(layer, hook)?.l1Coeff ?? training.l1Coeff] : sweep.l1Coeffs
         case .topk, .batchtopk: sweep.ks.isEmpty ? [training.k] : sweep.ks
         case .jumprelu: sweep.l0Coeffs.isEmpty ? [training.l0Coeff] : sweep.l0Coeffs
         }
@@ -169,9 +200,16 @@ public struct TrainSAESettings: Codable, Sendable, Equatable {
     /// values (inner), each list defaulting to the single value.
     public var members: [Member] {
         let layers = sweep.layers.isEmpty ? [layer] : sweep.layers
-        let widths = sweep.dSAEs.isEmpty ? [dSAE] : sweep.dSAEs
-        return layers.flatMap { l in (hooks ?? [.z]).flatMap { h in widths.flatMap { d in architectures.flatMap { a in
-            sparsityValues(a).map { Member(layer: l, dSAE: d, architecture: a, sparsity: $0, hook: h) } } } } }
+        return layers.flatMap { l in (hooks ?? [.z]).flatMap { h in
+            let widths = sweep.dSAEs.isEmpty ? [recipe(l, h)?.dSAE ?? dSAE] : sweep.dSAEs
+            return widths.flatMap { d in architectures.flatMap { a in
+                sparsityValues(a, layer: l, hook: h).map { Member(layer: l, dSAE: d, architecture: a, sparsity: $0, hook: h) } } } } }
+    }
+
+    /// The per-layer recipe that applies to `layer`'s SAE on `hook` (hook_z only).
+    func recipe(_ layer: Int?, _ hook: TrainingHook) -> LayerRecipe? {
+        guard hook == .z, let layer else { return nil }
+        return layerRecipes?[layer]
     }
 
     /// Whether members differ in more than their layer (their folders then name width, architecture and knob).
@@ -207,8 +245,8 @@ public struct TrainSAESettings: Codable, Sendable, Equatable {
             try check(l >= 0 && l < nLayers, "--layer(s)", l, "0…\(nLayers - 1) (the model has \(nLayers) layers)")
         }
         try check(Set(sweep.layers).count == sweep.layers.count, "--layers", sweep.layers, "distinct layers")
-        for d in sweep.dSAEs.isEmpty ? [dSAE] : sweep.dSAEs { try check(d >= 1 && d <= 1 << 22, "--d-sae", d, "1…4194304") }
-        for c in sweep.l1Coeffs.isEmpty ? [training.l1Coeff] : sweep.l1Coeffs { try check(c >= 0 && c.isFinite, "--l1", c, "a finite number ≥ 0") }
+        for d in Set(members.map(\.dSAE)) { try check(d >= 1 && d <= 1 << 22, "--d-sae", d, "1…4194304") }
+        for c in Set(members.filter { $0.architecture == .standard }.map(\.sparsity)) { try check(c >= 0 && c.isFinite, "--l1", c, "a finite number ≥ 0") }
         try check(Set(architectures).count == architectures.count, "--architecture", architectures.map(\.rawValue).joined(separator: ","), "distinct architectures")
         if let hooks { try check(!hooks.isEmpty && Set(hooks).count == hooks.count, "--hook", hooks.map(\.rawValue).joined(separator: ","), "distinct hooks among z, resid_pre") }
         for m in members {
@@ -331,6 +369,12 @@ public enum SAETraining {
         }
         if let c = checkpoint, c.every < 1 { throw ExperimentInputError("--checkpoint-every is \(c.every); allowed: ≥ 1") }
         let start = Date()
+        // Each SAE's recipe, before any work: the per-layer values are easy to miss otherwise.
+        for m in s.members {
+            let paper = m.architecture == .standard && s.recipe(m.layer, m.hook ?? .z) != nil
+            log("SAE on \(m.site): d_sae \(m.dSAE), \(m.architecture.rawValue) \(m.sparsityLabel), batch \(s.batchSize), lr \(s.training.lr)"
+                + (paper ? " (the paper's layer-\(m.layer) SAE)" : ""))
+        }
         let sites = s.sites
         let plan = TrainingRunPlan(steps: s.steps, batchSize: s.batchSize, bufferRows: s.effectiveBufferRows, bufferSeed: s.seed,
                                    resampling: s.resampling, recordEvery: max(1, s.steps / 80))

@@ -56,25 +56,44 @@ public enum SAEEvaluation {
     /// the SAE spliced everywhere (Table 2) and at the kept positions only (SAELens).
     public static func evaluate(model: GPT2, sae: SAE, batches: [IndexTensor], ignoredTokens: Set<Int>) throws
         -> (reconstruction: ReconstructionEvaluation, l0: Double, frequencies: FeatureFrequencies, core: CoreEvaluation) {
+        try evaluate(model: model, saes: [sae], batches: batches, ignoredTokens: ignoredTokens)[0]
+    }
+
+    /// ``evaluate(model:sae:batches:ignoredTokens:)`` of several SAEs (any layers and hooks) at once: per
+    /// batch one clean run caches every SAE's site and gives the clean logits they share; each SAE then
+    /// adds only its own runs (zero-ablated, spliced everywhere, spliced at the kept positions). Every
+    /// SAE's numbers equal its evaluation alone.
+    public static func evaluate(model: GPT2, saes: [SAE], batches: [IndexTensor], ignoredTokens: Set<Int>) throws
+        -> [(reconstruction: ReconstructionEvaluation, l0: Double, frequencies: FeatureFrequencies, core: CoreEvaluation)] {
         precondition(!batches.isEmpty, "evaluation needs at least one batch")
-        let splice = try SAESplice(sae: sae)
-        var core = CoreEvaluation.Sums(sae: sae, site: splice.site, ignoredTokens: ignoredTokens)
-        var clean: Float = 0, spliced: Float = 0, zero: Float = 0
-        var counts = [Int](repeating: 0, count: sae.config.dSAE), rows = 0
+        let splices = try saes.map { try SAESplice(sae: $0) }
+        var cores = zip(saes, splices).map { CoreEvaluation.Sums(sae: $0, site: $1.site, ignoredTokens: ignoredTokens) }
+        var clean: Float = 0
+        var spliced = [Float](repeating: 0, count: saes.count), zero = [Float](repeating: 0, count: saes.count)
+        var counts = saes.map { [Int](repeating: 0, count: $0.config.dSAE) }, rows = [Int](repeating: 0, count: saes.count)
+        let sites = Set(splices.map(\.site))
         for tokens in batches {
-            let cleanRun = try model.run(tokens, cache: [splice.site])
-            let cleanLogits = cleanRun.logits!, z = cleanRun.cache[splice.site]!
+            let cleanRun = try model.run(tokens, cache: sites)
+            let cleanLogits = cleanRun.logits!
             clean += GPT2.lossPerToken(logits: cleanLogits, tokens: tokens).mean()
-            spliced += GPT2.lossPerToken(logits: try model.run(tokens, saes: [splice]).model.logits!, tokens: tokens).mean()
-            let ablated = try model.run(tokens, hooks: [splice.site: Interventions.zeroAblate()]).logits!
-            zero += GPT2.lossPerToken(logits: ablated, tokens: tokens).mean()
-            let acts = sae.encode(SAE.flattenHeads(z).reshaped([-1, sae.config.dIn]))
-            for (j, c) in FeatureFrequencies.firingCounts(acts).enumerated() { counts[j] += c }
-            rows += acts.shape[0]
-            try core.add(model: model, tokens: tokens, cleanLogits: cleanLogits, z: z, ablatedLogits: ablated)
+            // Each site's zero-ablated run is shared by the SAEs on that site.
+            var ablatedBySite: [HookName: Tensor] = [:]
+            for (k, (sae, splice)) in zip(saes, splices).enumerated() {
+                let z = cleanRun.cache[splice.site]!
+                spliced[k] += GPT2.lossPerToken(logits: try model.run(tokens, saes: [splice]).model.logits!, tokens: tokens).mean()
+                let ablated = try ablatedBySite[splice.site] ?? model.run(tokens, hooks: [splice.site: Interventions.zeroAblate()]).logits!
+                ablatedBySite[splice.site] = ablated
+                zero[k] += GPT2.lossPerToken(logits: ablated, tokens: tokens).mean()
+                let acts = sae.encode(SAE.flattenHeads(z).reshaped([-1, sae.config.dIn]))
+                for (j, c) in FeatureFrequencies.firingCounts(acts).enumerated() { counts[k][j] += c }
+                rows[k] += acts.shape[0]
+                try cores[k].add(model: model, tokens: tokens, cleanLogits: cleanLogits, z: z, ablatedLogits: ablated)
+            }
         }
         let n = Float(batches.count)
-        return (ReconstructionEvaluation(clean: clean / n, spliced: spliced / n, zeroAblated: zero / n),
-                Double(counts.reduce(0, +)) / Double(rows), FeatureFrequencies(counts: counts, rows: rows), core.result)
+        return saes.indices.map { k in
+            (ReconstructionEvaluation(clean: clean / n, spliced: spliced[k] / n, zeroAblated: zero[k] / n),
+             Double(counts[k].reduce(0, +)) / Double(rows[k]), FeatureFrequencies(counts: counts[k], rows: rows[k]), cores[k].result)
+        }
     }
 }

@@ -17,7 +17,8 @@ struct TrainSAECommand: ParsableCommand {
         Default: the planted-circuit model's layer 1 with the planted recipe. With --model: GPT-2 and the paper's recipe (layer 5 unless --layer). \
         --layers 0-11 trains an SAE per layer from one model pass per batch; --d-sae and --l1 take lists to sweep. \
         Under `mpirun -np N` the corpus rows and each batch are split between the ranks and gradients are summed (rank 0 writes the report). \
-        --evaluate <SAELens folder or .pt> skips training.
+        --evaluate skips training and evaluates the SAEs given (files, folders of them, a release id such as gpt2-small-hook-z-kk, or a \
+        cached hub repository; with --layers, those layers only): several SAEs make one Table 2 from one clean model run per batch.
         """)
 
     @OptionGroup var common: CommonOptions
@@ -25,7 +26,8 @@ struct TrainSAECommand: ParsableCommand {
     @Option(help: "Held-out rows (of 128 tokens) for the evaluation.") var evalRows: Int?
     @Option(help: "Write a checkpoint every N steps.") var checkpointEvery = 500
     @Flag(help: "Continue from <output>/checkpoint.h5 if it exists.") var resume = false
-    @Option(help: "Evaluate this SAE instead of training (a SAELens folder or the paper's .pt).") var evaluate: String?
+    @Option(parsing: .upToNextOption, help: "Evaluate these SAEs instead of training: SAELens folders, the paper's .pt files, folders of them, release ids (gpt2-small-hook-z-kk) or cached hub repositories; --layer(s) keep those layers.")
+    var evaluate: [String] = []
     @Option(help: "The .pt's _cfg.json when it is not beside it.") var cfg: String?
 
     func validate() throws {
@@ -41,8 +43,10 @@ struct TrainSAECommand: ParsableCommand {
             let workspace = try Workspace(common.inputs, log: isRankZero ? log : { _ in })
             var s = try recipe.settings(common, model: workspace.model)
             s.evaluationRows = evalRows ?? s.evaluationRows
-            let mode: TrainingSection.Mode = try evaluate.map { .evaluate(try workspace.loadSAE($0, cfg: cfg), path: $0) }
-                ?? .train(checkpoint: CheckpointPlan(path: output + "/checkpoint.h5", every: checkpointEvery, resume: resume))
+            let layers = try recipe.layers.map(TrainingOptions.parseLayers) ?? recipe.layer.map { [$0] }
+            let mode: TrainingSection.Mode = evaluate.isEmpty
+                ? .train(checkpoint: CheckpointPlan(path: output + "/checkpoint.h5", every: checkpointEvery, resume: resume))
+                : .evaluate(try workspace.givenSAEs(evaluate, layers: layers, cfg: cfg))
             var section = TrainingSection(settings: s, mode: mode)
             section.ranks = ranks ?? SingleProcess()
             try section.runAlone(in: workspace, output: output)

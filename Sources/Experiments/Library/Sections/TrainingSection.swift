@@ -27,8 +27,16 @@ public struct TrainingSection: Section {
     public enum Mode {
         /// Train the settings' SAEs, with checkpoints when a plan is given.
         case train(checkpoint: CheckpointPlan?)
-        /// Evaluate a given SAE (loaded from `path`).
-        case evaluate(AttentionSAE, path: String)
+        /// Evaluate given SAEs (each loaded from its path): one SAE's page, or Table 2 of several from one
+        /// clean model run per batch.
+        case evaluate([GivenSAE])
+    }
+
+    /// An SAE to evaluate and the file it came from.
+    public struct GivenSAE {
+        public var sae: AttentionSAE
+        public var path: String
+        public init(_ sae: AttentionSAE, path: String) { self.sae = sae; self.path = path }
     }
     public var settings: TrainSAESettings
     public var mode: Mode
@@ -46,8 +54,9 @@ public struct TrainingSection: Section {
         var outcome: TrainingOutcome
         var body: String
         switch mode {
-        case .evaluate(let sae, let path):
+        case .evaluate(let given) where given.count == 1:
             guard ranks.size == 1 else { throw ExperimentInputError("--evaluate runs in one process; start it without mpirun") }
+            let (sae, path) = (given[0].sae, given[0].path)
             workspace.log("evaluating the given SAE \(path) (\(sae.dSAE) features on \(sae.sae.config.hookName)) on \(settings.evaluationRows) held-out rows")
             let (e, frequencies, core) = try SAETraining.evaluate(workspace, sae: sae.sae, rows: settings.evaluationRows)
             try folder.writeJSON(e, to: "evaluation.json")
@@ -57,6 +66,43 @@ public struct TrainingSection: Section {
                 + TrainingReport.evaluationTable(e, layer: sae.layer, dSAE: sae.dSAE)
                 + TrainingReport.coreTable([(TrainSAESettings.Member(layer: sae.layer, dSAE: sae.dSAE, sparsity: .nan), e)], files: ["core_eval.json"])
             outcome = TrainingOutcome(section: SectionOutcome(page: "index.html", headline: Self.headline(e)), sae: sae, evaluation: e, frequencies: frequencies, trainingTokens: 0)
+        case .evaluate(let given):
+            guard ranks.size == 1 else { throw ExperimentInputError("--evaluate runs in one process; start it without mpirun") }
+            guard !given.isEmpty else { throw ExperimentInputError("--evaluate named no SAE") }
+            let start = Date()
+            workspace.log("evaluating \(given.count) SAEs on \(settings.evaluationRows) held-out rows, from one clean model run per batch")
+            let results = try SAETraining.evaluate(workspace, saes: given.map(\.sae.sae), rows: settings.evaluationRows)
+            let members = given.map { TrainSAESettings.Member(layer: $0.sae.layer, dSAE: $0.sae.dSAE, sparsity: .nan) }
+            var names: [String] = []
+            for m in members {
+                var name = "L\(m.layer)", k = 2
+                while names.contains(name) { name = "L\(m.layer)-\(k)"; k += 1 }
+                names.append(name)
+            }
+            let coreFiles = names.map { "saes/\($0)/core_eval.json" }
+            for ((g, r), file) in zip(zip(given, results), coreFiles) {
+                try folder.write(data: SAETraining.coreEvaluationOutput(r.2, sae: g.sae.sae, workspace: workspace, rows: settings.evaluationRows).jsonData(), to: file)
+            }
+            try folder.writeJSON(zip(given, results).map { g, r in Table2Row(path: g.path, layer: g.sae.layer, dSAE: g.sae.dSAE, evaluation: r.0) }, to: "evaluation.json")
+            try folder.writeCSV(header: ["layer", "d_sae", "l0", "alive_percent", "ce_loss_recovered", "ce_clean", "ce_spliced", "ce_zero_ablated",
+                                         "explained_variance", "mse", "cossim", "l2_ratio", "kl_div_score", "ce_loss_score", "path"],
+                                rows: zip(given, results).map { g, r in
+                                    let e = r.0
+                                    return ["\(g.sae.layer)", "\(g.sae.dSAE)", "\(e.l0)", "\(e.aliveFraction * 100)", "\(e.ceLossRecovered)", "\(e.ceClean)",
+                                            "\(e.ceSpliced)", "\(e.ceZeroAblated)", "\(e.explainedVariance)", "\(e.mse)", "\(e.cossim)", "\(e.l2Ratio)",
+                                            "\(e.klDivScore)", "\(e.ceLossScore)", g.path]
+                                }, to: "table2.csv")
+            let rows = zip(members, results.map(\.0)).map { ($0, $1) }
+            body = HTML.h1("Table 2: \(given.count) attention SAEs on \(HTML.escape(model.name))")
+                + TrainingReport.evaluationTable(rows)
+                + TrainingReport.coreTable(rows, files: coreFiles)
+                + HTML.h2("The SAEs") + HTML.table(["layer", "file"], zip(names, given).map { [$0, HTML.code(HTML.escape($1.path))] })
+                + HTML.p(String(format: "%d held-out rows of 128 tokens; %.0f s. Data: ", settings.evaluationRows, Date().timeIntervalSince(start))
+                         + HTML.link("table2.csv", "table2.csv") + ", " + HTML.link("evaluation.json", "evaluation.json") + ".", class: "note")
+            for (n, r) in zip(names, results) { workspace.log(n + ": " + Self.headline(r.0)) }
+            let primary = given.indices.first { given[$0].sae.layer == settings.layer } ?? 0
+            outcome = TrainingOutcome(section: SectionOutcome(page: "index.html", headline: "\(given.count) SAEs: " + Self.headline(results[primary].0)),
+                                      sae: given[primary].sae, evaluation: results[primary].0, frequencies: results[primary].1, trainingTokens: 0)
         case .train(let checkpoint):
             let s = settings, layers = s.layers
             workspace.log("model \(model.name); \(s.members.count == 1 ? "a \(s.dSAE)-feature SAE" : "\(s.members.count) SAEs") on "
@@ -113,6 +159,14 @@ public struct TrainingSection: Section {
         String(format: "L0 %.1f, alive %.1f%%, CE loss recovered %.3f (clean %.3f, spliced %.3f, zero-ablated %.3f)",
                e.l0, e.aliveFraction * 100, e.ceLossRecovered, e.ceClean, e.ceSpliced, e.ceZeroAblated)
     }
+}
+
+/// One row of Table 2 of given SAEs (`evaluation.json`).
+public struct Table2Row: Codable, Sendable, Equatable {
+    public var path: String
+    public var layer: Int
+    public var dSAE: Int
+    public var evaluation: SAEEvaluationSummary
 }
 
 /// One SAE's recovery of the planted induction feature (the planted model's ground truth).

@@ -84,7 +84,7 @@ public enum ReportSite {
         // Table 2: the SAE, trained here or given.
         log("── train-sae (Table 2)")
         var t0 = Date()
-        let mode: TrainingSection.Mode = given.map { .evaluate($0, path: settings.sae!) } ?? .train(checkpoint: nil)
+        let mode: TrainingSection.Mode = given.map { .evaluate([TrainingSection.GivenSAE($0, path: settings.sae!)]) } ?? .train(checkpoint: nil)
         let trained = try TrainingSection(settings: settings.training, mode: mode).train(in: workspace, output: output(.trainSAE, out))!
         record(.trainSAE, trained.section, since: t0)
         guard let attentionSAE = trained.sae else { throw ExperimentInputError("the site analyses an attention SAE: --hook must include z") }

@@ -26,6 +26,31 @@ extension Workspace {
         return out
     }
 
+    /// The attention SAEs `references` name, for Table 2 (``SAEReference``: files, folders of them, release
+    /// ids, cached repositories), keeping those of `layers` when given — a release's other layers are not
+    /// even looked for. `cfg` is the `_cfg.json` of a single `.pt`.
+    public func givenSAEs(_ references: [String], layers: [Int]? = nil, cfg: String? = nil) throws -> [TrainingSection.GivenSAE] {
+        var paths: [String] = []
+        for r in references {
+            if let release = SAERelease.named(r) {
+                paths += try release.localPaths(layers: layers.map { $0.filter { release.paths[$0] != nil } }, cache: inputs.hubCache)
+            } else {
+                paths += try Self.saeFiles([r])
+            }
+        }
+        if cfg != nil && paths.count != 1 { throw ExperimentInputError("--cfg is the _cfg.json of one .pt; \(paths.count) SAEs were given") }
+        var out: [TrainingSection.GivenSAE] = []
+        for p in paths {
+            let sae = try loadSAE(p, cfg: cfg)
+            if let layers, !layers.contains(sae.layer) { continue }
+            out.append(.init(sae, path: p))
+        }
+        guard !out.isEmpty else {
+            throw ExperimentInputError("no SAE to evaluate: \(references.joined(separator: ", ")) hold\(references.count == 1 ? "s" : "") none" + (layers.map { " of layers \($0.map(String.init).joined(separator: ","))" } ?? ""))
+        }
+        return out
+    }
+
     /// Loads an SAE file of any format we read — a SAELens folder, or the paper's `.pt` with its `_cfg.json`
     /// (`cfg`, when not beside it) — without checking its hook or width.
     func loadAnySAE(_ path: String, cfg: String? = nil) throws -> SAE {

@@ -468,17 +468,24 @@ public enum SAETraining {
     /// Table 2 (L0, alive fraction and CE loss recovered as the paper's code computes them) and SAELens's
     /// evaluation (``CoreEvaluation``, BOS positions left out) of `sae` on `rows` held-out rows, in batches of 8 rows.
     public static func evaluate(_ workspace: Workspace, sae: SAE, rows: Int) throws -> (SAEEvaluationSummary, FeatureFrequencies, CoreEvaluation) {
+        try evaluate(workspace, saes: [sae], rows: rows)[0]
+    }
+
+    /// ``evaluate(_:sae:rows:)`` of several SAEs from one clean model run per batch (Table 2 of a whole
+    /// release): each SAE's numbers are those of its evaluation alone.
+    public static func evaluate(_ workspace: Workspace, saes: [SAE], rows: Int) throws -> [(SAEEvaluationSummary, FeatureFrequencies, CoreEvaluation)] {
         let tokens = try workspace.heldOutRows(rows), model = workspace.model.model
         let batches = stride(from: 0, to: tokens.shape[0], by: 8).map { tokens.rows($0..<min($0 + 8, tokens.shape[0])) }
-        let (ce, l0, freq, core) = try SAEEvaluation.evaluate(model: model, sae: sae, batches: batches, ignoredTokens: [workspace.tokenizer.endOfTextID])
-        return (SAEEvaluationSummary(l0: l0, aliveFraction: freq.aliveFraction, deadFraction: freq.deadFraction,
-                                     ceClean: ce.clean, ceSpliced: ce.spliced, ceZeroAblated: ce.zeroAblated,
-                                     ceLossRecovered: ce.score, ceDiff: ce.ceDiff, tokens: tokens.count,
-                                     explainedVariance: core.reconstructionQuality.explainedVariance, mse: core.reconstructionQuality.mse,
-                                     cossim: core.reconstructionQuality.cossim, l2Ratio: core.shrinkage.l2Ratio,
-                                     relativeReconstructionBias: core.shrinkage.relativeReconstructionBias,
-                                     klDivScore: core.modelBehaviorPreservation.klDivScore, klDivWithSAE: core.modelBehaviorPreservation.klDivWithSAE,
-                                     ceLossScore: core.modelPerformancePreservation.ceLossScore, l1: core.sparsity.l1), freq, core)
+        return try SAEEvaluation.evaluate(model: model, saes: saes, batches: batches, ignoredTokens: [workspace.tokenizer.endOfTextID]).map { ce, l0, freq, core in
+            (SAEEvaluationSummary(l0: l0, aliveFraction: freq.aliveFraction, deadFraction: freq.deadFraction,
+                                  ceClean: ce.clean, ceSpliced: ce.spliced, ceZeroAblated: ce.zeroAblated,
+                                  ceLossRecovered: ce.score, ceDiff: ce.ceDiff, tokens: tokens.count,
+                                  explainedVariance: core.reconstructionQuality.explainedVariance, mse: core.reconstructionQuality.mse,
+                                  cossim: core.reconstructionQuality.cossim, l2Ratio: core.shrinkage.l2Ratio,
+                                  relativeReconstructionBias: core.shrinkage.relativeReconstructionBias,
+                                  klDivScore: core.modelBehaviorPreservation.klDivScore, klDivWithSAE: core.modelBehaviorPreservation.klDivWithSAE,
+                                  ceLossScore: core.modelPerformancePreservation.ceLossScore, l1: core.sparsity.l1), freq, core)
+        }
     }
 
     /// SAEBench's core-evaluation JSON of an SAE evaluated on `rows` held-out rows of the workspace's corpus.

@@ -1,6 +1,7 @@
 // Tensor+MatMul: matrix and batched matrix products through cblas_sgemm — the only file that calls BLAS.
 
 import CBLAS
+import Foundation
 
 /// How this package drives OpenBLAS.
 ///
@@ -23,20 +24,42 @@ public enum BLAS {
     /// The kernel family OpenBLAS chose for this CPU at load time (e.g. "Haswell", "SkylakeX", "Zen").
     public static var coreName: String { String(cString: openblas_get_corename()) }
 
-    /// A warning when OpenBLAS runs its generic SSE-era kernels on a CPU with AVX2: OpenBLAS 0.3.21
-    /// (Debian 12) does not recognise some newer CPUs — e.g. VMs reporting a bare "Intel Xeon
-    /// Processor", family 6 model 207 — and falls back to "Prescott", about 4× slower on every
-    /// product. It reads `OPENBLAS_CORETYPE` only when the library loads, so the fix is in the
-    /// environment (the Scripts set it). nil when the kernels fit the CPU.
-    public static var genericKernelWarning: String? {
+    /// The kernels OpenBLAS should run here when it chose its generic SSE-era ones on a CPU with AVX2
+    /// or AVX-512: OpenBLAS 0.3.21 (Debian 12) does not recognise some newer CPUs — e.g. VMs reporting a
+    /// bare "Intel Xeon Processor", family 6 model 207 — and falls back to "Prescott", about 4× slower
+    /// on every product. nil when the kernels fit the CPU.
+    public static var betterCoreType: String? {
         let generic: Set<String> = ["Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom", "Katmai", "Coppermine", "Northwood", "Banias", "Unknown"]
         guard generic.contains(coreName),
               let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
               let flagsLine = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return nil }
         let flags = Set(flagsLine.split(separator: " ").map(String.init))
-        let better = flags.isSuperset(of: ["avx512f", "avx512bw", "avx512vl", "avx512dq"]) ? "SkylakeX"
+        return flags.isSuperset(of: ["avx512f", "avx512bw", "avx512vl", "avx512dq"]) ? "SkylakeX"
             : flags.isSuperset(of: ["avx2", "fma"]) ? "Haswell" : nil
-        return better.map { "OpenBLAS chose its generic '\(coreName)' kernels for this CPU, which has \($0 == "SkylakeX" ? "AVX-512" : "AVX2"): products run about 4× slower. Run with OPENBLAS_CORETYPE=\($0) in the environment (the Scripts set it)." }
+    }
+
+    /// A warning when OpenBLAS runs generic kernels on a CPU that has better ones (``betterCoreType``).
+    public static var genericKernelWarning: String? {
+        betterCoreType.map { "OpenBLAS chose its generic '\(coreName)' kernels for this CPU, which has \($0 == "SkylakeX" ? "AVX-512" : "AVX2"): products run about 4× slower. Run with OPENBLAS_CORETYPE=\($0) in the environment (the executables do so themselves unless ATTN_SAES_NO_RELAUNCH is set)." }
+    }
+
+    /// Makes the running executable use the kernels its CPU has: OpenBLAS reads `OPENBLAS_CORETYPE` only
+    /// when it loads, so when it chose generic kernels (``betterCoreType``) and the variable is unset,
+    /// this sets it and re-executes the program (same arguments, same process id — an `mpirun` rank
+    /// stays the rank), saying so once on standard error. Does nothing when the kernels fit, when
+    /// `OPENBLAS_CORETYPE` is set (the user's choice is kept) or when `ATTN_SAES_NO_RELAUNCH` is set; if
+    /// the re-execution fails, the program goes on with the generic kernels and a warning.
+    public static func relaunchWithBetterKernelsIfNeeded() {
+        let env = ProcessInfo.processInfo.environment
+        guard env["OPENBLAS_CORETYPE"] == nil, env["ATTN_SAES_NO_RELAUNCH"] == nil, let core = betterCoreType else { return }
+        setenv("OPENBLAS_CORETYPE", core, 1)
+        let rank = env["OMPI_COMM_WORLD_RANK"] ?? env["PMI_RANK"] ?? "0"
+        if rank == "0" {
+            FileHandle.standardError.write(Data("note: OpenBLAS chose its generic '\(coreName)' kernels for this CPU; running with OPENBLAS_CORETYPE=\(core) (set OPENBLAS_CORETYPE to choose, or ATTN_SAES_NO_RELAUNCH=1 to keep OpenBLAS's choice)\n".utf8))
+        }
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        FileHandle.standardError.write(Data("warning: could not re-execute with OPENBLAS_CORETYPE=\(core) (\(String(cString: strerror(errno)))); products run on the generic kernels\n".utf8))
+        unsetenv("OPENBLAS_CORETYPE")
     }
 }
 

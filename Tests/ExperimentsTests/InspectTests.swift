@@ -134,3 +134,42 @@ import Transformer
     }
 }
 
+
+@Suite struct KernelRelaunchTests {
+    /// Runs `inspect kernels` with `environment` changed; (status, stdout, stderr).
+    static func kernels(_ changes: [String: String?]) throws -> (Int32, String, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("inspect")
+        p.arguments = ["kernels"]
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in changes { env[k] = v }
+        p.environment = env
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    /// Without OPENBLAS_CORETYPE the executable runs the kernels its CPU has: on a CPU OpenBLAS does not
+    /// recognise it says so once and re-executes with them; otherwise it keeps OpenBLAS's choice.
+    @Test func executablesChooseTheCPUsKernelsThemselves() throws {
+        let (status, out, err) = try Self.kernels(["OPENBLAS_CORETYPE": nil, "ATTN_SAES_NO_RELAUNCH": nil])
+        #expect(status == 0 && !out.contains("warning"), "\(out)")
+        let notes = err.components(separatedBy: "note: OpenBLAS chose its generic").count - 1
+        if notes == 1 {
+            let core = try #require(err.split(separator: "OPENBLAS_CORETYPE=").dropFirst().first?.prefix { $0.isLetter })
+            #expect(out.contains("OpenBLAS kernels: \(core) (OPENBLAS_CORETYPE=\(core))"), "\(out)")
+            // Asked not to, it keeps the generic kernels and warns instead.
+            let (_, kept, keptErr) = try Self.kernels(["OPENBLAS_CORETYPE": nil, "ATTN_SAES_NO_RELAUNCH": "1"])
+            #expect(kept.contains("(OpenBLAS's own choice)") && kept.contains("warning: OpenBLAS chose its generic") && !keptErr.contains("note:"))
+        } else {
+            #expect(notes == 0 && out.contains("(OpenBLAS's own choice)"), "\(err)")
+        }
+        // A value the user set is kept as it is.
+        let (_, chosen, chosenErr) = try Self.kernels(["OPENBLAS_CORETYPE": "Haswell"])
+        #expect(chosen.contains("OpenBLAS kernels: Haswell (OPENBLAS_CORETYPE=Haswell)") && !chosenErr.contains("note:"), "\(chosen)")
+    }
+}

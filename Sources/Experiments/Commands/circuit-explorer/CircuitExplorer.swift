@@ -10,6 +10,7 @@ import ExplorerServer
 import Foundation
 import Hummingbird
 import Interp
+import Tensor
 
 @main
 struct CircuitExplorer: AsyncParsableCommand {
@@ -17,6 +18,16 @@ struct CircuitExplorer: AsyncParsableCommand {
         commandName: "circuit-explorer",
         abstract: "Trace features of any prompt back through the model (recursive DFA and QK attribution), in the terminal or the browser.",
         subcommands: [Trace.self, Serve.self], defaultSubcommand: Trace.self)
+
+    static func main() async {
+        BLAS.relaunchWithBetterKernelsIfNeeded()   // before any product: OpenBLAS reads OPENBLAS_CORETYPE only when it loads
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand { try await asyncCommand.run() } else { try command.run() }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 struct Serve: AsyncParsableCommand {

@@ -5,6 +5,7 @@ import ArgumentParser
 import Experiments
 import ExperimentsCLI
 import Foundation
+import Tensor
 
 struct FeatureDashboardsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -44,4 +45,5 @@ struct FeatureDashboardsCommand: ParsableCommand {
     }
 }
 
+BLAS.relaunchWithBetterKernelsIfNeeded()   // before any product: OpenBLAS reads OPENBLAS_CORETYPE only when it loads
 FeatureDashboardsCommand.main()

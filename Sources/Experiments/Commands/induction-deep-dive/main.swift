@@ -4,6 +4,7 @@ import ArgumentParser
 import Experiments
 import ExperimentsCLI
 import Foundation
+import Tensor
 
 struct InductionDeepDiveCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -36,4 +37,5 @@ struct InductionDeepDiveCommand: ParsableCommand {
     }
 }
 
+BLAS.relaunchWithBetterKernelsIfNeeded()   // before any product: OpenBLAS reads OPENBLAS_CORETYPE only when it loads
 InductionDeepDiveCommand.main()

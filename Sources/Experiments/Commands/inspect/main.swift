@@ -11,7 +11,7 @@ import Transformer
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect", abstract: "Look at a model, its tokenizer, its activations and a corpus; convert files.",
-        subcommands: [Tokenize.self, TestPrompt.self, Convert.self, Dump.self, Corpus.self])
+        subcommands: [Tokenize.self, TestPrompt.self, Convert.self, Dump.self, Corpus.self, Kernels.self])
 }
 
 func printJSON<T: Encodable>(_ value: T) throws {
@@ -135,4 +135,14 @@ struct Corpus: ParsableCommand {
     }
 }
 
+struct Kernels: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Which OpenBLAS kernels this process runs, and why.")
+    func run() throws {
+        let set = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"]
+        log("OpenBLAS kernels: \(BLAS.coreName)" + (set.map { " (OPENBLAS_CORETYPE=\($0))" } ?? " (OpenBLAS's own choice)"))
+        if let w = BLAS.genericKernelWarning { log("warning: " + w) }
+    }
+}
+
+BLAS.relaunchWithBetterKernelsIfNeeded()   // before any product: OpenBLAS reads OPENBLAS_CORETYPE only when it loads
 InspectCommand.main()

@@ -5,6 +5,7 @@ import ArgumentParser
 import Experiments
 import ExperimentsCLI
 import Foundation
+import Tensor
 
 struct IOICircuitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -35,4 +36,5 @@ struct IOICircuitCommand: ParsableCommand {
     }
 }
 
+BLAS.relaunchWithBetterKernelsIfNeeded()   // before any product: OpenBLAS reads OPENBLAS_CORETYPE only when it loads
 IOICircuitCommand.main()

@@ -5,6 +5,7 @@ import ArgumentParser
 import Experiments
 import ExperimentsCLI
 import Foundation
+import Tensor
 
 struct LongPrefixInductionCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -42,4 +43,5 @@ struct LongPrefixInductionCommand: ParsableCommand {
     }
 }
 
+BLAS.relaunchWithBetterKernelsIfNeeded()   // before any product: OpenBLAS reads OPENBLAS_CORETYPE only when it loads
 LongPrefixInductionCommand.main()

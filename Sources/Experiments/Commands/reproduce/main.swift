@@ -7,6 +7,7 @@ import ArgumentParser
 import Experiments
 import ExperimentsCLI
 import Foundation
+import Tensor
 
 struct Reproduce: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -52,4 +53,5 @@ struct Reproduce: ParsableCommand {
     }
 }
 
+BLAS.relaunchWithBetterKernelsIfNeeded()   // before any product: OpenBLAS reads OPENBLAS_CORETYPE only when it loads
 Reproduce.main()

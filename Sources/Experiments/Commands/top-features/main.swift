@@ -5,6 +5,7 @@ import ArgumentParser
 import Experiments
 import ExperimentsCLI
 import Foundation
+import Tensor
 
 struct TopFeaturesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -30,4 +31,5 @@ struct TopFeaturesCommand: ParsableCommand {
     }
 }
 
+BLAS.relaunchWithBetterKernelsIfNeeded()   // before any product: OpenBLAS reads OPENBLAS_CORETYPE only when it loads
 TopFeaturesCommand.main()

@@ -6,6 +6,7 @@ import ArgumentParser
 import Experiments
 import ExperimentsCLI
 import Foundation
+import Tensor
 import SparseAutoencoder
 import SAEDistributed
 
@@ -59,4 +60,5 @@ struct TrainSAECommand: ParsableCommand {
     }
 }
 
+BLAS.relaunchWithBetterKernelsIfNeeded()   // before any product: OpenBLAS reads OPENBLAS_CORETYPE only when it loads
 TrainSAECommand.main()

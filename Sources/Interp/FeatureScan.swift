@@ -29,10 +29,12 @@ public struct FeatureScan: Sendable {
 
     /// Runs the model on `tokens` `[rows, pos]` in chunks of `rowsPerForward` rows, up to the SAE's
     /// layer, and keeps the non-zero activations of `features` (nil: all). `alsoCache` hooks are cached
-    /// in the same run and handed to `onChunk` with the chunk's row range.
+    /// in the same run and handed to `onChunk` with the chunk's row range; `onEncoded` gets each chunk's
+    /// SAE inputs `[n·pos, d_in]` and the features' activations `[n·pos, k]`.
     public static func run(model: GPT2, sae: AttentionSAE, tokens: IndexTensor, features: [Int]? = nil, rowsPerForward: Int = 16,
                            alsoCache: Set<HookName> = [], timings: inout Timings,
-                           onChunk: (Range<Int>, ActivationCache) -> Void = { _, _ in }) throws -> FeatureScan {
+                           onChunk: (Range<Int>, ActivationCache) -> Void = { _, _ in },
+                           onEncoded: (Range<Int>, Tensor, Tensor) -> Void = { _, _, _ in }) throws -> FeatureScan {
         let (nRows, pos) = (tokens.shape[0], tokens.shape[1])
         let encoder = features.map { sae.sae.encoder(features: $0) }
         let scanned = features ?? Array(0..<sae.dSAE)
@@ -49,6 +51,7 @@ public struct FeatureScan: Sendable {
             let x = sae.inputRows(cache[sae.site]!)
             let acts = encoder?.encode(x) ?? sae.sae.encode(x)                                 // [n·pos, k]
             timings.encoder += now() - t0
+            onEncoded(rows, x, acts)
             t0 = now()
             acts.withUnsafeBufferPointer { a in
                 for r in 0..<(rows.count * pos) {

@@ -1,6 +1,7 @@
 // NeuronpediaExport: the files SAEDashboard's Neuronpedia runner writes for a hook_z SAE
-// (sae_dashboard/neuronpedia/neuronpedia_runner.py + neuronpedia_converter.py, version 0.8 read for the
-// layout): batch-<n>.json per batch of features, skipped_indexes.json and run_settings.json.
+// (sae_dashboard/neuronpedia/neuronpedia_runner.py + neuronpedia_converter.py, version 0.8.0, compared
+// with its own functions in the tests): batch-<n>.json per batch of features, skipped_indexes.json and
+// run_settings.json.
 
 import Foundation
 import SparseAutoencoder
@@ -8,10 +9,14 @@ import Tensor
 import Transformer
 
 /// Neuronpedia's dashboard batches for an attention SAE, with SAEDashboard's field names, units and
-/// rounding (3 decimals where its converter rounds).
+/// rounding (3 decimals where its converter rounds). As the runner does, the SAE's decoder norms are
+/// folded into the encoder first (`fold_W_dec_norm`: activations scale by ‖W_dec[j]‖, the decoder rows
+/// become unit vectors), and features are batched as `np.array_split` splits them (near-equal batches
+/// of at most `featuresPerBatch`).
 ///
 /// Per feature, on prompts `[n_prompts, n_tokens]` (BOS first):
-/// - `activations`: the top `topActivations` firings (title `TOP ACTIVATIONS`, `bin_min` −1, `bin_max` the
+/// - `activations`: the top `topActivations` positions — always that many, positions that do not fire
+///   included, as `topk` takes them (title `TOP ACTIVATIONS`, `bin_min` −1, `bin_max` the
 ///   maximum, `bin_contains` −1), then for each of `quantiles` equal intervals of `[0, max]`, from the top,
 ///   `perQuantile` random positions with `lower ≤ a ≤ upper` (`bin_contains` the fraction of all positions
 ///   in it; the lowest interval includes zeros, as SAEDashboard's). Each is the whole prompt without its first
@@ -25,7 +30,10 @@ import Transformer
 ///   `freq_hist_data_*` (histogram of its non-zero activations over [min, max], bin centres and counts).
 /// - `decoder_weights_dist`: the share of `‖W_dec[j]‖` per head; `neuron_alignment_*`: the `tableRows`
 ///   largest entries of `W_dec[j]` and their share of `Σ|W_dec[j]|`.
-/// Not computed: `correlated_neurons_*` / `correlated_features_*` (running correlations; empty lists).
+/// - `correlated_neurons_*`: the `tableRows` SAE input dimensions (hook_z, heads flattened) whose values
+///   correlate most (Pearson) with the feature's activation over every position, with their cosine
+///   similarity in `_l1` (SAEDashboard's `RollingCorrCoef`); `correlated_features_*`: the same among the
+///   features of its batch (itself excluded).
 public enum NeuronpediaExport {
     public struct Settings: Codable, Sendable {
         public var modelID: String
@@ -45,10 +53,11 @@ public enum NeuronpediaExport {
     /// DFACalculator: the first position where the feature's activation is largest).
     struct DFA { var values: [Float]; var target: Int }
 
-    /// SAEDashboard's substitutions in vocabulary strings (`utils_fns.HTML_ANOMALIES`).
+    /// The Neuronpedia runner's substitutions in vocabulary strings (`neuronpedia_runner.HTML_ANOMALIES`,
+    /// in its order): byte-level BPE symbols back to the characters Neuronpedia shows.
     static let htmlAnomalies: [(String, String)] = [
-        ("âĢĶ", "&mdash;"), ("âĢĵ", "&ndash;"), ("âĢĭ", "&#8203;"), ("âĢľ", "&ldquo;"), ("âĢĿ", "&rdquo;"),
-        ("âĢĺ", "&lsquo;"), ("âĢĻ", "&rsquo;"), ("Ġ", "&nbsp;"), ("Ċ", "&bsol;n"), ("ĉ", "&bsol;t"),
+        ("âĢĶ", "\u{2014}"), ("âĢĵ", "\u{2013}"), ("âĢľ", "\u{201C}"), ("âĢĿ", "\u{201D}"), ("âĢĺ", "\u{2018}"),
+        ("âĢĻ", "\u{2019}"), ("âĢĭ", " "), ("Ġ", " "), ("Ċ", "\n"), ("ĉ", "\t"),
     ]
 
     /// A token's string as the runner's `vocab_dict` has it (`<|outofrange|>` outside the vocabulary).
@@ -77,20 +86,86 @@ public enum NeuronpediaExport {
         return (values, heights)
     }
 
-    /// Writes `batch-<n>.json` for `features` (default: all) in batches of `featuresPerBatch`, plus
-    /// `skipped_indexes.json` (the features not exported) and `run_settings.json`, into `folder`
+    /// `np.array_split(items, ceil(n / size))`: near-equal consecutive batches, the first ones one longer.
+    static func arraySplit<T>(_ items: [T], maxSize size: Int) -> [[T]] {
+        guard !items.isEmpty else { return [] }
+        let parts = (items.count + size - 1) / size, base = items.count / parts, extra = items.count % parts
+        var out: [[T]] = [], start = 0
+        for p in 0..<parts {
+            let n = base + (p < extra ? 1 : 0)
+            out.append(Array(items[start..<(start + n)]))
+            start += n
+        }
+        return out
+    }
+
+    /// The runner's `run_settings.json`: its `NeuronpediaRunnerConfig` fields, with this export's values.
+    static func runSettings(_ s: Settings, sae: SAE, tokens: IndexTensor) -> [String: Any] {
+        [
+            "sae_set": s.saeSet, "sae_path": sae.config.provenance.path ?? "", "outputs_dir": "", "np_sae_id_suffix": s.saeIDSuffix ?? NSNull(),
+            "np_set_name": NSNull(), "from_local_sae": true, "sparsity_threshold": 1, "huggingface_dataset_path": s.dataset,
+            "n_prompts_total": tokens.shape[0], "n_tokens_in_prompt": tokens.shape[1], "n_prompts_in_forward_pass": 16,
+            "n_features_at_a_time": s.featuresPerBatch, "quantile_feature_batch_size": s.featuresPerBatch, "start_batch": 0, "end_batch": NSNull(),
+            "n_quantiles": s.quantiles, "top_acts_group_size": s.topActivations, "quantile_group_size": s.perQuantile, "use_dfa": true,
+            "model_dtype": "float32", "sae_dtype": "float32", "model_id": s.modelID, "layer": s.layer, "sae_device": "cpu",
+            "activation_store_device": "cpu", "model_device": "cpu", "model_n_devices": 1, "use_wandb": false, "shuffle_tokens": false,
+            "prefix_str": NSNull(), "suffix_str": NSNull(), "ignore_positions": NSNull(), "prepend_bos": true,
+            "ignore_high_activation_norm_multiple": NSNull(), "hf_model_path": NSNull(), "use_transcoder": false, "use_skip_transcoder": false,
+            "use_clt": false, "clt_layer_idx": NSNull(), "clt_dtype": "", "clt_weights_filename": "", "sae_converter_name": NSNull(),
+        ]
+    }
+
+    /// Running sums for the Pearson correlation and cosine similarity of `x` rows against `y` rows over
+    /// the same positions (SAEDashboard's `RollingCorrCoef`), in doubles.
+    struct Correlation {
+        let xCount: Int, yCount: Int
+        var n = 0
+        var xSum: [Double], x2Sum: [Double], ySum: [Double], y2Sum: [Double]
+        /// `xy[i · yCount + j]` = Σ x_i y_j.
+        var xy: [Double]
+        init(x: Int, y: Int) {
+            xCount = x; yCount = y
+            xSum = .init(repeating: 0, count: x); x2Sum = .init(repeating: 0, count: x)
+            ySum = .init(repeating: 0, count: y); y2Sum = .init(repeating: 0, count: y)
+            xy = .init(repeating: 0, count: x * y)
+        }
+
+        /// For each x: the `k` y indices of largest Pearson correlation (ties: the lower index; with
+        /// `excludingDiagonal`, x = y counts as 0, as the runner sets it), their Pearson values and cosines.
+        func top(_ k: Int, excludingDiagonal: Bool) -> [(indices: [Int], pearson: [Double], cosine: [Double])] {
+            let n = Double(self.n)
+            return (0..<xCount).map { i in
+                var pearson = [Double](repeating: 0, count: yCount), cosine = [Double](repeating: 0, count: yCount)
+                for j in 0..<yCount {
+                    let sxy = xy[i * yCount + j]
+                    cosine[j] = sxy / ((x2Sum[i] * y2Sum[j]).squareRoot() + 1e-6)
+                    let den = ((n * x2Sum[i] - xSum[i] * xSum[i]) * (n * y2Sum[j] - ySum[j] * ySum[j])).squareRoot() + 1e-6
+                    pearson[j] = (n * sxy - xSum[i] * ySum[j]) / den
+                    if excludingDiagonal && i == j { pearson[j] = 0; cosine[j] = 0 }
+                }
+                let order = pearson.indices.sorted { pearson[$0] > pearson[$1] || (pearson[$0] == pearson[$1] && $0 < $1) }.prefix(k)
+                return (Array(order), order.map { pearson[$0] }, order.map { cosine[$0] })
+            }
+        }
+    }
+
+    /// Writes `batch-<n>.json` for `features` (default: all) in batches of at most `featuresPerBatch`,
+    /// plus `skipped_indexes.json` (the features not exported) and `run_settings.json`, into `folder`
     /// (each file atomically). `ignoredTokens` (BOS, EOS, padding) never count as firing.
     /// Returns the batch files written.
     @discardableResult
-    public static func write(model: GPT2, sae attention: AttentionSAE, tokens: IndexTensor, features requested: [Int]? = nil,
+    public static func write(model: GPT2, sae given: AttentionSAE, tokens: IndexTensor, features requested: [Int]? = nil,
                              tokenizer: GPT2Tokenizer, ignoredTokens: Set<Int>, settings s: Settings, to folder: String) throws -> [String] {
+        // The runner folds the decoder norms into the SAE before anything else.
+        var folded = given.sae
+        folded.foldDecoderNorms()
+        let attention = try AttentionSAE(folded, model: model.config)
         let sae = attention.sae
         let features = requested ?? Array(0..<sae.config.dSAE)
         let (nRows, pos) = (tokens.shape[0], tokens.shape[1])
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(try encoder.encode(s), to: folder + "/run_settings.json", format: "JSON")
+        try AtomicFile.write(try JSONSerialization.data(withJSONObject: runSettings(s, sae: sae, tokens: tokens), options: [.prettyPrinted, .sortedKeys]),
+                             to: folder + "/run_settings.json", format: "JSON")
         let skipped = Set(0..<sae.config.dSAE).subtracting(features).sorted()
         let skippedJSON: [String: Any] = ["model_id": s.modelID, "layer": "\(s.layer)", "sae_set": s.saeSet, "log_sparsity": 1, "skipped_indexes": skipped]
         try AtomicFile.write(try JSONSerialization.data(withJSONObject: skippedJSON, options: [.sortedKeys]), to: folder + "/skipped_indexes.json", format: "JSON")
@@ -102,10 +177,34 @@ public enum NeuronpediaExport {
         let headShare = FeatureAttribution.decoderHeadAttribution(sae, layout: attention.layout).contiguous()     // [d_sae, n_heads]
         var files: [String] = []
         var rng = RandomStream(seed: s.seed)
-        let batches = stride(from: 0, to: features.count, by: s.featuresPerBatch).map { Array(features[$0..<min($0 + s.featuresPerBatch, features.count)]) }
+        let batches = arraySplit(features, maxSize: s.featuresPerBatch)
         let keep = tokens.values.map { !ignoredTokens.contains($0) }                 // positions that may fire
-        // One pass over the prompts for every feature's firings (kept sparse).
-        let scan = try FeatureScan.run(model: model, sae: attention, tokens: tokens, features: features)
+        // One pass over the prompts for every feature's firings (kept sparse) and the sums behind the
+        // feature–input correlations (every position, as the runner's).
+        let dIn = sae.config.dIn
+        var neurons = Correlation(x: features.count, y: dIn)
+        var timings = FeatureScan.Timings()
+        let scan = try FeatureScan.run(model: model, sae: attention, tokens: tokens, features: features, timings: &timings, onEncoded: { _, x, acts in
+            let (m, k) = (acts.shape[0], acts.shape[1])
+            neurons.n += m
+            x.contiguous().withUnsafeBufferPointer { xs in
+                acts.contiguous().withUnsafeBufferPointer { a in
+                    neurons.xy.withUnsafeMutableBufferPointer { xy in
+                        for r in 0..<m {
+                            let row = xs.baseAddress! + r * dIn
+                            for d in 0..<dIn { let v = Double(row[d]); neurons.ySum[d] += v; neurons.y2Sum[d] += v * v }
+                            for j in 0..<k where a[r * k + j] != 0 {
+                                let v = Double(a[r * k + j])
+                                neurons.xSum[j] += v; neurons.x2Sum[j] += v * v
+                                let out = xy.baseAddress! + j * dIn
+                                for d in 0..<dIn { out[d] += v * Double(row[d]) }
+                            }
+                        }
+                    }
+                }
+            }
+        })
+        let neuronTop = neurons.top(s.tableRows, excludingDiagonal: false)
         var offset = 0
         for (b, batch) in batches.enumerated() {
             defer { offset += batch.count }
@@ -119,6 +218,22 @@ public enum NeuronpediaExport {
                 masked.append((0..<acts.count).map { keep[$0] ? acts[$0] : 0 })
                 chosen.append(selectExamples(masked[k], positions: pos, settings: s, rng: &rng))
             }
+            // Feature–feature correlations within the batch, from the firings (co-firing positions only add to Σxy).
+            var pairs = Correlation(x: batch.count, y: batch.count)
+            pairs.n = nRows * pos
+            var atPosition: [Int: [(Int, Double)]] = [:]
+            for k in batch.indices {
+                for f in scan.firings[offset + k] {
+                    let v = Double(f.value)
+                    pairs.xSum[k] += v; pairs.x2Sum[k] += v * v
+                    atPosition[Int(f.row) * pos + Int(f.position), default: []].append((k, v))
+                }
+            }
+            (pairs.ySum, pairs.y2Sum) = (pairs.xSum, pairs.x2Sum)
+            for (_, list) in atPosition {
+                for (a, va) in list { for (c, vc) in list { pairs.xy[a * batch.count + c] += va * vc } }
+            }
+            let featureTop = pairs.top(s.tableRows, excludingDiagonal: true)
             // DFA at each needed prompt's most active position, one model run per group of prompts.
             let neededRows = Set(chosen.flatMap { $0.map(\.row) }).sorted()
             var dfa: [Int: [Int: DFA]] = [:]                               // feature slot → row → DFA at its most active position
@@ -150,9 +265,17 @@ public enum NeuronpediaExport {
             var out: [[String: Any]] = []
             let logitValues = logits.scalars, vocab = logits.shape[1]
             for (k, feature) in batch.enumerated() {
-                out.append(featureJSON(feature: feature, masked: masked[k], chosen: chosen[k], dfa: dfa[k] ?? [:],
+                var json = featureJSON(feature: feature, masked: masked[k], chosen: chosen[k], dfa: dfa[k] ?? [:],
                                        logits: Array(logitValues[(k * vocab)..<((k + 1) * vocab)]), headShare: headShare, sae: sae,
-                                       tokens: tokens, tokenizer: tokenizer, settings: s))
+                                       tokens: tokens, tokenizer: tokenizer, settings: s)
+                let (nt, ft) = (neuronTop[offset + k], featureTop[k])
+                json["correlated_neurons_indices"] = nt.indices
+                json["correlated_neurons_pearson"] = nt.pearson.map { round3(Float($0)) }
+                json["correlated_neurons_l1"] = nt.cosine.map { round3(Float($0)) }
+                json["correlated_features_indices"] = ft.indices.map { batch[$0] }
+                json["correlated_features_pearson"] = ft.pearson.map { round3(Float($0)) }
+                json["correlated_features_l1"] = ft.cosine.map { round3(Float($0)) }
+                out.append(json)
             }
             let batchJSON: [String: Any] = ["model_id": s.modelID, "layer": s.layer, "sae_set": s.saeSet,
                                             "sae_id_suffix": s.saeIDSuffix ?? NSNull(), "features": out]
@@ -172,9 +295,17 @@ public enum NeuronpediaExport {
         func fixed(_ x: Double, _ digits: Int = 3) -> Double { Double(String(format: "%.\(digits)f", x))! }
         let maxValue = masked.max() ?? 0
         var out: [(bin: (Double, Double, Double), row: Int, position: Int)] = []
-        // Top activations (positions that fire; ties: the earlier position).
+        // Top activations: the `topActivations` largest values, positions that do not fire included (as
+        // `topk` takes them; ties: the earlier position).
         let firing = masked.indices.filter { masked[$0] > 0 }
-        let top = firing.sorted { masked[$0] > masked[$1] || (masked[$0] == masked[$1] && $0 < $1) }.prefix(s.topActivations)
+        var top = Array(firing.sorted { masked[$0] > masked[$1] || (masked[$0] == masked[$1] && $0 < $1) }.prefix(s.topActivations))
+        if top.count < s.topActivations {
+            var i = 0
+            while top.count < min(s.topActivations, masked.count) {
+                if masked[i] <= 0 { top.append(i) }
+                i += 1
+            }
+        }
         for i in top { out.append(((-1, fixed(Double(maxValue)), -1), i / positions, i % positions)) }
         // Quantile groups: [lower, upper] of linspace(0, max, n + 1), the highest first; k random positions in each.
         for q in stride(from: s.quantiles - 1, through: 0, by: -1) {
@@ -231,7 +362,7 @@ public enum NeuronpediaExport {
             "neuron_alignment_indices": Array(aligned), "neuron_alignment_values": aligned.map { round3(dec[$0]) },
             "neuron_alignment_l1": aligned.map { round3(Swift.abs(dec[$0]) / l1) },
             "correlated_neurons_indices": [Int](), "correlated_neurons_l1": [Double](), "correlated_neurons_pearson": [Double](),
-            "correlated_features_indices": [Int](), "correlated_features_l1": [Double](), "correlated_features_pearson": [Double](),
+            "correlated_features_indices": [Int](), "correlated_features_l1": [Double](), "correlated_features_pearson": [Double](),   // filled by write
             "neg_str": bottom.map { tokenString($0, tokenizer) }, "neg_values": bottom.map { round3(logits[$0]) },
             "pos_str": top.map { tokenString($0, tokenizer) }, "pos_values": top.map { round3(logits[$0]) },
             "frac_nonzero": fracNonzero,

@@ -68,3 +68,12 @@ import Transformer
         #expect(try String(contentsOfFile: out + "/index.html", encoding: .utf8).contains("Table 2: 2 attention SAEs"))
     }
 }
+
+@Suite struct NeuronpediaModelIDTests {
+    @Test func theDefaultModelIdIsTheModelsNameOnNeuronpedia() {
+        #expect(FeatureDashboardsSection.neuronpediaModelID(config: .gpt2Small, name: "0123abc") == "gpt2-small")
+        let gelu = GPT2Config(nLayers: 2, dModel: 512, nHeads: 8, dHead: 64, dMLP: 2048, nCtx: 1024, dVocab: 48262)
+        #expect(FeatureDashboardsSection.neuronpediaModelID(config: gelu, name: "NeelNanda/GELU_2L512W_C4_Code") == "gelu-2l")
+        #expect(FeatureDashboardsSection.neuronpediaModelID(config: plantedModel.model.config, name: "planted") == "planted")
+    }
+}

@@ -1,7 +1,7 @@
-// NeuronpediaExportTests: the export against SAEDashboard's Neuronpedia batch layout (field names, units,
-// rounding and the converter's index conventions, read from sae_dashboard 0.8's neuronpedia_converter.py
-// and neuronpedia_dashboard.py — SAEDashboard itself cannot be installed beside the reference stack: it
-// pins transformer-lens < 3) and against our own dashboards' numbers.
+// NeuronpediaExportTests: the export against SAEDashboard 0.8.0's Neuronpedia runner — its layout (field
+// names, units, rounding and the converter's index conventions), and its own functions on our fixtures
+// (Scripts/reference/make_neuronpedia_fixtures.py: vocabulary strings, RollingCorrCoef, k_largest_indices,
+// the config's keys) — and against our own dashboards' numbers.
 
 import Foundation
 import Testing
@@ -29,7 +29,10 @@ import Transformer
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("np-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // The 40 most active features, in batches of 16.
-        let scan = try FeatureScan.run(model: model, sae: attention, tokens: tokens)
+        // The runner folds the decoder norms into the SAE: activations scale by ‖W_dec[j]‖.
+        var foldedSAE = attention.sae
+        foldedSAE.foldDecoderNorms()
+        let scan = try FeatureScan.run(model: model, sae: try AttentionSAE(foldedSAE, model: model.config), tokens: tokens)
         let features = scan.features.sorted { scan.firings[$0].count > scan.firings[$1].count }.prefix(40).sorted()
         var settings = NeuronpediaExport.Settings(modelID: "planted", layer: attention.layer, saeSet: "att-kk", dataset: "rows")
         settings.featuresPerBatch = 16
@@ -62,8 +65,12 @@ import Transformer
                 let posValues = f["pos_values"] as! [Double], negValues = f["neg_values"] as! [Double]
                 #expect(posValues.count == 10 && posValues == posValues.sorted(by: >) && negValues == negValues.sorted())
                 let acts = f["activations"] as! [[String: Any]]
-                // Top 20 (fewer if it fires less), then up to 5 per quantile interval.
-                #expect(acts.count <= 20 + 5 * 5 && acts.prefix(while: { $0["bin_min"] as? Double == -1 }).count == min(20, firings.count))
+                // Always the top 20 (positions that do not fire too, as topk takes them), then up to 5 per quantile interval.
+                #expect(acts.count <= 20 + 5 * 5 && acts.prefix(while: { $0["bin_min"] as? Double == -1 }).count == 20)
+                // Correlations: 3 of each, a feature never correlated with itself, indices among the batch's features.
+                #expect((f["correlated_neurons_indices"] as! [Int]).count == 3 && (f["correlated_features_indices"] as! [Int]).count == 3)
+                #expect((f["correlated_neurons_indices"] as! [Int]).allSatisfy { $0 >= 0 && $0 < attention.sae.config.dIn })
+                #expect(!(f["correlated_features_indices"] as! [Int]).contains(j) && (f["correlated_features_indices"] as! [Int]).allSatisfy(features.contains))
                 let best = firings.map(\.value).max()!
                 for (i, a) in acts.enumerated() {
                     let tokensOut = a["tokens"] as! [String], values = a["values"] as! [Double], dfa = a["dfa_values"] as! [Double]
@@ -76,7 +83,7 @@ import Transformer
                     let raw = scan.firings[j].filter { Int($0.row) == row }
                     let peak = raw.max { $0.value < $1.value || ($0.value == $1.value && $0.position > $1.position) }.map { Int($0.position) } ?? 0
                     #expect(target == peak - 1)
-                    if i < 20 {
+                    if i < min(20, firings.count) {
                         // The top group: bin_min −1, bin_max the maximum (3 decimals), in descending order.
                         #expect(a["bin_min"] as? Double == -1 && a["bin_contains"] as? Double == -1)
                         #expect(Swift.abs((a["bin_max"] as! Double) - Double(best)) <= 5e-4)
@@ -89,6 +96,69 @@ import Transformer
             }
         }
         #expect(seen == 40)
+        // run_settings.json: the runner's config keys.
+        let reference = try Self.reference()
+        let settingsJSON = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/run_settings.json"))) as! [String: Any]
+        #expect(settingsJSON.keys.sorted() == reference.runSettingsKeys)
+        #expect(settingsJSON["n_prompts_total"] as? Int == 24 && settingsJSON["model_id"] as? String == "planted" && settingsJSON["top_acts_group_size"] as? Int == 20)
+    }
+
+    struct Reference: Decodable {
+        struct Top: Decodable { let indices: [[Int]]; let pearson: [[Double]]; let cosine: [[Double]] }
+        let vocabStrings: [String: String]
+        let x: [[Float]], y: [[Float]]
+        let neurons: Top, features: Top
+        let topkActs: [[Float]], topk: [[Int]]
+        let runSettingsKeys: [String]
+    }
+
+    static func reference() throws -> Reference {
+        let d = JSONDecoder()
+        d.keyDecodingStrategy = .convertFromSnakeCase
+        return try d.decode(Reference.self, from: Data(contentsOf: fixturesDirectory().appendingPathComponent("neuronpedia_reference.json")))
+    }
+
+    /// Our top-k against the runner's: equal values, and equal indices (and cosines) wherever the values
+    /// are not tied.
+    static func matches(_ ours: [(indices: [Int], pearson: [Double], cosine: [Double])], _ theirs: Reference.Top, ids: [Int]? = nil) -> Bool {
+        zip(ours, zip(theirs.indices, zip(theirs.pearson, theirs.cosine))).allSatisfy { o, t in
+            let (ti, (tp, tc)) = t
+            return zip(o.pearson, tp).allSatisfy { Swift.abs($0 - $1) < 1e-4 } && zip(o.indices.indices, ti).allSatisfy { k, index in
+                // A value equal to the smallest listed may tie with values not listed: its index is torch's choice.
+                let tied = tp.filter { Swift.abs($0 - tp[k]) < 1e-9 }.count > 1 || Swift.abs(tp[k] - (tp.min() ?? 0)) < 1e-9
+                return tied || ((ids.map { $0[o.indices[k]] } ?? o.indices[k]) == index && Swift.abs(o.cosine[k] - tc[k]) < 1e-4)
+            }
+        }
+    }
+
+    @Test func correlationsTopActivationsAndStringsAsTheRunnersOwnFunctions() throws {
+        let r = try Self.reference()
+        let n = r.x[0].count
+        var neurons = NeuronpediaExport.Correlation(x: r.x.count, y: r.y.count)
+        var pairs = NeuronpediaExport.Correlation(x: r.x.count, y: r.x.count)
+        neurons.n = n; pairs.n = n
+        for i in r.x.indices {
+            neurons.xSum[i] = r.x[i].reduce(0) { $0 + Double($1) }; neurons.x2Sum[i] = r.x[i].reduce(0) { $0 + Double($1) * Double($1) }
+            for j in r.y.indices { neurons.xy[i * r.y.count + j] = zip(r.x[i], r.y[j]).reduce(0) { $0 + Double($1.0) * Double($1.1) } }
+            for j in r.x.indices { pairs.xy[i * r.x.count + j] = zip(r.x[i], r.x[j]).reduce(0) { $0 + Double($1.0) * Double($1.1) } }
+        }
+        for j in r.y.indices { neurons.ySum[j] = r.y[j].reduce(0) { $0 + Double($1) }; neurons.y2Sum[j] = r.y[j].reduce(0) { $0 + Double($1) * Double($1) } }
+        (pairs.xSum, pairs.x2Sum, pairs.ySum, pairs.y2Sum) = (neurons.xSum, neurons.x2Sum, neurons.xSum, neurons.x2Sum)
+        #expect(Self.matches(neurons.top(3, excludingDiagonal: false), r.neurons))
+        #expect(Self.matches(pairs.top(3, excludingDiagonal: true), r.features, ids: [10, 11, 12, 13, 14, 15]))
+        // The top group: every firing position in order, then positions that do not fire up to k.
+        let flat = r.topkActs.flatMap { $0 }, width = r.topkActs[0].count
+        var settings = NeuronpediaExport.Settings(modelID: "m", layer: 0, saeSet: "s", dataset: "d")
+        (settings.topActivations, settings.quantiles) = (6, 0)
+        var rng = RandomStream(seed: 0)
+        let top = NeuronpediaExport.selectExamples(flat, positions: width, settings: settings, rng: &rng).map { [$0.row, $0.position] }
+        let firing = flat.filter { $0 > 0 }.count
+        #expect(top.count == r.topk.count && Array(top.prefix(firing)) == Array(r.topk.prefix(firing)))
+        #expect(top.dropFirst(firing).allSatisfy { flat[$0[0] * width + $0[1]] == 0 })
+        // Vocabulary strings as the runner's get_vocab_dict makes them.
+        let tokenizer = try GPT2Tokenizer()
+        for (id, string) in r.vocabStrings { #expect(NeuronpediaExport.tokenString(Int(id)!, tokenizer) == string, "\(id)") }
+        #expect(r.vocabStrings.count >= 10)
     }
 
     @Test func histogramsAndTokenStringsAsSAEDashboardMakesThem() throws {
@@ -99,11 +169,11 @@ import Transformer
         let single = NeuronpediaExport.histogram([0.5, 0.5], bins: 4)
         #expect(single.heights == [0, 0, 2, 0] && single.values == [0.5, 0.5, 0.5, 0.5])
         #expect(NeuronpediaExport.histogram([], bins: 4).heights.isEmpty)
-        // The runner's vocab strings: BPE symbols with its HTML substitutions.
+        // The runner's vocab strings: BPE symbols with its substitutions (characters, not HTML entities).
         let tokenizer = try GPT2Tokenizer()
         let the = tokenizer.encode(" the")[0], newline = tokenizer.encode("\n")[0]
         #expect(tokenizer.vocabularyString(the) == "Ġthe")
-        #expect(NeuronpediaExport.tokenString(the, tokenizer) == "&nbsp;the" && NeuronpediaExport.tokenString(newline, tokenizer) == "&bsol;n")
+        #expect(NeuronpediaExport.tokenString(the, tokenizer) == " the" && NeuronpediaExport.tokenString(newline, tokenizer) == "\n")
         #expect(NeuronpediaExport.tokenString(tokenizer.endOfTextID, tokenizer) == "<|endoftext|>")
         #expect(NeuronpediaExport.tokenString(1 << 30, tokenizer) == "<|outofrange|>")
     }

@@ -20,7 +20,7 @@ struct FeatureDashboardsCommand: ParsableCommand {
     @Option(help: "How many of the most active features.") var count = 24
     @Option(help: "Held-out rows of 128 tokens to build the dashboards on.") var rows = 512
     @Option(help: "Also write Neuronpedia's dashboard batches (SAEDashboard's batch-<n>.json layout) of every feature (or --features) into this folder.") var neuronpedia: String?
-    @Option(help: "Neuronpedia model id for --neuronpedia (default: the model's name).") var npModelId: String?
+    @Option(help: "Neuronpedia model id for --neuronpedia (default: gpt2-small for GPT-2 small, gelu-2l for GELU-2L, else the model's name).") var npModelId: String?
     @Option(help: "Neuronpedia SAE set for --neuronpedia.") var npSaeSet = "att-kk"
 
     func validate() throws {

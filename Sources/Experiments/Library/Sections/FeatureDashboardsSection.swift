@@ -62,6 +62,16 @@ public struct FeatureDashboardsSection: Section {
 }
 
 extension FeatureDashboardsSection {
+    /// The model's id on Neuronpedia: `gpt2-small` for GPT-2 small and `gelu-2l` for the paper's GELU-2L
+    /// (recognised by their shapes, whatever the weights' folder is called), else the model's name.
+    public static func neuronpediaModelID(_ model: LoadedModel) -> String { neuronpediaModelID(config: model.model.config, name: model.name) }
+
+    public static func neuronpediaModelID(config c: GPT2Config, name: String) -> String {
+        if c.nLayers == 12 && c.dModel == 768 && c.nHeads == 12 && c.dVocab == 50257 { return "gpt2-small" }
+        if c.nLayers == 2 && c.dModel == 512 && c.nHeads == 8 && c.dVocab == 48262 { return "gelu-2l" }
+        return name
+    }
+
     /// Writes the analysis's SAE as SAEDashboard's Neuronpedia runner would (``NeuronpediaExport``): every
     /// feature (or `features`) on the analysis's held-out rows, BOS excluded from firing, into `folder`.
     /// Returns the batch files.
@@ -72,7 +82,7 @@ extension FeatureDashboardsSection {
         for f in features ?? [] where f < 0 || f >= sae.dSAE {
             throw ExperimentInputError("feature \(f) is not in the SAE (it has \(sae.dSAE) features)")
         }
-        var settings = NeuronpediaExport.Settings(modelID: modelID ?? workspace.model.name, layer: sae.layer, saeSet: saeSet,
+        var settings = NeuronpediaExport.Settings(modelID: modelID ?? neuronpediaModelID(workspace.model), layer: sae.layer, saeSet: saeSet,
                                                   dataset: workspace.inputs.corpus.isEmpty ? "the default corpus" : workspace.inputs.corpus.joined(separator: ", "))
         settings.seed = 0
         workspace.log("Neuronpedia export: \(features?.count ?? sae.dSAE) features on \(analysis.rows.shape[0]) rows into \(folder)")

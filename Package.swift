@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 // Attention-output sparse autoencoders (Kissane et al., ICML 2024) in Swift.
 //
-// Module graph (one way, no cycles — DESIGN.md):
+// Module graph (one way, no cycles — Docs/Architecture.md):
 //
 //   CBLAS, CHDF5, CZlib, CSnappy, CZstd  <-  Tensor  <-  Transformer        <-  Interp  <-  Experiments  <-  ExplorerServer (Hummingbird)
 //                     Tensor  <-  SparseAutoencoder  <-  Interp

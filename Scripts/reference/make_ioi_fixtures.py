@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes Tests/InterpTests/Fixtures/ioi_seed1.json: the clean IOI prompts for seed 1 drawn with CPython's
-`random` exactly as the reference generator draws them (SPEC §4.3: random.seed(seed); templates =
+`random` exactly as the reference generator draws them (Docs/Method.md §4.3: random.seed(seed); templates =
 BABA[0:7] + ABBA[0:7] shuffled; per prompt choice(templates), three choice(NAMES) until distinct,
 choice(PLACES), choice(OBJECTS)), plus raw MT19937 outputs for the generator test. Plain Python only."""
 import json

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes Tests/InterpTests/Fixtures/tl_concatenate.json: TransformerLens's `utils.tokenize_and_concatenate`
-as it was when the paper made its GELU-2L rows (SPEC §3.1), run with HuggingFace `transformers` on the
+as it was when the paper made its GELU-2L rows (Docs/Method.md §3.1), run with HuggingFace `transformers` on the
 NeoX-style fixture tokenizer over crafted documents — once with no pad token (TransformerLens adds
 `<PAD>`), once with `<|padding|>`, once with the pad token `<|endoftext|>` (the quirk: every separator
 is dropped). The function body below is that era's algorithm (TransformerLens ≤ 2.x), per `datasets.map`

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes Tests/SparseAutoencoderTests/Fixtures/train_reference.h5: two training steps of the paper's
 recipe in PyTorch (autograd, torch.optim.Adam with betas (0, 0.9999), the decoder constraint before
-the Adam step; SPEC §1.4–§1.7) from fixed initial weights on fixed batches, and the learning rates of
+the Adam step; Docs/Method.md §1.4–§1.7) from fixed initial weights on fixed batches, and the learning rates of
 the paper's cosine_warmup schedule (CosineAnnealingLR pre-stepped 1000 times, stepped by the training
 rule, then re-warmed after a resample) step by step. Run with the reference environment."""
 import math
@@ -52,7 +52,7 @@ def main():
         results[f"step{i}/l1"] = l1.detach()
         for name, p in zip(["W_enc", "W_dec", "b_enc", "b_dec"], params):
             results[f"step{i}/{name}"] = p.detach().clone()
-    # Anthropic resampling of three dead features (SPEC §1.9) from two batches, the Adam reset and
+    # Anthropic resampling of three dead features (Docs/Method.md §1.9) from two batches, the Adam reset and
     # the re-warm, then one more training step.
     dead = [2, 5, 17]
     res_batches = [torch.randn(n, d_in) * 2, torch.randn(n, d_in) * 2]

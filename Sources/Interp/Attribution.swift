@@ -22,7 +22,7 @@ public struct LogitDifference: Sendable {
     }
 }
 
-/// Direct logit attribution (SPEC decision 11: divided by the **final** layer norm's scale from the
+/// Direct logit attribution (Docs/Deviations.md #11: divided by the **final** layer norm's scale from the
 /// same run, which makes it exact for a processed model).
 public struct DirectLogitAttribution: Sendable {
     /// `[layer][prompt, head]`: `z_h · W_O[h] · (W_U[:, a] − W_U[:, b]) / scale`.
@@ -83,7 +83,7 @@ public struct DirectLogitAttribution: Sendable {
 }
 
 extension FeatureAttribution {
-    /// DFA by source position of `feature` from a model run (SPEC §2.4): the SAE layer's `hook_pattern`
+    /// DFA by source position of `feature` from a model run (Docs/Method.md §2.4): the SAE layer's `hook_pattern`
     /// and `hook_v` feed ``FeatureAttribution/dfaBySource(pattern:v:encoderColumn:)``. Returns
     /// `[batch, query_pos, key_pos]`; adding ``FeatureAttribution/biasTerm(_:_:)`` to its sum over
     /// `key_pos` gives the feature's pre-activation.

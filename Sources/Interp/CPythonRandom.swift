@@ -6,7 +6,7 @@ import SparseAutoencoder
 
 /// CPython's `random.Random` for integer seeds: MT19937 seeded with `init_by_array` over the 32-bit
 /// words of `|seed|`, and the integer draws built on `getrandbits` exactly as CPython 3 builds them.
-/// Needed so the IOI prompts match the reference dataset exactly (SPEC §4.3).
+/// Needed so the IOI prompts match the reference dataset exactly (Docs/Method.md §4.3).
 public struct CPythonRandom: Sendable {
     private var mt = [UInt32](repeating: 0, count: 624)
     private var index = 625

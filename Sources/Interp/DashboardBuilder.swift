@@ -1,4 +1,4 @@
-// DashboardBuilder: the data behind feature dashboards (SPEC §5.2), for many features in one streaming pass.
+// DashboardBuilder: the data behind feature dashboards (Docs/Method.md §5.2), for many features in one streaming pass.
 
 import Foundation
 import SparseAutoencoder
@@ -25,7 +25,7 @@ public struct DashboardInterval: Codable, Sendable, Equatable {
     public var examples: [DashboardExample]
 }
 
-/// DFA by source position for one top example (SPEC §2.4): values over the row's source positions.
+/// DFA by source position for one top example (Docs/Method.md §2.4): values over the row's source positions.
 public struct DashboardDFA: Codable, Sendable, Equatable {
     public var row: Int, destination: Int
     public var values: [Float]
@@ -44,9 +44,9 @@ public struct FeatureDashboard: Codable, Sendable, Equatable {
     public var top: [DashboardExample]
     public var intervals: [DashboardInterval]
     public var dfa: [DashboardDFA]
-    /// Decoder-norm head attribution (SPEC §2.3), one value per head.
+    /// Decoder-norm head attribution (Docs/Method.md §2.3), one value per head.
     public var headAttribution: [Float]
-    /// The most positive and most negative logit effects (SPEC §2.7), (token, value).
+    /// The most positive and most negative logit effects (Docs/Method.md §2.7), (token, value).
     public var positiveLogits: [LogitEntry]
     public var negativeLogits: [LogitEntry]
 
@@ -248,7 +248,7 @@ public enum DashboardBuilder {
         }
     }
 
-    /// DFA by source position of every top example (SPEC §2.4), one product per (row, destination) for
+    /// DFA by source position of every top example (Docs/Method.md §2.4), one product per (row, destination) for
     /// all the features with a top example there (``FeatureAttribution/dfaBySource(pattern:v:destination:encoderRows:)``).
     static func attachDFA(_ dashboards: inout [FeatureDashboard], encoder: SAE.FeatureEncoder, pattern: [Int: Tensor], v: [Int: Tensor], positions pos: Int) {
         var byDestination: [Int: [(j: Int, e: Int)]] = [:]                      // key row · pos + t

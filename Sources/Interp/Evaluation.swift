@@ -1,16 +1,16 @@
-// Evaluation: the paper's CE-loss-recovered score and sparsity metrics on held-out rows (SPEC §1.10).
+// Evaluation: the paper's CE-loss-recovered score and sparsity metrics on held-out rows (Docs/Method.md §1.10).
 import Tensor
 import Transformer
 import SparseAutoencoder
 
-/// The reconstruction metrics of SPEC §1.10 over some token batches.
+/// The reconstruction metrics of Docs/Method.md §1.10 over some token batches.
 public struct ReconstructionEvaluation: Sendable, Equatable {
     /// Mean next-token cross-entropy of the unmodified model.
     public let clean: Float
     /// With the site's activation replaced by the SAE's reconstruction everywhere (no error term).
     public let spliced: Float
     /// With the site's activation set to zero everywhere — in the processed model, so the attention
-    /// output becomes the processed `b_O` (SPEC §2.6, decision 7).
+    /// output becomes the processed `b_O` (Docs/Method.md §2.6, decision 7).
     public let zeroAblated: Float
     /// `(zero − spliced) / (zero − clean)`: 1 is a perfect reconstruction.
     public var score: Float { (zeroAblated - spliced) / (zeroAblated - clean) }

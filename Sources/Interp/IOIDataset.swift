@@ -1,4 +1,4 @@
-// IOIDataset: the indirect-object-identification prompts of SPEC §4, CPython-exact for the clean set.
+// IOIDataset: the indirect-object-identification prompts of Docs/Method.md §4, CPython-exact for the clean set.
 import Foundation
 import Tensor
 import Transformer
@@ -15,7 +15,7 @@ public struct IOIPrompt: Sendable, Equatable {
     public var object: String
 }
 
-/// The IOI dataset generator (SPEC §4; the `mixed` prompt type the paper uses).
+/// The IOI dataset generator (Docs/Method.md §4; the `mixed` prompt type the paper uses).
 public enum IOIDataset {
     public static let names = ["Aaron", "Adam", "Alan", "Alex", "Alice", "Amy", "Anderson", "Andre", "Andrew", "Andy", "Anna",
         "Anthony", "Arthur", "Austin", "Blake", "Brandon", "Brian", "Carter", "Charles", "Charlie", "Christian", "Christopher",
@@ -81,12 +81,12 @@ public enum IOIDataset {
         return prompts
     }
 
-    /// Token positions of one prompt (SPEC §4.4): IO, S1, S2, end (the position predicting the final
+    /// Token positions of one prompt (Docs/Method.md §4.4): IO, S1, S2, end (the position predicting the final
     /// IO), the " and" between the names, and the last "." (else ",").
     public struct Positions: Sendable, Equatable {
         public var io: Int, s1: Int, s2: Int, end: Int, and: Int, punct: Int?
         /// "ABBA" when IO comes first in the text, "BABA" otherwise — decided on token positions
-        /// (SPEC decision 16), not by substring search.
+        /// (Docs/Deviations.md #16), not by substring search.
         public var template: String { io < s1 ? "ABBA" : "BABA" }
     }
 
@@ -105,11 +105,11 @@ public enum IOIDataset {
 }
 
 extension IOIDataset {
-    /// The corrupted dataset of SPEC §4.5 for a flip such as `"ABB->CDD, BAB->DCD"`: in each prompt the
+    /// The corrupted dataset of Docs/Method.md §4.5 for a flip such as `"ABB->CDD, BAB->DCD"`: in each prompt the
     /// first three words that are names (the pattern `ABB` for ABBA prompts, `BAB` for BABA ones) are
     /// rewritten by the new pattern; letters new to the pattern get names drawn uniformly from the
-    /// sorted names not in the prompt, with our own seeded stream (`seed + Σ ord(flip)`, SPEC decision
-    /// 15 — the reference's draw depends on hash order and is not reproducible even in Python). The
+    /// sorted names not in the prompt, with our own seeded stream (`seed + Σ ord(flip)`, Docs/Deviations.md
+    /// #15 — the reference's draw depends on hash order and is not reproducible even in Python). The
     /// final IO word is unchanged. Returns nil for a prompt without three name words.
     /// - Throws: ``InterpError/invalidFlip(flip:reason:)`` when a rule is not `XYZ->UVW` (three letters
     ///   each side), or when a prompt's pattern (`ABB` or `BAB`) has no rule — a prompt is never

@@ -1,10 +1,10 @@
-// Induction: fuzzy token variants, the induction proxy (SPEC §3.1), synthetic induction sequences and
+// Induction: fuzzy token variants, the induction proxy (Docs/Method.md §3.1), synthetic induction sequences and
 // the long-prefix detector and corruption (§3.4).
 import Tensor
 import Transformer
 import SparseAutoencoder
 
-/// For every token, its variants as single tokens (SPEC §3.1): with a leading space, without one,
+/// For every token, its variants as single tokens (Docs/Method.md §3.1): with a leading space, without one,
 /// capitalised (first character upper, the rest lower, like Python's `str.capitalize`), lower-cased.
 /// A variant that is not a single token falls back to the token itself.
 public struct FuzzyTokens: Sendable {
@@ -32,7 +32,7 @@ public struct FuzzyTokens: Sendable {
 }
 
 public enum Induction {
-    /// The induction proxy for `target` (SPEC §3.1): position p is true when some earlier position q
+    /// The induction proxy for `target` (Docs/Method.md §3.1): position p is true when some earlier position q
     /// holds `tokens[p]` or one of its fuzzy variants and `tokens[q+1] == target`.
     public static func proxy(tokens: [Int], target: Int, fuzzy: FuzzyTokens) -> [Bool] {
         var seen: [Int: [Int]] = [:]
@@ -45,7 +45,7 @@ public enum Induction {
         return out
     }
 
-    /// A synthetic induction example (SPEC §3.4a).
+    /// A synthetic induction example (Docs/Method.md §3.4a).
     public struct Example: Sendable, Equatable {
         public var tokens: [Int]
         /// The prefix's first occurrence starts at `a1`, its copy at `a2`.
@@ -94,7 +94,7 @@ public enum Induction {
         }
     }
 
-    /// A detected attention event (SPEC §3.4c): the first (t, s) in row-major order with
+    /// A detected attention event (Docs/Method.md §3.4c): the first (t, s) in row-major order with
     /// `pattern[t, s] > threshold` and `s > 0`, and the length of the fuzzy-matching prefix before it
     /// (0 = attends strongly but is not induction).
     public struct Detection: Sendable, Equatable {
@@ -118,7 +118,7 @@ public enum Induction {
     }
 
     /// The corruption of §3.4d: the token at `source − 2` replaced by a uniformly random id in
-    /// `0..<vocab` (SPEC decision 12: the reference's inclusive bound could produce an out-of-vocabulary id).
+    /// `0..<vocab` (Docs/Deviations.md #12: the reference's inclusive bound could produce an out-of-vocabulary id).
     public static func corruptPrefix(_ tokens: [Int], detection d: Detection, vocab: Int = 50257, python: inout CPythonRandom) -> [Int] {
         precondition(d.source >= 2, "a prefix of length ≥ 2 is needed")
         var out = tokens

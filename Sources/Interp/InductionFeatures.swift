@@ -1,4 +1,4 @@
-// InductionFeatures: measuring whether SAE features are induction features (SPEC §3.3), from firings on
+// InductionFeatures: measuring whether SAE features are induction features (Docs/Method.md §3.3), from firings on
 // held-out rows, the logit effect, decoder-norm head attribution and DFA by source position.
 
 import Foundation
@@ -21,7 +21,7 @@ public struct InductionFeatureScore: Codable, Sendable, Equatable {
     public var narrowPositions: Int
     /// Share of narrow-proxy positions where the feature fires.
     public var sensitivity: Double
-    /// Decoder-norm head attribution (SPEC §2.3), one value per head, summing to 1.
+    /// Decoder-norm head attribution (Docs/Method.md §2.3), one value per head, summing to 1.
     public var headAttribution: [Float]
     /// The attribution summed over the heads named as induction heads.
     public var inductionHeadShare: Float

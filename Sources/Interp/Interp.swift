@@ -1,6 +1,6 @@
 // Interp: where a model and an SAE meet — corpora, token rows, the activation source for training,
 // splicing, ablation, patching, attribution and the paper's datasets. The only module that imports
-// both Transformer and SparseAutoencoder (DESIGN.md).
+// both Transformer and SparseAutoencoder (Docs/Architecture.md).
 import Transformer
 import SparseAutoencoder
 import Tensor

@@ -61,7 +61,7 @@ public struct SAEHookName: Hashable, Sendable, CustomStringConvertible {
 /// Without the error term the site's activation is replaced by the reconstruction. With it, the
 /// output is `x̂ + (x − x̂_clean)`, where `x̂_clean` comes from a pass with no edits, so with no edit
 /// the run is unchanged (up to rounding) and an edit changes the output by exactly the edit's effect
-/// on `x̂` (SPEC §2.2).
+/// on `x̂` (Docs/Method.md §2.2).
 public struct SAESplice {
     public let sae: SAE
     public let site: HookName

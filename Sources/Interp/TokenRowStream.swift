@@ -1,22 +1,22 @@
-// TokenRowStream: documents → token rows of fixed length with BOS in column 0 (SPEC §1.2, decision 6).
+// TokenRowStream: documents → token rows of fixed length with BOS in column 0 (Docs/Method.md §1.2, decision 6).
 import Tensor
 import Transformer
 import SparseAutoencoder
 
-/// Cuts a document stream into rows `[rows, rowLength]` the way the paper's pipeline does (SPEC §1.2):
+/// Cuts a document stream into rows `[rows, rowLength]` the way the paper's pipeline does (Docs/Method.md §1.2):
 /// each document is tokenized with BOS prepended and truncated to `nCtx` tokens (TransformerLens
 /// `to_tokens`), documents are concatenated, rows are cut in order and **column 0 of every row is set
-/// to BOS**. One deviation (SPEC decision 6, allowed): the tail of the last document of a block is
+/// to BOS**. One deviation (Docs/Deviations.md #6, allowed): the tail of the last document of a block is
 /// carried into the next row instead of being dropped, so no text is lost between blocks. At the end of
 /// the corpus a final partial row (< rowLength tokens) is dropped and counted in `droppedTailTokens`.
 public struct TokenRowStream {
     /// How documents become rows.
     public enum Recipe: Sendable, Equatable {
-        /// SPEC §1.2 (the paper's GPT-2 pipeline): each document tokenized with BOS and cut at `n_ctx`,
+        /// Docs/Method.md §1.2 (the paper's GPT-2 pipeline): each document tokenized with BOS and cut at `n_ctx`,
         /// concatenated, column 0 of every row set to BOS.
         case documents
         /// TransformerLens's `utils.tokenize_and_concatenate` as it was when the paper made its GELU-2L
-        /// rows (SPEC §3.1), with `max_length` = the row length: per batch of 1000 documents (a
+        /// rows (Docs/Method.md §3.1), with `max_length` = the row length: per batch of 1000 documents (a
         /// `datasets.map` batch) the texts are joined with `<|endoftext|>`, the string is cut into 20
         /// chunks of `⌈len/20⌉` code points (which may split a word or the separator), the chunks are
         /// tokenized, tokens equal to `padID` are dropped — the pad token TransformerLens gets from the

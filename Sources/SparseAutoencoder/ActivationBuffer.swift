@@ -1,4 +1,4 @@
-// ActivationBuffer: the paper's shuffling buffer between an activation source and the trainer (SPEC §1.3).
+// ActivationBuffer: the paper's shuffling buffer between an activation source and the trainer (Docs/Method.md §1.3).
 import Tensor
 
 /// Anything that produces activation rows `[rows, d_in]` for training — in the paper, GPT-2's
@@ -20,14 +20,14 @@ public protocol ResumableActivationSource: ActivationSource {
     mutating func skip(rows: Int) throws
 }
 
-/// The paper's shuffling buffer (SPEC §1.3), in half precision.
+/// The paper's shuffling buffer (Docs/Method.md §1.3), in half precision.
 ///
 /// The first refresh fills all `size` rows; every later refresh refills the first half — exactly the
 /// rows served since the previous refresh — and then the whole buffer is shuffled with a fresh
 /// permutation. A refresh happens when a batch is asked for and fewer than one batch remains in the
 /// first half (so `size/2 / batchSize` batches are served between refreshes), never before it is
 /// needed: a run reads no rows it will not train on beyond the last refresh. Batches are copies: the
-/// reference code's aliasing of the served batch with the refill (SPEC decision 1) does not happen
+/// reference code's aliasing of the served batch with the refill (Docs/Deviations.md #1) does not happen
 /// here. Source rows that do not fit a refresh wait for the next one; none are dropped.
 ///
 /// Its whole state — rows, read pointer, refresh count, random stream, the rows waiting for the next

@@ -2,7 +2,7 @@
 // source position and by head, decoder-norm head attribution, and feature logit effects.
 import Tensor
 
-/// Attribution of SAE features to source positions, heads and output tokens (SPEC §2.3–§2.7).
+/// Attribution of SAE features to source positions, heads and output tokens (Docs/Method.md §2.3–§2.7).
 /// All functions take the tensors they need, so `SparseAutoencoder` stays independent of the model;
 /// `Interp` feeds them from model runs.
 public enum FeatureAttribution {

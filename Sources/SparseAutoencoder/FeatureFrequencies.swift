@@ -1,4 +1,4 @@
-// FeatureFrequencies: the firing-frequency metrics of SPEC §1.10.
+// FeatureFrequencies: the firing-frequency metrics of Docs/Method.md §1.10.
 import Tensor
 
 /// Firing frequencies of every feature over some rows, and the summary fractions the paper logs.

@@ -4,7 +4,7 @@ import Foundation
 import Tensor
 
 /// PyTorch's `CosineAnnealingLR` (recursive, "chainable" form, in Double as Python computes it),
-/// driven the way the paper's `train.py` drives it (SPEC §1.8):
+/// driven the way the paper's `train.py` drives it (Docs/Method.md §1.8):
 ///
 /// - created with `T_max = epochs` and `eta_min = lrFactor · lr`, then stepped `warmupEpochs`
 ///   times before training, which parks it at `eta_min`;

@@ -133,7 +133,7 @@ public struct SAE: Sendable, Equatable {
     }
 
     /// Encodes and decodes `x`; with `errorTerm` the output adds back `x − x̂`, so splicing the SAE
-    /// changes nothing unless features are edited (SPEC §2.2).
+    /// changes nothing unless features are edited (Docs/Method.md §2.2).
     public func forward(_ x: Tensor, errorTerm: Bool = false) -> Forward {
         let pre = encodePre(x)
         let acts = activations(pre)

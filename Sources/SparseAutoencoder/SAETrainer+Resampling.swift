@@ -1,16 +1,16 @@
 // SAETrainer+Resampling: dead-feature detection and Anthropic resampling with the Adam-state reset
-// and the learning-rate re-warm (SPEC §1.9).
+// and the learning-rate re-warm (Docs/Method.md §1.9).
 
 import Foundation
 import Tensor
 
-/// When and how dead features are resampled (the paper's "anthropic" scheme; SPEC §1.9 defaults).
+/// When and how dead features are resampled (the paper's "anthropic" scheme; Docs/Method.md §1.9 defaults).
 public struct ResamplingConfig: Codable, Sendable, Equatable {
     /// Check for dead features when `(step + 1) % reinitEvery == 0` (`re_init_every`; the paper's
     /// GPT-2 SAEs used 25000).
     public var reinitEvery: Int = 100_000
     /// At most this many checks (`num_resamples`); a check with no dead feature still counts (the
-    /// reference code's behaviour, kept: SPEC decision 3).
+    /// reference code's behaviour, kept: Docs/Deviations.md #3).
     public var numResamples: Int = 4
     /// A feature is dead when its firing fraction over the window is ≤ this (`dead_direction_cutoff`).
     public var deadCutoff: Double = 1e-6
@@ -44,7 +44,7 @@ extension SAETrainer {
     }
 
     /// Draws the inputs for `dead.count` new directions: probabilities ∝ (squared error)², without
-    /// replacement (SPEC §1.9, decision 4: reproduced). Returns nil — resample nothing — when some
+    /// replacement (Docs/Method.md §1.9, decision 4: reproduced). Returns nil — resample nothing — when some
     /// batch's largest error is below 1e-6, as the reference code does.
     public func chooseResampleInputs(_ batches: [Tensor], count: Int, rng: inout RandomStream) -> (inputs: Tensor, chosen: [Int])? {
         var weights: [Double] = []

@@ -1,5 +1,5 @@
 // SAETrainer: one training step of the paper's recipe — loss, gradients, decoder-norm constraint,
-// Adam (β = (0, 0.9999)), learning-rate schedule and firing counters (SPEC §1.4–§1.8).
+// Adam (β = (0, 0.9999)), learning-rate schedule and firing counters (Docs/Method.md §1.4–§1.8).
 
 import Foundation
 import Tensor
@@ -40,7 +40,7 @@ public enum TrainingArchitecture: String, Codable, Sendable, CaseIterable {
     }
 }
 
-/// Hyperparameters of the paper's training recipe (SPEC §1.12 defaults) and of the newer architectures
+/// Hyperparameters of the paper's training recipe (Docs/Method.md §1.12 defaults) and of the newer architectures
 /// (SAELens 6's defaults).
 public struct SAETrainingConfig: Codable, Sendable, Equatable {
     /// The sparsity mechanism (the paper's: ``TrainingArchitecture/standard``).
@@ -194,7 +194,7 @@ public struct StepMetrics: Sendable, Equatable {
 
 /// Trains an ``SAE`` with the paper's recipe, one batch at a time.
 ///
-/// A step on `x [batch, d_in]` (SPEC §1.6): forward; gradients of
+/// A step on `x [batch, d_in]` (Docs/Method.md §1.6): forward; gradients of
 /// `loss = mean_n Σ_a (x̂ − x)² + l1_coeff · mean_n Σ_j |f_nj|`; the decoder constraint (remove from
 /// each `W_dec` row's gradient its component along the row, then renormalise the rows — before the
 /// Adam step, so the rows end the step slightly off unit norm, as in the paper); Adam; the schedule;
@@ -239,7 +239,7 @@ public struct SAETrainer: Sendable {
         if config.architecture == .batchtopk, let t = sae.threshold { batchThreshold = Double(t[0]) }
     }
 
-    /// The paper's initialisation (SPEC §1.4): `W_enc [d_in, d_sae]` ~ U(±√(6/d_sae)) (PyTorch's
+    /// The paper's initialisation (Docs/Method.md §1.4): `W_enc [d_in, d_sae]` ~ U(±√(6/d_sae)) (PyTorch's
     /// kaiming_uniform fan-in is the size of dim 1), `W_dec [d_sae, d_in]` ~ U(±√(6/d_in)) with unit
     /// rows, zero biases. Our own random stream: the same seed gives the same SAE here, not torch's.
     public static func initialSAE(_ config: SAEConfig, seed: UInt64 = 49) -> SAE {

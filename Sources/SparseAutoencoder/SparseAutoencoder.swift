@@ -1,3 +1,3 @@
 // SparseAutoencoder: the attention-output SAE, its formats and tensor-level attribution maths.
-// Built on `Tensor` only; it never imports `Transformer` (DESIGN.md).
+// Built on `Tensor` only; it never imports `Transformer` (Docs/Architecture.md).
 import Tensor

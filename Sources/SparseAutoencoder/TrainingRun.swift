@@ -46,7 +46,7 @@ public struct TrainingRunPlan: Codable, Sendable, Equatable {
     /// Training steps; each takes one batch of `batchSize` rows.
     public var steps: Int
     public var batchSize: Int
-    /// Rows of the shuffling buffer (SPEC §1.3: the paper's 4096 · 384).
+    /// Rows of the shuffling buffer (Docs/Method.md §1.3: the paper's 4096 · 384).
     public var bufferRows: Int
     /// Storage of the buffer (the paper: bfloat16).
     public var precision: HalfPrecision
@@ -121,7 +121,7 @@ public struct TrainingProgress: Sendable {
     public var latest: [TrainingRecord?]
 }
 
-/// The training loop of SPEC §1.3–§1.9 for one or more SAEs trained side by side.
+/// The training loop of Docs/Method.md §1.3–§1.9 for one or more SAEs trained side by side.
 ///
 /// Each step takes one batch `[batch, Σ widths]` from the shared shuffling buffer; every member trains
 /// on its columns of it (a sweep of settings on one layer reads the same columns; several layers read

@@ -51,7 +51,7 @@ public enum HalfPrecision: String, Sendable, Codable, CaseIterable {
 }
 
 /// A contiguous row-major array stored in 16 bits per element (half the memory of a ``Tensor``),
-/// for large buffers such as the SAE training buffer (SPEC §1.3 keeps it in bfloat16). Values are
+/// for large buffers such as the SAE training buffer (Docs/Method.md §1.3 keeps it in bfloat16). Values are
 /// rounded to nearest-even when stored and exact when read back.
 public struct HalfTensor: Sendable, Equatable {
     /// The storage format.

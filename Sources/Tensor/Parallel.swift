@@ -9,7 +9,7 @@ import Foundation
 /// products themselves — goes through this one pool. OpenBLAS is pinned to one thread per call
 /// (see ``BLAS``), and large products are split across workers here, so no OpenBLAS worker spins
 /// waiting for work while a Dispatch worker needs the core (OpenBLAS's own pool busy-waits for about
-/// 100 ms after each call; REFERENCE.md §7).
+/// 100 ms after each call).
 public enum Parallel {
     /// Number of workers used by parallel loops: the active processor count, or the value of the
     /// environment variable `ATTN_SAE_THREADS` when it is a positive integer.

@@ -30,7 +30,7 @@ struct TrainReference {
         var worst = 0.0
         for (a, e) in zip(lrs, expected) { worst = Swift.max(worst, Swift.abs(a - Double(e)) / Double(e)) }
         #expect(worst < 1e-7, "max relative difference \(worst)")   // float32 storage of the reference
-        // The closed form of SPEC §1.8 at the warm-up's midpoint and end.
+        // The closed form of Docs/Method.md §1.8 at the warm-up's midpoint and end.
         var c = LRSchedule(baseLR: 1.2e-3)
         for i in 0..<500 { c.afterTrainingStep(i) }
         #expect(Swift.abs(c.lr - 6.6e-4) < 1e-9)
@@ -60,7 +60,7 @@ struct TrainReference {
         #expect(trainer.step == 2 && trainer.rowsCounted == 128)
 
         // Resampling three dead features from two batches with torch's draw, the Adam reset, the
-        // re-warm, then one more step (SPEC §1.9).
+        // re-warm, then one more step (Docs/Method.md §1.9).
         let inputs = Tensor.concatenate([try ref["resample/x0"], try ref["resample/x1"]], axis: 0)
         let chosen = try ref.file.readIndices("/resample/chosen").values
         trainer.resample(dead: [2, 5, 17], inputs: inputs, chosen: chosen)

@@ -19,7 +19,7 @@ public struct CommonOptions: ParsableArguments {
     public var corpus: [String] = []
     @Option(help: "The field holding each document's text in JSON, Parquet and Arrow corpora.")
     public var textField: String = "text"
-    @Option(help: "How documents become rows: 'documents' (SPEC §1.2, GPT-2's) or 'tl-concatenate' (TransformerLens's tokenize_and_concatenate of the GELU-2L era, SPEC §3.1).")
+    @Option(help: "How documents become rows: 'documents' (Docs/Method.md §1.2, GPT-2's) or 'tl-concatenate' (TransformerLens's tokenize_and_concatenate of the GELU-2L era, Docs/Method.md §3.1).")
     public var rowRecipe: String = "documents"
     @Option(help: "With --row-recipe tl-concatenate: the tokenizer's pad token, whose id is dropped from the text (default: none, as TransformerLens adds <PAD>).")
     public var padToken: String?

@@ -1,4 +1,4 @@
-// feature-dashboards: SPEC §5 dashboards for chosen features or the N most active, with an index.
+// feature-dashboards: Docs/Method.md §5 dashboards for chosen features or the N most active, with an index.
 // Thin: options → FeatureDashboardsSection.
 
 import ArgumentParser

@@ -10,7 +10,7 @@ import Tensor
 struct LongPrefixInductionCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "long-prefix-induction",
-        abstract: "Compare a long-prefix and a short-prefix induction head (SPEC §3.4).",
+        abstract: "Compare a long-prefix and a short-prefix induction head (Docs/Method.md §3.4).",
         discussion: "Default: the planted-circuit model's heads 1.1 (long) and 1.5 (short), 100 examples per prefix length. With --model: GPT-2's 5.1 and 5.5, 400 examples, as the paper.")
 
     @OptionGroup var common: CommonOptions

@@ -1,4 +1,4 @@
-// DashboardPage: a feature dashboard (SPEC §5.2) as one self-contained HTML page.
+// DashboardPage: a feature dashboard (Docs/Method.md §5.2) as one self-contained HTML page.
 
 import Foundation
 import Interp
@@ -46,7 +46,7 @@ package enum DashboardPage {
         let edges = (0..<b.histogram.count).map { Double($0) * Double(b.maxActivation) / Double(max(1, b.histogram.count)) }
         let hist = SVGChart.bars(labels: edges.map { String(format: "%.2g", $0) }, series: [("count", b.histogram.map(Double.init))],
                                  yLabel: "firings", width: 520, height: 220, title: "Activation histogram (non-zero)")
-        body += HTML.element("div", HTML.figure(heads, caption: "Share of the decoder row's norm per head (SPEC §2.3).")
+        body += HTML.element("div", HTML.figure(heads, caption: "Share of the decoder row's norm per head (Docs/Method.md §2.3).")
                                 + HTML.figure(hist, caption: "Activations above zero, \(b.histogram.count) bins up to the maximum."), class: "grid") + "\n"
         // Logits.
         body += HTML.element("h2", "Logit effects (W_dec · W_O · W_U)")
@@ -56,7 +56,7 @@ package enum DashboardPage {
         body += "<h2>Top activations</h2>\n" + b.top.map { example($0, b.maxActivation, tokenizer) }.joined(separator: "\n")
         if !b.dfa.isEmpty {
             body += "<h2>Direct feature attribution by source position (top examples)</h2>\n"
-            body += "<p class=\"note\">For each top example, the contribution of each source position to the pre-activation at the destination (SPEC §2.4); the strongest source is outlined.</p>\n"
+            body += "<p class=\"note\">For each top example, the contribution of each source position to the pre-activation at the destination (Docs/Method.md §2.4); the strongest source is outlined.</p>\n"
             let pos = tokens.shape[1]
             for d in b.dfa.prefix(3) {
                 let lo = max(0, d.destination - 24)

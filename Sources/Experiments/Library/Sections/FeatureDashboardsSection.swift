@@ -1,4 +1,4 @@
-// FeatureDashboardsSection: the dashboards of SPEC §5 (the paper's §3 interface) — for chosen features
+// FeatureDashboardsSection: the dashboards of Docs/Method.md §5 (the paper's §3 interface) — for chosen features
 // or the N most frequently firing — a page per feature and an index linking them.
 
 import Foundation
@@ -52,7 +52,7 @@ public struct FeatureDashboardsSection: Section {
         }
         let body = HTML.h1("Feature dashboards — \(HTML.escape(workspace.model.name)), \(HTML.escape(sae.sae.config.hookName))")
             + HTML.p("\(boards.count) features on \(tokens.count) held-out tokens; each page shows the top activations, interval samples, DFA by source position, "
-                     + "head attribution, logit effects and the activation histogram (SPEC §5).")
+                     + "head attribution, logit effects and the activation histogram (Docs/Method.md §5).")
             + HTML.table(["feature", "density %", "max act", "top head", "top logits"], rows, leftColumns: 1)
         try output.folder.write(HTML.page(title: "Feature dashboards", body: body, up: output.up), to: "index.html")
         let inducing = s.inductionFeatures

@@ -1,4 +1,4 @@
-// IOICircuitSection: the IOI analysis of SPEC §3.5 — ablating each SAE feature (and the error term) at
+// IOICircuitSection: the IOI analysis of Docs/Method.md §3.5 — ablating each SAE feature (and the error term) at
 // S2 (Fig. 16a), and patching the attention output at S2 from runs where the " and" token, or the names
 // and absolute positions, were changed (Fig. 5).
 
@@ -14,7 +14,7 @@ public struct IOICircuitSettings: Sendable, Codable, Equatable {
     public var seed = 1
     /// Layers whose `hook_attn_out` is patched and zero-ablated at S2 (GPT-2: 5 and 6).
     public var patchLayers: [Int]
-    /// The name flip of the "rand toks + filler" run (SPEC §4.5).
+    /// The name flip of the "rand toks + filler" run (Docs/Method.md §4.5).
     public var flip = "ABB->CDD, BAB->DCD"
     /// Put before each corrupted prompt, and inserted at the clean prompt's last punctuation.
     public var fillerPrefix = "It was a nice day. "

@@ -1,4 +1,4 @@
-// InductionDeepDiveSection: Fig. 2 (SPEC §3.1) — specificity and sensitivity of one induction feature
+// InductionDeepDiveSection: Fig. 2 (Docs/Method.md §3.1) — specificity and sensitivity of one induction feature
 // for a target token, with the fuzzy "is T-induction" proxy.
 
 import Foundation
@@ -133,7 +133,7 @@ public struct InductionDeepDiveSection: Section {
             }.joined() + " <span class=\"note\">row \(row), pos \(p)</span></div>"
         }
         var body = "<h1>Induction deep dive: feature \(r.feature), T = <span class=\"tok\">\(t)</span></h1>\n"
-        body += "<p>The proxy holds at a position when an earlier occurrence of its token — or of a variant with/without a leading space, capitalised or lower-cased — was followed by T (SPEC §3.1).</p>\n"
+        body += "<p>The proxy holds at a position when an earlier occurrence of its token — or of a variant with/without a leading space, capitalised or lower-cased — was followed by T (Docs/Method.md §3.1).</p>\n"
         body += HTML.table(["firings", "with the proxy", "specificity", "proxy positions", "false negatives", "sensitivity"],
                            [["\(r.firings)", "\(r.firingsWithProxy)", HTML.number(r.specificity), "\(r.proxyPositions)", "\(r.falseNegatives)", HTML.number(r.sensitivity)]], leftColumns: 0)
         body += "<h2>Specificity</h2>\n" + HTML.figure(hist, caption: "Every firing on \(tokens.count) tokens, 100 bins, stacked by whether the proxy holds.", data: "activation-histogram.csv")

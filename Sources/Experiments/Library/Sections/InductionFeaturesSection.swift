@@ -1,5 +1,5 @@
 // InductionFeaturesSection: §4.2 — which SAE features are induction features: every feature that fires
-// on held-out rows scored for specificity, sensitivity, induction-head share and DFA peak (SPEC §3.3).
+// on held-out rows scored for specificity, sensitivity, induction-head share and DFA peak (Docs/Method.md §3.3).
 
 import Foundation
 import Interp

@@ -1,4 +1,4 @@
-// LongPrefixInductionSection: Fig. 4 and Fig. 19 (SPEC §3.4) — a long-prefix and a short-prefix
+// LongPrefixInductionSection: Fig. 4 and Fig. 19 (Docs/Method.md §3.4) — a long-prefix and a short-prefix
 // induction head compared by induction score and DLA against prefix length, on real data (detected
 // prefix lengths), and under corruption of long prefixes to length 1.
 

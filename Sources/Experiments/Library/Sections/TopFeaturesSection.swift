@@ -76,7 +76,7 @@ public struct TopFeaturesSection: Section {
         for h in 0..<nHeads {
             let name = "\(layer).\(h)", entries = result.heads[name]!
             var body = HTML.h1("Head \(HTML.escape(labels[h])): top features")
-                + HTML.p("The \(entries.count) features with the largest share of their decoder norm on this head (SPEC §2.3), among features that fire on the token set.")
+                + HTML.p("The \(entries.count) features with the largest share of their decoder norm on this head (Docs/Method.md §2.3), among features that fire on the token set.")
             for (k, e) in entries.enumerated() {
                 body += HTML.h2("Top feature \(k) in \(name): " + HTML.link("../features/feature-\(e.feature).html", "feature \(e.feature)"))
                 body += HTML.p("Attribution to \(name): \(HTML.number(Double(e.attribution), digits: 2)) · density \(HTML.number(e.density * 100, digits: 4))% · top logits: \(logits(e.feature))")

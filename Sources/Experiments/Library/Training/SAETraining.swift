@@ -1,4 +1,4 @@
-// SAETraining: the training recipe of SPEC §1.12–§1.13 on one or more layers' hook_z — several layers
+// SAETraining: the training recipe of Docs/Method.md §1.12–§1.13 on one or more layers' hook_z — several layers
 // and settings from one model run per batch — with the evaluation of Table 2 (L0, alive features, CE
 // loss recovered) on held-out rows. The loop itself is SparseAutoencoder's TrainingRun; this feeds it
 // the model's activations. The page is TrainingSection's.
@@ -20,7 +20,7 @@ public struct TrainSAESettings: Codable, Sendable, Equatable {
     public var batchSize: Int
     /// Activation rows (tokens) to train on; steps = trainingTokens / batchSize.
     public var trainingTokens: Int
-    /// Rows of the shuffling buffer (SPEC §1.3); a run uses at most its training rows (see ``effectiveBufferRows``).
+    /// Rows of the shuffling buffer (Docs/Method.md §1.3); a run uses at most its training rows (see ``effectiveBufferRows``).
     public var bufferRows: Int
     public var training: SAETrainingConfig
     /// Dead-feature resampling, or nil for none.

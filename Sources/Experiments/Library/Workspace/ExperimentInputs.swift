@@ -32,7 +32,7 @@ public struct ExperimentInputs: Sendable {
     public var textField = "text"
     /// How documents become token rows.
     public enum RowRecipe: Sendable, Equatable {
-        /// SPEC §1.2 (``TokenRowStream/Recipe/documents``).
+        /// Docs/Method.md §1.2 (``TokenRowStream/Recipe/documents``).
         case documents
         /// TransformerLens's concatenation of the GELU-2L era (``TokenRowStream/Recipe/transformerLensConcatenate(padID:)``),
         /// with the tokenizer's pad token as text (nil: none).

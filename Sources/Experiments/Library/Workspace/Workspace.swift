@@ -41,7 +41,7 @@ public struct Workspace {
 
     /// Token rows of the training (or held-out) part of the corpus; every 20th document is held out.
     /// With ``ExperimentInputs/rowRecipe`` `.transformerLensConcatenate`, TransformerLens's concatenation
-    /// of the GELU-2L era; otherwise given corpora follow SPEC §1.2 (each document cut at 1024 tokens); the default corpus's
+    /// of the GELU-2L era; otherwise given corpora follow Docs/Method.md §1.2 (each document cut at 1024 tokens); the default corpus's
     /// documents (whole manual pages, ~6k tokens each) are kept whole, or most of its text would be
     /// dropped.
     public func rows(heldOut: Bool, rowLength: Int = 128) throws -> TokenRowStream {

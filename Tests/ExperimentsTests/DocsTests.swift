@@ -96,5 +96,18 @@ import TensorTestSupport
         let shown = Set(Self.matches(#"(?<![\w-])(--[a-z][a-z0-9-]+)"#, in: page).map { $0[1] }).subtracting(Self.otherPrograms)
         let missing = shown.filter { option in !help.contains(option + " ") && !help.contains(option + "\n") && !help.contains(option + ",") && !help.contains(option + "=") && !help.contains(option + ">") }
         #expect(missing.isEmpty, "Docs/experiments/\(command).md shows \(missing.sorted()) which \(command) does not have")
+        // And the other way: every option of the command's own (the shared ones are on Docs/Experiments.md).
+        let own = Set(Self.matches(#"(?m)^\s+(--[a-z][a-z0-9-]+)"#, in: help).map { $0[1] }).subtracting(Self.sharedOptions)
+        let undocumented = own.filter { !page.contains($0) }
+        #expect(undocumented.isEmpty, "Docs/experiments/\(command).md does not mention \(undocumented.sorted())")
+    }
+
+    /// CommonOptions, the SAE options and ArgumentParser's own: documented once, on Docs/Experiments.md.
+    static let sharedOptions: Set<String> = ["--model", "--config", "--tokenizer", "--corpus", "--text-field", "--row-recipe", "--pad-token",
+                                            "--output", "--seed", "--sae", "--cfg", "--layer", "--help", "--version"]
+
+    @Test func theSharedOptionsAreDocumentedOnce() throws {
+        let page = try String(contentsOf: Self.root.appendingPathComponent("Docs/Experiments.md"), encoding: .utf8)
+        #expect(Self.sharedOptions.subtracting(["--help", "--version"]).filter { !page.contains($0) }.isEmpty)
     }
 }

@@ -37,7 +37,7 @@ public final class SAEAnalysis {
         self.init(sae: sae, rows: try workspace.heldOutRows(rows), inductionHeads: heads)
     }
 
-    /// Every feature scored as an induction feature (Docs/Method.md §3.3), computed on first use.
+    /// Every feature scored as an induction feature (the planted-model generalisation of Docs/Method.md §3.1), computed on first use.
     public func inductionSearch(_ workspace: Workspace) throws -> InductionSearch {
         if let search { return search }
         workspace.log("scoring every feature as an induction feature on \(rows.shape[0]) held-out rows")

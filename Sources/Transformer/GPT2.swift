@@ -70,6 +70,12 @@ public struct GPT2: Sendable {
 
     /// Runs only as far as the requested hooks need — it stops right after the last of them fires
     /// (e.g. after `blocks.5.attn.hook_z`, without block 5's MLP) — and returns the cache.
+    /// ``runWithCache(_:names:)`` of the hooks `namesFilter` accepts among the model's (TransformerLens's
+    /// `names_filter` as a predicate), e.g. `{ $0.description.hasSuffix("hook_z") }`.
+    public func runWithCache(_ tokens: IndexTensor, namesFilter: (HookName) -> Bool) throws -> ActivationCache {
+        try runWithCache(tokens, names: Set(HookName.all(config).filter(namesFilter)))
+    }
+
     public func runWithCache(_ tokens: IndexTensor, names: Set<HookName>) throws -> ActivationCache {
         try validate(tokens)
         for h in names where (h.layer ?? 0) >= config.nLayers { throw TransformerError.hookLayerOutOfRange(hook: h.description, nLayers: config.nLayers) }

@@ -43,6 +43,30 @@ import Transformer
         #expect(try f.tensor("blocks.1.attn.hook_z") == cache[.z(1)]!)
         #expect(try f.tensor("blocks.0.attn.hook_pattern") == cache[.pattern(0)]!)
         #expect(f.metadata["tokens"] == "[50256,11,22,33,11,22]")
+        // With an SAE: its activations, reconstruction and error under SAELens's HookedSAE names.
+        let sae = Table2Tests.randomSAE(layer: 1, dSAE: 40, seed: 11)
+        try Inspect.dump(model: Self.planted, tokens: tokens, hooks: [], saes: [sae], to: path)
+        let g = try SafeTensorsFile(contentsOf: path)
+        let z = cache[.z(1)]!
+        let acts = try g.tensor("blocks.1.attn.hook_z.hook_sae_acts_post"), recons = try g.tensor("blocks.1.attn.hook_z.hook_sae_recons")
+        let error = try g.tensor("blocks.1.attn.hook_z.hook_sae_error")
+        #expect(acts == sae.encode(SAE.flattenHeads(z)) && acts.shape == [1, 6, 40])
+        #expect(recons.shape == z.shape && error.shape == z.shape)
+        expectClose(recons + error, z, atol: 1e-6, rtol: 1e-6)
+        #expect(recons == sae.decode(acts).reshaped(z.shape))
+        // An SAE that does not fit the hook is refused before anything is written.
+        let wrong = SAE(config: SAEConfig(dIn: 7, dSAE: 4, hookName: "blocks.1.attn.hook_z"), wEnc: Tensor(zeros: [7, 4]), bEnc: Tensor(zeros: [4]),
+                        wDec: Tensor(zeros: [4, 7]), bDec: Tensor(zeros: [7]))
+        #expect(throws: ExperimentInputError.self) { try Inspect.dump(model: Self.planted, tokens: tokens, hooks: [], saes: [wrong], to: path + "2") }
+        #expect(!FileManager.default.fileExists(atPath: path + "2"))
+    }
+
+    /// TransformerLens's names_filter as a predicate: the same cache as the names it accepts.
+    @Test func runWithCacheTakesANameFilter() throws {
+        let tokens = IndexTensor(shape: [1, 5], values: [50256, 11, 22, 11, 22])
+        let filtered = try Self.planted.runWithCache(tokens, namesFilter: { $0.description.hasSuffix("hook_z") })
+        let named = try Self.planted.runWithCache(tokens, names: [.z(0), .z(1)])
+        #expect(filtered[.z(0)] == named[.z(0)] && filtered[.z(1)] == named[.z(1)] && filtered[.pattern(0)] == nil)
     }
 
     @Test func convertedModelLoadsBackEqual() throws {

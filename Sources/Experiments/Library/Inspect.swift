@@ -99,11 +99,30 @@ public enum Inspect {
     }
 
     /// Hook values for `tokens` `[batch, pos]` → one safetensors file: each hook under its
-    /// TransformerLens name, the tokens in the metadata (`tokens`, JSON).
-    public static func dump(model: GPT2, tokens: IndexTensor, hooks: [HookName], to path: String) throws {
-        let cache = try model.runWithCache(tokens, names: Set(hooks))
+    /// TransformerLens name, and for each of `saes` its activations, reconstruction and error as SAELens's
+    /// `HookedSAE` names them (`<hook>.hook_sae_acts_post` `[batch, pos, d_sae]`, `.hook_sae_recons` and
+    /// `.hook_sae_error` in the hook's shape); the tokens in the metadata (`tokens`, JSON).
+    public static func dump(model: GPT2, tokens: IndexTensor, hooks: [HookName], saes: [SAE] = [], to path: String) throws {
+        let sites = try saes.map { sae -> HookName in
+            let site = try HookName(parsing: sae.config.hookName, nLayers: model.config.nLayers)
+            guard let width = site.saeInputWidth(model.config), width == sae.config.dIn else {
+                throw ExperimentInputError("SAE on \(sae.config.hookName) has d_in \(sae.config.dIn), which does not fit that hook of the model")
+            }
+            return site
+        }
+        let cache = try model.runWithCache(tokens, names: Set(hooks).union(sites))
         var tensors: [String: Tensor] = [:]
         for h in hooks { tensors[h.description] = cache[h]! }
+        // Each SAE's hooks as SAELens's HookedSAE names them: the activations, the reconstruction and the
+        // error, in the hook's own shape (hook_z's [batch, pos, head_index, d_head]).
+        for (sae, site) in zip(saes, sites) {
+            let z = cache[site]!
+            let x = z.rank == 4 ? SAE.flattenHeads(z) : z
+            let acts = sae.encode(x), recons = sae.decode(acts).reshaped(z.shape)
+            tensors[site.description + ".hook_sae_acts_post"] = acts.contiguous()
+            tensors[site.description + ".hook_sae_recons"] = recons.contiguous()
+            tensors[site.description + ".hook_sae_error"] = (z - recons).contiguous()
+        }
         let json = String(decoding: try JSONEncoder().encode(tokens.values), as: UTF8.self)
         try SafeTensorsFile.write(tensors, metadata: ["tokens": json, "shape": "\(tokens.shape)"], to: path)
     }

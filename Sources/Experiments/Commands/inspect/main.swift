@@ -88,14 +88,17 @@ struct Dump: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Hook values for a text or token ids → safetensors (TransformerLens names).")
     @Option(help: "Text to run (BOS prepended).") var text: String?
     @Option(help: "Token ids, comma-separated (used as given).") var tokens: String?
-    @Option(parsing: .upToNextOption, help: "Hook names, e.g. blocks.1.attn.hook_z blocks.1.attn.hook_pattern.") var hooks: [String]
+    @Option(parsing: .upToNextOption, help: "Hook names, e.g. blocks.1.attn.hook_z blocks.1.attn.hook_pattern.") var hooks: [String] = []
     @Option(help: "Model folder or file (tf_model.h5, model.safetensors, TransformerLens model_final.pth, ours); default: the planted-circuit model.") var model: String?
     @Option(help: "The model's config.json when it is not beside the weights (HuggingFace's, or a TransformerLens repository's).") var config: String?
     @Option(help: "Folder with encoder.json and vocab.bpe, or a tokenizer.json (default: the model's folder if it has one, else GPT-2's).") var tokenizer: String?
+    @Option(parsing: .upToNextOption, help: "SAEs whose activations, reconstruction and error to write too (<hook>.hook_sae_acts_post, .hook_sae_recons, .hook_sae_error): SAELens folders, the paper's .pt, release ids (with --layer) or cached hub repositories.")
+    var sae: [String] = []
+    @Option(help: "With --sae naming a release or hub repository of per-layer SAEs: the layer.") var layer: Int?
     @Option(help: "Output .safetensors file.") var to: String
     func validate() throws {
         guard (text == nil) != (tokens == nil) else { throw ValidationError("give exactly one of --text and --tokens") }
-        guard !hooks.isEmpty else { throw ValidationError("give at least one --hooks name") }
+        guard !hooks.isEmpty || !sae.isEmpty else { throw ValidationError("give at least one --hooks name or --sae") }
     }
     func run() throws {
         let inputs = ExperimentInputs(modelPath: model, modelConfigPath: config, tokenizerDirectory: tokenizer)
@@ -110,8 +113,13 @@ struct Dump: ParsableCommand {
                 return v
             }
         }
-        try Inspect.dump(model: m.model, tokens: IndexTensor(shape: [1, ids.count], values: ids), hooks: names, to: to)
-        log("wrote \(names.count) hooks for \(ids.count) tokens to \(absolutePath(to))")
+        let saes = try sae.flatMap { try SAEReference.resolve($0, layer: layer) }.map { path -> SAE in
+            var isDir: ObjCBool = false
+            _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDir)
+            return isDir.boolValue ? try SAE.load(saeLens: path) : try SAE.load(kissanePT: path, cfg: nil)
+        }
+        try Inspect.dump(model: m.model, tokens: IndexTensor(shape: [1, ids.count], values: ids), hooks: names, saes: saes, to: to)
+        log("wrote \(names.count) hooks\(saes.isEmpty ? "" : " and \(saes.count) SAEs' activations, reconstructions and errors") for \(ids.count) tokens to \(absolutePath(to))")
     }
 }
 

@@ -49,7 +49,7 @@ public enum NeuronpediaExport {
         }
     }
 
-    /// DFA by source position `[n_tokens]` at a prompt's most active position `target` (SAEDashboard's
+    /// DFA by source position (sources `0...target`) at a prompt's most active position `target` (SAEDashboard's
     /// DFACalculator: the first position where the feature's activation is largest).
     struct DFA { var values: [Float]; var target: Int }
 
@@ -156,6 +156,34 @@ public enum NeuronpediaExport {
     @discardableResult
     public static func write(model: GPT2, sae given: AttentionSAE, tokens: IndexTensor, features requested: [Int]? = nil,
                              tokenizer: GPT2Tokenizer, ignoredTokens: Set<Int>, settings s: Settings, to folder: String) throws -> [String] {
+        var timings = Timings()
+        return try write(model: model, sae: given, tokens: tokens, features: requested, tokenizer: tokenizer, ignoredTokens: ignoredTokens,
+                         settings: s, to: folder, timings: &timings)
+    }
+
+    /// Seconds in each phase of an export.
+    public struct Timings: Sendable {
+        /// The scan: model to the SAE's layer, the encoder, collecting firings.
+        public var scan = FeatureScan.Timings()
+        /// Feature–input correlation sums and their top entries.
+        public var correlations = 0.0
+        /// Choosing every feature's examples.
+        public var selection = 0.0
+        /// DFA of the chosen prompts (of which `dfaModel` in model runs for patterns and values).
+        public var dfa = 0.0, dfaModel = 0.0
+        /// The batches: logit effects, pairwise correlations, JSON (of which `logits` in the product, `writing` in serialising and writing).
+        public var batches = 0.0, logits = 0.0, writing = 0.0
+        public init() {}
+    }
+
+    /// One chosen example: its group's (`bin_min`, `bin_max`, `bin_contains`), the prompt and the position.
+    typealias Example = (bin: (Double, Double, Double), row: Int, position: Int)
+
+    /// ``write(model:sae:tokens:features:tokenizer:ignoredTokens:settings:to:)``, reporting where the time went.
+    @discardableResult
+    public static func write(model: GPT2, sae given: AttentionSAE, tokens: IndexTensor, features requested: [Int]? = nil,
+                             tokenizer: GPT2Tokenizer, ignoredTokens: Set<Int>, settings s: Settings, to folder: String,
+                             timings: inout Timings) throws -> [String] {
         // The runner folds the decoder norms into the SAE before anything else.
         var folded = given.sae
         folded.foldDecoderNorms()
@@ -183,8 +211,8 @@ public enum NeuronpediaExport {
         // feature–input correlations (every position, as the runner's).
         let dIn = sae.config.dIn
         var neurons = Correlation(x: features.count, y: dIn)
-        var timings = FeatureScan.Timings()
-        let scan = try FeatureScan.run(model: model, sae: attention, tokens: tokens, features: features, timings: &timings, onEncoded: { _, x, acts in
+        var phase = Date()
+        let scan = try FeatureScan.run(model: model, sae: attention, tokens: tokens, features: features, timings: &timings.scan, onEncoded: { _, x, acts in
             let (m, k) = (acts.shape[0], acts.shape[1])
             neurons.n += m
             x.contiguous().withUnsafeBufferPointer { xs in
@@ -205,22 +233,67 @@ public enum NeuronpediaExport {
             }
         })
         let neuronTop = neurons.top(s.tableRows, excludingDiagonal: false)
+        timings.correlations += Date().timeIntervalSince(phase) - (timings.scan.model + timings.scan.encoder + timings.scan.bookkeeping)
+        phase = Date()
+
+        // Every feature's examples, from its firings alone (no dense [n_prompts · n_tokens] array per feature).
+        let nPositions = nRows * pos
+        var chosen: [[Example]] = []
+        var kept: [[FeatureFiring]] = []                                    // firings at positions that may fire
+        chosen.reserveCapacity(features.count)
+        for k in features.indices {
+            let f = scan.firings[k].filter { keep[Int($0.row) * pos + Int($0.position)] }
+            kept.append(f)
+            chosen.append(selectExamples(firings: f, positions: pos, total: nPositions, settings: s, rng: &rng))
+        }
+        timings.selection += Date().timeIntervalSince(phase)
+        phase = Date()
+
+        // DFA at each chosen prompt's most active position (raw activations, SAEDashboard's argmax), for every
+        // feature from one model run per group of prompts.
+        var requests: [Int: [(slot: Int, target: Int)]] = [:]             // row → (feature slot, target)
+        for k in features.indices {
+            for row in Set(chosen[k].map(\.row)) {
+                let r = Self.firings(scan.firings[k], row: row)
+                var t = 0, best: Float = 0
+                for f in r where f.value > best { best = f.value; t = Int(f.position) }
+                requests[row, default: []].append((k, t))
+            }
+        }
+        var dfa: [Int: [Int: DFA]] = [:]                                   // feature slot → row → DFA
+        let site = (HookName.pattern(attention.layer), HookName.v(attention.layer))
+        let neededRows = requests.keys.sorted()
+        for start in stride(from: 0, to: neededRows.count, by: 16) {
+            let group = Array(neededRows[start..<min(start + 16, neededRows.count)])
+            let t0 = Date()
+            let cache = try model.runWithCache(tokens.rows(group), names: [site.0, site.1])
+            timings.dfaModel += Date().timeIntervalSince(t0)
+            for (i, row) in group.enumerated() {
+                let pattern = cache[site.0]!.sliced(axis: 0, i..<(i + 1)).contiguous(), v = cache[site.1]!.sliced(axis: 0, i..<(i + 1)).contiguous()
+                let byTarget = Dictionary(grouping: requests[row]!, by: \.target)
+                for (t, list) in byTarget {
+                    let ks = list.map(\.slot)
+                    let rowsEnc = sae.wEnc.gathering(axis: 1, IndexTensor(ks.map { features[$0] })).transposed().contiguous()   // [m, d_in]
+                    let vs = FeatureAttribution.dfaBySource(pattern: pattern, v: v, destination: t, encoderRows: rowsEnc).contiguous().scalars  // [t+1, m]
+                    for (m, k) in ks.enumerated() {
+                        dfa[k, default: [:]][row] = DFA(values: (0...t).map { vs[$0 * ks.count + m] }, target: t)
+                    }
+                }
+            }
+        }
+        timings.dfa += Date().timeIntervalSince(phase)
+        phase = Date()
+
+        let strings = TokenStrings(tokenizer: tokenizer, dVocab: model.config.dVocab)
         var offset = 0
         for (b, batch) in batches.enumerated() {
             defer { offset += batch.count }
+            let t0 = Date()
             let logits = FeatureAttribution.logitEffects(sae, features: batch, wO: wO, wU: wU).contiguous()         // [k, d_vocab]
-            // Per feature: dense activations, the chosen (group, row, position) examples.
-            var dense: [[Float]] = [], masked: [[Float]] = [], chosen: [[(bin: (Double, Double, Double), row: Int, position: Int)]] = []
-            for (k, _) in batch.enumerated() {
-                var acts = [Float](repeating: 0, count: nRows * pos)
-                for f in scan.firings[offset + k] { acts[Int(f.row) * pos + Int(f.position)] = f.value }
-                dense.append(acts)
-                masked.append((0..<acts.count).map { keep[$0] ? acts[$0] : 0 })
-                chosen.append(selectExamples(masked[k], positions: pos, settings: s, rng: &rng))
-            }
+            timings.logits += Date().timeIntervalSince(t0)
             // Feature–feature correlations within the batch, from the firings (co-firing positions only add to Σxy).
             var pairs = Correlation(x: batch.count, y: batch.count)
-            pairs.n = nRows * pos
+            pairs.n = nPositions
             var atPosition: [Int: [(Int, Double)]] = [:]
             for k in batch.indices {
                 for f in scan.firings[offset + k] {
@@ -230,45 +303,18 @@ public enum NeuronpediaExport {
                 }
             }
             (pairs.ySum, pairs.y2Sum) = (pairs.xSum, pairs.x2Sum)
-            for (_, list) in atPosition {
+            for (_, list) in atPosition where list.count > 1 {
                 for (a, va) in list { for (c, vc) in list { pairs.xy[a * batch.count + c] += va * vc } }
             }
             let featureTop = pairs.top(s.tableRows, excludingDiagonal: true)
-            // DFA at each needed prompt's most active position, one model run per group of prompts.
-            let neededRows = Set(chosen.flatMap { $0.map(\.row) }).sorted()
-            var dfa: [Int: [Int: DFA]] = [:]                               // feature slot → row → DFA at its most active position
-            let site = (HookName.pattern(attention.layer), HookName.v(attention.layer))
-            for start in stride(from: 0, to: neededRows.count, by: 16) {
-                let group = Array(neededRows[start..<min(start + 16, neededRows.count)])
-                let cache = try model.runWithCache(tokens.rows(group), names: [site.0, site.1])
-                for (i, row) in group.enumerated() {
-                    let pattern = cache[site.0]!.sliced(axis: 0, i..<(i + 1)).contiguous(), v = cache[site.1]!.sliced(axis: 0, i..<(i + 1)).contiguous()
-                    // Features needing this row, grouped by their most active position.
-                    var byTarget: [Int: [Int]] = [:]
-                    for k in batch.indices where chosen[k].contains(where: { $0.row == row }) {
-                        let r = dense[k][(row * pos)..<((row + 1) * pos)]
-                        let t = r.indices.max { r[$0] < r[$1] || (r[$0] == r[$1] && $0 > $1) }! - row * pos
-                        byTarget[t, default: []].append(k)
-                    }
-                    for (t, ks) in byTarget {
-                        let rowsEnc = sae.wEnc.gathering(axis: 1, IndexTensor(ks.map { batch[$0] })).transposed().contiguous()   // [m, d_in]
-                        let values = FeatureAttribution.dfaBySource(pattern: pattern, v: v, destination: t, encoderRows: rowsEnc).contiguous()  // [t+1, m]
-                        let vs = values.scalars
-                        for (m, k) in ks.enumerated() {
-                            var full = [Float](repeating: 0, count: pos)
-                            for src in 0...t { full[src] = vs[src * ks.count + m] }
-                            dfa[k, default: [:]][row] = DFA(values: full, target: t)
-                        }
-                    }
-                }
-            }
             var out: [[String: Any]] = []
             let logitValues = logits.scalars, vocab = logits.shape[1]
             for (k, feature) in batch.enumerated() {
-                var json = featureJSON(feature: feature, masked: masked[k], chosen: chosen[k], dfa: dfa[k] ?? [:],
+                let slot = offset + k
+                var json = featureJSON(feature: feature, firings: kept[slot], total: nPositions, chosen: chosen[slot], dfa: dfa[slot] ?? [:],
                                        logits: Array(logitValues[(k * vocab)..<((k + 1) * vocab)]), headShare: headShare, sae: sae,
-                                       tokens: tokens, tokenizer: tokenizer, settings: s)
-                let (nt, ft) = (neuronTop[offset + k], featureTop[k])
+                                       tokens: tokens, strings: strings, settings: s)
+                let (nt, ft) = (neuronTop[slot], featureTop[k])
                 json["correlated_neurons_indices"] = nt.indices
                 json["correlated_neurons_pearson"] = nt.pearson.map { round3(Float($0)) }
                 json["correlated_neurons_l1"] = nt.cosine.map { round3(Float($0)) }
@@ -280,10 +326,128 @@ public enum NeuronpediaExport {
             let batchJSON: [String: Any] = ["model_id": s.modelID, "layer": s.layer, "sae_set": s.saeSet,
                                             "sae_id_suffix": s.saeIDSuffix ?? NSNull(), "features": out]
             let path = folder + "/batch-\(b).json"
-            try AtomicFile.write(try JSONSerialization.data(withJSONObject: batchJSON, options: [.sortedKeys]), to: path, format: "JSON")
+            let t1 = Date()
+            try AtomicFile.write(Data(JSONBytes.encode(batchJSON)), to: path, format: "JSON")
+            timings.writing += Date().timeIntervalSince(t1)
             files.append(path)
         }
+        timings.batches += Date().timeIntervalSince(phase)
         return files
+    }
+
+    /// The firings of one prompt in a feature's (row, position)-ordered firings (binary search).
+    static func firings(_ list: [FeatureFiring], row: Int) -> ArraySlice<FeatureFiring> {
+        func firstIndex(atLeast r: Int) -> Int {
+            var (lo, hi) = (0, list.count)
+            while lo < hi { let mid = (lo + hi) / 2; if Int(list[mid].row) < r { lo = mid + 1 } else { hi = mid } }
+            return lo
+        }
+        return list[firstIndex(atLeast: row)..<firstIndex(atLeast: row + 1)]
+    }
+
+    /// The vocabulary strings the runner writes (``tokenString(_:_:)``), each made once.
+    final class TokenStrings {
+        let tokenizer: GPT2Tokenizer
+        var cache: [String?]
+        init(tokenizer: GPT2Tokenizer, dVocab: Int) {
+            self.tokenizer = tokenizer
+            cache = [String?](repeating: nil, count: max(dVocab, 0))
+        }
+        subscript(_ id: Int) -> String {
+            guard id >= 0, id < cache.count else { return tokenString(id, tokenizer) }
+            if let s = cache[id] { return s }
+            let s = tokenString(id, tokenizer)
+            cache[id] = s
+            return s
+        }
+    }
+
+    /// The `k` indices of the largest (or smallest) values, in order (ties: the lower index) — one pass
+    /// with a k-entry list instead of a sort of the whole vocabulary.
+    static func extremes(_ values: [Float], _ k: Int, largest: Bool) -> [Int] {
+        guard k > 0 else { return [] }
+        func better(_ a: Int, _ b: Int) -> Bool {
+            largest ? (values[a] > values[b] || (values[a] == values[b] && a < b)) : (values[a] < values[b] || (values[a] == values[b] && a < b))
+        }
+        var best: [Int] = []
+        best.reserveCapacity(k + 1)
+        for i in values.indices {
+            if best.count == k, !better(i, best[k - 1]) { continue }
+            var j = best.count
+            while j > 0 && better(i, best[j - 1]) { j -= 1 }
+            best.insert(i, at: j)
+            if best.count > k { best.removeLast() }
+        }
+        return best
+    }
+
+    /// ``selectExamples(_:positions:settings:rng:)`` from a feature's firings alone (`firings` in (row,
+    /// position) order, at positions that may fire; `total` = prompts × tokens): the same top group and,
+    /// for every interval above the lowest, the same draws; the lowest interval, which holds every position
+    /// that does not fire, draws among all of its positions without listing them.
+    static func selectExamples(firings: [FeatureFiring], positions: Int, total: Int, settings s: Settings, rng: inout RandomStream) -> [Example] {
+        func fixed(_ x: Double, _ digits: Int = 3) -> Double { Double(String(format: "%.\(digits)f", x))! }
+        let index = { (f: FeatureFiring) in Int(f.row) * positions + Int(f.position) }
+        let nonzero = firings.filter { $0.value > 0 }
+        let maxValue = nonzero.map(\.value).max() ?? 0
+        var out: [Example] = []
+        // The top group: the largest values, then (a rarely firing feature) the earliest positions that do not fire.
+        let sorted = nonzero.sorted { $0.value > $1.value || ($0.value == $1.value && index($0) < index($1)) }
+        for f in sorted.prefix(s.topActivations) { out.append(((-1, fixed(Double(maxValue)), -1), Int(f.row), Int(f.position))) }
+        if out.count < min(s.topActivations, total) {
+            var next = 0, p = 0
+            let firing = nonzero.map(index)
+            while out.count < min(s.topActivations, total) {
+                if next < firing.count && firing[next] == p { next += 1 } else { out.append(((-1, fixed(Double(maxValue)), -1), p / positions, p % positions)) }
+                p += 1
+            }
+        }
+        let zeros = total - nonzero.count
+        let firingIndex = nonzero.map(index)
+        /// The m-th position (in order) that does not fire.
+        func zeroPosition(_ m: Int) -> Int {
+            var (lo, hi) = (0, firingIndex.count)                     // first i with firingIndex[i] − i > m
+            while lo < hi { let mid = (lo + hi) / 2; if firingIndex[mid] - mid > m { hi = mid } else { lo = mid + 1 } }
+            return m + lo
+        }
+        for q in stride(from: s.quantiles - 1, through: 0, by: -1) {
+            let lower = Float(q) * maxValue / Float(s.quantiles), upper = Float(q + 1) * maxValue / Float(s.quantiles)
+            let inRange = nonzero.filter { $0.value >= lower && $0.value <= upper }.map(index)
+            let withZeros = lower <= 0
+            let count = inRange.count + (withZeros ? zeros : 0)
+            let contains = fixed(Double(count) / Double(total) * 100) / 100
+            let bin = (fixed(Double(lower)), fixed(Double(upper)), contains)
+            var picked: [Int]
+            if !withZeros {
+                picked = inRange
+                if picked.count > s.perQuantile {
+                    for j in 0..<s.perQuantile {
+                        let r = j + Int(rng.next() % UInt64(picked.count - j))
+                        picked.swapAt(j, r)
+                    }
+                    picked = Array(picked.prefix(s.perQuantile))
+                }
+            } else {
+                // Candidates: the non-firing positions (in order), then the small firings; a partial
+                // Fisher–Yates over that virtual list, with the swapped entries kept in a dictionary.
+                let candidate = { (i: Int) in i < zeros ? zeroPosition(i) : inRange[i - zeros] }
+                if count <= s.perQuantile {
+                    picked = (0..<count).map(candidate)
+                } else {
+                    var swapped: [Int: Int] = [:]
+                    picked = []
+                    for j in 0..<s.perQuantile {
+                        let r = j + Int(rng.next() % UInt64(count - j))
+                        let (vj, vr) = (swapped[j] ?? j, swapped[r] ?? r)
+                        swapped[r] = vj
+                        picked.append(candidate(vr))
+                    }
+                    picked.sort()
+                }
+            }
+            for i in picked { out.append((bin, i / positions, i % positions)) }
+        }
+        return out
     }
 
     /// The examples of one feature from its activations `masked` (`[n_prompts · n_tokens]`, ignored tokens
@@ -325,32 +489,34 @@ public enum NeuronpediaExport {
         return out
     }
 
-    /// One feature's object, with `NeuronpediaDashboardFeature.to_dict`'s keys.
-    static func featureJSON(feature: Int, masked: [Float], chosen: [(bin: (Double, Double, Double), row: Int, position: Int)],
-                            dfa: [Int: DFA], logits: [Float], headShare: Tensor, sae: SAE, tokens: IndexTensor, tokenizer: GPT2Tokenizer,
+    /// One feature's object, with `NeuronpediaDashboardFeature.to_dict`'s keys; `firings` are its
+    /// firings at positions that may fire, `total` the prompts × tokens.
+    static func featureJSON(feature: Int, firings: [FeatureFiring], total: Int, chosen: [Example],
+                            dfa: [Int: DFA], logits: [Float], headShare: Tensor, sae: SAE, tokens: IndexTensor, strings: TokenStrings,
                             settings s: Settings) -> [String: Any] {
         let pos = tokens.shape[1]
-        let nonzero = masked.filter { $0 > 0 }
-        let frac = Double(nonzero.count) / Double(masked.count)
+        let nonzero = firings.map(\.value).filter { $0 > 0 }
+        let frac = Double(nonzero.count) / Double(total)
         // The runner reads frac_nonzero back from the title "DENSITY = x.xxx%".
         let fracNonzero = Double(String(format: "%.3f", frac * 100))! / 100
         let acts = histogram(nonzero, bins: s.histogramBins), logitHist = histogram(logits, bins: s.histogramBins)
-        let order = logits.indices.sorted { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
-        let top = Array(order.prefix(s.logitRows)), bottom = Array(order.reversed().prefix(s.logitRows))
+        let top = extremes(logits, s.logitRows, largest: true), bottom = extremes(logits, s.logitRows, largest: false)
         let dec = sae.wDec.selecting(axis: 0, feature).contiguous().scalars
-        let aligned = dec.indices.sorted { dec[$0] > dec[$1] || (dec[$0] == dec[$1] && $0 < $1) }.prefix(s.tableRows)
+        let aligned = extremes(dec, s.tableRows, largest: true)
         let l1 = dec.reduce(Float(0)) { $0 + Swift.abs($1) }
         let share = headShare.selecting(axis: 0, feature).contiguous().scalars.map(Double.init)
         let activations: [[String: Any]] = chosen.map { c in
             let rowTokens = Array(tokens.row(c.row))
-            let values = Array(masked[(c.row * pos + 1)..<((c.row + 1) * pos)])       // as SAEDashboard colours them: ignored tokens 0
+            var values = [Float](repeating: 0, count: pos)                   // as SAEDashboard colours them: ignored tokens 0
+            for f in Self.firings(firings, row: c.row) { values[Int(f.position)] = f.value }
             var a: [String: Any] = [
                 "bin_min": c.bin.0, "bin_max": c.bin.1, "bin_contains": c.bin.2,
-                "tokens": rowTokens.dropFirst().map { tokenString($0, tokenizer) },
-                "values": values.map(round3), "qualifying_token_index": c.position - 1,
+                "tokens": rowTokens.dropFirst().map { strings[$0] },
+                "values": values.dropFirst().map(round3), "qualifying_token_index": c.position - 1,
             ]
             if let d = dfa[c.row] {
-                let perSource = d.values[1...].map(round3)                 // without the first (BOS) position
+                var perSource = [Double](repeating: 0, count: pos - 1)      // without the first (BOS) position
+                for src in 1..<d.values.count { perSource[src - 1] = round3(d.values[src]) }
                 a["dfa_values"] = perSource
                 a["dfa_maxValue"] = perSource.max() ?? 0
                 a["dfa_targetIndex"] = d.target - 1
@@ -363,8 +529,8 @@ public enum NeuronpediaExport {
             "neuron_alignment_l1": aligned.map { round3(Swift.abs(dec[$0]) / l1) },
             "correlated_neurons_indices": [Int](), "correlated_neurons_l1": [Double](), "correlated_neurons_pearson": [Double](),
             "correlated_features_indices": [Int](), "correlated_features_l1": [Double](), "correlated_features_pearson": [Double](),   // filled by write
-            "neg_str": bottom.map { tokenString($0, tokenizer) }, "neg_values": bottom.map { round3(logits[$0]) },
-            "pos_str": top.map { tokenString($0, tokenizer) }, "pos_values": top.map { round3(logits[$0]) },
+            "neg_str": bottom.map { strings[$0] }, "neg_values": bottom.map { round3(logits[$0]) },
+            "pos_str": top.map { strings[$0] }, "pos_values": top.map { round3(logits[$0]) },
             "frac_nonzero": fracNonzero,
             "freq_hist_data_bar_values": acts.values.map { ($0 * 1000).rounded(.toNearestOrEven) / 1000 }, "freq_hist_data_bar_heights": acts.heights,
             "logits_hist_data_bar_heights": logitHist.heights, "logits_hist_data_bar_values": logitHist.values.map { ($0 * 1000).rounded(.toNearestOrEven) / 1000 },

@@ -177,4 +177,20 @@ import Transformer
         #expect(NeuronpediaExport.tokenString(tokenizer.endOfTextID, tokenizer) == "<|endoftext|>")
         #expect(NeuronpediaExport.tokenString(1 << 30, tokenizer) == "<|outofrange|>")
     }
+
+    /// The direct serialiser against Foundation's parser: every value back as it went in.
+    @Test func jsonBytesRoundTripThroughFoundation() throws {
+        let tree: [String: Any] = [
+            "s": "quote \" backslash \\ newline \n tab \t bell \u{07} ünï 🎲 <script>", "i": -42, "d": [0.123, -1e-7, 2.5e20, 3.0, 0.1 + 0.2],
+            "n": NSNull(), "b": true, "nested": [["k": [1, 2, 3], "e": [String]()]], "f": Float(0.25), "nan": Double.nan,
+        ]
+        let bytes = JSONBytes.encode(tree)
+        let back = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+        #expect(back["s"] as? String == tree["s"] as? String && back["i"] as? Int == -42 && back["b"] as? Bool == true)
+        #expect(back["d"] as? [Double] == tree["d"] as? [Double] && back["f"] as? Double == 0.25 && back["n"] is NSNull && back["nan"] is NSNull)
+        #expect(((back["nested"] as? [[String: Any]])?.first?["k"] as? [Int]) == [1, 2, 3])
+        // Keys sorted, so a batch file is the same bytes for the same export.
+        #expect(String(decoding: JSONBytes.encode(["b": 1, "a": 2]), as: UTF8.self) == #"{"a":2,"b":1}"#)
+    }
 }
+

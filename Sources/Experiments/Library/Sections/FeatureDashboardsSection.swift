@@ -86,7 +86,13 @@ extension FeatureDashboardsSection {
                                                   dataset: workspace.inputs.corpus.isEmpty ? "the default corpus" : workspace.inputs.corpus.joined(separator: ", "))
         settings.seed = 0
         workspace.log("Neuronpedia export: \(features?.count ?? sae.dSAE) features on \(analysis.rows.shape[0]) rows into \(folder)")
-        return try NeuronpediaExport.write(model: workspace.model.model, sae: sae, tokens: analysis.rows, features: features, tokenizer: workspace.tokenizer,
-                                           ignoredTokens: [workspace.tokenizer.endOfTextID], settings: settings, to: folder)
+        var t = NeuronpediaExport.Timings()
+        let start = Date()
+        let files = try NeuronpediaExport.write(model: workspace.model.model, sae: sae, tokens: analysis.rows, features: features, tokenizer: workspace.tokenizer,
+                                                ignoredTokens: [workspace.tokenizer.endOfTextID], settings: settings, to: folder, timings: &t)
+        workspace.log(String(format: "Neuronpedia export: %.1f s (scan %.1f: model %.1f, encoder %.1f; correlations %.1f; examples %.1f; DFA %.1f, of which model %.1f; batches %.1f: logits %.1f, JSON %.1f)",
+                             Date().timeIntervalSince(start), t.scan.model + t.scan.encoder + t.scan.bookkeeping, t.scan.model, t.scan.encoder,
+                             t.correlations, t.selection, t.dfa, t.dfaModel, t.batches, t.logits, t.writing))
+        return files
     }
 }

@@ -5,7 +5,7 @@
 //   RESULT <name> <value> <unit> ratio=<value/baseline> baseline=<what>
 //
 // Usage: bench [--torch-baseline FILE] [--mpi-baseline FILE] [suite ...]   (suites: tensor, transformer, sae,
-//        interp, train, trace, explorer; no suite = all)
+//        interp, train, trace, explorer, neuronpedia; no suite = all)
 //        bench --mpi-train OUT.json   (under mpirun: the train suite's data-parallel figure)
 
 import Foundation
@@ -39,7 +39,7 @@ while i < arguments.count {
         i += 1
     }
 }
-let allSuites = ["tensor", "transformer", "sae", "interp", "train", "trace", "explorer"]
+let allSuites = ["tensor", "transformer", "sae", "interp", "train", "trace", "explorer", "neuronpedia"]
 if suites.isEmpty { suites = allSuites }
 for s in suites where !allSuites.contains(s) {
     FileHandle.standardError.write("bench: unknown suite '\(s)'; suites are: \(allSuites.joined(separator: ", "))\n".data(using: .utf8)!)
@@ -67,6 +67,7 @@ for suite in suites {
     case "interp": results += InterpSuite.run()
     case "trace": results += TraceSuite.run(torch: torchTimings)
     case "explorer": results += ExplorerSuite.run(torch: torchTimings)
+    case "neuronpedia": results += NeuronpediaSuite.run()
     case "train": results += TrainSuite.run(torch: torchTimings, mpi: figures(mpiBaselinePath))
     default: break
     }

@@ -43,8 +43,8 @@ public struct DocumentStream {
         case lines(LineReader)
         case array([String?], Int)
         case tokens(TokenFileReader)
-        case parquet(ParquetStringReader, Int)
-        case arrow(ArrowStringReader, Int)
+        /// A Parquet or Arrow text column, and the row it is at.
+        case column(any TextColumnReader, Int)
     }
 
     private var fileIndex = 0
@@ -124,8 +124,8 @@ public struct DocumentStream {
             case .jsonLines: return .lines(try LineReader(FileByteStream(path: file.path, codec: file.compression)))
             case .jsonArray: return .array(try Self.readArray(file, field: spec.textField), 0)
             case .nanoGPTBin, .llmcBin: return .tokens(try TokenFileReader(path: file.path, llmcHeader: file.format == .llmcBin))
-            case .parquet: return .parquet(try ParquetFile(path: file.path).strings(column: spec.textField), 0)
-            case .arrow: return .arrow(try ArrowIPCFile(path: file.path).strings(column: spec.textField), 0)
+            case .parquet: return .column(try ParquetFile(path: file.path).strings(column: spec.textField), 0)
+            case .arrow: return .column(try ArrowIPCFile(path: file.path).strings(column: spec.textField), 0)
             }
         } catch let e as FileFormatError {
             throw CorpusError(path: file.path, position: 0, detail: "\(e.format): \(e.detail)")
@@ -168,18 +168,16 @@ public struct DocumentStream {
             case .tokens(var r):
                 defer { reader = .tokens(r) }
                 return try r.nextDocument().map { .tokens($0) }
-            case .parquet(var r, let row):
-                defer { reader = .parquet(r, row + 1) }
-                while let cell = try r.nextCell(limit: Self.maxDocumentBytes) {
-                    guard case .bytes(let b) = cell else { nullDocuments += 1; continue }
-                    return text(b, fullLength: r.lastValueLength)
-                }
-                return nil
-            case .arrow(var r, let row):
-                defer { reader = .arrow(r, row + 1) }
-                while let cell = try r.nextCell(limit: Self.maxDocumentBytes) {
-                    guard case .bytes(let b) = cell else { nullDocuments += 1; continue }
-                    return text(b, fullLength: r.lastValueLength)
+            case .column(var r, var row):
+                defer { reader = .column(r, row) }
+                do {
+                    while let cell = try r.nextCell(limit: Self.maxDocumentBytes) {
+                        row += 1
+                        guard case .bytes(let b) = cell else { nullDocuments += 1; continue }
+                        return text(b, fullLength: r.lastValueLength)
+                    }
+                } catch let e as FileFormatError {
+                    throw CorpusError(path: file.path, position: row + 1, detail: "\(e.format): \(e.detail)")
                 }
                 return nil
             }

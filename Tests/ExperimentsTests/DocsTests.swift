@@ -64,18 +64,7 @@ import TensorTestSupport
 
     /// `executable [subcommand] --help` of every subcommand listed.
     static func helpText(_ executable: String) throws -> String {
-        func run(_ arguments: [String]) throws -> String {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(executable)
-            p.arguments = arguments
-            let out = Pipe()
-            p.standardOutput = out
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            let data = out.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            return String(decoding: data, as: UTF8.self)
-        }
+        func run(_ arguments: [String]) throws -> String { try runExecutable(executable, arguments).stdout }
         let top = try run(["--help"])
         var all = top
         if let start = top.range(of: "SUBCOMMANDS:") {

@@ -160,21 +160,8 @@ import Transformer
 
 
 @Suite struct KernelRelaunchTests {
-    /// Runs `inspect kernels` with `environment` changed; (status, stdout, stderr).
     static func kernels(_ changes: [String: String?]) throws -> (Int32, String, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("inspect")
-        p.arguments = ["kernels"]
-        var env = ProcessInfo.processInfo.environment
-        for (k, v) in changes { env[k] = v }
-        p.environment = env
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        try runExecutable("inspect", ["kernels"], environment: changes)
     }
 
     /// Without OPENBLAS_CORETYPE the executable runs the kernels its CPU has: on a CPU OpenBLAS does not

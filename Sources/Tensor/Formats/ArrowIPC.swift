@@ -275,7 +275,7 @@ public final class ArrowIPCFile: @unchecked Sendable {
 /// Reads one string field of an ``ArrowIPCFile``, value by value; see ``ArrowIPCFile/strings(column:)``.
 /// Uncompressed buffers are read in place from the mapping (a column of large strings beyond 2 GiB of
 /// data is never copied whole); only the values asked for are copied, up to the caller's limit.
-public struct ArrowStringReader {
+public struct ArrowStringReader: TextColumnReader {
     /// A buffer of the current batch: in the mapping, or decoded from its compression.
     enum Buffer {
         case mapped(UnsafeRawBufferPointer)

@@ -14,6 +14,14 @@ public enum TextCell: Equatable, Sendable {
     case bytes(ArraySlice<UInt8>)
 }
 
+/// A string column read value by value: ``ParquetStringReader`` and ``ArrowStringReader``.
+public protocol TextColumnReader {
+    /// The next value (its first `limit` bytes at most), or nil after the last row.
+    mutating func nextCell(limit: Int) throws -> TextCell?
+    /// The full length in bytes of the value last returned.
+    var lastValueLength: Int { get }
+}
+
 /// A Parquet file: its columns and row groups, read from a read-only mapping.
 public final class ParquetFile: @unchecked Sendable {
     /// Parquet's physical types.
@@ -186,7 +194,7 @@ public final class ParquetFile: @unchecked Sendable {
 }
 
 /// Reads one byte-array column of a ``ParquetFile`` value by value; see ``ParquetFile/strings(column:)``.
-public struct ParquetStringReader {
+public struct ParquetStringReader: TextColumnReader {
     let file: ParquetFile
     let column: Int
     private var group = -1

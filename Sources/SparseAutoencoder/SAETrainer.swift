@@ -79,6 +79,9 @@ public struct SAETrainingConfig: Codable, Sendable, Equatable {
     /// How gradients are computed: chosen per step from the measured density (`automatic`: the
     /// sparse path below 5% active entries), or forced.
     public var gradientPath: GradientPath = .automatic
+    /// This SAE's dead-feature cutoff for resampling checks, replacing the run's
+    /// (``ResamplingConfig/deadCutoff``) — the paper's published SAEs differ per layer. nil: the run's.
+    public var deadCutoff: Double? = nil
     public init() {}
 
     /// Decodes a config; keys a checkpoint from an older version lacks keep their defaults.
@@ -94,6 +97,7 @@ public struct SAETrainingConfig: Codable, Sendable, Equatable {
         try read(.beta1, &beta1); try read(.beta2, &beta2); try read(.adamEps, &adamEps); try read(.cosineWarmup, &cosineWarmup)
         try read(.schedEpochs, &schedEpochs); try read(.schedLRFactor, &schedLRFactor); try read(.schedWarmupEpochs, &schedWarmupEpochs)
         try read(.gradientPath, &gradientPath)
+        deadCutoff = try c.decodeIfPresent(Double.self, forKey: .deadCutoff)
     }
 
     /// JumpReLU's L0 coefficient at step `t` (0-based): `λ · min(t, w)/w` with warm-up `w`, else λ.
@@ -119,6 +123,7 @@ public struct SAETrainingConfig: Codable, Sendable, Equatable {
         try check(schedEpochs >= 1 && schedEpochs <= 1 << 40, "schedule epochs", schedEpochs, "1…2^40")
         try check(schedWarmupEpochs >= 0 && schedWarmupEpochs <= 1 << 24, "warm-up epochs", schedWarmupEpochs, "0…16777216")
         try check(schedLRFactor.isFinite && schedLRFactor >= 0 && schedLRFactor <= 1, "schedule lr factor", schedLRFactor, "0…1")
+        try check(deadCutoff.map { $0.isFinite && $0 >= 0 && $0 <= 1 } ?? true, "dead-feature cutoff", deadCutoff ?? 0, "0…1")
         switch architecture {
         case .standard: break
         case .topk: try check(k >= 1 && k <= Double(1 << 24) && k.rounded() == k, "--k", k, "an integer 1…d_sae for --architecture topk")

@@ -243,7 +243,9 @@ public struct TrainingRun<Source: ResumableActivationSource> {
             for k in members.indices where members[k].trainer.config.architecture == .standard {
                 var used = 0
                 var (trainer, rng, cols) = (members[k].trainer, members[k].resampleRNG, members[k].columns)
-                let event = try trainer.endOfStep(i, resampling: r, rng: &rng, across: ranks) {
+                var own = r
+                if let cutoff = trainer.config.deadCutoff { own.deadCutoff = cutoff }       // this SAE's own cutoff
+                let event = try trainer.endOfStep(i, resampling: own, rng: &rng, across: ranks) {
                     if used == drawn.count { drawn.append(try buffer.next()) }
                     used += 1
                     return Self.columns(drawn[used - 1], cols)

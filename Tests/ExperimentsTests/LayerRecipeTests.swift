@@ -23,7 +23,9 @@ import Transformer
             let name = try #require(release.paths[m.layer])
             let l1 = name.split(separator: "_").first { $0.hasPrefix("l1") }.map { Double($0.dropFirst(2))! }
             let width = name.split(separator: "_").first { $0.hasPrefix("ds") }.map { Int($0.dropFirst(2))! }
+            let cutoff = name.split(separator: "_").first { $0.hasPrefix("dc") }.map { Double($0.dropFirst(2))! }
             #expect(m.sparsity == l1 && m.dSAE == width && m.architecture == .standard, "layer \(m.layer)")
+            #expect(TrainSAESettings.LayerRecipe.gpt2SmallPaper[m.layer]?.deadCutoff == cutoff, "layer \(m.layer)")
         }
         // One layer alone gets its own recipe too (layer 0: l1 1.8, not layer 5's).
         let zero = try Self.settings(["--layer", "0"]).members

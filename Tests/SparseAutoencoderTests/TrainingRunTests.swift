@@ -92,6 +92,22 @@ struct PositionalSource: ResumableActivationSource {
         #expect(withResampling.members[0].trainer.sae == single.members[0].trainer.sae)
     }
 
+    /// A member's own dead-feature cutoff replaces the run's at its checks, and only for it.
+    @Test func aMembersDeadCutoffReplacesTheRuns() throws {
+        var strict = Self.member(dIn: 6, dSAE: 16, columns: 0..<6, seed: 3)
+        var config = strict.trainer.config
+        config.deadCutoff = 1                                               // every feature counts as dead
+        strict = TrainingRunMember(sae: strict.trainer.sae, config: config, columns: 0..<6, resampleSeed: 4)
+        let usual = Self.member(dIn: 6, dSAE: 16, columns: 6..<12, seed: 3)
+        var run = try TrainingRun(plan: Self.plan(steps: 10), members: [strict, usual], source: PositionalSource(dIn: 12))
+        try run.run()
+        let strictDead = run.members[0].resampleEvents.first?.dead.count ?? 0
+        let usualDead = run.members[1].resampleEvents.first?.dead.count ?? 0
+        #expect(strictDead == 16 && usualDead > 0 && usualDead < 16, "\(strictDead) \(usualDead)")
+        config.deadCutoff = 2
+        #expect(throws: TrainingRunError.self) { try config.validate() }
+    }
+
     @Test(arguments: [1, 7, 12, 20, 33])
     func resumeIsBitIdentical(_ stopAt: Int) throws {
         let dir = temporaryDirectory()

@@ -69,18 +69,22 @@ public struct TrainSAESettings: Codable, Sendable, Equatable {
         return s
     }
 
-    /// The width and l1 coefficient of one layer's SAE.
+    /// The width, l1 coefficient and dead-feature cutoff of one layer's SAE.
     public struct LayerRecipe: Codable, Sendable, Equatable {
         public var dSAE: Int?
         public var l1Coeff: Double?
-        public init(dSAE: Int?, l1Coeff: Double?) { self.dSAE = dSAE; self.l1Coeff = l1Coeff }
+        /// The resampling's dead-feature cutoff (`dead_direction_cutoff`) for this layer's SAE.
+        public var deadCutoff: Double?
+        public init(dSAE: Int?, l1Coeff: Double?, deadCutoff: Double? = nil) { self.dSAE = dSAE; self.l1Coeff = l1Coeff; self.deadCutoff = deadCutoff }
 
         /// The paper's GPT-2-small SAEs as their published names record them
-        /// (`gpt2-small_L{l}_Hcat_z_lr1.20e-03_l1{c}_ds{F}_…`): l1 1.8, 0.8, 1.0, 0.9, 1.1, 1.0, 1.1, 1.1,
-        /// 1.3, 1.2, 1.3, 3.0 for layers 0–11; 49152 features at layers 5 and 7, 24576 elsewhere.
+        /// (`gpt2-small_L{l}_Hcat_z_lr1.20e-03_l1{c}_ds{F}_bs4096_dc{cutoff}_…`): l1 1.8, 0.8, 1.0, 0.9, 1.1, 1.0,
+        /// 1.1, 1.1, 1.3, 1.2, 1.3, 3.0 for layers 0–11; 49152 features at layers 5 and 7, 24576 elsewhere;
+        /// dead-feature cutoff 1e-5 at layers 8 and 10, 3.16e-6 at 11, 1e-6 elsewhere.
         public static let gpt2SmallPaper: [Int: LayerRecipe] = Dictionary(uniqueKeysWithValues:
             [1.8, 0.8, 1.0, 0.9, 1.1, 1.0, 1.1, 1.1, 1.3, 1.2, 1.3, 3.0].enumerated().map { l, c in
-                (l, LayerRecipe(dSAE: l == 5 || l == 7 ? 49152 : 24576, l1Coeff: c))
+                (l, LayerRecipe(dSAE: l == 5 || l == 7 ? 49152 : 24576, l1Coeff: c,
+                                deadCutoff: l == 8 || l == 10 ? 1e-5 : l == 11 ? 3.16e-6 : 1e-6))
             })
     }
 
@@ -372,8 +376,9 @@ public enum SAETraining {
         // Each SAE's recipe, before any work: the per-layer values are easy to miss otherwise.
         for m in s.members {
             let paper = m.architecture == .standard && s.recipe(m.layer, m.hook ?? .z) != nil
+            let cutoff = paper ? s.recipe(m.layer, m.hook ?? .z)?.deadCutoff : nil
             log("SAE on \(m.site): d_sae \(m.dSAE), \(m.architecture.rawValue) \(m.sparsityLabel), batch \(s.batchSize), lr \(s.training.lr)"
-                + (paper ? " (the paper's layer-\(m.layer) SAE)" : ""))
+                + (cutoff.map { ", dead-feature cutoff \($0)" } ?? "") + (paper ? " (the paper's layer-\(m.layer) SAE)" : ""))
         }
         let sites = s.sites
         let plan = TrainingRunPlan(steps: s.steps, batchSize: s.batchSize, bufferRows: s.effectiveBufferRows, bufferSeed: s.seed,
@@ -426,7 +431,8 @@ public enum SAETraining {
             let layout: HeadLayout? = if case .z = m.site { HeadLayout(nHeads: cfg.nHeads, dHead: cfg.dHead) } else { nil }
             let config = SAEConfig(dIn: columns.count, dSAE: m.dSAE, hookName: m.site.description, headLayout: layout,
                                    provenance: SAEProvenance(source: "trained", notes: ["model": model.name, "tokens": "\(s.trainingTokens)"]))
-            let t = m.training(s.training)
+            var t = m.training(s.training)
+            if m.architecture == .standard, let cutoff = s.recipe(m.layer, m.hook ?? .z)?.deadCutoff { t.deadCutoff = cutoff }
             let seedOffset = UInt64(k) &* 1000
             return TrainingRunMember(sae: SAETrainer.initialSAE(config, seed: s.seed &+ 49 &+ seedOffset), config: t,
                                      columns: columns, resampleSeed: s.seed &+ 7 &+ seedOffset)

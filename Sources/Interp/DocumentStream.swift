@@ -39,7 +39,10 @@ public struct DocumentStream {
     public let files: [CorpusFile]
 
     private enum Reader {
+        /// A text file, not yet read.
         case text
+        /// A file with nothing more to give.
+        case done
         case lines(LineReader)
         case array([String?], Int)
         case tokens(TokenFileReader)
@@ -135,8 +138,10 @@ public struct DocumentStream {
     private mutating func nextInFile(_ file: CorpusFile) throws -> Document? {
         do {
             switch reader! {
+            case .done:
+                return nil
             case .text:
-                reader = .array([], 0)   // read once
+                reader = .done
                 let s = try FileByteStream(path: file.path, codec: file.compression)
                 var bytes: [UInt8] = []
                 while bytes.count <= Self.maxDocumentBytes {

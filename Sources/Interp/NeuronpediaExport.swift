@@ -381,10 +381,13 @@ public enum NeuronpediaExport {
         return best
     }
 
-    /// ``selectExamples(_:positions:settings:rng:)`` from a feature's firings alone (`firings` in (row,
-    /// position) order, at positions that may fire; `total` = prompts × tokens): the same top group and,
-    /// for every interval above the lowest, the same draws; the lowest interval, which holds every position
-    /// that does not fire, draws among all of its positions without listing them.
+    /// The examples of one feature, as SAEDashboard's `get_indices_dict` picks them, from its firings alone
+    /// (`firings` in (row, position) order, at positions that may fire; `total` = prompts × tokens): the
+    /// `topActivations` largest values (then, for a rarely firing feature, the earliest positions that do
+    /// not fire, as `topk` takes zeros), and for each of `quantiles` equal intervals of `[0, max]` from the
+    /// top, `perQuantile` distinct random positions in it — the lowest interval, which holds every position
+    /// that does not fire, drawn among all of its positions without listing them. Each example carries its
+    /// group's (`bin_min`, `bin_max`, `bin_contains`) as the converter parses them from the title (3 decimals).
     static func selectExamples(firings: [FeatureFiring], positions: Int, total: Int, settings s: Settings, rng: inout RandomStream) -> [Example] {
         func fixed(_ x: Double, _ digits: Int = 3) -> Double { Double(String(format: "%.\(digits)f", x))! }
         let index = { (f: FeatureFiring) in Int(f.row) * positions + Int(f.position) }
@@ -446,45 +449,6 @@ public enum NeuronpediaExport {
                 }
             }
             for i in picked { out.append((bin, i / positions, i % positions)) }
-        }
-        return out
-    }
-
-    /// The examples of one feature from its activations `masked` (`[n_prompts · n_tokens]`, ignored tokens
-    /// zeroed): the top activations, then the quantile groups from the top, as SAEDashboard's
-    /// `get_indices_dict` picks them; each with its (`bin_min`, `bin_max`, `bin_contains`) as the converter
-    /// parses them from the group's title (3 decimals).
-    static func selectExamples(_ masked: [Float], positions: Int, settings s: Settings, rng: inout RandomStream)
-        -> [(bin: (Double, Double, Double), row: Int, position: Int)] {
-        func fixed(_ x: Double, _ digits: Int = 3) -> Double { Double(String(format: "%.\(digits)f", x))! }
-        let maxValue = masked.max() ?? 0
-        var out: [(bin: (Double, Double, Double), row: Int, position: Int)] = []
-        // Top activations: the `topActivations` largest values, positions that do not fire included (as
-        // `topk` takes them; ties: the earlier position).
-        let firing = masked.indices.filter { masked[$0] > 0 }
-        var top = Array(firing.sorted { masked[$0] > masked[$1] || (masked[$0] == masked[$1] && $0 < $1) }.prefix(s.topActivations))
-        if top.count < s.topActivations {
-            var i = 0
-            while top.count < min(s.topActivations, masked.count) {
-                if masked[i] <= 0 { top.append(i) }
-                i += 1
-            }
-        }
-        for i in top { out.append(((-1, fixed(Double(maxValue)), -1), i / positions, i % positions)) }
-        // Quantile groups: [lower, upper] of linspace(0, max, n + 1), the highest first; k random positions in each.
-        for q in stride(from: s.quantiles - 1, through: 0, by: -1) {
-            let lower = Float(q) * maxValue / Float(s.quantiles), upper = Float(q + 1) * maxValue / Float(s.quantiles)
-            var inRange = masked.indices.filter { masked[$0] >= lower && masked[$0] <= upper }
-            let contains = fixed(Double(inRange.count) / Double(masked.count) * 100) / 100
-            if inRange.count > s.perQuantile {
-                // k distinct, uniformly, in draw order (a partial Fisher–Yates shuffle).
-                for j in 0..<s.perQuantile {
-                    let r = j + Int(rng.next() % UInt64(inRange.count - j))
-                    inRange.swapAt(j, r)
-                }
-                inRange = Array(inRange.prefix(s.perQuantile))
-            }
-            for i in inRange { out.append(((fixed(Double(lower)), fixed(Double(upper)), contains), i / positions, i % positions)) }
         }
         return out
     }

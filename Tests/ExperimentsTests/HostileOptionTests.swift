@@ -36,6 +36,7 @@ import Testing
         ("inspect", ["convert", "--sae-pt", "none.pt", "--heads", "12x", "--to", "x"], "--heads"),
         ("inspect", ["corpus", "x", "--documents", "5000"], "--documents"),
         ("inspect", ["corpus", "x", "--characters", "0"], "--characters"),
+        ("inspect", ["dump", "--text", "a", "--sae", "x", "--layer=-2", "--to", "x.safetensors"], "--layer"),
         ("feature-dashboards", ["--count=-1"], "--count"),
         ("feature-dashboards", ["--rows", "0"], "--rows"),
         ("feature-dashboards", ["--features", "3", "3"], "--features"),

@@ -151,7 +151,9 @@ import Transformer
         var settings = NeuronpediaExport.Settings(modelID: "m", layer: 0, saeSet: "s", dataset: "d")
         (settings.topActivations, settings.quantiles) = (6, 0)
         var rng = RandomStream(seed: 0)
-        let top = NeuronpediaExport.selectExamples(flat, positions: width, settings: settings, rng: &rng).map { [$0.row, $0.position] }
+        let firings = flat.indices.filter { flat[$0] > 0 }.map { FeatureFiring(value: flat[$0], row: Int32($0 / width), position: Int32($0 % width)) }
+        let top = NeuronpediaExport.selectExamples(firings: firings, positions: width, total: flat.count, settings: settings, rng: &rng)
+            .map { [$0.row, $0.position] }
         let firing = flat.filter { $0 > 0 }.count
         #expect(top.count == r.topk.count && Array(top.prefix(firing)) == Array(r.topk.prefix(firing)))
         #expect(top.dropFirst(firing).allSatisfy { flat[$0[0] * width + $0[1]] == 0 })

@@ -99,6 +99,7 @@ struct Dump: ParsableCommand {
     func validate() throws {
         guard (text == nil) != (tokens == nil) else { throw ValidationError("give exactly one of --text and --tokens") }
         guard !hooks.isEmpty || !sae.isEmpty else { throw ValidationError("give at least one --hooks name or --sae") }
+        try OptionCheck.range("--layer", layer, 0...(1 << 16))
     }
     func run() throws {
         let inputs = ExperimentInputs(modelPath: model, modelConfigPath: config, tokenizerDirectory: tokenizer)
@@ -113,11 +114,7 @@ struct Dump: ParsableCommand {
                 return v
             }
         }
-        let saes = try sae.flatMap { try SAEReference.resolve($0, layer: layer) }.map { path -> SAE in
-            var isDir: ObjCBool = false
-            _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDir)
-            return isDir.boolValue ? try SAE.load(saeLens: path) : try SAE.load(kissanePT: path, cfg: nil)
-        }
+        let saes = try sae.flatMap { try SAEReference.resolve($0, layer: layer, cache: inputs.hubCache) }.map { try SAEReference.load($0) }
         try Inspect.dump(model: m.model, tokens: IndexTensor(shape: [1, ids.count], values: ids), hooks: names, saes: saes, to: to)
         log("wrote \(names.count) hooks\(saes.isEmpty ? "" : " and \(saes.count) SAEs' activations, reconstructions and errors") for \(ids.count) tokens to \(absolutePath(to))")
     }

@@ -71,7 +71,7 @@ public enum ReportSite {
         let start = Date()
         let log = workspace.log
         // A release id or repository names the SAE of the training layer (--layer).
-        let given = try settings.sae.map { try workspace.loadSAE(try SAEReference.resolveOne($0, layer: settings.training.layer), cfg: settings.saeConfig) }
+        let given = try settings.sae.map { try workspace.loadSAE(try SAEReference.resolveOne($0, layer: settings.training.layer, cache: workspace.inputs.hubCache), cfg: settings.saeConfig) }
         try check(settings, given: given, workspace: workspace)
         let out = try ReportFolder(settings.output)
         var sections: [SectionSummary] = []

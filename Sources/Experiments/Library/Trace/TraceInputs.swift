@@ -11,10 +11,10 @@ extension Workspace {
     /// The SAE files named by `references`: each is an SAE (a SAELens folder with `cfg.json`, or the paper's
     /// `.pt` with its `_cfg.json`), a folder of them (its sub-folders with a `cfg.json` and its `.pt` files,
     /// in name order), or a release id or cached hub repository (``SAEReference``).
-    static func saeFiles(_ references: [String]) throws -> [String] {
+    func saeFiles(_ references: [String]) throws -> [String] {
         var out: [String] = []
         let fm = FileManager.default
-        for p in try references.flatMap({ try SAEReference.resolve($0) }) {
+        for p in try references.flatMap({ try SAEReference.resolve($0, cache: inputs.hubCache) }) {
             var isDir: ObjCBool = false
             guard fm.fileExists(atPath: p, isDirectory: &isDir) else { throw ExperimentInputError("SAE \(p) does not exist") }
             if !isDir.boolValue || fm.fileExists(atPath: p + "/cfg.json") { out.append(p); continue }
@@ -35,7 +35,7 @@ extension Workspace {
             if let release = SAERelease.named(r) {
                 paths += try release.localPaths(layers: layers.map { $0.filter { release.paths[$0] != nil } }, cache: inputs.hubCache)
             } else {
-                paths += try Self.saeFiles([r])
+                paths += try saeFiles([r])
             }
         }
         if cfg != nil && paths.count != 1 { throw ExperimentInputError("--cfg is the _cfg.json of one .pt; \(paths.count) SAEs were given") }
@@ -53,11 +53,7 @@ extension Workspace {
 
     /// Loads an SAE file of any format we read — a SAELens folder, or the paper's `.pt` with its `_cfg.json`
     /// (`cfg`, when not beside it) — without checking its hook or width.
-    func loadAnySAE(_ path: String, cfg: String? = nil) throws -> SAE {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw ExperimentInputError("SAE \(path) does not exist") }
-        return isDir.boolValue ? try SAE.load(saeLens: path) : try SAE.load(kissanePT: path, cfg: cfg)
-    }
+    func loadAnySAE(_ path: String, cfg: String? = nil) throws -> SAE { try SAEReference.load(path, cfg: cfg) }
 
     /// A tracer on this workspace's model with the attention SAEs at `attention` and the residual SAEs at
     /// `residual` (paths as ``saeFiles(_:)`` reads them). With no attention SAE given on the planted model,
@@ -70,14 +66,14 @@ extension Workspace {
             attn.append(try attentionSAE(nil))
             names.append(attn[0].sae.config.provenance.path ?? "the planted model's default SAE")
         }
-        for path in try Self.saeFiles(attention) {
+        for path in try saeFiles(attention) {
             let sae = try loadAnySAE(path)
             do { attn.append(try AttentionSAE(sae, model: c)) } catch let e as InterpError {
                 throw ExperimentInputError("attention SAE \(path): \(e)")
             }
             names.append(path)
         }
-        for path in try Self.saeFiles(residual) {
+        for path in try saeFiles(residual) {
             let sae = try loadAnySAE(path)
             do { resid.append(try ResidualSAE(sae, model: c)) } catch let e as InterpError {
                 throw ExperimentInputError("residual SAE \(path): \(e)")

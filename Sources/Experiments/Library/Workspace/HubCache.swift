@@ -6,6 +6,7 @@
 
 import Foundation
 import Interp
+import SparseAutoencoder
 
 /// The Hugging Face caches on this machine.
 public struct HubCache: Sendable {
@@ -233,6 +234,14 @@ public enum SAEReference {
                 + "(files named *_L\(layer)_*.pt or folders blocks.\(layer).*); give the file itself")
         }
         return [folder + "/" + matches[0]]
+    }
+
+    /// Loads the SAE at a local `path` in any format we read — a SAELens folder, or the paper's `.pt` with
+    /// its `_cfg.json` (`cfg`, when not beside it) — without checking its hook or width.
+    public static func load(_ path: String, cfg: String? = nil) throws -> SAE {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw ExperimentInputError("SAE \(path) does not exist") }
+        return isDir.boolValue ? try SAE.load(saeLens: path) : try SAE.load(kissanePT: path, cfg: cfg)
     }
 
     /// The one SAE `reference` names (with `layer` for a release or repository of several).

@@ -102,7 +102,7 @@ public struct Workspace {
     /// cache, trained there with the planted recipe on first use (a few minutes; `reproduce` and
     /// `train-sae` with default settings leave it there too).
     public func attentionSAE(_ path: String?, cfg: String? = nil, layer: Int? = nil) throws -> AttentionSAE {
-        if let path { return try loadSAE(try SAEReference.resolveOne(path, layer: layer), cfg: cfg) }
+        if let path { return try loadSAE(try SAEReference.resolveOne(path, layer: layer, cache: inputs.hubCache), cfg: cfg) }
         guard model.isPlanted else {
             throw ExperimentInputError("give an SAE with --sae (a SAELens folder or the paper's .pt); only the planted model has a default one")
         }

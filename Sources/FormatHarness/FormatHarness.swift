@@ -223,7 +223,7 @@ public enum FormatHarness {
     public static func writeSeedCheckpoint(to path: String) throws {
         let trainer = SAETrainer(sae: SAETrainer.initialSAE(SAEConfig(dIn: 4, dSAE: 8, hookName: "blocks.0.attn.hook_z"), seed: 1))
         try trainer.saveCheckpoint(to: path, rngs: ["resample": RandomStream(seed: 2)],
-                                   history: [StepMetrics(loss: 1, l2: 0.5, l1: 0.5, l0: 3, lr: 1e-3)])
+                                   history: [StepMetrics(loss: 1, mse: 0.5, sparsityPenalty: 0.5, l0: 3, lr: 1e-3)])
     }
 }
 

@@ -290,7 +290,7 @@ enum TrainingReport {
         evaluationTable([(TrainSAESettings.Member(layer: layer, dSAE: dSAE, sparsity: .nan), e)])
     }
 
-    /// Loss/l2 and L0 curves (log scale), one line per SAE, with `data` naming the CSV behind them.
+    /// Loss/mse and L0 curves (log scale), one line per SAE, with `data` naming the CSV behind them.
     static func curves(_ runs: [(name: String, history: [TrainingRecord])], data: String) -> String {
         let one = runs.count == 1
         typealias Line = (String, [(Double, Double)])
@@ -299,11 +299,11 @@ enum TrainingReport {
         for r in runs {
             let prefix = one ? "" : r.name + " "
             loss.append((prefix + "loss", points(r.history) { $0.loss }))
-            loss.append((prefix + "l2", points(r.history) { $0.l2 }))
+            loss.append((prefix + "mse", points(r.history) { $0.mse }))
             l0.append((one ? "L0" : r.name, points(r.history) { $0.l0 }))
         }
         return "<div class=\"grid\">"
-            + HTML.figure(SVGChart.lines(loss, xLabel: "step", yLabel: "loss", logY: true, title: "Loss and reconstruction (l2)"),
+            + HTML.figure(SVGChart.lines(loss, xLabel: "step", yLabel: "loss", logY: true, title: "Loss and reconstruction (mse)"),
                           caption: "Training loss and its reconstruction part, averaged between log points.", data: data)
             + HTML.figure(SVGChart.lines(l0, xLabel: "step", yLabel: "active features per token", logY: true, title: "L0"),
                           caption: "Mean active features per token in training batches.", data: data)
@@ -312,8 +312,10 @@ enum TrainingReport {
 
     /// The curves as CSV: a row per (SAE, logged step).
     static func writeHistory(_ runs: [(name: String, history: [TrainingRecord])], to folder: ReportFolder, as name: String) throws {
-        try folder.writeCSV(header: ["sae", "step", "loss", "l2", "l1", "l0", "lr"],
-                            rows: runs.flatMap { r in r.history.map { [r.name, "\($0.step)", "\($0.loss)", "\($0.l2)", "\($0.l1)", "\($0.l0)", "\($0.lr)"] } }, to: name)
+        try folder.writeCSV(header: ["sae", "step", "loss", "mse", "sparsity_penalty", "auxiliary_loss", "l0", "lr"],
+                            rows: runs.flatMap { r in r.history.map {
+                                [r.name, "\($0.step)", "\($0.loss)", "\($0.mse)", "\($0.sparsityPenalty)", "\($0.auxiliaryLoss)", "\($0.l0)", "\($0.lr)"]
+                            } }, to: name)
     }
 
     /// Writes a run's SAEs (SAELens format: `sae/` for one, `saes/<name>/` for several), its Table 2

@@ -257,7 +257,7 @@ public struct TrainSAESettings: Codable, Sendable, Equatable {
             do {
                 try m.training(training).validate(for: SAEConfig(dIn: 1, dSAE: m.dSAE, hookName: "h"))
             } catch let e as TrainingRunError {
-                throw ExperimentInputError("\(e)")
+                throw Self.namingOption(e)
             }
         }
         try check(batchSize >= 1 && batchSize <= 1 << 20, "--batch", batchSize, "1…1048576")
@@ -267,6 +267,23 @@ public struct TrainSAESettings: Codable, Sendable, Equatable {
         try check(evaluationRows >= 1 && evaluationRows <= 1 << 20, "--eval-rows", evaluationRows, "1…1048576")
         try check(members.count <= 256, "SAEs in one run", members.count, "at most 256")
         if let k = positionsPerRow { try check(k >= 1 && k <= 128, "--positions-per-row", k, "1…128") }
+    }
+}
+
+extension TrainSAESettings {
+    /// The `train-sae` option behind each setting the library names in
+    /// ``TrainingRunError/invalidSetting(name:value:allowed:)`` (its property names).
+    static let optionForSetting: [String: String] = [
+        "lr": "--lr", "l1Coeff": "--l1", "k": "--k", "auxKCoeff": "--aux-coeff", "auxK": "--aux-k", "deadWindow": "--dead-window",
+        "l0Coeff": "--l0-coeff", "l0WarmupSteps": "--l0-warmup", "bandwidth": "--bandwidth", "initialThreshold": "--initial-threshold",
+        "batchSize": "--batch", "bufferRows": "--buffer-rows", "checkpointEvery": "--checkpoint-every",
+        "batchSize and bufferRows": "--batch and --buffer-rows",
+    ]
+
+    /// A library setting error as the command's: the option, the value and the allowed range.
+    static func namingOption(_ e: TrainingRunError) -> any Error {
+        guard case .invalidSetting(let name, let value, let allowed) = e, let option = optionForSetting[name] else { return e }
+        return ExperimentInputError("\(option) is \(value); allowed: \(allowed)")
     }
 }
 
@@ -383,7 +400,7 @@ public enum SAETraining {
         let sites = s.sites
         let plan = TrainingRunPlan(steps: s.steps, batchSize: s.batchSize, bufferRows: s.effectiveBufferRows, bufferSeed: s.seed,
                                    resampling: s.resampling, recordEvery: max(1, s.steps / 80))
-        try plan.validate()
+        do { try plan.validate() } catch let e as TrainingRunError { throw TrainSAESettings.namingOption(e) }
         let identity = RunIdentity(settings: s, model: model.name, corpus: inputs.corpus, ranks: ranks.size)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -409,7 +426,9 @@ public enum SAETraining {
                 : sites.map(\.description).joined(separator: ", ")
             log(String(format: "filling the shuffling buffer: %d rows × %d (%.2f GB) from %@%@", plan.bufferRows, source.dIn,
                        bufferBytes / 1e9, from, ranks.size == 1 ? "" : ", split over \(ranks.size) ranks"))
-            run = try TrainingRun(plan: plan, members: members, source: source, metadata: metadata, ranks: ranks, progress: reporter.report)
+            do {
+                run = try TrainingRun(plan: plan, members: members, source: source, metadata: metadata, ranks: ranks, progress: reporter.report)
+            } catch let e as TrainingRunError { throw TrainSAESettings.namingOption(e) }
         }
         try run.run(checkpoint: checkpoint.map { ($0.path, $0.every) }, progress: reporter.report)
         let forward = run.buffer.source.tokensPerSecond

@@ -119,17 +119,15 @@ extension SAETrainer {
 
     /// Zeroes both Adam moments of `features` in W_enc (columns), W_dec (rows) and b_enc.
     public mutating func resetAdam(features: [Int]) {
-        for k in 0..<2 {
-            var enc = k == 0 ? adam.m[0] : adam.v[0]
-            var dec = k == 0 ? adam.m[1] : adam.v[1]
-            var be = k == 0 ? adam.m[2] : adam.v[2]
+        func zero(_ moments: inout SAEParameters<Tensor>) {
             for j in features {
-                enc.assign(Tensor(zeros: [sae.config.dIn, 1]), axis: 1, range: j..<(j + 1))
-                dec.assign(Tensor(zeros: [1, sae.config.dIn]), axis: 0, range: j..<(j + 1))
-                be[j] = 0
+                moments.wEnc.assign(Tensor(zeros: [sae.config.dIn, 1]), axis: 1, range: j..<(j + 1))
+                moments.wDec.assign(Tensor(zeros: [1, sae.config.dIn]), axis: 0, range: j..<(j + 1))
+                moments.bEnc[j] = 0
             }
-            if k == 0 { adam.m[0] = enc; adam.m[1] = dec; adam.m[2] = be } else { adam.v[0] = enc; adam.v[1] = dec; adam.v[2] = be }
         }
+        zero(&adam.m)
+        zero(&adam.v)
     }
 
     /// The paper's end-of-step bookkeeping for step `stepIndex` (0-based, the step just taken):

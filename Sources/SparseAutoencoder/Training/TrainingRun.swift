@@ -9,25 +9,51 @@ import Tensor
 public struct TrainingRecord: Codable, Sendable, Equatable {
     /// Steps taken when the point was logged (1-based: the point after step 0 has `step` 1).
     public var step: Int
-    public var loss: Float, l2: Float, l1: Float, l0: Float
+    /// See ``StepMetrics``.
+    public var loss: Float, mse: Float, sparsityPenalty: Float, auxiliaryLoss: Float, l0: Float
     /// The learning rate of the last step of the window.
     public var lr: Double
 
-    public init(step: Int, loss: Float, l2: Float, l1: Float, l0: Float, lr: Double) {
-        self.step = step; self.loss = loss; self.l2 = l2; self.l1 = l1; self.l0 = l0; self.lr = lr
+    public init(step: Int, loss: Float, mse: Float, sparsityPenalty: Float, auxiliaryLoss: Float, l0: Float, lr: Double) {
+        self.step = step; self.loss = loss; self.mse = mse; self.sparsityPenalty = sparsityPenalty; self.auxiliaryLoss = auxiliaryLoss
+        self.l0 = l0; self.lr = lr
     }
 
     /// The mean of `window` (not empty), logged at `step`.
     public init(step: Int, averaging window: [StepMetrics]) {
         let n = Float(window.count)
-        self.init(step: step, loss: window.map(\.loss).reduce(0, +) / n, l2: window.map(\.l2).reduce(0, +) / n,
-                  l1: window.map(\.l1).reduce(0, +) / n, l0: window.map(\.l0).reduce(0, +) / n, lr: window.last!.lr)
+        func mean(_ k: KeyPath<StepMetrics, Float>) -> Float { window.map { $0[keyPath: k] }.reduce(0, +) / n }
+        self.init(step: step, loss: mean(\.loss), mse: mean(\.mse), sparsityPenalty: mean(\.sparsityPenalty),
+                  auxiliaryLoss: mean(\.auxiliaryLoss), l0: mean(\.l0), lr: window.last!.lr)
+    }
+
+    enum CodingKeys: String, CodingKey { case step, loss, mse, sparsityPenalty, auxiliaryLoss, l0, lr, l2, l1 }
+
+    /// Reads a point; one from a version-1 checkpoint has `l2` (the mse) and `l1` (the architecture's
+    /// side loss, counted here as its sparsity penalty).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        step = try c.decodeIfPresent(Int.self, forKey: .step) ?? 0
+        loss = try c.decode(Float.self, forKey: .loss)
+        mse = try c.decodeIfPresent(Float.self, forKey: .mse) ?? c.decode(Float.self, forKey: .l2)
+        sparsityPenalty = try c.decodeIfPresent(Float.self, forKey: .sparsityPenalty) ?? c.decode(Float.self, forKey: .l1)
+        auxiliaryLoss = try c.decodeIfPresent(Float.self, forKey: .auxiliaryLoss) ?? 0
+        l0 = try c.decode(Float.self, forKey: .l0)
+        lr = try c.decode(Double.self, forKey: .lr)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(step, forKey: .step); try c.encode(loss, forKey: .loss); try c.encode(mse, forKey: .mse)
+        try c.encode(sparsityPenalty, forKey: .sparsityPenalty); try c.encode(auxiliaryLoss, forKey: .auxiliaryLoss)
+        try c.encode(l0, forKey: .l0); try c.encode(lr, forKey: .lr)
     }
 }
 
 /// A training run that cannot start, or a checkpoint it cannot continue from.
 public enum TrainingRunError: Error, CustomStringConvertible, Sendable, Equatable {
-    /// A value of the plan or of a member is outside its range; `name` is the option a user sets.
+    /// A value of the plan or of a member is outside its range; `name` is the setting's name in the
+    /// library (a property of ``TrainingRunPlan``, ``ResamplingConfig`` or ``SAETrainingConfig``).
     case invalidSetting(name: String, value: String, allowed: String)
     /// A checkpoint written by a run with other settings (or another model, corpus, SAE list).
     case checkpointMismatch(file: String, detail: String)
@@ -62,23 +88,23 @@ public struct TrainingRunPlan: Codable, Sendable, Equatable {
         self.bufferSeed = bufferSeed; self.resampling = resampling; self.recordEvery = recordEvery
     }
 
-    /// Checks every value; the names are the `train-sae` options that set them.
+    /// Checks every value; errors name the setting by this type's property names.
     public func validate() throws {
         func check(_ ok: Bool, _ name: String, _ value: Any, _ allowed: String) throws {
             if !ok { throw TrainingRunError.invalidSetting(name: name, value: "\(value)", allowed: allowed) }
         }
-        try check(batchSize >= 1 && batchSize <= 1 << 24, "--batch", batchSize, "1…16777216")
-        try check(steps >= 1 && steps <= 1 << 40, "--tokens", steps &* batchSize, "one batch (\(batchSize) tokens) to 2^40 batches")
-        try check(bufferRows >= 4 * batchSize && bufferRows <= 1 << 31, "--buffer-rows", bufferRows, "at least four batches (\(4 * batchSize)) and at most 2³¹")
-        try check(recordEvery >= 1, "record interval", recordEvery, "≥ 1")
+        try check(batchSize >= 1 && batchSize <= 1 << 24, "batchSize", batchSize, "1…16777216")
+        try check(steps >= 1 && steps <= 1 << 40, "steps", steps, "1…2^40")
+        try check(bufferRows >= 4 * batchSize && bufferRows <= 1 << 31, "bufferRows", bufferRows, "at least four batches (\(4 * batchSize)) and at most 2³¹")
+        try check(recordEvery >= 1, "recordEvery", recordEvery, "≥ 1")
         if let r = resampling {
-            try check(r.reinitEvery >= 1, "resampling interval", r.reinitEvery, "≥ 1")
+            try check(r.reinitEvery >= 1, "resampling.reinitEvery", r.reinitEvery, "≥ 1")
             // Batches for new directions come from the buffer, which refills as they are drawn: any count works.
-            try check(r.resampleBatches >= 1, "resampling batches", r.resampleBatches, "≥ 1")
-            try check(r.numResamples >= 0, "resample count", r.numResamples, "≥ 0")
-            try check(r.resampleLast >= 0, "resampling window", r.resampleLast, "≥ 0")
-            try check(r.deadCutoff.isFinite && r.deadCutoff >= 0 && r.deadCutoff <= 1, "dead-feature cutoff", r.deadCutoff, "0…1")
-            try check(r.encoderScale.isFinite && r.encoderScale >= 0, "resample encoder scale", r.encoderScale, "a finite number ≥ 0")
+            try check(r.resampleBatches >= 1, "resampling.resampleBatches", r.resampleBatches, "≥ 1")
+            try check(r.numResamples >= 0, "resampling.numResamples", r.numResamples, "≥ 0")
+            try check(r.resampleLast >= 0, "resampling.resampleLast", r.resampleLast, "≥ 0")
+            try check(r.deadCutoff.isFinite && r.deadCutoff >= 0 && r.deadCutoff <= 1, "resampling.deadCutoff", r.deadCutoff, "0…1")
+            try check(r.encoderScale.isFinite && r.encoderScale >= 0, "resampling.encoderScale", r.encoderScale, "a finite number ≥ 0")
         }
     }
 }
@@ -182,7 +208,7 @@ public struct TrainingRun<Source: ResumableActivationSource> {
     static func check(_ plan: TrainingRunPlan, ranks: any Collective) throws {
         let n = ranks.size
         guard plan.batchSize % n == 0, plan.bufferRows % n == 0 else {
-            throw TrainingRunError.invalidSetting(name: "--batch and --buffer-rows", value: "\(plan.batchSize) and \(plan.bufferRows)",
+            throw TrainingRunError.invalidSetting(name: "batchSize and bufferRows", value: "\(plan.batchSize) and \(plan.bufferRows)",
                                                   allowed: "multiples of the \(n) ranks (each rank takes an equal share)")
         }
     }
@@ -202,7 +228,7 @@ public struct TrainingRun<Source: ResumableActivationSource> {
                              progress: (TrainingProgress) -> Void = { _ in }) throws {
         let end = min(until ?? plan.steps, plan.steps)
         if let c = checkpoint {
-            guard c.every >= 1 else { throw TrainingRunError.invalidSetting(name: "--checkpoint-every", value: "\(c.every)", allowed: "≥ 1") }
+            guard c.every >= 1 else { throw TrainingRunError.invalidSetting(name: "checkpointEvery", value: "\(c.every)", allowed: "≥ 1") }
             AtomicFile.removeStaleTemporaries(of: c.path)
             if ranks.rank > 0 { Self.removeStaleRankTemporaries(c.path, rank: ranks.rank) }
         }
@@ -271,7 +297,8 @@ public struct TrainingRun<Source: ResumableActivationSource> {
     // MARK: Checkpoints
 
     static var checkpointFormat: String { "attention-saes.training-run" }
-    static var checkpointVersion: Int64 { 1 }
+    /// 2: the trainers' Adam moments by name and the curve's named metrics; 1 is read too.
+    static var checkpointVersion: Int64 { 2 }
 
     /// Writes the run's complete state to `path` (one HDF5 file; temporary file, fsync, rename).
     ///
@@ -366,8 +393,8 @@ public struct TrainingRun<Source: ResumableActivationSource> {
         guard (try? f.attribute("format").stringValue) == checkpointFormat else {
             throw SAEFormatError.unsupported(file: path, detail: "not a training-run checkpoint (root attribute format is not '\(checkpointFormat)')")
         }
-        guard (try? f.attribute("version").intValue) == checkpointVersion else {
-            throw SAEFormatError.unsupported(file: path, detail: "checkpoint version is not \(checkpointVersion)")
+        guard let version = try? f.attribute("version").intValue, (1...checkpointVersion).contains(version) else {
+            throw SAEFormatError.unsupported(file: path, detail: "checkpoint version is not 1…\(checkpointVersion)")
         }
         guard let s = try? f.attribute("plan").stringValue, let plan = try? JSONDecoder().decode(TrainingRunPlan.self, from: Data(s.utf8)) else {
             throw SAEFormatError.missingKey(file: path, key: "plan")
@@ -464,7 +491,13 @@ public struct TrainingRun<Source: ResumableActivationSource> {
 /// One step's metrics in a checkpoint's averaging window (outside the generic `TrainingRun`, whose
 /// writer closure must not capture its `Source` type).
 struct CheckpointWindowEntry: Codable {
-    var loss: Float, l2: Float, l1: Float, l0: Float, lr: Double
-    init(_ m: StepMetrics) { (loss, l2, l1, l0, lr) = (m.loss, m.l2, m.l1, m.l0, m.lr) }
-    var metrics: StepMetrics { StepMetrics(loss: loss, l2: l2, l1: l1, l0: l0, lr: lr) }
+    var point: TrainingRecord
+    init(_ m: StepMetrics) {
+        point = TrainingRecord(step: 0, loss: m.loss, mse: m.mse, sparsityPenalty: m.sparsityPenalty, auxiliaryLoss: m.auxiliaryLoss, l0: m.l0, lr: m.lr)
+    }
+    init(from decoder: any Decoder) throws { point = try TrainingRecord(from: decoder) }
+    func encode(to encoder: any Encoder) throws { try point.encode(to: encoder) }
+    var metrics: StepMetrics {
+        StepMetrics(loss: point.loss, mse: point.mse, sparsityPenalty: point.sparsityPenalty, auxiliaryLoss: point.auxiliaryLoss, l0: point.l0, lr: point.lr)
+    }
 }

@@ -6,7 +6,8 @@ import Tensor
 
 extension SAETrainer {
     static let checkpointFormat = "attention-saes.sae-training-checkpoint"
-    static let checkpointVersion: Int64 = 1
+    /// 2: Adam's moments under the parameters' names (`adam/m/W_enc`); 1 (read): by position (`adam/m0`).
+    static let checkpointVersion: Int64 = 2
 
     /// Writes everything a resumed run needs: the SAE, the Adam moments and step counts, the
     /// schedule, the step, the resample count, the firing counters, the named random-stream states
@@ -16,7 +17,8 @@ extension SAETrainer {
         try HDF5Writer.write(to: path, durable: true) { w in
             try write(into: w, group: "")
             if !history.isEmpty {
-                try w.write(Tensor(shape: [history.count, 4], scalars: history.flatMap { [$0.loss, $0.l2, $0.l1, $0.l0] }), at: "/history/loss_l2_l1_l0")
+                try w.write(Tensor(shape: [history.count, 5], scalars: history.flatMap { [$0.loss, $0.mse, $0.sparsityPenalty, $0.auxiliaryLoss, $0.l0] }),
+                            at: "/history/loss_mse_sparsity_auxiliary_l0")
                 try w.setAttribute("lr", .doubles(history.map(\.lr)), of: "/history")
             }
             try w.setAttribute("format", .string(SAETrainer.checkpointFormat))
@@ -26,8 +28,9 @@ extension SAETrainer {
         }
     }
 
-    /// Writes the trainer's state under `group` ("" = the root): datasets `sae/…`, `adam/m0…v3`,
-    /// `firing_counts`, and the configs, schedule and counters as the group's attributes.
+    /// Writes the trainer's state under `group` ("" = the root): datasets `sae/…`, `adam/m/<name>` and
+    /// `adam/v/<name>` for every parameter, `firing_counts`, the architecture's state, and the configs,
+    /// schedule and counters as the group's attributes.
     public func write(into w: HDF5Writer, group g: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -38,12 +41,12 @@ extension SAETrainer {
         try w.write(sae.wDec, at: g + "/sae/W_dec")
         try w.write(sae.bDec, at: g + "/sae/b_dec")
         if let t = sae.threshold { try w.write(t, at: g + "/sae/threshold") }
-        for i in adam.m.indices {
-            try w.write(adam.m[i], at: g + "/adam/m\(i)")
-            try w.write(adam.v[i], at: g + "/adam/v\(i)")
+        for name in adam.m.names {
+            try w.write(adam.m[name]!, at: g + "/adam/m/" + name)
+            try w.write(adam.v[name]!, at: g + "/adam/v/" + name)
         }
         try w.write(IndexTensor(firingCounts), at: g + "/firing_counts")
-        try w.write(IndexTensor(stepsSinceFired), at: g + "/steps_since_fired")
+        try architecture.write(into: w, group: g)
         let a = g.isEmpty ? "/" : g
         try w.setAttribute("sae_config", try json(sae.config), of: a)
         try w.setAttribute("training_config", try json(config), of: a)
@@ -51,8 +54,7 @@ extension SAETrainer {
         try w.setAttribute("step", .int(Int64(step)), of: a)
         try w.setAttribute("resamples_done", .int(Int64(resamplesDone)), of: a)
         try w.setAttribute("rows_counted", .int(Int64(rowsCounted)), of: a)
-        try w.setAttribute("adam_steps", .ints(adam.steps.map { Int64($0) }), of: a)
-        try w.setAttribute("batch_threshold", .doubles([batchThreshold]), of: a)
+        try w.setAttribute("adam_steps", .ints(adam.steps.names.map { Int64(adam.steps[$0]!) }), of: a)
     }
 
     /// Reads a trainer written by ``write(into:group:)``, checking every shape and counter against its
@@ -76,24 +78,29 @@ extension SAETrainer {
             try trainingConfig.validate(for: saeConfig)
             try schedule.validate()
         } catch { throw fail("\(error)") }
-        guard saeConfig.architecture == trainingConfig.architecture.saeArchitecture(k: trainingConfig.k) else {
+        guard saeConfig.architecture == TrainingArchitecture.make(trainingConfig, dSAE: saeConfig.dSAE).saeArchitecture else {
             throw fail("its SAE is \(saeConfig.architecture), which --architecture \(trainingConfig.architecture.rawValue) does not train")
         }
         let sae = try SAE.assemble(saeConfig, file: path) { name in f.contains(g + "/sae/" + name) ? try f.readTensor(g + "/sae/" + name) : nil }
         var trainer = SAETrainer(sae: sae, config: trainingConfig)
         trainer.schedule = schedule
-        let params = [sae.wEnc, sae.wDec, sae.bEnc, sae.bDec] + (trainingConfig.architecture == .jumprelu ? [sae.threshold!] : [])
-        for i in params.indices {
-            trainer.adam.m[i] = try f.readTensor(g + "/adam/m\(i)")
-            trainer.adam.v[i] = try f.readTensor(g + "/adam/v\(i)")
-            guard trainer.adam.m[i].shape == params[i].shape, trainer.adam.v[i].shape == params[i].shape else {
-                throw fail("Adam state \(i) does not match the SAE's shapes")
+        // Adam's moments by name (version 2) or by position in PyTorch's order (version 1).
+        let parameters = SAEParameters(of: sae, trainer.architecture)
+        let names = parameters.names
+        for (i, name) in names.enumerated() {
+            let (mPath, vPath) = f.contains(g + "/adam/m/" + name) ? (g + "/adam/m/" + name, g + "/adam/v/" + name) : (g + "/adam/m\(i)", g + "/adam/v\(i)")
+            guard f.contains(mPath), f.contains(vPath) else { throw SAEFormatError.missingKey(file: path, key: mPath) }
+            let (m, v) = (try f.readTensor(mPath), try f.readTensor(vPath))
+            guard m.shape == parameters[name]!.shape, v.shape == parameters[name]!.shape else {
+                throw fail("Adam state of \(name) does not match the SAE's shapes")
             }
+            trainer.adam.m[name] = m
+            trainer.adam.v[name] = v
         }
-        guard case .ints(let steps)? = try? f.attribute("adam_steps", of: a), steps.count == params.count, steps.allSatisfy({ $0 >= 0 }) else {
+        guard case .ints(let steps)? = try? f.attribute("adam_steps", of: a), steps.count == names.count, steps.allSatisfy({ $0 >= 0 }) else {
             throw SAEFormatError.missingKey(file: path, key: (g.isEmpty ? "" : g + ".") + "adam_steps")
         }
-        trainer.adam.steps = steps.map { Int($0) }
+        for (name, s) in zip(names, steps) { trainer.adam.steps[name] = Int(s) }
         trainer.step = try int("step")
         trainer.resamplesDone = try int("resamples_done")
         trainer.rowsCounted = try int("rows_counted")
@@ -101,17 +108,7 @@ extension SAETrainer {
         guard trainer.firingCounts.count == saeConfig.dSAE, trainer.firingCounts.allSatisfy({ $0 >= 0 && $0 <= trainer.rowsCounted }) else {
             throw fail("firing counters do not match d_sae or the rows counted")
         }
-        // Written since the newer architectures (an older checkpoint's features count as just fired).
-        if f.contains(g + "/steps_since_fired") {
-            trainer.stepsSinceFired = try f.readIndices(g + "/steps_since_fired").values
-            guard trainer.stepsSinceFired.count == saeConfig.dSAE, trainer.stepsSinceFired.allSatisfy({ $0 >= 0 && $0 <= trainer.step }) else {
-                throw fail("steps-since-fired counters do not match d_sae or the steps taken")
-            }
-        }
-        if case .doubles(let t)? = try? f.attribute("batch_threshold", of: a) {
-            guard t.count == 1, t[0].isFinite else { throw fail("batch_threshold is not one finite number") }
-            trainer.batchThreshold = t[0]
-        }
+        try trainer.architecture.read(from: f, group: g, path: path, dSAE: saeConfig.dSAE, step: trainer.step)
         return trainer
     }
 
@@ -120,18 +117,22 @@ extension SAETrainer {
         let f = try HDF5File(path: path)
         func fail(_ detail: String) -> SAEFormatError { .unsupported(file: path, detail: detail) }
         guard (try? f.attribute("format").stringValue) == checkpointFormat else { throw fail("not an SAE training checkpoint (root attribute format)") }
-        guard (try? f.attribute("version").intValue) == checkpointVersion else { throw fail("checkpoint version is not \(checkpointVersion)") }
+        guard let version = try? f.attribute("version").intValue, (1...checkpointVersion).contains(version) else {
+            throw fail("checkpoint version is not 1…\(checkpointVersion)")
+        }
         let trainer = try read(from: f, group: "", path: path)
         var rngs: [String: RandomStream] = [:]
         for name in (try f.attribute("rng_names").stringsValue) ?? [] {
             rngs[name] = try readRandomStream(f, "rng." + name, of: "/", path: path)
         }
         var history: [StepMetrics] = []
-        if f.contains("/history/loss_l2_l1_l0") {
-            let h = try f.readTensor("/history/loss_l2_l1_l0").scalars
+        if f.contains("/history/loss_mse_sparsity_auxiliary_l0") {
+            let h = try f.readTensor("/history/loss_mse_sparsity_auxiliary_l0").scalars
             let lrs = try f.attribute("lr", of: "/history")
-            guard case .doubles(let lr) = lrs, lr.count * 4 == h.count else { throw fail("metric history is inconsistent") }
-            history = (0..<lr.count).map { StepMetrics(loss: h[4 * $0], l2: h[4 * $0 + 1], l1: h[4 * $0 + 2], l0: h[4 * $0 + 3], lr: lr[$0]) }
+            guard case .doubles(let lr) = lrs, lr.count * 5 == h.count else { throw fail("metric history is inconsistent") }
+            history = (0..<lr.count).map {
+                StepMetrics(loss: h[5 * $0], mse: h[5 * $0 + 1], sparsityPenalty: h[5 * $0 + 2], auxiliaryLoss: h[5 * $0 + 3], l0: h[5 * $0 + 4], lr: lr[$0])
+            }
         }
         return (trainer, rngs, history)
     }

@@ -1,0 +1,304 @@
+// Backward: a training step's gradients for every architecture, by two paths.
+//
+// - The dense path (the reference): masks over every entry of [N, d_sae], then matrix products — five
+//   of them, as the paper's PyTorch step does.
+// - The entry path: with L0 ≈ 20–100 of 24,576 features only the encoder product x·W_enc is dense; the
+//   decoder product, ∂L/∂f at the step's entries and the W_dec / W_enc gradients touch N·L0·d_in
+//   numbers instead of N·d_sae·d_in. Two flat kernels: one over rows (decode, residual, ∂L/∂f), one
+//   over features (the parameter gradients, from the entries listed by feature).
+//
+// Both paths apply the architecture's EntryRule to the same entries and compute the same sums up to
+// float rounding (tested against each other, and both against PyTorch). See TrainableArchitecture.swift
+// for the notation.
+
+import Foundation
+import Tensor
+
+/// Below this fraction of entries taking part (support plus AuxK's) the entry path is used.
+let sparseDensityThreshold = 0.05
+
+enum StepBackward {
+    /// The gradients of one step: the entries from `selection` (or the rule's), the path from
+    /// `input.path` (automatic: the entry path below ``sparseDensityThreshold``).
+    static func run<R: EntryRule>(_ rule: R, _ selection: StepSelection, _ input: StepInput) -> StepGradients {
+        let total = Double(input.pre.count)
+        var support = selection.support
+        let useEntries: Bool
+        switch input.path {
+        case .dense: useEntries = false
+        case .sparse: useEntries = true
+        case .automatic:
+            let listed = support?.count ?? EntrySupport.count(input.pre, rule)
+            useEntries = Double(listed + (selection.auxiliary?.entries.count ?? 0)) < sparseDensityThreshold * total
+        }
+        var g: StepGradients
+        if useEntries {
+            if support == nil { support = .filter(input.pre, rule) }
+            g = entryPath(rule, support!, selection.auxiliary, input)
+        } else {
+            g = densePath(rule, support, selection.auxiliary, input)
+        }
+        g.sparse = useEntries
+        g.statistic = selection.statistic
+        return g
+    }
+
+    /// `b_dec`'s gradient: `Σ_n dR_n`, and through `x − b_dec` on the encoder side `− W_enc · Σ_n ∂L/∂pre_n`.
+    static func bDecGradient(_ dR: Tensor, gBEnc: Tensor, sae: SAE) -> Tensor {
+        var g = dR.sum(axis: 0)
+        if sae.config.applyBDecToInput {
+            g = g - sae.wEnc.matmul(gBEnc.reshaped([sae.config.dSAE, 1])).reshaped([sae.config.dIn])
+        }
+        return g
+    }
+
+    // MARK: The dense path
+
+    /// Every entry of `[N, d_sae]`: `f`, `∂L/∂pre` and the own parameter's terms row by row from the rule
+    /// (masked by `support` when the selection lists its entries), the rest as matrix products.
+    static func densePath<R: EntryRule>(_ rule: R, _ support: EntrySupport?, _ aux: AuxiliaryEntries?, _ input: StepInput) -> StepGradients {
+        let sae = input.sae, x = input.x, pre = input.pre.contiguous()
+        let (rows, fDim) = (x.shape[0], sae.config.dSAE)
+        let n = Float(input.normalizer)
+        let mask = support?.mask(features: fDim)
+        // f, and the rows' activation sums (in Double across rows).
+        var f = Tensor(zeros: [rows, fDim])
+        var rowSums = [Double](repeating: 0, count: rows)
+        pre.withUnsafeBufferPointer { p in f.withUnsafeMutableBufferPointer { fp in rowSums.withUnsafeMutableBufferPointer { rs in
+            let box = UnsafeSendableBox((p.baseAddress!, fp.baseAddress!, rs.baseAddress!))
+            let m = mask?.scalars
+            Parallel.forEach(in: 0..<rows, minChunk: 8) { r in
+                let (pP, fP, sP) = box.value
+                var s: Float = 0
+                for j in 0..<fDim {
+                    let i = r * fDim + j, v = pP[i]
+                    let inSupport = m.map { $0[i] != 0 } ?? rule.takesPart(v, feature: j)
+                    let a = inSupport ? rule.activation(v, feature: j) : 0
+                    fP[i] = a
+                    s += a
+                }
+                sP[r] = Double(s)
+            }
+        }}}
+        let recons = Tensor.affine(f, sae.wDec, sae.bDec)                         // [N, d_in]
+        let e = recons - x
+        let mse = e.squared().sum() / n
+        let dR = e * (2 / n)                                                       // ∂L_mse/∂x̂
+        let dF = Tensor.matmul(dR, sae.wDec, transposeB: true)                     // ∂L_mse/∂f [N, d_sae]
+        var gDec = Tensor.matmul(f, dR, transposeA: true)                          // fᵀ·dR [d_sae, d_in]
+        // ∂L/∂pre and the own parameter's terms, entry by entry.
+        var dPre = Tensor(zeros: [rows, fDim])
+        let own = rule.ownParameter
+        var ownRows = Tensor(zeros: [own == nil ? 0 : rows, fDim])
+        pre.withUnsafeBufferPointer { p in f.withUnsafeBufferPointer { fp in dF.contiguous().withUnsafeBufferPointer { gp in
+        dPre.withUnsafeMutableBufferPointer { dp in ownRows.withUnsafeMutableBufferPointer { op in
+            let box = UnsafeSendableBox((p.baseAddress!, fp.baseAddress!, gp.baseAddress!, dp.baseAddress!, own == nil ? nil : op.baseAddress))
+            let m = mask?.scalars
+            Parallel.forEach(in: 0..<rows, minChunk: 8) { r in
+                let (pP, fP, gP, dP, oP) = box.value
+                for j in 0..<fDim {
+                    let i = r * fDim + j, v = pP[i]
+                    guard m.map({ $0[i] != 0 }) ?? rule.takesPart(v, feature: j) else { continue }
+                    dP[i] = rule.preGradient(v, activation: fP[i], outputGradient: gP[i], feature: j)
+                    if let oP { oP[i] = rule.ownGradient(v, activation: fP[i], outputGradient: gP[i], feature: j) }
+                }
+            }
+        }}}}}
+        var auxLoss: Float = 0
+        if let aux {
+            let ma = aux.entries.mask(features: fDim)
+            let z = pre * ma
+            let diff = Tensor.matmul(z, sae.wDec) + e                             // ê − (x − x̂)
+            auxLoss = aux.scale * diff.squared().sum() / n
+            let dA = diff * (2 * aux.scale / n)
+            dPre = dPre + Tensor.matmul(dA, sae.wDec, transposeB: true) * ma
+            gDec = gDec + Tensor.matmul(z, dA, transposeA: true)
+        }
+        let fired = FeatureFrequencies.firingCounts(f)
+        let active = fired.reduce(0, +)
+        let gEnc = Tensor.matmul(input.centred, dPre, transposeA: true)            // [d_in, d_sae]
+        let gBEnc = dPre.sum(axis: 0)
+        var grads = SAEParameters(wEnc: gEnc, wDec: gDec, bEnc: gBEnc, bDec: bDecGradient(dR, gBEnc: gBEnc, sae: sae))
+        if let own { grads.own[own] = ownRows.sum(axis: 0) }
+        let sum = Float(rowSums.reduce(0, +))
+        return StepGradients(gradients: grads, mse: mse, sparsityPenalty: rule.sparsityPenalty(activationSum: sum, active: active),
+                             auxiliaryLoss: auxLoss, l0: Float(active) / n, fired: fired, sparse: false, statistic: nil)
+    }
+
+    // MARK: The entry path
+
+    /// Only the step's entries (and AuxK's) after the encoder product.
+    static func entryPath<R: EntryRule>(_ rule: R, _ sup: EntrySupport, _ aux: AuxiliaryEntries?, _ input: StepInput) -> StepGradients {
+        let sae = input.sae, x = input.x.contiguous()
+        let (rows, a, fDim) = (x.shape[0], sae.config.dIn, sae.config.dSAE)
+        let n = Float(input.normalizer)
+        let auxEntries = aux?.entries ?? EntrySupport(rows: [[Int32]](repeating: [], count: rows))
+        var rowPass = RowPass(rows: rows, dIn: a, support: sup.count, aux: aux.map { $0.entries.count })
+        let wDec = sae.wDec.contiguous(), bDec = sae.bDec.contiguous(), pre = input.pre.contiguous()
+        wDec.withUnsafeBufferPointer { wd in bDec.withUnsafeBufferPointer { bd in x.withUnsafeBufferPointer { xp in
+        pre.withUnsafeBufferPointer { pp in
+            rowPass.run(rule, RowPass.Inputs(wDec: wd.baseAddress!, bDec: bd.baseAddress!, x: xp.baseAddress!, pre: pp.baseAddress!, dSAE: fDim),
+                        support: sup, aux: auxEntries, auxGradientScale: 2 * (aux?.scale ?? 0) / n, residualScale: 2 / n)
+        }}}}
+        let mse = Float(rowPass.rowError.reduce(0, +) / Double(input.normalizer))
+        let auxLoss = aux.map { $0.scale * Float(rowPass.auxError.reduce(0, +) / Double(input.normalizer)) } ?? 0
+        let active = rowPass.value.reduce(0) { $0 + ($1 != 0 ? 1 : 0) }
+        let grads = FeaturePass.run(sup, rowPass, aux: auxEntries, centred: input.centred.contiguous(), dSAE: fDim, dIn: a, ownParameter: rule.ownParameter)
+        var parameters = SAEParameters(wEnc: grads.wEncT.transposed().contiguous(), wDec: grads.wDec, bEnc: grads.bEnc,
+                                       bDec: bDecGradient(rowPass.dR, gBEnc: grads.bEnc, sae: sae))
+        if let own = rule.ownParameter { parameters.own[own] = grads.own }
+        return StepGradients(gradients: parameters, mse: mse,
+                             sparsityPenalty: rule.sparsityPenalty(activationSum: rowPass.value.reduce(0, +), active: active),
+                             auxiliaryLoss: auxLoss, l0: Float(active) / n, fired: grads.fired, sparse: true, statistic: nil)
+    }
+}
+
+/// The entry path's pass over rows: for each row n, `x̂_n = b_dec + Σ_e f_e W_dec[j_e]`, the residual
+/// `e_n`, `dR_n = 2e_n/N`, AuxK's `dA_n = 2cs(ê_n + e_n)/N`, and per entry `f`, `∂L/∂pre` and the own
+/// parameter's term.
+struct RowPass {
+    /// `dR [rows, d_in]` and AuxK's `dA [rows or 0, d_in]`.
+    var dR: Tensor, dA: Tensor
+    /// Per row, `Σ_a e²` and AuxK's `Σ_a (ê + e)²` (in Double).
+    var rowError: [Double], auxError: [Double]
+    /// Per support entry: `f`, `∂L/∂pre`, the own parameter's term.
+    var value: [Float], preGradient: [Float], ownTerm: [Float]
+    /// Per AuxK entry: `z = pre` and `∂L/∂pre`.
+    var auxValue: [Float], auxPreGradient: [Float]
+
+    struct Inputs {
+        let wDec: UnsafePointer<Float>, bDec: UnsafePointer<Float>, x: UnsafePointer<Float>, pre: UnsafePointer<Float>
+        let dSAE: Int
+    }
+
+    init(rows: Int, dIn: Int, support: Int, aux: Int?) {
+        dR = Tensor(zeros: [rows, dIn]); dA = Tensor(zeros: [aux == nil ? 0 : rows, dIn])
+        rowError = [Double](repeating: 0, count: rows); auxError = aux == nil ? [] : rowError
+        value = [Float](repeating: 0, count: support); preGradient = value; ownTerm = value
+        auxValue = [Float](repeating: 0, count: aux ?? 0); auxPreGradient = auxValue
+    }
+
+    mutating func run<R: EntryRule>(_ rule: R, _ inputs: Inputs, support sup: EntrySupport, aux: EntrySupport,
+                                    auxGradientScale: Float, residualScale scale: Float) {
+        let rows = dR.shape[0], a = dR.shape[1], fDim = inputs.dSAE
+        let hasAux = dA.count > 0
+        dR.withUnsafeMutableBufferPointer { dr in dA.withUnsafeMutableBufferPointer { da in
+        rowError.withUnsafeMutableBufferPointer { re in auxError.withUnsafeMutableBufferPointer { ae in
+        value.withUnsafeMutableBufferPointer { vp in preGradient.withUnsafeMutableBufferPointer { gp in ownTerm.withUnsafeMutableBufferPointer { tp in
+        auxValue.withUnsafeMutableBufferPointer { avp in auxPreGradient.withUnsafeMutableBufferPointer { agp in
+            let out = UnsafeSendableBox((dr.baseAddress!, da.baseAddress, re.baseAddress!, ae.baseAddress, vp.baseAddress, gp.baseAddress,
+                                         tp.baseAddress, avp.baseAddress, agp.baseAddress))
+            let inp = UnsafeSendableBox(inputs)
+            Parallel.forEach(in: 0..<rows, minChunk: 8) { r in
+                let (drP, daP, reP, aeP, vP, gP, tP, avP, agP) = out.value
+                Self.row(r, rule, inp.value, sup, aux, hasAux: hasAux, a: a, fDim: fDim, auxGradientScale: auxGradientScale, scale: scale,
+                         dR: drP, dA: daP, rowError: reP, auxError: aeP, value: vP, preGradient: gP, ownTerm: tP, auxValue: avP, auxPreGradient: agP)
+            }
+        }}}}}}}}}
+    }
+
+    /// One row of the pass (see the type's documentation).
+    @inline(__always)
+    static func row<R: EntryRule>(_ r: Int, _ rule: R, _ i: Inputs, _ sup: EntrySupport, _ aux: EntrySupport, hasAux: Bool, a: Int, fDim: Int,
+                                  auxGradientScale: Float, scale: Float,
+                                  dR: UnsafeMutablePointer<Float>, dA: UnsafeMutablePointer<Float>?, rowError: UnsafeMutablePointer<Double>,
+                                  auxError: UnsafeMutablePointer<Double>?, value: UnsafeMutablePointer<Float>?, preGradient: UnsafeMutablePointer<Float>?,
+                                  ownTerm: UnsafeMutablePointer<Float>?, auxValue: UnsafeMutablePointer<Float>?, auxPreGradient: UnsafeMutablePointer<Float>?) {
+        let preRow = i.pre + r * fDim, xr = i.x + r * a
+        let out = dR + r * a
+        out.update(from: i.bDec, count: a)
+        for e in sup.rowStart[r]..<sup.rowStart[r + 1] {
+            let j = Int(sup.col[e])
+            let f = rule.activation(preRow[j], feature: j)
+            value![e] = f
+            if f != 0 {
+                let w = i.wDec + j * a
+                for k in 0..<a { out[k] += f * w[k] }
+            }
+        }
+        var err: Double = 0
+        for k in 0..<a {
+            let d = out[k] - xr[k]
+            err += Double(d * d)
+            out[k] = d                                                            // e, scaled below
+        }
+        if hasAux {
+            // ê + e, then dA = 2cs(ê + e)/N.
+            let o = dA! + r * a
+            o.update(from: out, count: a)
+            for e in aux.rowStart[r]..<aux.rowStart[r + 1] {
+                let j = Int(aux.col[e]), z = preRow[j]
+                auxValue![e] = z
+                let w = i.wDec + j * a
+                for k in 0..<a { o[k] += z * w[k] }
+            }
+            var s2: Double = 0
+            for k in 0..<a { s2 += Double(o[k] * o[k]); o[k] *= auxGradientScale }
+            auxError![r] = s2
+            for e in aux.rowStart[r]..<aux.rowStart[r + 1] {
+                let w = i.wDec + Int(aux.col[e]) * a
+                var dot: Float = 0
+                for k in 0..<a { dot += o[k] * w[k] }
+                auxPreGradient![e] = dot
+            }
+        }
+        for k in 0..<a { out[k] *= scale }
+        rowError[r] = err
+        for e in sup.rowStart[r]..<sup.rowStart[r + 1] {
+            let j = Int(sup.col[e])
+            let w = i.wDec + j * a
+            var dot: Float = 0
+            for k in 0..<a { dot += out[k] * w[k] }                               // ∂L_mse/∂f
+            let v = preRow[j], f = value![e]
+            preGradient![e] = rule.preGradient(v, activation: f, outputGradient: dot, feature: j)
+            if ownTerm != nil { ownTerm![e] = rule.ownGradient(v, activation: f, outputGradient: dot, feature: j) }
+        }
+    }
+}
+
+/// The entry path's pass over features: `W_dec[j] ← Σ f·dR_n + Σ z·dA_n`, `W_enc[:, j] ← Σ ∂pre·x_cent,n`,
+/// `b_enc[j] ← Σ ∂pre`, the own parameter's `Σ` terms, and the firing counts — each feature's entries in row order.
+enum FeaturePass {
+    struct Result {
+        var wDec: Tensor, wEncT: Tensor, bEnc: Tensor, own: Tensor
+        var fired: [Int]
+    }
+
+    static func run(_ sup: EntrySupport, _ rp: RowPass, aux: EntrySupport, centred: Tensor, dSAE fDim: Int, dIn a: Int, ownParameter: String?) -> Result {
+        let main = sup.byFeature(features: fDim), side = aux.byFeature(features: fDim)
+        var fired = [Int](repeating: 0, count: fDim)
+        for j in 0..<fDim { for idx in main.start[j]..<main.start[j + 1] where rp.value[main.entries[idx]] != 0 { fired[j] += 1 } }
+        var out = Result(wDec: Tensor(zeros: [fDim, a]), wEncT: Tensor(zeros: [fDim, a]), bEnc: Tensor(zeros: [fDim]),
+                         own: Tensor(zeros: [ownParameter == nil ? 0 : fDim]), fired: fired)
+        let (val, dPre, ownTerm, auxVal, auxDPre) = (rp.value, rp.preGradient, rp.ownTerm, rp.auxValue, rp.auxPreGradient)
+        rp.dR.withUnsafeBufferPointer { drp in rp.dA.withUnsafeBufferPointer { dap in centred.withUnsafeBufferPointer { cp in
+        out.wDec.withUnsafeMutableBufferPointer { gd in out.wEncT.withUnsafeMutableBufferPointer { ge in
+        out.bEnc.withUnsafeMutableBufferPointer { gb in out.own.withUnsafeMutableBufferPointer { gt in
+            let box = UnsafeSendableBox((drp.baseAddress!, dap.baseAddress, cp.baseAddress!, gd.baseAddress!, ge.baseAddress!, gb.baseAddress!, ownParameter == nil ? nil : gt.baseAddress))
+            Parallel.forEach(in: 0..<fDim, minChunk: 64) { j in
+                let (drP, daP, cP, gdP, geP, gbP, gtP) = box.value
+                let od = gdP + j * a, oe = geP + j * a
+                var b: Float = 0, t: Float = 0
+                for idx in main.start[j]..<main.start[j + 1] {
+                    let e = main.entries[idx], r = main.row[e]
+                    let v = val[e], g = dPre[e]
+                    t += ownTerm[e]
+                    if v == 0 && g == 0 { continue }
+                    let dr = drP + r * a, c = cP + r * a
+                    for k in 0..<a { od[k] += v * dr[k]; oe[k] += g * c[k] }
+                    b += g
+                }
+                for idx in side.start[j]..<side.start[j + 1] {
+                    let e = side.entries[idx], r = side.row[e]
+                    let z = auxVal[e], g = auxDPre[e]
+                    let d = daP! + r * a, c = cP + r * a
+                    for k in 0..<a { od[k] += z * d[k]; oe[k] += g * c[k] }
+                    b += g
+                }
+                gbP[j] = b
+                gtP?[j] = t
+            }
+        }}}}}}}
+        return out
+    }
+}

@@ -1,6 +1,6 @@
-// KilledTrainingTests: SIGKILL a real `train-sae` process at random points — between steps and during a
-// checkpoint write — resume it each time, and require the final SAE to equal an uninterrupted run's bit
-// for bit.
+// KilledTrainingTests: SIGKILL a real `train-sae` process — training one SAE of every architecture side
+// by side — at random points between steps and provably during a checkpoint write, resume it each time,
+// and require the final SAEs to equal an uninterrupted run's bit for bit.
 
 import Foundation
 import Testing
@@ -17,10 +17,19 @@ import Transformer
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("train-sae").path
     }
 
+    /// Every architecture, each one SAE of the run.
+    static let architectures = TrainingArchitecture.allCases.map(\.rawValue)
+
+    /// The SAE folders of a run's report (`saes/<name>`), by name.
+    static func saeFolders(_ dir: String) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: dir + "/saes").sorted()
+    }
+
     static func launch(_ output: String, resume: Bool) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = ["--tokens", "\(128 * 60)", "--batch", "128", "--d-sae", "256", "--buffer-rows", "1024", "--eval-rows", "2",
+                       "--architecture", architectures.joined(separator: ","), "--dead-window", "5",
                        "--checkpoint-every", "1", "--output", output] + (resume ? ["--resume"] : [])
         p.standardOutput = FileHandle.nullDevice
         try p.run()
@@ -43,17 +52,18 @@ import Transformer
         a.waitUntilExit()
         let seconds = Date().timeIntervalSince(t0)
         try #require(a.terminationStatus == 0)
-        // Killed: once while a checkpoint is being written, then between steps — each time once the run
-        // has checkpointed past the previous kill, after a random 0–40 ms more; resumed each time.
+        // Killed: while a checkpoint is being written — proven afterwards by the temporary file the killed
+        // writer left (a finished write renames it) — retried until that happened, then between steps, each
+        // time once the run has checkpointed past the previous kill, after a random 0–40 ms more; resumed each time.
         var rng = RandomStream(seed: 2024)
-        var killedAtSteps: [Int] = [], killedWhileWriting = false
+        var killedAtSteps: [Int] = [], killedWhileWriting = false, attempts = 0
         func checkpointStep() -> Int { (try? TrainingRun<ModelActivationSource>.checkpointInfo(dir + "/b/checkpoint.h5").step) ?? 0 }
-        for attempt in 0..<6 {
+        while killedAtSteps.count < 6 && attempts < 20 {
+            attempts += 1
             let b = try Self.launch(dir + "/b", resume: true)
             let deadline = Date().addingTimeInterval(seconds * 3)
-            if attempt == 0 {
-                while Date() < deadline && b.isRunning && !Self.writing(dir + "/b") { usleep(200) }
-                killedWhileWriting = b.isRunning && Self.writing(dir + "/b")
+            if !killedWhileWriting {
+                while Date() < deadline && b.isRunning && !Self.writing(dir + "/b") { usleep(100) }
             } else {
                 let previous = killedAtSteps.last ?? 0
                 while Date() < deadline && b.isRunning && checkpointStep() <= previous { usleep(1000) }
@@ -63,6 +73,8 @@ import Transformer
             kill(b.processIdentifier, SIGKILL)
             b.waitUntilExit()
             #expect(b.terminationReason == .uncaughtSignal)
+            // The temporary file is still there only if the kill landed before the rename.
+            if !killedWhileWriting && Self.writing(dir + "/b") { killedWhileWriting = true }
             killedAtSteps.append(checkpointStep())
         }
         let last = try Self.launch(dir + "/b", resume: true)
@@ -72,11 +84,16 @@ import Transformer
         let midRun = Set(killedAtSteps.filter { $0 > 0 && $0 < 60 })
         #expect(midRun.count >= 2 && killedWhileWriting, "killed at checkpoint steps \(killedAtSteps), one during a checkpoint write: \(killedWhileWriting)")
         #expect(!Self.writing(dir + "/b"))
-        // Bit-identical final weights and the same curve.
+        // Bit-identical final weights of every architecture's SAE, and the same curves.
         // (The loaded SAEs' provenance names their folders, so the weights are compared.)
-        let (x, y) = (try SAE.load(saeLens: dir + "/a/sae"), try SAE.load(saeLens: dir + "/b/sae"))
-        #expect(x.wEnc == y.wEnc && x.bEnc == y.bEnc && x.wDec == y.wDec && x.bDec == y.bDec)
-        #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/a/sae/sae_weights.safetensors")) == Data(contentsOf: URL(fileURLWithPath: dir + "/b/sae/sae_weights.safetensors")))
+        let names = try Self.saeFolders(dir + "/a")
+        #expect(try names.count == 4 && names == Self.saeFolders(dir + "/b"))
+        for name in names {
+            let (x, y) = (try SAE.load(saeLens: dir + "/a/saes/" + name), try SAE.load(saeLens: dir + "/b/saes/" + name))
+            #expect(x.wEnc == y.wEnc && x.bEnc == y.bEnc && x.wDec == y.wDec && x.bDec == y.bDec && x.threshold == y.threshold, "\(name)")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/a/saes/\(name)/sae_weights.safetensors"))
+                    == Data(contentsOf: URL(fileURLWithPath: dir + "/b/saes/\(name)/sae_weights.safetensors")), "\(name)")
+        }
         #expect(try String(contentsOfFile: dir + "/a/training.csv", encoding: .utf8) == String(contentsOfFile: dir + "/b/training.csv", encoding: .utf8))
         #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/a/evaluation.json")) == Data(contentsOf: URL(fileURLWithPath: dir + "/b/evaluation.json")))
     }

@@ -1,5 +1,6 @@
-// MPITrainingTests: `mpirun -np 2 train-sae` on the planted model — the same SAE, bit for bit, as two
-// in-process ranks summing in the same order; and a killed 2-rank run resumes exactly.
+// MPITrainingTests: `mpirun -np 2 train-sae` on the planted model, one SAE of every architecture side by
+// side — the same SAEs, bit for bit, as two in-process ranks summing in the same order; and a killed
+// 2-rank run (the whole job, proven dead) resumes exactly.
 
 import Foundation
 import Testing
@@ -12,7 +13,8 @@ import Transformer
 
 @Suite(.serialized) struct MPITrainingTests {
     static let trainSAE = KilledTrainingTests.executable
-    static let arguments = ["--tokens", "\(128 * 40)", "--batch", "128", "--d-sae", "256", "--buffer-rows", "1024", "--eval-rows", "2"]
+    static let arguments = ["--tokens", "\(128 * 40)", "--batch", "128", "--d-sae", "256", "--buffer-rows", "1024", "--eval-rows", "2",
+                            "--architecture", KilledTrainingTests.architectures.joined(separator: ","), "--dead-window", "5"]
 
     /// `mpirun` from PATH (Debian's openmpi-bin, which Scripts/test installs).
     static var mpirun: String? {
@@ -49,7 +51,23 @@ import Transformer
         for _ in 0..<500 where run("pgrep") == 0 { usleep(10_000) }
     }
 
-    static func weights(_ path: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: path + "/sae/sae_weights.safetensors")) }
+    /// Every SAE's weights file of a run's report, by SAE name.
+    static func weights(_ path: String) throws -> [String: Data] {
+        try KilledTrainingTests.saeFolders(path).reduce(into: [:]) {
+            $0[$1] = try Data(contentsOf: URL(fileURLWithPath: path + "/saes/" + $1 + "/sae_weights.safetensors"))
+        }
+    }
+
+    /// Whether a process whose command line contains `pattern` is alive.
+    static func anyAlive(matching pattern: String) -> Bool {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/pgrep")
+        p.arguments = ["-f", pattern]
+        p.standardOutput = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return false }
+        p.waitUntilExit()
+        return p.terminationStatus == 0
+    }
 
     @Test func twoRanksEqualTwoInProcessRanksBitForBit() throws {
         try #require(Self.mpirun != nil, "mpirun is missing: Scripts/test installs openmpi-bin")
@@ -62,15 +80,23 @@ import Transformer
         // The same run as two threads of this process (rank 1's shares, summed in rank order).
         var settings = TrainSAESettings.planted()
         (settings.trainingTokens, settings.batchSize, settings.dSAE, settings.bufferRows, settings.evaluationRows) = (128 * 40, 128, 256, 1024, 2)
+        settings.sweep.architectures = TrainingArchitecture.allCases
+        settings.training.deadWindow = 5
         let model = LoadedModel(model: GPT2(weights: try PlantedCircuitModel.loadOrBuild().processed()), roles: .standard,
                                 name: "planted-circuit model v\(PlantedCircuitModel.version)", path: "")
         let s = settings
         let results = try InProcessRanks(size: 2).run { ranks in
             try SAETraining.run(try plantedWorkspace(model), settings: s, ranks: ranks)
         }
-        #expect(results[1].saes.isEmpty)
-        let mpi = try SAE.load(saeLens: dir + "/mpi/sae"), local = results[0].sae
-        #expect(mpi.wEnc == local.wEnc && mpi.wDec == local.wDec && mpi.bEnc == local.bEnc && mpi.bDec == local.bDec)
+        #expect(results[1].saes.isEmpty && results[0].saes.count == 4)
+        let names = try KilledTrainingTests.saeFolders(dir + "/mpi")
+        #expect(names.count == 4)
+        for name in names {
+            let local = try #require(results[0].saes.first { $0.member.name(sweeping: s.sweepsSettings) == name }, "\(name)")
+            let mpi = try SAE.load(saeLens: dir + "/mpi/saes/" + name)
+            #expect(mpi.wEnc == local.sae.wEnc && mpi.wDec == local.sae.wDec && mpi.bEnc == local.sae.bEnc && mpi.bDec == local.sae.bDec
+                    && mpi.threshold == local.sae.threshold, "\(name)")
+        }
         // Rank 1 wrote its buffer beside the checkpoint; the report is rank 0's.
         #expect(FileManager.default.fileExists(atPath: dir + "/mpi/checkpoint.h5.rank1-step40"))
     }
@@ -99,6 +125,8 @@ import Transformer
             // The whole job at once — mpirun and the ranks it started — found by the output folder in their arguments.
             Self.killAll(matching: dir + "/b$")
             b.waitUntilExit()
+            // The job died: mpirun by the signal, and no rank is left.
+            #expect(b.terminationReason == .uncaughtSignal && !Self.anyAlive(matching: dir + "/b$"))
             killedAt.append(step)
         }
         let last = try Self.launch(["--checkpoint-every", "1", "--resume", "--output", dir + "/b"])

@@ -149,7 +149,7 @@ import Transformer
         s = Self.smallSettings()
         s.training.architecture = .topk
         s.training.k = 300
-        #expect { try s.validate(nLayers: 2) } throws: { ($0 as? ExperimentInputError)?.detail.contains("--k is 300.0; allowed: at most d_sae = 256") == true }
+        #expect { try s.validate(nLayers: 2) } throws: { ($0 as? ExperimentInputError)?.detail.contains("--k is 300.0; allowed: an integer 1…d_sae (256) for TopK") == true }
         s = Self.smallSettings()
         s.sweep = TrainingSweep(architectures: [.topk, .topk])
         #expect { try s.validate(nLayers: 2) } throws: { ($0 as? ExperimentInputError)?.detail.contains("distinct architectures") == true }

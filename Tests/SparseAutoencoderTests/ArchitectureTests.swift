@@ -97,6 +97,17 @@ struct ModernReference {
     }
 }
 
+extension SAETrainer {
+    /// TopK's or BatchTopK's AuxK state.
+    var auxK: AuxK? { (architecture as? TopKArchitecture)?.auxK ?? (architecture as? BatchTopKArchitecture)?.auxK }
+    /// BatchTopK's threshold.
+    var batchThreshold: Double { (architecture as! BatchTopKArchitecture).threshold }
+    mutating func setStepsSinceFired(_ counts: [Int]) {
+        if var a = architecture as? TopKArchitecture { a.auxK.stepsSinceFired = counts; architecture = a }
+        if var a = architecture as? BatchTopKArchitecture { a.auxK.stepsSinceFired = counts; architecture = a }
+    }
+}
+
 @Suite struct ArchitectureTrainingTests {
     static func trainer(_ arch: TrainingArchitecture, _ ref: ModernReference) throws -> SAETrainer {
         let config = SAEConfig(dIn: 16, dSAE: 32, hookName: "blocks.1.attn.hook_z")
@@ -125,13 +136,18 @@ struct ModernReference {
         var trainer = try Self.trainer(arch, ref)
         trainer = SAETrainer(sae: trainer.sae, config: { var c = trainer.config; c.gradientPath = path; return c }())
         for i in 0..<4 {
-            let dead = trainer.deadFeatures.count
-            #expect(dead == Int(try ref["\(arch)/step\(i)/dead"].scalar), "step \(i) dead features")
+            // AuxK's dead features (JumpReLU keeps no such counters).
+            if let auxK = trainer.auxK {
+                #expect(auxK.deadFeatures.count == Int(try ref["\(arch)/step\(i)/dead"].scalar), "step \(i) dead features")
+            }
             let m = try trainer.step(try ref["\(arch)/step\(i)/x"])
             #expect(m.sparse == (path == .sparse))
             let mse = try ref["\(arch)/step\(i)/mse"].scalar, side = try ref["\(arch)/step\(i)/side"].scalar
-            #expect(Swift.abs(m.l2 - mse) <= 1e-4 * mse, "step \(i) mse \(m.l2) vs \(mse)")
-            #expect(Swift.abs(m.l1 - side) <= 1e-4 * Swift.max(side, 1e-3), "step \(i) side loss \(m.l1) vs \(side)")
+            // The side loss: JumpReLU's L0 penalty, TopK's and BatchTopK's AuxK loss.
+            let mine = arch == .jumprelu ? m.sparsityPenalty : m.auxiliaryLoss
+            #expect((arch == .jumprelu ? m.auxiliaryLoss : m.sparsityPenalty) == 0)
+            #expect(Swift.abs(m.mse - mse) <= 1e-4 * mse, "step \(i) mse \(m.mse) vs \(mse)")
+            #expect(Swift.abs(mine - side) <= 1e-4 * Swift.max(side, 1e-3), "step \(i) side loss \(mine) vs \(side)")
             #expect(m.l0 == (try ref["\(arch)/step\(i)/l0"].scalar), "step \(i) L0")
             var params = [("W_enc", trainer.sae.wEnc), ("W_dec", trainer.sae.wDec), ("b_enc", trainer.sae.bEnc), ("b_dec", trainer.sae.bDec)]
             if arch == .jumprelu { params.append(("threshold", trainer.sae.threshold!)) }
@@ -160,28 +176,30 @@ struct ModernReference {
         t.k = 5
         t.initialThreshold = 0.4
         var trainer = SAETrainer(sae: SAETrainer.initialSAE(config, seed: 3), config: t)
-        trainer.stepsSinceFired = (0..<96).map { $0 % 3 == 0 ? 5000 : 0 }          // a third dead
+        trainer.setStepsSinceFired((0..<96).map { $0 % 3 == 0 ? 5000 : 0 })         // a third dead
         let x = Tensor.randomNormal([200, 24], using: &rng)
         let d = trainer.gradients(x, path: .dense), s = trainer.gradients(x, path: .sparse)
-        #expect(d.fired == s.fired && d.metrics.l0 == s.metrics.l0 && d.minKept == s.minKept)
-        #expect(Swift.abs(d.metrics.l1 - s.metrics.l1) <= 1e-5 * Swift.max(d.metrics.l1, 1))
-        for (a, b) in zip(d.grads, s.grads) { expectClose(a, b, atol: 1e-5, rtol: 1e-4) }
-        #expect(d.grads.count == (arch == .jumprelu ? 5 : 4))
-        if arch != .jumprelu { #expect(d.metrics.l1 > 0) }                        // AuxK ran
+        #expect(d.fired == s.fired && d.l0 == s.l0 && d.statistic == s.statistic && !d.sparse && s.sparse)
+        #expect(Swift.abs(d.sparsityPenalty - s.sparsityPenalty) <= 1e-5 * Swift.max(d.sparsityPenalty, 1))
+        #expect(Swift.abs(d.auxiliaryLoss - s.auxiliaryLoss) <= 1e-5 * Swift.max(d.auxiliaryLoss, 1))
+        #expect(d.gradients.names == s.gradients.names)
+        #expect(d.gradients.names == ["W_enc", "W_dec", "b_enc", "b_dec"] + (arch == .jumprelu ? ["threshold"] : []))
+        for name in d.gradients.names { expectClose(d.gradients[name]!, s.gradients[name]!, atol: 1e-5, rtol: 1e-4, Comment(rawValue: name)) }
+        if arch != .jumprelu { #expect(d.auxiliaryLoss > 0) }                     // AuxK ran
     }
 
     @Test func batchTopKKeepsKTimesBatchEntries() {
         var rng = RandomStream(seed: 1)
         let pre = Tensor.randomNormal([50, 40], using: &rng)
-        let (s, minKept) = EntrySupport.batchTopK(pre, total: 137)
+        let (s, minKept) = BatchTopKArchitecture.batchTopK(pre, total: 137)
         #expect(s.count == 137)
         var all = pre.scalars.filter { $0 > 0 }.sorted(by: >)
         let t = Selection.kthLargest(&all, 137)
         #expect(t == pre.scalars.filter { $0 > 0 }.sorted(by: >)[136] && minKept == t)
         // Fewer positives than the budget: all of them, the smallest positive kept.
-        #expect(EntrySupport.batchTopK(pre, total: 5000).minKept == pre.scalars.filter { $0 > 0 }.min())
+        #expect(BatchTopKArchitecture.batchTopK(pre, total: 5000).minKept == pre.scalars.filter { $0 > 0 }.min())
         // Ties: the first entries in row-major order.
-        let tied = EntrySupport.batchTopK(Tensor(shape: [2, 3], scalars: [1, 2, 1, 1, 0, 1]), total: 3).support
+        let tied = BatchTopKArchitecture.batchTopK(Tensor(shape: [2, 3], scalars: [1, 2, 1, 1, 0, 1]), total: 3).support
         #expect(tied.rowStart == [0, 3, 3] && tied.col == [0, 1, 2])
     }
 
@@ -197,7 +215,8 @@ struct ModernReference {
             defer { try? FileManager.default.removeItem(atPath: path) }
             try trainer.saveCheckpoint(to: path)
             var back = try SAETrainer.loadCheckpoint(from: path).trainer
-            #expect(back.sae == trainer.sae && back.stepsSinceFired == trainer.stepsSinceFired && back.batchThreshold == trainer.batchThreshold)
+            #expect(back.sae == trainer.sae && back.auxK == trainer.auxK)
+            if arch == .batchtopk { #expect(back.batchThreshold == trainer.batchThreshold && trainer.batchThreshold > 0) }
             #expect(back.adam == trainer.adam)
             let x = Tensor.randomNormal([32, 8], using: &rng)
             var copy = trainer
@@ -213,14 +232,15 @@ struct ModernReference {
             edit(&c)
             do { try c.validate(for: SAEConfig(dIn: 8, dSAE: 16, hookName: "h")); return "valid" } catch { return "\(error)" }
         }
-        #expect(message { $0.architecture = .topk; $0.k = 2.5 }.hasPrefix("--k is 2.5"))
-        #expect(message { $0.architecture = .topk; $0.k = 17 }.contains("at most d_sae = 16"))
-        #expect(message { $0.architecture = .batchtopk; $0.k = 0 }.hasPrefix("--k is 0"))
-        #expect(message { $0.architecture = .jumprelu; $0.bandwidth = 0 }.hasPrefix("--bandwidth is 0"))
-        #expect(message { $0.architecture = .jumprelu; $0.l0Coeff = -1 }.hasPrefix("--l0-coeff is -1"))
-        #expect(message { $0.architecture = .topk; $0.deadWindow = 0 }.hasPrefix("--dead-window is 0"))
-        #expect(message { $0.architecture = .topk; $0.k = 4; $0.auxK = 0 }.hasPrefix("--aux-k is 0"))
-        #expect(message { $0.architecture = .batchtopk; $0.k = 4; $0.auxK = 17 }.contains("--aux-k is 17; allowed: at most d_sae = 16"))
+        // In the library's terms (the config's property names): the command maps them to its options.
+        #expect(message { $0.architecture = .topk; $0.k = 2.5 }.hasPrefix("k is 2.5"))
+        #expect(message { $0.architecture = .topk; $0.k = 17 }.contains("k is 17.0; allowed: an integer 1…d_sae (16)"))
+        #expect(message { $0.architecture = .batchtopk; $0.k = 0 }.hasPrefix("k is 0"))
+        #expect(message { $0.architecture = .jumprelu; $0.bandwidth = 0 }.hasPrefix("bandwidth is 0"))
+        #expect(message { $0.architecture = .jumprelu; $0.l0Coeff = -1 }.hasPrefix("l0Coeff is -1"))
+        #expect(message { $0.architecture = .topk; $0.k = 4; $0.deadWindow = 0 }.hasPrefix("deadWindow is 0"))
+        #expect(message { $0.architecture = .topk; $0.k = 4; $0.auxK = 0 }.hasPrefix("auxK is 0"))
+        #expect(message { $0.architecture = .batchtopk; $0.k = 4; $0.auxK = 17 }.contains("auxK is 17; allowed: 1…d_sae (16)"))
         #expect(message { $0.architecture = .topk; $0.k = 4 } == "valid")
     }
 }

@@ -35,12 +35,20 @@ struct PositionalSource: ResumableActivationSource {
 }
 
 @Suite struct TrainingRunTests {
-    static func member(dIn: Int, dSAE: Int, columns: Range<Int>, seed: UInt64, l1: Double = 0.5) -> TrainingRunMember {
+    static func member(dIn: Int, dSAE: Int, columns: Range<Int>, seed: UInt64, l1: Double = 0.5,
+                       architecture: TrainingArchitecture = .standard) -> TrainingRunMember {
         var sae = SAETrainer.initialSAE(SAEConfig(dIn: dIn, dSAE: dSAE, hookName: "blocks.0.attn.hook_z"), seed: seed)
-        sae.bEnc = Tensor((0..<dSAE).map { $0 % 5 == 0 ? -50 : 0 })       // dead features, so resampling happens
+        sae.bEnc = Tensor((0..<dSAE).map { $0 % 5 == 0 ? -50 : 0 })       // dead features, so resampling (or AuxK) happens
         var t = SAETrainingConfig()
         t.schedEpochs = 20; t.schedWarmupEpochs = 20; t.l1Coeff = l1
+        t.architecture = architecture
+        t.k = 3; t.deadWindow = 4; t.l0WarmupSteps = 10; t.initialThreshold = 0.1
         return TrainingRunMember(sae: sae, config: t, columns: columns, resampleSeed: seed &+ 1)
+    }
+
+    /// One member of each architecture, side by side on the same columns.
+    static func everyArchitecture(dIn: Int, columns: Range<Int>) -> [TrainingRunMember] {
+        TrainingArchitecture.allCases.enumerated().map { i, a in member(dIn: dIn, dSAE: 16 + 4 * i, columns: columns, seed: 3 &+ UInt64(i), architecture: a) }
     }
 
     static func plan(steps: Int = 40) -> TrainingRunPlan {
@@ -112,7 +120,9 @@ struct PositionalSource: ResumableActivationSource {
     func resumeIsBitIdentical(_ stopAt: Int) throws {
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
+        // Two standard SAEs on different columns, and one of every architecture.
         let members = [Self.member(dIn: 6, dSAE: 16, columns: 0..<6, seed: 3), Self.member(dIn: 6, dSAE: 20, columns: 6..<12, seed: 4)]
+            + Self.everyArchitecture(dIn: 6, columns: 6..<12)
         var a = try TrainingRun(plan: Self.plan(), members: members, source: PositionalSource(dIn: 12), metadata: "run A")
         try a.run()
         var b = try TrainingRun(plan: Self.plan(), members: members, source: PositionalSource(dIn: 12), metadata: "run A")
@@ -125,9 +135,14 @@ struct PositionalSource: ResumableActivationSource {
         try c.run()
         for (x, y) in zip(a.members, c.members) {
             #expect(x.trainer.sae == y.trainer.sae && x.trainer.adam == y.trainer.adam && x.trainer.schedule == y.trainer.schedule)
+            #expect(x.trainer.auxK == y.trainer.auxK && x.trainer.sae.threshold == y.trainer.sae.threshold)
+            if x.trainer.config.architecture == .batchtopk { #expect(x.trainer.batchThreshold == y.trainer.batchThreshold) }
             #expect(x.trainer.firingCounts == y.trainer.firingCounts && x.resampleRNG == y.resampleRNG && x.history == y.history)
         }
         #expect(a.buffer.snapshot == c.buffer.snapshot && a.buffer.source.rowsDelivered == c.buffer.source.rowsDelivered)
+        // The newer architectures did what they are for: AuxK saw dead features, BatchTopK moved its threshold.
+        #expect(a.members.contains { ($0.trainer.auxK?.deadFeatures.count ?? 0) > 0 } || stopAt > 0)
+        #expect(a.members.filter { $0.trainer.config.architecture == .batchtopk }.allSatisfy { $0.trainer.batchThreshold > 0 })
         // The model's work after a resume is only what was left: the source computed no skipped rows.
         #expect(c.buffer.source.chunks < a.buffer.source.chunks || stopAt == 0)
         // Another run's checkpoint is refused by name.
@@ -149,32 +164,39 @@ struct PositionalSource: ResumableActivationSource {
     @Test func badPlansAreNamed() throws {
         var p = Self.plan()
         p.bufferRows = 40
-        #expect(throws: TrainingRunError.invalidSetting(name: "--buffer-rows", value: "40", allowed: "at least four batches (64) and at most 2³¹")) {
+        #expect(throws: TrainingRunError.invalidSetting(name: "bufferRows", value: "40", allowed: "at least four batches (64) and at most 2³¹")) {
             try TrainingRun(plan: p, members: [Self.member(dIn: 8, dSAE: 8, columns: 0..<8, seed: 1)], source: PositionalSource(dIn: 8))
         }
         #expect(throws: TrainingRunError.self) {
             try TrainingRun(plan: Self.plan(), members: [Self.member(dIn: 8, dSAE: 8, columns: 4..<12, seed: 1)], source: PositionalSource(dIn: 8))
         }
         var run = try TrainingRun(plan: Self.plan(steps: 2), members: [Self.member(dIn: 8, dSAE: 8, columns: 0..<8, seed: 1)], source: PositionalSource(dIn: 8))
-        #expect(throws: TrainingRunError.invalidSetting(name: "--checkpoint-every", value: "0", allowed: "≥ 1")) { try run.run(checkpoint: ("/tmp/x.h5", 0)) }
+        #expect(throws: TrainingRunError.invalidSetting(name: "checkpointEvery", value: "0", allowed: "≥ 1")) { try run.run(checkpoint: ("/tmp/x.h5", 0)) }
     }
 
     /// N ranks (threads of this process, summing as MPI does) against one process stepping on the whole
-    /// batch — each rank's share concatenated in rank order — with the same rows.
-    @Test(arguments: [false, true])
-    func dataParallelEqualsOneProcessOnTheWholeBatch(_ resampling: Bool) throws {
+    /// batch — each rank's share concatenated in rank order — with the same rows, for every architecture.
+    /// BatchTopK selects over each rank's share (Docs/Deviations.md #27): its ranks agree with each other,
+    /// not with one whole-batch selection.
+    @Test(arguments: [(TrainingArchitecture.standard, false), (.standard, true), (.topk, false), (.batchtopk, false), (.jumprelu, false)])
+    func dataParallelEqualsOneProcessOnTheWholeBatch(_ architecture: TrainingArchitecture, _ resampling: Bool) throws {
         var p = Self.plan(steps: 30)
         if !resampling { p.resampling = nil }
         let plan = p
-        let member = Self.member(dIn: 8, dSAE: 24, columns: 0..<8, seed: 3)
+        let member = Self.member(dIn: 8, dSAE: 24, columns: 0..<8, seed: 3, architecture: architecture)
         let ranks = InProcessRanks(size: 2)
         let runs = try ranks.run { c in
             var run = try TrainingRun(plan: plan, members: [member], source: PositionalSource(dIn: 8, salt: UInt64(c.rank)), ranks: c)
             try run.run()
             return run.members[0]
         }
-        // Every rank ends with the same SAE, bit for bit.
+        // Every rank ends with the same SAE and state, bit for bit.
         #expect(runs[0].trainer.sae == runs[1].trainer.sae && runs[0].trainer.adam == runs[1].trainer.adam && runs[0].history == runs[1].history)
+        #expect(runs[0].trainer.auxK == runs[1].trainer.auxK)
+        guard architecture != .batchtopk else {
+            #expect(runs[0].trainer.batchThreshold > 0 && runs[0].trainer.batchThreshold == runs[1].trainer.batchThreshold)
+            return
+        }
         // One process: the ranks' buffers side by side, each step on their shares concatenated.
         var buffers = try (0..<2).map { try ActivationBuffer(source: PositionalSource(dIn: 8, salt: UInt64($0)), size: 48, batchSize: 8, precision: .bfloat16, seed: 5) }
         func globalBatch() throws -> Tensor { Tensor.concatenate(try buffers.indices.map { try buffers[$0].next() }, axis: 0) }
@@ -188,9 +210,11 @@ struct PositionalSource: ResumableActivationSource {
         // Equal to float rounding: the sum of two half-batch gradients against one whole-batch product.
         let d = runs[0].trainer
         #expect(d.resamplesDone == trainer.resamplesDone && d.firingCounts == trainer.firingCounts && d.step == trainer.step)
+        #expect(d.auxK == trainer.auxK)
         expectClose(d.sae.wEnc, trainer.sae.wEnc, atol: 1e-4, rtol: 1e-3, "W_enc")
         expectClose(d.sae.wDec, trainer.sae.wDec, atol: 1e-4, rtol: 1e-3, "W_dec")
         expectClose(d.sae.bDec, trainer.sae.bDec, atol: 1e-4, rtol: 1e-3, "b_dec")
+        if let t = trainer.sae.threshold { expectClose(d.sae.threshold!, t, atol: 1e-4, rtol: 1e-3, "threshold") }
         // The curve's last point is the mean loss of its window: the same steps, to rounding.
         let window = Array(losses.suffix(from: (runs[0].history.dropLast().last?.step ?? 0)))
         #expect(Swift.abs(runs[0].history.last!.loss - window.reduce(0, +) / Float(window.count)) < 1e-4 * Swift.abs(window[0]) + 1e-6)

@@ -61,25 +61,21 @@ enum StepBackward {
         let (rows, fDim) = (x.shape[0], sae.config.dSAE)
         let n = Float(input.normalizer)
         let mask = support?.mask(features: fDim)
-        // f, and the rows' activation sums (in Double across rows).
+        // f, entry by entry: the rule's activation where the entry takes part (by the listed support, or by the rule).
         var f = Tensor(zeros: [rows, fDim])
-        var rowSums = [Double](repeating: 0, count: rows)
-        pre.withUnsafeBufferPointer { p in f.withUnsafeMutableBufferPointer { fp in rowSums.withUnsafeMutableBufferPointer { rs in
-            let box = UnsafeSendableBox((p.baseAddress!, fp.baseAddress!, rs.baseAddress!))
+        pre.withUnsafeBufferPointer { p in f.withUnsafeMutableBufferPointer { fp in
+            let box = UnsafeSendableBox((p.baseAddress!, fp.baseAddress!))
             let m = mask?.scalars
             Parallel.forEach(in: 0..<rows, minChunk: 8) { r in
-                let (pP, fP, sP) = box.value
-                var s: Float = 0
-                for j in 0..<fDim {
-                    let i = r * fDim + j, v = pP[i]
-                    let inSupport = m.map { $0[i] != 0 } ?? rule.takesPart(v, feature: j)
-                    let a = inSupport ? rule.activation(v, feature: j) : 0
-                    fP[i] = a
-                    s += a
+                let (pP, fP) = box.value
+                let (pr, fr) = (pP + r * fDim, fP + r * fDim)
+                if let m {
+                    for j in 0..<fDim where m[r * fDim + j] != 0 { fr[j] = rule.activation(pr[j], feature: j) }
+                } else {
+                    for j in 0..<fDim where rule.takesPart(pr[j], feature: j) { fr[j] = rule.activation(pr[j], feature: j) }
                 }
-                sP[r] = Double(s)
             }
-        }}}
+        }}
         let recons = Tensor.affine(f, sae.wDec, sae.bDec)                         // [N, d_in]
         let e = recons - x
         let mse = e.squared().sum() / n
@@ -96,11 +92,15 @@ enum StepBackward {
             let m = mask?.scalars
             Parallel.forEach(in: 0..<rows, minChunk: 8) { r in
                 let (pP, fP, gP, dP, oP) = box.value
-                for j in 0..<fDim {
+                @inline(__always) func entry(_ j: Int) {
                     let i = r * fDim + j, v = pP[i]
-                    guard m.map({ $0[i] != 0 }) ?? rule.takesPart(v, feature: j) else { continue }
                     dP[i] = rule.preGradient(v, activation: fP[i], outputGradient: gP[i], feature: j)
                     if let oP { oP[i] = rule.ownGradient(v, activation: fP[i], outputGradient: gP[i], feature: j) }
+                }
+                if let m {
+                    for j in 0..<fDim where m[r * fDim + j] != 0 { entry(j) }
+                } else {
+                    for j in 0..<fDim where rule.takesPart(pP[r * fDim + j], feature: j) { entry(j) }
                 }
             }
         }}}}}
@@ -120,8 +120,7 @@ enum StepBackward {
         let gBEnc = dPre.sum(axis: 0)
         var grads = SAEParameters(wEnc: gEnc, wDec: gDec, bEnc: gBEnc, bDec: bDecGradient(dR, gBEnc: gBEnc, sae: sae))
         if let own { grads.own[own] = ownRows.sum(axis: 0) }
-        let sum = Float(rowSums.reduce(0, +))
-        return StepGradients(gradients: grads, mse: mse, sparsityPenalty: rule.sparsityPenalty(activationSum: sum, active: active),
+        return StepGradients(gradients: grads, mse: mse, sparsityPenalty: rule.sparsityPenalty(activationSum: f.sum(), active: active),
                              auxiliaryLoss: auxLoss, l0: Float(active) / n, fired: fired, sparse: false, statistic: nil)
     }
 

@@ -57,7 +57,26 @@ open(f"{root}/corpus/llmc", "wb").write(b"\x03" + header + struct.pack(f"<{len(t
 import gzip
 import subprocess
 lines = b'{"text": "a b"}\n{"text": null}\n{"text": "c"}\n'
-open(f"{root}/corpus/jsonl-gz", "wb").write(b"\x04" + gzip.compress(lines))
+open(f"{root}/corpus/jsonl-gz", "wb").write(b"\x04" + gzip.compress(lines, mtime=0))
 open(f"{root}/corpus/jsonl-zst", "wb").write(b"\x05" + subprocess.run(["zstd", "-q", "-c"], input=lines, capture_output=True, check=True).stdout)
 open(f"{root}/corpus/json-array", "wb").write(b"\x06" + b'[{"text": "a b"}, {"text": null}, {"text": "\\u00e9t\\u00e9"}]')
 open(f"{root}/corpus/sniffed", "wb").write(b"\x07" + "Plain text, détecté by its content.\n".encode())
+
+# Regression inputs of the fuzzing findings Docs/Reliability.md reports (replayed by FuzzReplayTests):
+# an empty file (Foundation's reader leaked its buffer on one: configs, tokenizer), and a torch checkpoint
+# whose pickle appends a list to itself (a reference cycle; refused).
+regressions = root.replace("/seeds", "/regressions")
+for target in ["configs", "tokenizer"]:
+    os.makedirs(f"{regressions}/{target}", exist_ok=True)
+    open(f"{regressions}/{target}/empty-file", "wb").write(b"")
+import io
+import zipfile
+os.makedirs(f"{regressions}/torch", exist_ok=True)
+# PROTO 2, EMPTY_LIST, BINPUT 0, BINGET 0, APPEND (the list into itself), STOP.
+cycle = b"\x80\x02]q\x00h\x00a."
+buffer = io.BytesIO()
+with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as z:
+    z.writestr("archive/data.pkl", cycle)
+    z.writestr("archive/byteorder", "little")
+    z.writestr("archive/version", "3\n")
+open(f"{regressions}/torch/self-appending-list.pt", "wb").write(buffer.getvalue())

@@ -50,7 +50,24 @@ import Interp
         }
         #expect(problems.isEmpty, "\(problems)")
         // The real libraries' files are read in full, not refused.
-        for t in ["safetensors", "torch", "configs", "corpus", "parquet", "arrow"] { #expect(outcomes["\(t) read", default: 0] >= 1, "\(outcomes)") }
+        for t in ["safetensors", "torch", "hdf5", "configs", "tokenizer", "corpus", "parquet", "arrow"] {
+            #expect(outcomes["\(t) read", default: 0] >= 1, "\(outcomes)")
+        }
+    }
+
+    /// The findings Docs/Reliability.md reports, committed as inputs (Scripts/reference/make_fuzz_seeds.py):
+    /// an empty file (Foundation's reader leaked its buffer on one) is refused by name, and a pickle list
+    /// appended to itself (a reference cycle) is refused, not read.
+    @Test func reportedFindingsAreReplayed() throws {
+        let scratch = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let regressions = fixturesDirectory().appendingPathComponent("regressions")
+        for (target, name) in [(FormatHarness.Target.configs, "empty-file"), (.tokenizer, "empty-file"), (.torch, "self-appending-list.pt")] {
+            let bytes = [UInt8](try Data(contentsOf: regressions.appendingPathComponent("\(target.rawValue)/\(name)")))
+            let outcome = FormatHarness.run(target, bytes: bytes, scratch: scratch.appendingPathComponent(target.rawValue).path)
+            guard case .refused(let why) = outcome else { Issue.record("\(target) \(name): \(outcome)"); continue }
+            if target == .torch { #expect(why.contains("itself"), "\(why)") }
+        }
     }
 
     @Test func theSeedCheckpointIsReadInFull() throws {

@@ -30,6 +30,20 @@ import Testing
         ("train-sae", ["--layer=-1"], "--layer"),
         ("train-sae", ["--l1", "nan"], "--l1"),
         ("train-sae", ["--eval-rows=-3"], "--eval-rows"),
+        // Every numeric knob of the architectures and of the initialisation.
+        ("train-sae", ["--architecture", "topk", "--k", "0"], "--k"),
+        ("train-sae", ["--architecture", "jumprelu", "--l0-coeff=-1"], "--l0-coeff"),
+        ("train-sae", ["--aux-coeff=-2"], "--aux-coeff"),
+        ("train-sae", ["--aux-k", "0"], "--aux-k"),
+        ("train-sae", ["--dead-window", "0"], "--dead-window"),
+        ("train-sae", ["--bandwidth", "0"], "--bandwidth"),
+        ("train-sae", ["--initial-threshold=-1"], "--initial-threshold"),
+        ("train-sae", ["--l0-warmup=-5"], "--l0-warmup"),
+        ("train-sae", ["--active-subspace-dim", "0"], "--active-subspace-dim"),
+        ("train-sae", ["--lr", "2"], "--lr"),
+        ("train-sae", ["--tokens", "0"], "--tokens"),
+        ("train-sae", ["--buffer-rows", "2"], "--buffer-rows"),
+        ("train-sae", ["--positions-per-row", "200"], "--positions-per-row"),
         ("inspect", ["test-prompt", "--prompt", "a", "--answer", " b", "--top-k", "60000"], "--top-k"),
         ("inspect", ["test-prompt", "--prompt", "a", "--answer", " b", "--top-k=-1"], "--top-k"),
         ("inspect", ["convert", "--sae-pt", "none.pt", "--heads=-1x32", "--to", "x"], "--heads"),
@@ -53,6 +67,12 @@ import Testing
         ("reproduce", ["--rows", "0"], "--rows"),
     ]
 
+    /// The value given to `option` in `arguments` (`--option value` or `--option=value`).
+    static func value(of option: String, in arguments: [String]) -> String? {
+        if let i = arguments.firstIndex(of: option), i + 1 < arguments.count { return arguments[i + 1] }
+        return arguments.first { $0.hasPrefix(option + "=") }.map { String($0.dropFirst(option.count + 1)) }
+    }
+
     @Test func badOptionsStopBeforeAnyWork() throws {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("hostile-options-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: out) }
@@ -63,6 +83,12 @@ import Testing
             let line = "\(executable) \(arguments.joined(separator: " ")): status \(r.status), \(r.stderr.prefix(300))"
             // 64: ArgumentParser's validation; 1: a typed error from the runner. A trap is 132–139.
             if ![64, 1].contains(r.status) || !r.stderr.contains("Error: ") || !r.stderr.contains(says) { problems.append(line) }
+            // The error names the option, the value given and what is allowed.
+            // (For a list, the element at fault.)
+            if let value = Self.value(of: says, in: arguments),
+               !value.split(separator: ",").contains(where: { r.stderr.contains($0) }) || !r.stderr.contains("allowed") {
+                problems.append("does not name the value '\(value)' and what is allowed: " + line)
+            }
             // Before any work: no training and no report.
             if r.seconds > 60 || FileManager.default.fileExists(atPath: out + "/index.html") { problems.append("did work: " + line) }
         }

@@ -65,6 +65,8 @@ public struct TrainingOptions: ParsableArguments {
     @Option(help: "JumpReLU: the straight-through estimators' bandwidth ε (default 0.05).") public var bandwidth: Double?
     @Option(help: "JumpReLU: the thresholds' initial value (default 0.01).") public var initialThreshold: Double?
     @Option(name: .customLong("l0-warmup"), help: "JumpReLU: steps over which λ grows linearly from 0 (default 0).") public var l0Warmup: Int?
+    @Option(name: .customLong("init"), help: "How the SAEs start: paper (the paper's random initialisation) or active-subspace (decoder directions inside the activations' principal subspace, Wang et al. 2026, from the first buffer fill); paper,active-subspace trains both side by side.") public var initialization: String?
+    @Option(help: "With --init active-subspace: the subspace's dimension (default: the fewest directions holding 99% of the variance).") public var activeSubspaceDim: Int?
     @Option(help: "Learning rate.") public var lr: Double?
     @Option(help: "Rows of the shuffling buffer (default: 32768 planted; the paper's 4096·384 on GPT-2, shared by the layers of a run up to 6 GB).") public var bufferRows: Int?
     @Option(help: "Keep this many random positions of each 128-token row (default: all): a small buffer then spans more contexts.") public var positionsPerRow: Int?
@@ -113,6 +115,18 @@ public struct TrainingOptions: ParsableArguments {
         if let lr, !(lr.isFinite && lr > 0 && lr <= 1) { throw ValidationError("--lr is \(lr); allowed: 0 < lr ≤ 1") }
         try OptionCheck.range("--buffer-rows", bufferRows, 4...(1 << 31))
         try OptionCheck.range("--positions-per-row", positionsPerRow, 1...128)
+        // The architectures' knobs and Active Subspace Initialisation's dimension.
+        for k in sweep.ks where !(k.isFinite && k > 0 && k <= Double(1 << 24)) { throw ValidationError("--k is \(k); allowed: 0 < k ≤ 16777216") }
+        for c in sweep.l0Coeffs where !(c.isFinite && c >= 0 && c <= 1e6) { throw ValidationError("--l0-coeff is \(c); allowed: 0…1e6") }
+        if let auxCoeff, !(auxCoeff.isFinite && auxCoeff >= 0 && auxCoeff <= 1e6) { throw ValidationError("--aux-coeff is \(auxCoeff); allowed: 0…1e6") }
+        try OptionCheck.range("--aux-k", auxK, 1...(1 << 24))
+        try OptionCheck.range("--dead-window", deadWindow, 1...(1 << 40))
+        if let bandwidth, !(bandwidth.isFinite && bandwidth > 0 && bandwidth <= 1e3) { throw ValidationError("--bandwidth is \(bandwidth); allowed: 0 < ε ≤ 1000") }
+        if let initialThreshold, !(initialThreshold.isFinite && initialThreshold >= 0 && initialThreshold <= 1e3) {
+            throw ValidationError("--initial-threshold is \(initialThreshold); allowed: 0…1000")
+        }
+        try OptionCheck.range("--l0-warmup", l0Warmup, 0...(1 << 40))
+        try OptionCheck.range("--active-subspace-dim", activeSubspaceDim, 1...(1 << 20))
     }
 
     func sweep() throws -> TrainingSweep {
@@ -161,10 +175,22 @@ public struct TrainingOptions: ParsableArguments {
         if let initialThreshold { s.training.initialThreshold = initialThreshold }
         if let l0Warmup { s.training.l0WarmupSteps = l0Warmup }
         if let lr { s.training.lr = lr }
+        var initializations: [SAEInitialization] = []
+        if let initialization {
+            initializations = try initialization.split(separator: ",", omittingEmptySubsequences: false).map { name in
+                guard let i = SAEInitialization(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                    throw ExperimentInputError("--init is \(initialization); allowed: a list of " + SAEInitialization.allCases.map(\.rawValue).joined(separator: ", "))
+                }
+                return i
+            }
+            if let first = initializations.first { s.training.initialization = first }
+        }
+        if let activeSubspaceDim { s.training.activeSubspaceDim = activeSubspaceDim }
         s.sweep = TrainingSweep(layers: sweep.layers.count > 1 ? sweep.layers : [], dSAEs: sweep.dSAEs.count > 1 ? sweep.dSAEs : [],
                                 l1Coeffs: sweep.l1Coeffs.count > 1 ? sweep.l1Coeffs : [],
                                 architectures: sweep.architectures.count > 1 ? sweep.architectures : [],
-                                ks: sweep.ks.count > 1 ? sweep.ks : [], l0Coeffs: sweep.l0Coeffs.count > 1 ? sweep.l0Coeffs : [])
+                                ks: sweep.ks.count > 1 ? sweep.ks : [], l0Coeffs: sweep.l0Coeffs.count > 1 ? sweep.l0Coeffs : [],
+                                initializations: initializations.count > 1 ? initializations : [])
         if let bufferRows {
             s.bufferRows = bufferRows
         } else if s.sites.count > 1 {

@@ -24,7 +24,7 @@ public enum OptionCheck {
     /// Throws unless every value lies in `allowed` and none repeats.
     public static func each(_ name: String, _ values: [Int], _ allowed: ClosedRange<Int>) throws {
         for v in values { try range(name, v, allowed) }
-        guard Set(values).count == values.count else { throw ValidationError("\(name) \(values.map(String.init).joined(separator: " ")) names a value twice") }
+        guard Set(values).count == values.count else { throw ValidationError("\(name) \(values.map(String.init).joined(separator: " ")) names a value twice; allowed: distinct values") }
     }
 
     /// A layer of `model` (`0…n_layers-1`).

@@ -71,6 +71,11 @@ public struct SAETrainingConfig: Codable, Sendable, Equatable {
     /// This SAE's dead-feature cutoff for resampling checks, replacing the run's
     /// (``ResamplingConfig/deadCutoff``) — the paper's published SAEs differ per layer. nil: the run's.
     public var deadCutoff: Double? = nil
+    /// How a ``TrainingRun`` initialises this SAE from its first buffer fill: the paper's (keeping the SAE
+    /// it was given) or Active Subspace Initialisation (``SAEInitialization``).
+    public var initialization: SAEInitialization = .paper
+    /// Active Subspace Initialisation's dimension (nil: the fewest directions holding 99% of the variance).
+    public var activeSubspaceDim: Int? = nil
     public init() {}
 
     /// Decodes a config; keys a checkpoint from an older version lacks keep their defaults.
@@ -87,6 +92,8 @@ public struct SAETrainingConfig: Codable, Sendable, Equatable {
         try read(.schedEpochs, &schedEpochs); try read(.schedLRFactor, &schedLRFactor); try read(.schedWarmupEpochs, &schedWarmupEpochs)
         try read(.gradientPath, &gradientPath)
         deadCutoff = try c.decodeIfPresent(Double.self, forKey: .deadCutoff)
+        try read(.initialization, &initialization)
+        activeSubspaceDim = try c.decodeIfPresent(Int.self, forKey: .activeSubspaceDim)
     }
 
     /// Checks every value (a config decoded from a checkpoint is not trusted), with the architecture's
@@ -101,6 +108,7 @@ public struct SAETrainingConfig: Codable, Sendable, Equatable {
         try TrainingSetting.check(schedWarmupEpochs >= 0 && schedWarmupEpochs <= 1 << 24, "schedWarmupEpochs", schedWarmupEpochs, "0…16777216")
         try TrainingSetting.check(schedLRFactor.isFinite && schedLRFactor >= 0 && schedLRFactor <= 1, "schedLRFactor", schedLRFactor, "0…1")
         try TrainingSetting.check(deadCutoff.map { $0.isFinite && $0 >= 0 && $0 <= 1 } ?? true, "deadCutoff", deadCutoff ?? 0, "0…1")
+        try TrainingSetting.check(activeSubspaceDim.map { $0 >= 1 && $0 <= 1 << 20 } ?? true, "activeSubspaceDim", activeSubspaceDim ?? 0, "1…d_in")
         try TrainingArchitecture.make(self, dSAE: dSAE ?? 1).validate(dSAE: dSAE)
     }
 

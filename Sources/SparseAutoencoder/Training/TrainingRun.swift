@@ -121,10 +121,17 @@ public struct TrainingRunMember: Sendable {
     /// The resampling checks that found dead features.
     public internal(set) var resampleEvents: [ResampleEvent] = []
 
+    /// The seed of Active Subspace Initialisation's random directions.
+    public let initializationSeed: UInt64
+    /// With Active Subspace Initialisation, the subspace the run started the SAE in: its dimension and
+    /// the fraction of the sample's variance it holds (not part of a checkpoint).
+    public internal(set) var activeSubspace: (dimension: Int, heldVariance: Double)?
+
     public init(sae: SAE, config: SAETrainingConfig, columns: Range<Int>, resampleSeed: UInt64) {
         trainer = SAETrainer(sae: sae, config: config)
         self.columns = columns
         resampleRNG = RandomStream(seed: resampleSeed)
+        initializationSeed = resampleSeed &+ 0x5EED_0A51
     }
 }
 
@@ -203,6 +210,33 @@ public struct TrainingRun<Source: ResumableActivationSource> {
         })
         buffer.onFill = nil
         clock = (start, 0)
+        try initializeActiveSubspaces()
+    }
+
+    /// Rows of the buffer (over all ranks) the active subspace is estimated from.
+    static var activeSubspaceRows: Int { 65_536 }
+
+    /// Active Subspace Initialisation of the members that ask for it, from the first buffer fill: evenly
+    /// spaced rows (at most ``activeSubspaceRows`` over all ranks), their moments summed across ranks —
+    /// so every rank computes the same subspace and the same SAE.
+    mutating func initializeActiveSubspaces() throws {
+        let asking = members.indices.filter { members[$0].trainer.config.initialization == .activeSubspace }
+        guard !asking.isEmpty else { return }
+        let rows = buffer.storage.shape[0], take = min(rows, max(1, Self.activeSubspaceRows / ranks.size))
+        let sample = buffer.storage.rows((0..<take).map { $0 * rows / take })
+        for k in asking {
+            let m = members[k]
+            var moments = ActiveSubspace.moments(of: Self.columns(sample, m.columns)).flattened
+            try ranks.sum(&moments)
+            let dIn = m.columns.count
+            if let d = m.trainer.config.activeSubspaceDim, d > dIn {
+                throw TrainingRunError.invalidSetting(name: "activeSubspaceDim", value: "\(d)", allowed: "1…d_in (\(dIn))")
+            }
+            let subspace = try ActiveSubspace(.init(flattened: moments, dIn: dIn), dimension: m.trainer.config.activeSubspaceDim)
+            let sae = SAETrainer.activeSubspaceSAE(m.trainer.sae.config, subspace: subspace, seed: m.initializationSeed)
+            members[k].trainer = SAETrainer(sae: sae, config: m.trainer.config)
+            members[k].activeSubspace = (subspace.dimension, subspace.heldVariance)
+        }
     }
 
     static func check(_ plan: TrainingRunPlan, ranks: any Collective) throws {

@@ -206,7 +206,7 @@ enum TrainingReport {
             + HTML.p("As SAELens's " + HTML.code("run_evals") + " computes them (Docs/Interp.md): BOS positions are left out and the SAE replaces the activation only elsewhere, so the CE score differs from Table 2's CE loss recovered, which follows the paper's code. Per-feature metrics are in each SAEBench core-evaluation JSON.", class: "note")
     }
 
-    /// L0 against CE loss recovered and explained variance, one line per architecture, for runs with
+    /// L0 against CE loss recovered and explained variance, one line per architecture and initialisation, for runs with
     /// several SAEs of one layer and width (empty otherwise).
     static func frontier(_ r: TrainSAEResult, settings s: TrainSAESettings) -> String {
         let groups = Dictionary(grouping: r.saes) { "\($0.member.layerLabel)/\($0.member.dSAE)" }
@@ -214,17 +214,17 @@ enum TrainingReport {
         var ce: [(name: String, points: [(Double, Double)])] = [], ev: [(name: String, points: [(Double, Double)])] = []
         for key in groups.keys.sorted() {
             let group = groups[key]!
-            for a in TrainingArchitecture.allCases {
-                let line = group.filter { $0.member.architecture == a }.sorted { $0.evaluation.l0 < $1.evaluation.l0 }
+            for a in TrainingArchitecture.allCases { for i in SAEInitialization.allCases {
+                let line = group.filter { $0.member.architecture == a && ($0.member.initialization ?? .paper) == i }.sorted { $0.evaluation.l0 < $1.evaluation.l0 }
                 guard !line.isEmpty else { continue }
-                let name = (groups.count > 1 ? "L\(line[0].member.layerLabel) d\(line[0].member.dSAE) " : "") + a.rawValue
+                let name = (groups.count > 1 ? "L\(line[0].member.layerLabel) d\(line[0].member.dSAE) " : "") + line[0].member.architectureLabel
                 ce.append((name, line.map { ($0.evaluation.l0, Double($0.evaluation.ceLossRecovered)) }))
                 ev.append((name, line.map { ($0.evaluation.l0, $0.evaluation.explainedVariance) }))
-            }
+            } }
         }
         return HTML.h2("Sparsity–fidelity frontier") + "<div class=\"grid\">"
             + HTML.figure(SVGChart.lines(ce, xLabel: "L0 (held-out)", yLabel: "CE loss recovered", title: "L0 vs CE loss recovered"),
-                          caption: "One line per architecture: each point an SAE of the run (Table 2's CE loss recovered).", data: "evaluation.json")
+                          caption: "One line per architecture (and initialisation): each point an SAE of the run (Table 2's CE loss recovered).", data: "evaluation.json")
             + HTML.figure(SVGChart.lines(ev, xLabel: "L0 (held-out)", yLabel: "explained variance", title: "L0 vs explained variance"),
                           caption: "Explained variance as SAELens defines it (BOS excluded).", data: "evaluation.json")
             + "</div>\n"

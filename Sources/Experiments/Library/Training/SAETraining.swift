@@ -138,10 +138,14 @@ public struct TrainSAESettings: Codable, Sendable, Equatable {
         public var sparsity: Double
         /// The hook read (nil: `hook_z`).
         public var hook: TrainingHook?
+        /// How the SAE starts (nil: the paper's initialisation).
+        public var initialization: SAEInitialization?
 
-        public init(layer: Int, dSAE: Int, architecture: TrainingArchitecture = .standard, sparsity: Double, hook: TrainingHook? = nil) {
+        public init(layer: Int, dSAE: Int, architecture: TrainingArchitecture = .standard, sparsity: Double, hook: TrainingHook? = nil,
+                    initialization: SAEInitialization? = nil) {
             self.layer = layer; self.dSAE = dSAE; self.architecture = architecture; self.sparsity = sparsity
             self.hook = hook == .z ? nil : hook
+            self.initialization = initialization == .paper ? nil : initialization
         }
 
         /// The hook point the member's SAE reads: `blocks.L.attn.hook_z` or `blocks.L.hook_resid_pre`.
@@ -171,12 +175,17 @@ public struct TrainSAESettings: Codable, Sendable, Equatable {
             let base = "L\(layer)" + (hook.map { "-" + $0.rawValue } ?? "")
             guard sweeping else { return base }
             return base + "-d\(dSAE)-" + (architecture == .standard ? "" : architecture.rawValue + "_") + knob + "_" + value
+                + (initialization == .activeSubspace ? "-asi" : "")
         }
+
+        /// The architecture, with ` (active subspace)` for Active Subspace Initialisation.
+        public var architectureLabel: String { architecture.rawValue + (initialization == .activeSubspace ? " (active subspace)" : "") }
 
         /// `training` with this member's architecture and knob.
         public func training(_ base: SAETrainingConfig) -> SAETrainingConfig {
             var t = base
             t.architecture = architecture
+            t.initialization = initialization ?? .paper
             switch architecture {
             case .standard: t.l1Coeff = sparsity
             case .topk, .batchtopk: t.k = sparsity
@@ -200,14 +209,18 @@ public struct TrainSAESettings: Codable, Sendable, Equatable {
         }
     }
 
+    /// The initialisations of the run (the sweep's, else the training config's).
+    public var initializations: [SAEInitialization] { sweep.initializations.isEmpty ? [training.initialization] : sweep.initializations }
+
     /// Every SAE of the run: layers (outer) × hooks × widths × architectures × each architecture's knob
-    /// values (inner), each list defaulting to the single value.
+    /// values × initialisations (inner), each list defaulting to the single value.
     public var members: [Member] {
         let layers = sweep.layers.isEmpty ? [layer] : sweep.layers
         return layers.flatMap { l in (hooks ?? [.z]).flatMap { h in
             let widths = sweep.dSAEs.isEmpty ? [recipe(l, h)?.dSAE ?? dSAE] : sweep.dSAEs
             return widths.flatMap { d in architectures.flatMap { a in
-                sparsityValues(a, layer: l, hook: h).map { Member(layer: l, dSAE: d, architecture: a, sparsity: $0, hook: h) } } } } }
+                sparsityValues(a, layer: l, hook: h).flatMap { v in initializations.map { i in
+                    Member(layer: l, dSAE: d, architecture: a, sparsity: v, hook: h, initialization: i) } } } } } }
     }
 
     /// The per-layer recipe that applies to `layer`'s SAE on `hook` (hook_z only).
@@ -219,6 +232,7 @@ public struct TrainSAESettings: Codable, Sendable, Equatable {
     /// Whether members differ in more than their layer (their folders then name width, architecture and knob).
     public var sweepsSettings: Bool {
         sweep.dSAEs.count > 1 || sweep.l1Coeffs.count > 1 || sweep.architectures.count > 1 || sweep.ks.count > 1 || sweep.l0Coeffs.count > 1
+            || sweep.initializations.count > 1
     }
 
     /// The distinct layers, in the order the members read them.
@@ -251,6 +265,7 @@ public struct TrainSAESettings: Codable, Sendable, Equatable {
         try check(Set(sweep.layers).count == sweep.layers.count, "--layers", sweep.layers, "distinct layers")
         for d in Set(members.map(\.dSAE)) { try check(d >= 1 && d <= 1 << 22, "--d-sae", d, "1…4194304") }
         for c in Set(members.filter { $0.architecture == .standard }.map(\.sparsity)) { try check(c >= 0 && c.isFinite, "--l1", c, "a finite number ≥ 0") }
+        try check(Set(initializations).count == initializations.count, "--init", initializations.map(\.rawValue).joined(separator: ","), "distinct initialisations")
         try check(Set(architectures).count == architectures.count, "--architecture", architectures.map(\.rawValue).joined(separator: ","), "distinct architectures")
         if let hooks { try check(!hooks.isEmpty && Set(hooks).count == hooks.count, "--hook", hooks.map(\.rawValue).joined(separator: ","), "distinct hooks among z, resid_pre") }
         for m in members {
@@ -277,7 +292,7 @@ extension TrainSAESettings {
         "lr": "--lr", "l1Coeff": "--l1", "k": "--k", "auxKCoeff": "--aux-coeff", "auxK": "--aux-k", "deadWindow": "--dead-window",
         "l0Coeff": "--l0-coeff", "l0WarmupSteps": "--l0-warmup", "bandwidth": "--bandwidth", "initialThreshold": "--initial-threshold",
         "batchSize": "--batch", "bufferRows": "--buffer-rows", "checkpointEvery": "--checkpoint-every",
-        "batchSize and bufferRows": "--batch and --buffer-rows",
+        "batchSize and bufferRows": "--batch and --buffer-rows", "activeSubspaceDim": "--active-subspace-dim",
     ]
 
     /// A library setting error as the command's: the option, the value and the allowed range.
@@ -311,10 +326,21 @@ public struct TrainingSweep: Codable, Sendable, Equatable {
     public var architectures: [TrainingArchitecture] = []
     public var ks: [Double] = []
     public var l0Coeffs: [Double] = []
+    /// Initialisations side by side (`--init paper,active-subspace`).
+    public var initializations: [SAEInitialization] = []
     public init(layers: [Int] = [], dSAEs: [Int] = [], l1Coeffs: [Double] = [], architectures: [TrainingArchitecture] = [],
-                ks: [Double] = [], l0Coeffs: [Double] = []) {
+                ks: [Double] = [], l0Coeffs: [Double] = [], initializations: [SAEInitialization] = []) {
         self.layers = layers; self.dSAEs = dSAEs; self.l1Coeffs = l1Coeffs
-        self.architectures = architectures; self.ks = ks; self.l0Coeffs = l0Coeffs
+        self.architectures = architectures; self.ks = ks; self.l0Coeffs = l0Coeffs; self.initializations = initializations
+    }
+
+    /// Decodes a sweep; one written before initialisations were swept has none.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        layers = try c.decode([Int].self, forKey: .layers); dSAEs = try c.decode([Int].self, forKey: .dSAEs)
+        l1Coeffs = try c.decode([Double].self, forKey: .l1Coeffs); architectures = try c.decode([TrainingArchitecture].self, forKey: .architectures)
+        ks = try c.decode([Double].self, forKey: .ks); l0Coeffs = try c.decode([Double].self, forKey: .l0Coeffs)
+        initializations = try c.decodeIfPresent([SAEInitialization].self, forKey: .initializations) ?? []
     }
 }
 
@@ -429,6 +455,12 @@ public enum SAETraining {
             do {
                 run = try TrainingRun(plan: plan, members: members, source: source, metadata: metadata, ranks: ranks, progress: reporter.report)
             } catch let e as TrainingRunError { throw TrainSAESettings.namingOption(e) }
+            for (m, member) in zip(s.members, run.members) {
+                if let a = member.activeSubspace {
+                    log(String(format: "active-subspace initialisation of %@: %d of %d directions, holding %.2f%% of the variance",
+                               m.site.description, a.dimension, member.trainer.sae.config.dIn, 100 * a.heldVariance))
+                }
+            }
         }
         try run.run(checkpoint: checkpoint.map { ($0.path, $0.every) }, progress: reporter.report)
         let forward = run.buffer.source.tokensPerSecond

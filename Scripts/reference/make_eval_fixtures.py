@@ -42,16 +42,20 @@ class Identity:
 
 
 class FixedTokens:
-    """The activation store's two methods the evals call: the same batch every time."""
+    """The activation store's two methods the evals call: the given batches in turn, again from the first
+    after the last (each of run_evals's two passes draws all of them, in order)."""
 
-    def __init__(self, tokens):
-        self.tokens = tokens
-        self.context_size = tokens.shape[1]
-        self.store_batch_size_prompts = tokens.shape[0]
+    def __init__(self, batches):
+        self.batches = batches
+        self.next = 0
+        self.context_size = batches[0].shape[1]
+        self.store_batch_size_prompts = batches[0].shape[0]
 
     def get_batch_tokens(self, n):
-        assert n == self.tokens.shape[0]
-        return self.tokens
+        assert n == self.store_batch_size_prompts
+        batch = self.batches[self.next % len(self.batches)]
+        self.next += 1
+        return batch
 
     def reset_input_dataset(self):
         pass
@@ -94,18 +98,20 @@ def main():
     tokenizer = transformers.AutoTokenizer.from_pretrained(tok_dir)
     model = load_like_the_hub(MODEL, processed=True, tokenizer=tokenizer)
     g = torch.Generator().manual_seed(8)
-    tokens = torch.randint(1, 3000, (4, 24), generator=g)
+    # Three batches of 4 rows, as production evaluates several (the metrics are per-batch means, averaged).
+    tokens = torch.randint(1, 3000, (12, 24), generator=g)
     tokens[:, 0] = 0
     tokens[2, 10] = 0                                    # a BOS inside a row is excluded too
-    out = {"tokens": tokens.tolist(), "ignored_tokens": [0], "saes": {}}
+    batches = list(tokens.split(4))
+    out = {"tokens": tokens.tolist(), "batch_rows": 4, "ignored_tokens": [0], "saes": {}}
     for name in ["topk", "jumprelu"]:
         sae = SAE.load_from_disk(os.path.join(SAES, "saelens-" + name), device="cpu")
-        config = EvalConfig(batch_size_prompts=4, n_eval_reconstruction_batches=1, n_eval_sparsity_variance_batches=1,
+        config = EvalConfig(batch_size_prompts=4, n_eval_reconstruction_batches=len(batches), n_eval_sparsity_variance_batches=len(batches),
                             compute_kl=True, compute_ce_loss=True, compute_l2_norms=True, compute_sparsity_metrics=True,
                             compute_variance_metrics=True, compute_featurewise_density_statistics=True,
                             compute_featurewise_weight_based_metrics=True)
         with torch.no_grad():
-            metrics, features = run_evals(sae, FixedTokens(tokens), model, Identity(), config, exclude_special_tokens=[0])
+            metrics, features = run_evals(sae, FixedTokens(batches), model, Identity(), config, exclude_special_tokens=[0])
             features |= get_featurewise_weight_based_metrics(sae)
             features["max_encoder_cosine_sim"] = max_cosine(sae.W_enc).tolist()
             features["max_decoder_cosine_sim"] = max_cosine(sae.W_dec.T).tolist()

@@ -61,49 +61,51 @@ enum StepBackward {
         let (rows, fDim) = (x.shape[0], sae.config.dSAE)
         let n = Float(input.normalizer)
         let mask = support?.mask(features: fDim)
-        // f, entry by entry: the rule's activation where the entry takes part (by the listed support, or by the rule).
-        var f = Tensor(zeros: [rows, fDim])
-        pre.withUnsafeBufferPointer { p in f.withUnsafeMutableBufferPointer { fp in
-            let box = UnsafeSendableBox((p.baseAddress!, fp.baseAddress!))
-            let m = mask?.scalars
-            Parallel.forEach(in: 0..<rows, minChunk: 8) { r in
-                let (pP, fP) = box.value
-                let (pr, fr) = (pP + r * fDim, fP + r * fDim)
-                if let m {
-                    for j in 0..<fDim where m[r * fDim + j] != 0 { fr[j] = rule.activation(pr[j], feature: j) }
-                } else {
-                    for j in 0..<fDim where rule.takesPart(pr[j], feature: j) { fr[j] = rule.activation(pr[j], feature: j) }
+        // f, entry by entry: the rule's activation where the entry takes part (by the listed support, or
+        // by the rule), 0 elsewhere — every element written once.
+        let m = mask?.scalars
+        let f = pre.withUnsafeBufferPointer { p in
+            Tensor(shape: [rows, fDim], unsafeUninitialized: { fp in
+                let box = UnsafeSendableBox((p.baseAddress!, fp.baseAddress!))
+                Parallel.forEach(in: 0..<rows, minChunk: 8) { r in
+                    let (pr, fr) = (box.value.0 + r * fDim, box.value.1 + r * fDim)
+                    if let m {
+                        for j in 0..<fDim { fr[j] = m[r * fDim + j] != 0 ? rule.activation(pr[j], feature: j) : 0 }
+                    } else {
+                        for j in 0..<fDim { fr[j] = rule.takesPart(pr[j], feature: j) ? rule.activation(pr[j], feature: j) : 0 }
+                    }
                 }
-            }
-        }}
+            })
+        }
         let recons = Tensor.affine(f, sae.wDec, sae.bDec)                         // [N, d_in]
         let e = recons - x
         let mse = e.squared().sum() / n
         let dR = e * (2 / n)                                                       // ∂L_mse/∂x̂
         let dF = Tensor.matmul(dR, sae.wDec, transposeB: true)                     // ∂L_mse/∂f [N, d_sae]
         var gDec = Tensor.matmul(f, dR, transposeA: true)                          // fᵀ·dR [d_sae, d_in]
-        // ∂L/∂pre and the own parameter's terms, entry by entry.
-        var dPre = Tensor(zeros: [rows, fDim])
+        // ∂L/∂pre and the own parameter's terms, entry by entry (0 where the entry takes no part).
         let own = rule.ownParameter
         var ownRows = Tensor(zeros: [own == nil ? 0 : rows, fDim])
-        pre.withUnsafeBufferPointer { p in f.withUnsafeBufferPointer { fp in dF.contiguous().withUnsafeBufferPointer { gp in
-        dPre.withUnsafeMutableBufferPointer { dp in ownRows.withUnsafeMutableBufferPointer { op in
-            let box = UnsafeSendableBox((p.baseAddress!, fp.baseAddress!, gp.baseAddress!, dp.baseAddress!, own == nil ? nil : op.baseAddress))
-            let m = mask?.scalars
-            Parallel.forEach(in: 0..<rows, minChunk: 8) { r in
-                let (pP, fP, gP, dP, oP) = box.value
-                @inline(__always) func entry(_ j: Int) {
-                    let i = r * fDim + j, v = pP[i]
-                    dP[i] = rule.preGradient(v, activation: fP[i], outputGradient: gP[i], feature: j)
-                    if let oP { oP[i] = rule.ownGradient(v, activation: fP[i], outputGradient: gP[i], feature: j) }
+        let dFc = dF.contiguous()
+        var dPre = pre.withUnsafeBufferPointer { p in f.withUnsafeBufferPointer { fp in dFc.withUnsafeBufferPointer { gp in
+        ownRows.withUnsafeMutableBufferPointer { op in
+            Tensor(shape: [rows, fDim], unsafeUninitialized: { dp in
+                let box = UnsafeSendableBox((p.baseAddress!, fp.baseAddress!, gp.baseAddress!, dp.baseAddress!, own == nil ? nil : op.baseAddress))
+                Parallel.forEach(in: 0..<rows, minChunk: 8) { r in
+                    let (pP, fP, gP, dP, oP) = box.value
+                    @inline(__always) func entry(_ j: Int, _ takesPart: Bool) {
+                        let i = r * fDim + j, v = pP[i]
+                        dP[i] = takesPart ? rule.preGradient(v, activation: fP[i], outputGradient: gP[i], feature: j) : 0
+                        if let oP, takesPart { oP[i] = rule.ownGradient(v, activation: fP[i], outputGradient: gP[i], feature: j) }
+                    }
+                    if let m {
+                        for j in 0..<fDim { entry(j, m[r * fDim + j] != 0) }
+                    } else {
+                        for j in 0..<fDim { entry(j, rule.takesPart(pP[r * fDim + j], feature: j)) }
+                    }
                 }
-                if let m {
-                    for j in 0..<fDim where m[r * fDim + j] != 0 { entry(j) }
-                } else {
-                    for j in 0..<fDim where rule.takesPart(pP[r * fDim + j], feature: j) { entry(j) }
-                }
-            }
-        }}}}}
+            })
+        }}}}
         var auxLoss: Float = 0
         if let aux {
             let ma = aux.entries.mask(features: fDim)

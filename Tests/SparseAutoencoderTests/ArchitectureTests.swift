@@ -186,6 +186,11 @@ extension SAETrainer {
         #expect(d.gradients.names == ["W_enc", "W_dec", "b_enc", "b_dec"] + (arch == .jumprelu ? ["threshold"] : []))
         for name in d.gradients.names { expectClose(d.gradients[name]!, s.gradients[name]!, atol: 1e-5, rtol: 1e-4, Comment(rawValue: name)) }
         if arch != .jumprelu { #expect(d.auxiliaryLoss > 0) }                     // AuxK ran
+        // The fast kernels against the naive entry path (Double, entry by entry).
+        let naive = trainer.gradients(x, path: .naive)
+        #expect(naive.fired == s.fired && naive.l0 == s.l0)
+        #expect(Swift.abs(naive.mse - s.mse) <= 1e-5 * naive.mse && Swift.abs(naive.auxiliaryLoss - s.auxiliaryLoss) <= 1e-5 * Swift.max(naive.auxiliaryLoss, 1e-6))
+        for name in naive.gradients.names { expectClose(s.gradients[name]!, naive.gradients[name]!, atol: 1e-6, rtol: 1e-4, Comment(rawValue: "naive " + name)) }
     }
 
     @Test func batchTopKKeepsKTimesBatchEntries() {

@@ -186,6 +186,10 @@ struct TrainReference {
         #expect(s.fired == d.fired)
         #expect(Swift.abs(s.mse - d.mse) <= 1e-4 * d.mse && s.l0 == d.l0)
         #expect(Swift.abs(s.sparsityPenalty - d.sparsityPenalty) <= 1e-4 * Swift.max(d.sparsityPenalty, 1e-6))
+        // The fast kernels against the naive entry path (Double, entry by entry).
+        let naive = trainer.gradients(x, path: .naive)
+        #expect(naive.fired == s.fired && Swift.abs(naive.sparsityPenalty - s.sparsityPenalty) <= 1e-5 * Swift.max(s.sparsityPenalty, 1e-6))
+        for name in naive.gradients.names { expectClose(s.gradients[name]!, naive.gradients[name]!, atol: 1e-6, rtol: 1e-4, Comment(rawValue: "naive " + name)) }
         var a = SAETrainer(sae: sae), b = SAETrainer(sae: sae)
         var ca = SAETrainingConfig(), cb = SAETrainingConfig()
         ca.gradientPath = .dense; cb.gradientPath = .sparse

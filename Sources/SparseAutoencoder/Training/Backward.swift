@@ -26,7 +26,7 @@ enum StepBackward {
         let useEntries: Bool
         switch input.path {
         case .dense: useEntries = false
-        case .sparse: useEntries = true
+        case .sparse, .naive: useEntries = true
         case .automatic:
             let listed = support?.count ?? EntrySupport.count(input.pre, rule)
             useEntries = Double(listed + (selection.auxiliary?.entries.count ?? 0)) < sparseDensityThreshold * total
@@ -34,7 +34,7 @@ enum StepBackward {
         var g: StepGradients
         if useEntries {
             if support == nil { support = .filter(input.pre, rule) }
-            g = entryPath(rule, support!, selection.auxiliary, input)
+            g = input.path == .naive ? naiveEntryPath(rule, support!, selection.auxiliary, input) : entryPath(rule, support!, selection.auxiliary, input)
         } else {
             g = densePath(rule, support, selection.auxiliary, input)
         }

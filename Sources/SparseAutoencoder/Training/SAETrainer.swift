@@ -1,5 +1,6 @@
-// SAETrainer: one training step of the paper's recipe — loss, gradients, decoder-norm constraint,
-// Adam (β = (0, 0.9999)), learning-rate schedule and firing counters (Docs/Method.md §1.4–§1.8).
+// SAETrainer: one training step — the architecture's gradients, the paper's decoder-norm constraint,
+// Adam (β = (0, 0.9999)) on every parameter by name, learning-rate schedule and firing counters
+// (Docs/Method.md §1.4–§1.8).
 
 import Foundation
 import Tensor
@@ -35,7 +36,6 @@ public struct SAETrainer: Sendable {
         var sae = sae
         var architecture = TrainingArchitecture.make(config, dSAE: sae.config.dSAE)
         architecture.adopt(&sae)
-        if var b = architecture as? BatchTopKArchitecture { b.adoptThreshold(of: sae); architecture = b }
         self.sae = sae
         self.config = config
         self.architecture = architecture

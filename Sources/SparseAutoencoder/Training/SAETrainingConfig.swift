@@ -125,8 +125,11 @@ public enum TrainingSetting {
     }
 }
 
-/// The dense path (five matrix products) or the sparse one (only the encoder product is dense).
+/// How a step's gradients are computed: the dense path (the rule over every entry, then five matrix
+/// products), the entry path (only the encoder product is dense), chosen per step (`automatic`: the
+/// entry path below 5% of entries taking part), or `naive` — the entry path written out in Double with
+/// no pointers (the tests' reference; slow).
 public enum GradientPath: String, Codable, Sendable {
-    case automatic, dense, sparse
+    case automatic, dense, sparse, naive
 }
 

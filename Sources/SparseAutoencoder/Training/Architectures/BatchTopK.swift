@@ -21,15 +21,12 @@ public struct BatchTopKArchitecture: TrainableArchitecture, Equatable {
     public var kind: TrainingArchitecture { .batchtopk }
     public var saeArchitecture: SAEArchitecture { .jumpReLU }
 
-    public func adopt(_ sae: inout SAE) {
+    /// A JumpReLU SAE (thresholds 0 if it had none); the moving average continues from its thresholds.
+    public mutating func adopt(_ sae: inout SAE) {
         if sae.config.architecture != .jumpReLU {
             sae.config.architecture = .jumpReLU
             sae.threshold = Tensor(repeating: 0, shape: [sae.config.dSAE])
         }
-    }
-
-    /// A BatchTopK architecture that continues from `sae`'s thresholds.
-    mutating func adoptThreshold(of sae: SAE) {
         if let t = sae.threshold, t.count > 0 { threshold = Double(t[0]) }
     }
 

@@ -26,7 +26,7 @@ public struct JumpReLUArchitecture: TrainableArchitecture, Equatable {
     public func ownParameters(of sae: SAE) -> [String: Tensor] { ["threshold": sae.threshold!] }
     public func setOwnParameters(_ parameters: [String: Tensor], in sae: inout SAE) { sae.threshold = parameters["threshold"] }
 
-    public func adopt(_ sae: inout SAE) {
+    public mutating func adopt(_ sae: inout SAE) {
         if sae.config.architecture != .jumpReLU {
             sae.config.architecture = .jumpReLU
             sae.threshold = Tensor(repeating: Float(initialThreshold), shape: [sae.config.dSAE])

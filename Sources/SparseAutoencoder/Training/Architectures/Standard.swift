@@ -11,7 +11,7 @@ public struct StandardArchitecture: TrainableArchitecture, Equatable {
     public var kind: TrainingArchitecture { .standard }
     public var saeArchitecture: SAEArchitecture { .standard }
 
-    public func adopt(_ sae: inout SAE) {
+    public mutating func adopt(_ sae: inout SAE) {
         sae.config.architecture = .standard
         sae.threshold = nil
     }

@@ -13,7 +13,7 @@ public struct TopKArchitecture: TrainableArchitecture, Equatable {
     public var kind: TrainingArchitecture { .topk }
     public var saeArchitecture: SAEArchitecture { .topK(k: Int(exactly: k) ?? 0) }
 
-    public func adopt(_ sae: inout SAE) {
+    public mutating func adopt(_ sae: inout SAE) {
         sae.config.architecture = saeArchitecture
         sae.threshold = nil
     }

@@ -26,8 +26,9 @@ public protocol TrainableArchitecture: Sendable {
     /// Stores its own parameters (updated by Adam) back into `sae`.
     func setOwnParameters(_ parameters: [String: Tensor], in sae: inout SAE)
     /// Gives an SAE that another architecture trained (or a fresh one) this architecture (and its
-    /// parameters' initial values where it has none).
-    func adopt(_ sae: inout SAE)
+    /// parameters' initial values where it has none), and takes any state the SAE holds (BatchTopK:
+    /// its threshold).
+    mutating func adopt(_ sae: inout SAE)
     /// Checks its settings (`dSAE`: the SAE's width, for the checks that need it).
     /// - Throws: ``TrainingRunError/invalidSetting(name:value:allowed:)`` naming the setting.
     func validate(dSAE: Int?) throws

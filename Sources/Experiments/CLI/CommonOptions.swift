@@ -92,14 +92,20 @@ public struct TrainingOptions: ParsableArguments {
         return values.map { $0! }
     }
 
+    /// A comma-separated list of `E`'s names (`--architecture topk,jumprelu`, `--hook z,resid_pre`, `--init paper,active-subspace`).
+    static func names<E: RawRepresentable & CaseIterable>(_ text: String, _ option: String) throws -> [E] where E.RawValue == String {
+        try text.split(separator: ",", omittingEmptySubsequences: false).map { name in
+            guard let e = E(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("--\(option) \(text): '\(name)' is not one of " + E.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            return e
+        }
+    }
+
     /// `--hook` parsed: `z`, `resid_pre` or a comma-separated list of them, distinct.
     public func hooks() throws -> [TrainingHook]? {
         guard let hook else { return nil }
-        let names = hook.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-        let hooks = try names.map { name -> TrainingHook in
-            guard let h = TrainingHook(rawValue: name) else { throw ValidationError("--hook \(hook): '\(name)' is not one of z, resid_pre") }
-            return h
-        }
+        let hooks: [TrainingHook] = try Self.names(hook, "hook")
         guard Set(hooks).count == hooks.count else { throw ValidationError("--hook \(hook) names a hook twice") }
         return hooks
     }
@@ -130,17 +136,10 @@ public struct TrainingOptions: ParsableArguments {
     }
 
     func sweep() throws -> TrainingSweep {
-        let architectures: [TrainingArchitecture] = try architecture.map { text in
-            try text.split(separator: ",", omittingEmptySubsequences: false).map { name -> TrainingArchitecture in
-                guard let a = TrainingArchitecture(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
-                    throw ValidationError("--architecture \(text): '\(name)' is not one of standard, topk, batchtopk, jumprelu")
-                }
-                return a
-            }
-        } ?? []
         return TrainingSweep(layers: try layers.map(Self.parseLayers) ?? [], dSAEs: try dSAE.map { try Self.list($0, "d-sae") } ?? [],
-                             l1Coeffs: try l1.map { try Self.list($0, "l1") } ?? [], architectures: architectures,
-                             ks: try k.map { try Self.list($0, "k") } ?? [], l0Coeffs: try l0Coeff.map { try Self.list($0, "l0-coeff") } ?? [])
+                             l1Coeffs: try l1.map { try Self.list($0, "l1") } ?? [], architectures: try architecture.map { try Self.names($0, "architecture") } ?? [],
+                             ks: try k.map { try Self.list($0, "k") } ?? [], l0Coeffs: try l0Coeff.map { try Self.list($0, "l0-coeff") } ?? [],
+                             initializations: try initialization.map { try Self.names($0, "init") } ?? [])
     }
 
     /// The recipe for `model` (``TrainSAESettings/recipe(for:planted:)``) with these options applied.
@@ -175,22 +174,13 @@ public struct TrainingOptions: ParsableArguments {
         if let initialThreshold { s.training.initialThreshold = initialThreshold }
         if let l0Warmup { s.training.l0WarmupSteps = l0Warmup }
         if let lr { s.training.lr = lr }
-        var initializations: [SAEInitialization] = []
-        if let initialization {
-            initializations = try initialization.split(separator: ",", omittingEmptySubsequences: false).map { name in
-                guard let i = SAEInitialization(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
-                    throw ExperimentInputError("--init is \(initialization); allowed: a list of " + SAEInitialization.allCases.map(\.rawValue).joined(separator: ", "))
-                }
-                return i
-            }
-            if let first = initializations.first { s.training.initialization = first }
-        }
+        if let i = sweep.initializations.first { s.training.initialization = i }
         if let activeSubspaceDim { s.training.activeSubspaceDim = activeSubspaceDim }
         s.sweep = TrainingSweep(layers: sweep.layers.count > 1 ? sweep.layers : [], dSAEs: sweep.dSAEs.count > 1 ? sweep.dSAEs : [],
                                 l1Coeffs: sweep.l1Coeffs.count > 1 ? sweep.l1Coeffs : [],
                                 architectures: sweep.architectures.count > 1 ? sweep.architectures : [],
                                 ks: sweep.ks.count > 1 ? sweep.ks : [], l0Coeffs: sweep.l0Coeffs.count > 1 ? sweep.l0Coeffs : [],
-                                initializations: initializations.count > 1 ? initializations : [])
+                                initializations: sweep.initializations.count > 1 ? sweep.initializations : [])
         if let bufferRows {
             s.bufferRows = bufferRows
         } else if s.sites.count > 1 {

@@ -112,8 +112,11 @@ public struct SAETrainingConfig: Codable, Sendable, Equatable {
         try TrainingArchitecture.make(self, dSAE: dSAE ?? 1).validate(dSAE: dSAE)
     }
 
-    /// ``validate(dSAE:)`` for SAEs of `sae`'s width.
-    public func validate(for sae: SAEConfig) throws { try validate(dSAE: sae.dSAE) }
+    /// ``validate(dSAE:)`` for SAEs of `sae`'s widths (and an active subspace no wider than `d_in`).
+    public func validate(for sae: SAEConfig) throws {
+        try validate(dSAE: sae.dSAE)
+        try TrainingSetting.check(activeSubspaceDim.map { $0 <= sae.dIn } ?? true, "activeSubspaceDim", activeSubspaceDim ?? 0, "1…d_in (\(sae.dIn))")
+    }
 }
 
 /// Checks of training settings, named in the library's terms (the properties of ``SAETrainingConfig``

@@ -224,15 +224,18 @@ public struct TrainingRun<Source: ResumableActivationSource> {
         guard !asking.isEmpty else { return }
         let rows = buffer.storage.shape[0], take = min(rows, max(1, Self.activeSubspaceRows / ranks.size))
         let sample = buffer.storage.rows((0..<take).map { $0 * rows / take })
+        // One subspace per (columns, dimension): a sweep on one layer shares it.
+        var subspaces: [String: ActiveSubspace] = [:]
         for k in asking {
             let m = members[k]
-            var moments = ActiveSubspace.moments(of: Self.columns(sample, m.columns)).flattened
-            try ranks.sum(&moments)
-            let dIn = m.columns.count
-            if let d = m.trainer.config.activeSubspaceDim, d > dIn {
-                throw TrainingRunError.invalidSetting(name: "activeSubspaceDim", value: "\(d)", allowed: "1…d_in (\(dIn))")
+            let dIn = m.columns.count, dimension = m.trainer.config.activeSubspaceDim
+            let key = "\(m.columns) \(dimension.map(String.init) ?? "auto")"
+            if subspaces[key] == nil {
+                var moments = ActiveSubspace.moments(of: Self.columns(sample, m.columns)).flattened
+                try ranks.sum(&moments)
+                subspaces[key] = try ActiveSubspace(.init(flattened: moments, dIn: dIn), dimension: dimension)
             }
-            let subspace = try ActiveSubspace(.init(flattened: moments, dIn: dIn), dimension: m.trainer.config.activeSubspaceDim)
+            let subspace = subspaces[key]!
             let sae = SAETrainer.activeSubspaceSAE(m.trainer.sae.config, subspace: subspace, seed: m.initializationSeed)
             members[k].trainer = SAETrainer(sae: sae, config: m.trainer.config)
             members[k].activeSubspace = (subspace.dimension, subspace.heldVariance)

@@ -3,7 +3,7 @@
 //
 // Module graph (one way, no cycles — Docs/Architecture.md):
 //
-//   CBLAS, CHDF5, CZlib, CSnappy, CZstd  <-  Tensor  <-  Transformer        <-  Interp  <-  Experiments  <-  ExplorerServer (Hummingbird)
+//   CBLAS, CHDF5, CZlib, CSnappy, CZstd, CKernels  <-  Tensor  <-  Transformer        <-  Interp  <-  Experiments  <-  ExplorerServer (Hummingbird)
 //                     Tensor  <-  SparseAutoencoder  <-  Interp
 //
 // No unsafeFlags anywhere: other packages must be able to depend on this one.
@@ -64,8 +64,12 @@ let package = Package(
         .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
                        providers: [.apt(["libopenmpi-dev"])]),
 
+        // Kernels compiled for AVX-512, AVX2 and the baseline by per-function target attributes and
+        // chosen at run time (no unsafeFlags); Tensor/Kernels.swift is their Swift face.
+        .target(name: "CKernels"),
+
         // MARK: - Library modules
-        .target(name: "Tensor", dependencies: ["CBLAS", "CHDF5", "CZlib", "CSnappy", "CZstd"]),
+        .target(name: "Tensor", dependencies: ["CBLAS", "CHDF5", "CZlib", "CSnappy", "CZstd", "CKernels"]),
         .target(name: "Transformer", dependencies: ["Tensor"]),
         .target(name: "SparseAutoencoder", dependencies: ["Tensor"]),
         .target(name: "Interp", dependencies: ["Tensor", "Transformer", "SparseAutoencoder"]),

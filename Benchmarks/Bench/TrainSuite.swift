@@ -97,8 +97,16 @@ enum TrainSuite {
         let step = Timing.best(reps: 3) { stepL0 = try! trainer.step(x).l0 }
         let w = sae.wEnc.contiguous()
         let encoder = Timing.best(reps: 3) { _ = x.matmul(w) }
-        Timing.log(String(format: "  SAE step %.3f s (L0 %.1f); the encoder product alone %.3f s", step, stepL0, encoder))
+        // Adam's memory pass, which no step avoids: W_enc and W_dec (2 · d_in · d_sae floats) with β₁ = 0
+        // read g, v, p and write m, v, p — at this machine's copy rate on both cores.
+        let adamFloats = 2 * sae.config.dIn * sae.config.dSAE
+        let copyRate = parallelCopyRate(floats: adamFloats)
+        let adamPass = Double(6 * 4 * adamFloats) / copyRate
+        Timing.log(String(format: "  SAE step %.3f s (L0 %.1f); the encoder product alone %.3f s; with Adam's memory pass (%.0f MB at the copy rate %.1f GB/s) %.3f s",
+                          step, stepL0, encoder, Double(6 * 4 * adamFloats) / 1e6, copyRate / 1e9, encoder + adamPass))
         out.append(Timing.result("train.step_L0_20", step, "s/step", ratio: encoder / step, baseline: "encoder_product_floor"))
+        out.append(Timing.result("train.step_L0_20_vs_encoder_and_adam", step, "s/step", ratio: (encoder + adamPass) / step,
+                                 baseline: "encoder_product+adam_memory_pass_floor"))
 
         // 3. Twelve layers from one forward pass against the same twelve SAEs layer by layer.
         let layers = Array(0..<12)
@@ -122,6 +130,19 @@ enum TrainSuite {
         Timing.log(String(format: "  peak resident memory %.2f GiB (the 12-layer run dominates)", peak))
         out.append(Timing.result("train.peak_rss", peak, "GiB", ratio: 16 / peak, baseline: "16GiB_budget"))
         return out
+    }
+
+    /// Bytes read plus written per second by a copy of `floats` floats split across the cores.
+    static func parallelCopyRate(floats n: Int) -> Double {
+        let src = UnsafeMutablePointer<Float>.allocate(capacity: n), dst = UnsafeMutablePointer<Float>.allocate(capacity: n)
+        defer { src.deallocate(); dst.deallocate() }
+        src.initialize(repeating: 1, count: n)
+        dst.initialize(repeating: 0, count: n)
+        let box = UnsafeSendableBox((src, dst))
+        let t = Timing.best(reps: 5) {
+            Parallel.forChunks(of: 0..<n, minChunk: 1 << 16) { r in memcpy(box.value.1 + r.lowerBound, box.value.0 + r.lowerBound, r.count * 4) }
+        }
+        return 2 * Double(n * 4) / t
     }
 
     /// `bench --mpi-train OUT.json` under `mpirun -np 2` with one thread per rank: the end-to-end figure

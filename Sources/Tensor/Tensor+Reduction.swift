@@ -104,8 +104,7 @@ extension Tensor {
 }
 
 /// Vectorised row kernels shared by reductions, softmax and layer norm.
-@usableFromInline
-enum Kernels {
+extension Kernels {
     /// Σ p[0..<n], accumulated in 16 independent lanes, then pairwise across lanes.
     @inlinable
     static func sum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {

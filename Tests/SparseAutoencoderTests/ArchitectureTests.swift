@@ -292,3 +292,65 @@ extension SAETrainer {
         #expect(try load(false).contains("missing 'metadata.hook_name'"))
     }
 }
+
+/// The listing of a step's entries: each rule's sixteen-at-a-time test against its one-at-a-time test,
+/// and the bounded listing against a plain one.
+@Suite struct EntryListingTests {
+    /// Values at and around each rule's boundaries (0, θ, θ − ε/2), signed zeros, infinities and NaN.
+    static func edgeRow(features: Int, theta: [Float], bandwidth: Float, seed: UInt64) -> [Float] {
+        var r = RandomStream(seed: seed)
+        return (0..<features).map { j -> Float in
+            let t = theta[j]
+            switch r.next() % 12 {
+            case 0: return 0
+            case 1: return -0.0
+            case 2: return t
+            case 3: return t - bandwidth / 2
+            case 4: return (t - bandwidth / 2).nextUp
+            case 5: return (t - bandwidth / 2).nextDown
+            case 6: return t.nextUp
+            case 7: return .infinity
+            case 8: return -.infinity
+            case 9: return .nan
+            default: return (r.nextFloat() * 2 - 1) * 0.2
+            }
+        }
+    }
+
+    static func vectorAgreesWithScalar<R: EntryRule>(_ rule: R, _ row: [Float]) -> Bool {
+        var ok = true
+        for j in stride(from: 0, to: row.count - 15, by: 16) {
+            let v = SIMD16<Float>(row[j..<(j + 16)])
+            let m = rule.takesPart(v, features: j)
+            for l in 0..<16 where m[l] != rule.takesPart(row[j + l], feature: j + l) { ok = false }
+        }
+        return ok
+    }
+
+    @Test func sixteenAtATimeEqualsOneAtATime() {
+        let f = 256
+        var r = RandomStream(seed: 3)
+        let theta = (0..<f).map { _ in r.nextFloat() * 0.1 }
+        let jump = JumpReLUArchitecture.Rule(theta: theta, bandwidth: 0.05, l0Coeff: 1, stepGradient: 0.1, normalizer: 8)
+        let standard = StandardArchitecture.Rule(l1Coeff: 1, l1Gradient: 0.1, normalizer: 8)
+        for seed in 0..<20 as Range<UInt64> {
+            let row = Self.edgeRow(features: f, theta: theta, bandwidth: 0.05, seed: seed)
+            let zeroRow = Self.edgeRow(features: f, theta: [Float](repeating: 0, count: f), bandwidth: 0.05, seed: seed)
+            #expect(Self.vectorAgreesWithScalar(jump, row))
+            #expect(Self.vectorAgreesWithScalar(standard, zeroRow))
+            #expect(Self.vectorAgreesWithScalar(KeptEntriesRule(), zeroRow))
+        }
+    }
+
+    @Test(arguments: [1, 15, 16, 17, 100]) func boundedListingEqualsAPlainOne(features: Int) {
+        var r = RandomStream(seed: UInt64(features))
+        let rows = 37
+        let pre = Tensor.randomNormal([rows, features], using: &r) - 1.2
+        let rule = KeptEntriesRule()
+        let plain = EntrySupport(rows: (0..<rows).map { n in (0..<features).filter { pre[n, $0] > 0 }.map(Int32.init) })
+        #expect(EntrySupport.filter(pre, rule) == plain)
+        #expect(EntrySupport.filter(pre, rule, limit: plain.count) == plain)
+        #expect(EntrySupport.filter(pre, rule, limit: plain.count - 1) == nil)
+        #expect(EntrySupport.filter(pre, rule, limit: -1) == nil)
+    }
+}

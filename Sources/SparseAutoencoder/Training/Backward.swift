@@ -28,12 +28,16 @@ enum StepBackward {
         case .dense: useEntries = false
         case .sparse, .naive: useEntries = true
         case .automatic:
-            let listed = support?.count ?? EntrySupport.count(input.pre, rule)
-            useEntries = Double(listed + (selection.auxiliary?.entries.count ?? 0)) < sparseDensityThreshold * total
+            // Fewer than the threshold's entries, AuxK's included: the rule's are listed in the same pass
+            // that counts them, which gives up once there are too many.
+            let limit = Int((sparseDensityThreshold * total).rounded(.up)) - 1 - (selection.auxiliary?.entries.count ?? 0)
+            if support == nil { support = EntrySupport.filter(input.pre, rule, limit: limit) }
+            useEntries = support.map { $0.count <= limit } ?? false
+            if !useEntries && selection.support == nil { support = nil }
         }
         var g: StepGradients
         if useEntries {
-            if support == nil { support = .filter(input.pre, rule) }
+            if support == nil { support = EntrySupport.filter(input.pre, rule)! }
             g = input.path == .naive ? naiveEntryPath(rule, support!, selection.auxiliary, input) : entryPath(rule, support!, selection.auxiliary, input)
         } else {
             g = densePath(rule, support, selection.auxiliary, input)
@@ -145,7 +149,7 @@ enum StepBackward {
         let auxLoss = aux.map { $0.scale * Float(rowPass.auxError.reduce(0, +) / Double(input.normalizer)) } ?? 0
         let active = rowPass.value.reduce(0) { $0 + ($1 != 0 ? 1 : 0) }
         let grads = FeaturePass.run(sup, rowPass, aux: auxEntries, centred: input.centred.contiguous(), dSAE: fDim, dIn: a, ownParameter: rule.ownParameter)
-        var parameters = SAEParameters(wEnc: grads.wEncT.transposed().contiguous(), wDec: grads.wDec, bEnc: grads.bEnc,
+        var parameters = SAEParameters(wEnc: grads.wEnc, wDec: grads.wDec, bEnc: grads.bEnc,
                                        bDec: bDecGradient(rowPass.dR, gBEnc: grads.bEnc, sae: sae))
         if let own = rule.ownParameter { parameters.own[own] = grads.own }
         return StepGradients(gradients: parameters, mse: mse,
@@ -258,46 +262,68 @@ struct RowPass {
 }
 
 /// The entry path's pass over features: `W_dec[j] ← Σ f·dR_n + Σ z·dA_n`, `W_enc[:, j] ← Σ ∂pre·x_cent,n`,
-/// `b_enc[j] ← Σ ∂pre`, the own parameter's `Σ` terms, and the firing counts — each feature's entries in row order.
+/// `b_enc[j] ← Σ ∂pre`, the own parameter's `Σ` terms, and the firing counts — each feature's entries in
+/// row order. Features go in blocks of 16: a block's `W_enc` columns are summed as rows of a small
+/// scratch `[16, d_in]` (in cache), then written transposed into `W_enc`'s `[d_in, d_sae]` layout, 64 bytes
+/// per row — so the gradient needs no transposed copy and every element is written once.
 enum FeaturePass {
     struct Result {
-        var wDec: Tensor, wEncT: Tensor, bEnc: Tensor, own: Tensor
+        var wDec: Tensor, wEnc: Tensor, bEnc: Tensor, own: Tensor
         var fired: [Int]
     }
+
+    static let block = 16
 
     static func run(_ sup: EntrySupport, _ rp: RowPass, aux: EntrySupport, centred: Tensor, dSAE fDim: Int, dIn a: Int, ownParameter: String?) -> Result {
         let main = sup.byFeature(features: fDim), side = aux.byFeature(features: fDim)
         var fired = [Int](repeating: 0, count: fDim)
         for j in 0..<fDim { for idx in main.start[j]..<main.start[j + 1] where rp.value[main.entries[idx]] != 0 { fired[j] += 1 } }
-        var out = Result(wDec: Tensor(zeros: [fDim, a]), wEncT: Tensor(zeros: [fDim, a]), bEnc: Tensor(zeros: [fDim]),
-                         own: Tensor(zeros: [ownParameter == nil ? 0 : fDim]), fired: fired)
+        // Every element of the four outputs is written below.
+        let uninitialised = { (shape: [Int]) in Tensor(shape: shape, unsafeUninitialized: { _ in }) }
+        var out = Result(wDec: uninitialised([fDim, a]), wEnc: uninitialised([a, fDim]), bEnc: uninitialised([fDim]),
+                         own: uninitialised([ownParameter == nil ? 0 : fDim]), fired: fired)
         let (val, dPre, ownTerm, auxVal, auxDPre) = (rp.value, rp.preGradient, rp.ownTerm, rp.auxValue, rp.auxPreGradient)
         rp.dR.withUnsafeBufferPointer { drp in rp.dA.withUnsafeBufferPointer { dap in centred.withUnsafeBufferPointer { cp in
-        out.wDec.withUnsafeMutableBufferPointer { gd in out.wEncT.withUnsafeMutableBufferPointer { ge in
+        out.wDec.withUnsafeMutableBufferPointer { gd in out.wEnc.withUnsafeMutableBufferPointer { ge in
         out.bEnc.withUnsafeMutableBufferPointer { gb in out.own.withUnsafeMutableBufferPointer { gt in
             let box = UnsafeSendableBox((drp.baseAddress!, dap.baseAddress, cp.baseAddress!, gd.baseAddress!, ge.baseAddress!, gb.baseAddress!, ownParameter == nil ? nil : gt.baseAddress))
-            Parallel.forEach(in: 0..<fDim, minChunk: 64) { j in
+            let blocks = (fDim + block - 1) / block
+            Parallel.forChunks(of: 0..<blocks, minChunk: 4) { range in
                 let (drP, daP, cP, gdP, geP, gbP, gtP) = box.value
-                let od = gdP + j * a, oe = geP + j * a
-                var b: Float = 0, t: Float = 0
-                for idx in main.start[j]..<main.start[j + 1] {
-                    let e = main.entries[idx], r = main.row[e]
-                    let v = val[e], g = dPre[e]
-                    t += ownTerm[e]
-                    if v == 0 && g == 0 { continue }
-                    let dr = drP + r * a, c = cP + r * a
-                    for k in 0..<a { od[k] += v * dr[k]; oe[k] += g * c[k] }
-                    b += g
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: block * a)
+                defer { scratch.deallocate() }
+                for b in range {
+                    let j0 = b * block, width = min(block, fDim - j0)
+                    scratch.update(repeating: 0, count: width * a)
+                    for l in 0..<width {
+                        let j = j0 + l
+                        let od = gdP + j * a, oe = scratch + l * a
+                        od.update(repeating: 0, count: a)
+                        var s: Float = 0, t: Float = 0
+                        for idx in main.start[j]..<main.start[j + 1] {
+                            let e = main.entries[idx], r = main.row[e]
+                            let v = val[e], g = dPre[e]
+                            t += ownTerm[e]
+                            if v == 0 && g == 0 { continue }
+                            let dr = drP + r * a, c = cP + r * a
+                            for k in 0..<a { od[k] += v * dr[k]; oe[k] += g * c[k] }
+                            s += g
+                        }
+                        for idx in side.start[j]..<side.start[j + 1] {
+                            let e = side.entries[idx], r = side.row[e]
+                            let z = auxVal[e], g = auxDPre[e]
+                            let d = daP! + r * a, c = cP + r * a
+                            for k in 0..<a { od[k] += z * d[k]; oe[k] += g * c[k] }
+                            s += g
+                        }
+                        gbP[j] = s
+                        gtP?[j] = t
+                    }
+                    for k in 0..<a {
+                        let row = geP + k * fDim + j0
+                        for l in 0..<width { row[l] = scratch[l * a + k] }
+                    }
                 }
-                for idx in side.start[j]..<side.start[j + 1] {
-                    let e = side.entries[idx], r = side.row[e]
-                    let z = auxVal[e], g = auxDPre[e]
-                    let d = daP! + r * a, c = cP + r * a
-                    for k in 0..<a { od[k] += z * d[k]; oe[k] += g * c[k] }
-                    b += g
-                }
-                gbP[j] = b
-                gtP?[j] = t
             }
         }}}}}}}
         return out

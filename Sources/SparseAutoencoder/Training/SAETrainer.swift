@@ -151,40 +151,14 @@ public struct SAETrainer: Sendable {
         return s
     }
 
-    /// PyTorch's single-tensor Adam update (`torch.optim.Adam`, no weight decay, no amsgrad), with the
-    /// scalar coefficients computed in Double as Python computes them and applied in Float. One fused
-    /// pass over the parameter, its gradient and both moments, each element computed with PyTorch's
-    /// operations in PyTorch's order: `m ← m + (1−β₁)(g − m)` (`= g` when β₁ = 0), `v ← β₂v + (1−β₂)g²`,
-    /// `p ← p − (m / (√v / √(1−β₂ᵗ) + ε)) · lr/(1−β₁ᵗ)`.
+    /// PyTorch's single-tensor Adam update (`torch.optim.Adam`, no weight decay, no amsgrad) at the
+    /// machine's width (``Kernels/adamUpdate(_:_:_:gradient:_:path:)``): the scalar coefficients computed
+    /// in Double as Python computes them and applied in Float, each element with PyTorch's operations in
+    /// PyTorch's order: `m ← m + (1−β₁)(g − m)` (`= g` when β₁ = 0), `v ← β₂v + (1−β₂)g²`,
+    /// `p ← p − (m / (√v / √(1−β₂ᵗ) + ε)) · lr/(1−β₁ᵗ)`. The gradient may be a transposed view (the entry
+    /// path's `W_enc` gradient), read tile by tile.
     static func adamUpdate(_ p: inout Tensor, _ m: inout Tensor, _ v: inout Tensor, _ g: Tensor, step: Int, config: SAETrainingConfig, lr: Double) {
-        let t = Double(step)
-        let b1 = config.beta1, b2 = config.beta2
-        let w1 = Float(1 - b1), fb2 = Float(b2), w2 = Float(1 - b2)
-        let stepSize = Float(lr / (1 - Foundation.pow(b1, t)))
-        let bc2Sqrt = Float((1 - Foundation.pow(b2, t)).squareRoot())
-        let eps = Float(config.adamEps), firstMomentIsGradient = b1 == 0
-        let grad = g.contiguous()
-        grad.withUnsafeBufferPointer { gp in
-            m.withUnsafeMutableBufferPointer { mp in
-                v.withUnsafeMutableBufferPointer { vp in
-                    p.withUnsafeMutableBufferPointer { pp in
-                        precondition(gp.count == pp.count && mp.count == pp.count && vp.count == pp.count)
-                        let box = UnsafeSendableBox((gp.baseAddress!, mp.baseAddress!, vp.baseAddress!, pp.baseAddress!))
-                        Parallel.forChunks(of: 0..<pp.count, minChunk: 1 << 16) { r in
-                            let (g, m, v, p) = box.value
-                            for k in r {
-                                let gk = g[k]
-                                let mk = firstMomentIsGradient ? gk : m[k] + w1 * (gk - m[k])
-                                let vk = v[k] * fb2 + w2 * (gk * gk)
-                                m[k] = mk
-                                v[k] = vk
-                                p[k] = p[k] - (mk / (vk.squareRoot() / bc2Sqrt + eps)) * stepSize
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        Kernels.adamUpdate(&p, &m, &v, gradient: g, Kernels.AdamStep(beta1: config.beta1, beta2: config.beta2, eps: config.adamEps, lr: lr, step: step))
     }
 
     /// Descends the schedule to its minimum so the warm-up repeats (after a resampling).

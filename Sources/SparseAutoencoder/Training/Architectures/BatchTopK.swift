@@ -81,7 +81,7 @@ public struct BatchTopKArchitecture: TrainableArchitecture, Equatable {
     static func batchTopK(_ pre: Tensor, total: Int) -> (support: EntrySupport, minKept: Float?) {
         var positives: [Float] = []
         pre.withUnsafeBufferPointer { p in for v in p where v > 0 { positives.append(v) } }
-        guard total < positives.count else { return (.filter(pre, KeptEntriesRule()), positives.min()) }
+        guard total < positives.count else { return (EntrySupport.filter(pre, KeptEntriesRule())!, positives.min()) }
         guard total > 0 else { return (EntrySupport(rows: [[Int32]](repeating: [], count: pre.shape[0])), nil) }
         // The total-th largest positive value t: everything above t is kept, and the first entries equal to t.
         let t = Selection.kthLargest(&positives, total)

@@ -61,6 +61,10 @@ public struct JumpReLUArchitecture: TrainableArchitecture, Equatable {
 
         /// Active (`pre > θ`) or inside the estimators' band (`(pre − θ)/ε > −½`).
         @inline(__always) func takesPart(_ v: Float, feature j: Int) -> Bool { v > theta[j] || (v - theta[j]) / bandwidth > -0.5 }
+        @inline(__always) func takesPart(_ v: SIMD16<Float>, features j: Int) -> SIMDMask<SIMD16<Int32>> {
+            let t = theta.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress! + j).loadUnaligned(as: SIMD16<Float>.self) }
+            return (v .> t) .| ((v - t) / bandwidth .> -0.5)
+        }
         @inline(__always) func activation(_ v: Float, feature j: Int) -> Float { v > theta[j] ? v : 0 }
         @inline(__always) func preGradient(_ v: Float, activation f: Float, outputGradient g: Float, feature j: Int) -> Float { f != 0 ? g : 0 }
         var ownParameter: String? { "threshold" }

@@ -28,6 +28,7 @@ public struct StandardArchitecture: TrainableArchitecture, Equatable {
     struct Rule: EntryRule {
         let l1Coeff: Float, l1Gradient: Float, normalizer: Float
         @inline(__always) func takesPart(_ v: Float, feature j: Int) -> Bool { v > 0 }
+        @inline(__always) func takesPart(_ v: SIMD16<Float>, features j: Int) -> SIMDMask<SIMD16<Int32>> { v .> 0 }
         @inline(__always) func activation(_ v: Float, feature j: Int) -> Float { v > 0 ? v : 0 }
         @inline(__always) func preGradient(_ v: Float, activation f: Float, outputGradient g: Float, feature j: Int) -> Float {
             f > 0 ? g + l1Gradient : 0

@@ -60,6 +60,7 @@ public struct TopKArchitecture: TrainableArchitecture, Equatable {
 /// `f = pre` (every kept entry is positive), and its gradient is the reconstruction's; no penalty.
 struct KeptEntriesRule: EntryRule {
     @inline(__always) func takesPart(_ v: Float, feature j: Int) -> Bool { v > 0 }
+    @inline(__always) func takesPart(_ v: SIMD16<Float>, features j: Int) -> SIMDMask<SIMD16<Int32>> { v .> 0 }
     @inline(__always) func activation(_ v: Float, feature j: Int) -> Float { v > 0 ? v : 0 }
     @inline(__always) func preGradient(_ v: Float, activation f: Float, outputGradient g: Float, feature j: Int) -> Float { f != 0 ? g : 0 }
     func sparsityPenalty(activationSum: Float, active: Int) -> Float { 0 }

@@ -100,6 +100,7 @@ struct Dump: ParsableCommand {
         guard (text == nil) != (tokens == nil) else { throw ValidationError("give exactly one of --text and --tokens") }
         guard !hooks.isEmpty || !sae.isEmpty else { throw ValidationError("give at least one --hooks name or --sae") }
         try OptionCheck.range("--layer", layer, 0...(1 << 16))
+        if let layer, sae.isEmpty { throw ValidationError("--layer is \(layer); allowed: only with --sae (it picks one SAE of a release or hub repository)") }
     }
     func run() throws {
         let inputs = ExperimentInputs(modelPath: model, modelConfigPath: config, tokenizerDirectory: tokenizer)
@@ -109,7 +110,7 @@ struct Dump: ParsableCommand {
         if let text { ids = try inputs.loadTokenizer().toTokens(text) } else {
             ids = try tokens!.split(separator: ",").map { s in
                 guard let v = Int(s.trimmingCharacters(in: .whitespaces)), v >= 0, v < m.model.config.dVocab else {
-                    throw ValidationError("token '\(s)' is not an id in 0..<\(m.model.config.dVocab)")
+                    throw ValidationError("--tokens has '\(s)'; allowed: token ids 0…\(m.model.config.dVocab - 1)")
                 }
                 return v
             }

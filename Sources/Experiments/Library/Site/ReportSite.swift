@@ -122,8 +122,9 @@ public enum ReportSite {
         let (model, name) = (workspace.model.model.config, workspace.model.name)
         var training = settings.training
         if let given { (training.layer, training.dSAE) = (given.layer, given.dSAE) }
-        guard training.layer < model.nLayers else {
-            throw ExperimentInputError("layer \(training.layer) is not in \(name) (it has \(model.nLayers) layers)")
+        guard training.layer >= 0 && training.layer < model.nLayers else {
+            throw ExperimentInputError(given == nil ? "--layer is \(training.layer); allowed: 0…\(model.nLayers - 1) (\(name) has \(model.nLayers) layers)"
+                                                    : "the SAE given reads layer \(training.layer), which \(name) does not have (layers 0…\(model.nLayers - 1))")
         }
         if given == nil { try training.validate(nLayers: model.nLayers) }
         if let hooks = training.hooks, !hooks.contains(.z) {

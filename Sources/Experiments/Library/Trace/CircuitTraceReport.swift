@@ -32,7 +32,7 @@ public struct CircuitTraceRequest: Sendable {
         let parts = text.split(separator: "@", omittingEmptySubsequences: false)
         let lf = parts.first.map { $0.split(separator: ".", omittingEmptySubsequences: false) } ?? []
         guard parts.count == 2, lf.count == 2, let l = Int(lf[0]), let f = Int(lf[1]), let p = Int(parts[1]), l >= 0, f >= 0, p >= 0 else {
-            throw ExperimentInputError("--feature \(text): expected layer.feature@position, e.g. 1.194@12")
+            throw ExperimentInputError("--feature is \(text); allowed: layer.feature@position, each a whole number ≥ 0, e.g. 1.194@12")
         }
         return .attentionFeature(layer: l, position: p, feature: f)
     }
@@ -71,12 +71,21 @@ public struct CircuitTraceReport {
         guard tokens.count <= nCtx else {
             throw ExperimentInputError("--prompt is \(tokens.count) tokens\(r.prependBOS ? " with BOS" : ""); the model takes at most n_ctx = \(nCtx)")
         }
+        // The named features and position against the model, its SAEs and the prompt, before the run.
+        for case .attentionFeature(let l, let p, let f) in r.features {
+            let sae = tracer.attention[l]
+            guard let sae, f < sae.dSAE, p < tokens.count else {
+                let layers = tracer.attention.keys.sorted().map { "\($0) (features 0…\(tracer.attention[$0]!.dSAE - 1))" }.joined(separator: ", ")
+                throw ExperimentInputError("--feature is \(l).\(f)@\(p); allowed: layer.feature@position with an attention SAE's layer and feature — "
+                                           + "layers \(layers.isEmpty ? "none" : layers) — and positions 0…\(tokens.count - 1) (the prompt's \(tokens.count) tokens\(r.prependBOS ? ", BOS at 0" : ""))")
+            }
+        }
+        if let p = r.position, r.features.isEmpty, p < 0 || p >= tokens.count {
+            throw ExperimentInputError("--position is \(p); allowed: 0…\(tokens.count - 1) (the prompt's \(tokens.count) tokens\(r.prependBOS ? ", BOS at 0" : ""))")
+        }
         let run = try tracer.run(tokens)
         var roots = r.features
         if roots.isEmpty {
-            if let p = r.position, p < 0 || p >= tokens.count {
-                throw ExperimentInputError("--position \(p) is outside the prompt's \(tokens.count) tokens (0…\(tokens.count - 1), BOS at 0)")
-            }
             roots = run.strongestAttentionFeatures(at: r.position ?? tokens.count - 1, count: r.top).map(\.node)
             // Nothing at the last token (a position was not asked for): the strongest anywhere in the prompt.
             if roots.isEmpty && r.position == nil { roots = run.strongestAttentionFeatures(count: r.top).map(\.node) }

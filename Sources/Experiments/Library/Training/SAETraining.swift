@@ -260,7 +260,7 @@ public struct TrainSAESettings: Codable, Sendable, Equatable {
             if !ok { throw ExperimentInputError("\(option) is \(value); allowed: \(allowed)") }
         }
         for l in sweep.layers.isEmpty ? [layer] : sweep.layers {
-            try check(l >= 0 && l < nLayers, "--layer(s)", l, "0…\(nLayers - 1) (the model has \(nLayers) layers)")
+            try check(l >= 0 && l < nLayers, sweep.layers.isEmpty ? "--layer" : "--layers", l, "0…\(nLayers - 1) (the model has \(nLayers) layers)")
         }
         try check(Set(sweep.layers).count == sweep.layers.count, "--layers", sweep.layers, "distinct layers")
         for d in Set(members.map(\.dSAE)) { try check(d >= 1 && d <= 1 << 22, "--d-sae", d, "1…4194304") }

@@ -101,11 +101,24 @@ public struct Workspace {
     /// ``SAEReference``), or — on the planted model — the default one from the
     /// cache, trained there with the planted recipe on first use (a few minutes; `reproduce` and
     /// `train-sae` with default settings leave it there too).
+    ///
+    /// `layer` (the commands' `--layer`) picks one SAE of a release or hub repository; with one SAE it must
+    /// be the layer that SAE reads (checked before the planted model's SAE is trained).
     public func attentionSAE(_ path: String?, cfg: String? = nil, layer: Int? = nil) throws -> AttentionSAE {
-        if let path { return try loadSAE(try SAEReference.resolveOne(path, layer: layer, cache: inputs.hubCache), cfg: cfg) }
+        func check(_ reads: Int, _ what: String) throws {
+            if let layer, layer != reads {
+                throw ExperimentInputError("--layer is \(layer); allowed: \(reads), the layer \(what) reads (--layer picks one SAE of a release or hub repository)")
+            }
+        }
+        if let path {
+            let sae = try loadSAE(try SAEReference.resolveOne(path, layer: layer, cache: inputs.hubCache), cfg: cfg)
+            try check(sae.layer, path)
+            return sae
+        }
         guard model.isPlanted else {
             throw ExperimentInputError("give an SAE with --sae (a SAELens folder or the paper's .pt); only the planted model has a default one")
         }
+        try check(TrainSAESettings.planted().layer, "the planted model's SAE")
         let cached = Self.plantedSAEPath
         if FileManager.default.fileExists(atPath: cached + "/cfg.json") { return try loadSAE(cached) }
         log("no trained SAE for the planted model yet: training one with the planted recipe (saved to \(cached))")

@@ -145,17 +145,48 @@ enum StepBackward {
             rowPass.run(rule, RowPass.Inputs(wDec: wd.baseAddress!, bDec: bd.baseAddress!, x: xp.baseAddress!, pre: pp.baseAddress!, dSAE: fDim),
                         support: sup, aux: auxEntries, auxGradientScale: 2 * (aux?.scale ?? 0) / n, residualScale: 2 / n)
         }}}}
-        let mse = Float(rowPass.rowError.reduce(0, +) / Double(input.normalizer))
-        let auxLoss = aux.map { $0.scale * Float(rowPass.auxError.reduce(0, +) / Double(input.normalizer)) } ?? 0
-        let active = rowPass.value.reduce(0) { $0 + ($1 != 0 ? 1 : 0) }
+        let s = rowPass.scratch
+        let mse = Float(s.rowError.reduce(0, +) / Double(input.normalizer))
+        let auxLoss = aux.map { $0.scale * Float(s.auxError.reduce(0, +) / Double(input.normalizer)) } ?? 0
+        let active = s.value.reduce(0) { $0 + ($1 != 0 ? 1 : 0) }
         let grads = FeaturePass.run(sup, rowPass, aux: auxEntries, centred: input.centred.contiguous(), dSAE: fDim, dIn: a, ownParameter: rule.ownParameter)
         var parameters = SAEParameters(wEnc: grads.wEnc, wDec: grads.wDec, bEnc: grads.bEnc,
                                        bDec: bDecGradient(rowPass.dR, gBEnc: grads.bEnc, sae: sae))
         if let own = rule.ownParameter { parameters.own[own] = grads.own }
         return StepGradients(gradients: parameters, mse: mse,
-                             sparsityPenalty: rule.sparsityPenalty(activationSum: rowPass.value.reduce(0, +), active: active),
+                             sparsityPenalty: rule.sparsityPenalty(activationSum: s.value.reduce(0, +), active: active),
                              auxiliaryLoss: auxLoss, l0: Float(active) / n, fired: grads.fired, sparse: true, statistic: nil)
     }
+}
+
+/// The entry path's numbers per entry and per row, in one zeroed allocation freed with its last reference.
+final class EntryScratch: @unchecked Sendable {
+    /// Per support entry: `f`, `∂L/∂pre`, the own parameter's term.
+    let value, preGradient, ownTerm: UnsafeMutableBufferPointer<Float>
+    /// Per AuxK entry: `z = pre` and `∂L/∂pre`.
+    let auxValue, auxPreGradient: UnsafeMutableBufferPointer<Float>
+    /// Per row, `Σ_a e²` and AuxK's `Σ_a (ê + e)²` (in Double; AuxK's empty without AuxK).
+    let rowError, auxError: UnsafeMutableBufferPointer<Double>
+    private let raw: UnsafeMutableRawPointer
+
+    init(rows: Int, support: Int, aux: Int?) {
+        let auxRows = aux == nil ? 0 : rows, auxEntries = aux ?? 0
+        let doubles = rows + auxRows, floats = 3 * support + 2 * auxEntries
+        let bytes = max(1, 8 * doubles + 4 * floats)
+        raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 16)
+        raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        let d = raw.bindMemory(to: Double.self, capacity: doubles)
+        rowError = UnsafeMutableBufferPointer(start: d, count: rows)
+        auxError = UnsafeMutableBufferPointer(start: d + rows, count: auxRows)
+        let f = (raw + 8 * doubles).bindMemory(to: Float.self, capacity: floats)
+        value = UnsafeMutableBufferPointer(start: f, count: support)
+        preGradient = UnsafeMutableBufferPointer(start: f + support, count: support)
+        ownTerm = UnsafeMutableBufferPointer(start: f + 2 * support, count: support)
+        auxValue = UnsafeMutableBufferPointer(start: f + 3 * support, count: auxEntries)
+        auxPreGradient = UnsafeMutableBufferPointer(start: f + 3 * support + auxEntries, count: auxEntries)
+    }
+
+    deinit { raw.deallocate() }
 }
 
 /// The entry path's pass over rows: for each row n, `x̂_n = b_dec + Σ_e f_e W_dec[j_e]`, the residual
@@ -164,58 +195,51 @@ enum StepBackward {
 struct RowPass {
     /// `dR [rows, d_in]` and AuxK's `dA [rows or 0, d_in]`.
     var dR: Tensor, dA: Tensor
-    /// Per row, `Σ_a e²` and AuxK's `Σ_a (ê + e)²` (in Double).
-    var rowError: [Double], auxError: [Double]
-    /// Per support entry: `f`, `∂L/∂pre`, the own parameter's term.
-    var value: [Float], preGradient: [Float], ownTerm: [Float]
-    /// Per AuxK entry: `z = pre` and `∂L/∂pre`.
-    var auxValue: [Float], auxPreGradient: [Float]
+    /// Per entry and per row (see ``EntryScratch``).
+    let scratch: EntryScratch
 
+    /// What the pass reads: `W_dec [d_sae, d_in]`, `b_dec [d_in]`, `x [rows, d_in]`, `pre [rows, d_sae]`.
     struct Inputs {
         let wDec: UnsafePointer<Float>, bDec: UnsafePointer<Float>, x: UnsafePointer<Float>, pre: UnsafePointer<Float>
         let dSAE: Int
     }
 
+    /// Where it writes one row's results.
+    struct Outputs {
+        let dR: UnsafeMutablePointer<Float>, dA: UnsafeMutablePointer<Float>?
+        let scratch: EntryScratch
+    }
+
     init(rows: Int, dIn: Int, support: Int, aux: Int?) {
-        dR = Tensor(zeros: [rows, dIn]); dA = Tensor(zeros: [aux == nil ? 0 : rows, dIn])
-        rowError = [Double](repeating: 0, count: rows); auxError = aux == nil ? [] : rowError
-        value = [Float](repeating: 0, count: support); preGradient = value; ownTerm = value
-        auxValue = [Float](repeating: 0, count: aux ?? 0); auxPreGradient = auxValue
+        dR = Tensor(shape: [rows, dIn], unsafeUninitialized: { _ in })        // every row is written by the pass
+        dA = Tensor(shape: [aux == nil ? 0 : rows, dIn], unsafeUninitialized: { _ in })
+        scratch = EntryScratch(rows: rows, support: support, aux: aux)
     }
 
     mutating func run<R: EntryRule>(_ rule: R, _ inputs: Inputs, support sup: EntrySupport, aux: EntrySupport,
                                     auxGradientScale: Float, residualScale scale: Float) {
-        let rows = dR.shape[0], a = dR.shape[1], fDim = inputs.dSAE
-        let hasAux = dA.count > 0
+        let rows = dR.shape[0], a = dR.shape[1]
+        let scratch = scratch
         dR.withUnsafeMutableBufferPointer { dr in dA.withUnsafeMutableBufferPointer { da in
-        rowError.withUnsafeMutableBufferPointer { re in auxError.withUnsafeMutableBufferPointer { ae in
-        value.withUnsafeMutableBufferPointer { vp in preGradient.withUnsafeMutableBufferPointer { gp in ownTerm.withUnsafeMutableBufferPointer { tp in
-        auxValue.withUnsafeMutableBufferPointer { avp in auxPreGradient.withUnsafeMutableBufferPointer { agp in
-            let out = UnsafeSendableBox((dr.baseAddress!, da.baseAddress, re.baseAddress!, ae.baseAddress, vp.baseAddress, gp.baseAddress,
-                                         tp.baseAddress, avp.baseAddress, agp.baseAddress))
-            let inp = UnsafeSendableBox(inputs)
+            let box = UnsafeSendableBox((inputs, Outputs(dR: dr.baseAddress!, dA: da.count > 0 ? da.baseAddress : nil, scratch: scratch)))
             Parallel.forEach(in: 0..<rows, minChunk: 8) { r in
-                let (drP, daP, reP, aeP, vP, gP, tP, avP, agP) = out.value
-                Self.row(r, rule, inp.value, sup, aux, hasAux: hasAux, a: a, fDim: fDim, auxGradientScale: auxGradientScale, scale: scale,
-                         dR: drP, dA: daP, rowError: reP, auxError: aeP, value: vP, preGradient: gP, ownTerm: tP, auxValue: avP, auxPreGradient: agP)
+                Self.row(r, rule, box.value.0, box.value.1, sup, aux, a: a, auxGradientScale: auxGradientScale, scale: scale)
             }
-        }}}}}}}}}
+        }}
     }
 
     /// One row of the pass (see the type's documentation).
     @inline(__always)
-    static func row<R: EntryRule>(_ r: Int, _ rule: R, _ i: Inputs, _ sup: EntrySupport, _ aux: EntrySupport, hasAux: Bool, a: Int, fDim: Int,
-                                  auxGradientScale: Float, scale: Float,
-                                  dR: UnsafeMutablePointer<Float>, dA: UnsafeMutablePointer<Float>?, rowError: UnsafeMutablePointer<Double>,
-                                  auxError: UnsafeMutablePointer<Double>?, value: UnsafeMutablePointer<Float>?, preGradient: UnsafeMutablePointer<Float>?,
-                                  ownTerm: UnsafeMutablePointer<Float>?, auxValue: UnsafeMutablePointer<Float>?, auxPreGradient: UnsafeMutablePointer<Float>?) {
+    static func row<R: EntryRule>(_ r: Int, _ rule: R, _ i: Inputs, _ o: Outputs, _ sup: EntrySupport, _ aux: EntrySupport, a: Int,
+                                  auxGradientScale: Float, scale: Float) {
+        let s = o.scratch, fDim = i.dSAE
         let preRow = i.pre + r * fDim, xr = i.x + r * a
-        let out = dR + r * a
+        let out = o.dR + r * a
         out.update(from: i.bDec, count: a)
         for e in sup.rowStart[r]..<sup.rowStart[r + 1] {
             let j = Int(sup.col[e])
             let f = rule.activation(preRow[j], feature: j)
-            value![e] = f
+            s.value[e] = f
             if f != 0 {
                 let w = i.wDec + j * a
                 for k in 0..<a { out[k] += f * w[k] }
@@ -227,36 +251,37 @@ struct RowPass {
             err += Double(d * d)
             out[k] = d                                                            // e, scaled below
         }
-        if hasAux {
+        if let dA = o.dA {
             // ê + e, then dA = 2cs(ê + e)/N.
-            let o = dA! + r * a
+            let o = dA + r * a
             o.update(from: out, count: a)
             for e in aux.rowStart[r]..<aux.rowStart[r + 1] {
                 let j = Int(aux.col[e]), z = preRow[j]
-                auxValue![e] = z
+                s.auxValue[e] = z
                 let w = i.wDec + j * a
                 for k in 0..<a { o[k] += z * w[k] }
             }
             var s2: Double = 0
             for k in 0..<a { s2 += Double(o[k] * o[k]); o[k] *= auxGradientScale }
-            auxError![r] = s2
+            s.auxError[r] = s2
             for e in aux.rowStart[r]..<aux.rowStart[r + 1] {
                 let w = i.wDec + Int(aux.col[e]) * a
                 var dot: Float = 0
                 for k in 0..<a { dot += o[k] * w[k] }
-                auxPreGradient![e] = dot
+                s.auxPreGradient[e] = dot
             }
         }
         for k in 0..<a { out[k] *= scale }
-        rowError[r] = err
+        s.rowError[r] = err
+        let hasOwn = rule.ownParameter != nil
         for e in sup.rowStart[r]..<sup.rowStart[r + 1] {
             let j = Int(sup.col[e])
             let w = i.wDec + j * a
             var dot: Float = 0
             for k in 0..<a { dot += out[k] * w[k] }                               // ∂L_mse/∂f
-            let v = preRow[j], f = value![e]
-            preGradient![e] = rule.preGradient(v, activation: f, outputGradient: dot, feature: j)
-            if ownTerm != nil { ownTerm![e] = rule.ownGradient(v, activation: f, outputGradient: dot, feature: j) }
+            let v = preRow[j], f = s.value[e]
+            s.preGradient[e] = rule.preGradient(v, activation: f, outputGradient: dot, feature: j)
+            if hasOwn { s.ownTerm[e] = rule.ownGradient(v, activation: f, outputGradient: dot, feature: j) }
         }
     }
 }
@@ -277,12 +302,13 @@ enum FeaturePass {
     static func run(_ sup: EntrySupport, _ rp: RowPass, aux: EntrySupport, centred: Tensor, dSAE fDim: Int, dIn a: Int, ownParameter: String?) -> Result {
         let main = sup.byFeature(features: fDim), side = aux.byFeature(features: fDim)
         var fired = [Int](repeating: 0, count: fDim)
-        for j in 0..<fDim { for idx in main.start[j]..<main.start[j + 1] where rp.value[main.entries[idx]] != 0 { fired[j] += 1 } }
+        for j in 0..<fDim { for idx in main.start[j]..<main.start[j + 1] where rp.scratch.value[main.entries[idx]] != 0 { fired[j] += 1 } }
         // Every element of the four outputs is written below.
         let uninitialised = { (shape: [Int]) in Tensor(shape: shape, unsafeUninitialized: { _ in }) }
         var out = Result(wDec: uninitialised([fDim, a]), wEnc: uninitialised([a, fDim]), bEnc: uninitialised([fDim]),
                          own: uninitialised([ownParameter == nil ? 0 : fDim]), fired: fired)
-        let (val, dPre, ownTerm, auxVal, auxDPre) = (rp.value, rp.preGradient, rp.ownTerm, rp.auxValue, rp.auxPreGradient)
+        let sc = rp.scratch
+        let (val, dPre, ownTerm, auxVal, auxDPre) = (sc.value, sc.preGradient, sc.ownTerm, sc.auxValue, sc.auxPreGradient)
         rp.dR.withUnsafeBufferPointer { drp in rp.dA.withUnsafeBufferPointer { dap in centred.withUnsafeBufferPointer { cp in
         out.wDec.withUnsafeMutableBufferPointer { gd in out.wEnc.withUnsafeMutableBufferPointer { ge in
         out.bEnc.withUnsafeMutableBufferPointer { gb in out.own.withUnsafeMutableBufferPointer { gt in

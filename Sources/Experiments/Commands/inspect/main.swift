@@ -142,11 +142,14 @@ struct Corpus: ParsableCommand {
 }
 
 struct Kernels: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Which OpenBLAS kernels this process runs, and why.")
+    static let configuration = CommandConfiguration(abstract: "Which OpenBLAS kernels and which of our C kernels' paths this process runs, and why.")
     func run() throws {
         let set = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"]
         log("OpenBLAS kernels: \(BLAS.coreName)" + (set.map { " (OPENBLAS_CORETYPE=\($0))" } ?? " (OpenBLAS's own choice)"))
         if let w = BLAS.genericKernelWarning { log("warning: " + w) }
+        let asked = ProcessInfo.processInfo.environment["ATTN_SAE_KERNELS"]
+        log("C kernels (CKernels): \(KernelPath.active.rawValue)" + (asked.map { " (ATTN_SAE_KERNELS=\($0))" } ?? " (the widest this CPU runs)")
+            + "; this CPU runs \(KernelPath.supported.map(\.rawValue).joined(separator: ", "))")
     }
 }
 

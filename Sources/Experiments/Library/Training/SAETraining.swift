@@ -455,8 +455,9 @@ public enum SAETraining {
             do {
                 run = try TrainingRun(plan: plan, members: members, source: source, metadata: metadata, ranks: ranks, progress: reporter.report)
             } catch let e as TrainingRunError { throw TrainSAESettings.namingOption(e) }
+            var said = Set<String>()                                     // members on one site share one subspace
             for (m, member) in zip(s.members, run.members) {
-                if let a = member.activeSubspace {
+                if let a = member.activeSubspace, said.insert("\(m.site) \(a.dimension)").inserted {
                     log(String(format: "active-subspace initialisation of %@: %d of %d directions, holding %.2f%% of the variance",
                                m.site.description, a.dimension, member.trainer.sae.config.dIn, 100 * a.heldVariance))
                 }

@@ -139,7 +139,7 @@ import Transformer
             (["--feature", "1.48@1"], "--feature is 1.48@1; allowed: layer.feature@position with an attention SAE's layer and feature — layers 0 (features 0…47), 1 (features 0…47)"),
             (["--feature", "1.2@400"], "--feature is 1.2@400; allowed"),
             (["--feature", "3.2@1"], "--feature is 3.2@1; allowed"),
-            (["--position", "99"], "--position is 99; allowed: 0…"),
+            (["--position", "99"], "--position is 99; allowed: positions 0…"),
             (["--prompt", String(repeating: "board ", count: 200)], "the model takes at most n_ctx = 128"),
             (["--resid-saes", i.wrongHook], "residual SAE \(i.wrongHook)"),
             (["--resid-saes", i.attention + "/L1"], "it must read blocks.L.hook_resid_pre"),

@@ -144,9 +144,15 @@ struct Trace: ParsableCommand {
 
     func run() throws {
         let workspace = try common.workspace()
-        let (tracer, names) = try workspace.tracer(attention: saes, residual: residSAEs)
         let request = CircuitTraceRequest(prompt: prompt, features: try feature.map(CircuitTraceRequest.parseFeature), position: position, top: top,
                                           options: options, prependBOS: !noBOS)
+        if saes.isEmpty && workspace.model.isPlanted {
+            // The default SAE may not be trained yet: check the request against the planted recipe's first.
+            let planted = TrainSAESettings.planted()
+            try request.check(tokens: request.tokens(workspace.tokenizer), nCtx: workspace.model.model.config.nCtx,
+                              attentionWidths: [planted.layer: planted.dSAE])
+        }
+        let (tracer, names) = try workspace.tracer(attention: saes, residual: residSAEs)
         let report = try CircuitTraceReport(tracer: tracer, tokenizer: workspace.tokenizer, model: workspace.model, saeNames: names, request: request)
         print(report.treeText())
         let folder = try ReportFolder(common.output("circuit-explorer"))

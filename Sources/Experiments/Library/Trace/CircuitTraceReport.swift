@@ -27,6 +27,30 @@ public struct CircuitTraceRequest: Sendable {
     /// The default prompt: a sentence and its repeat, so induction features fire on the second copy.
     public static let defaultPrompt = "The quick brown fox jumps over the lazy dog, then the quick brown fox jumps over the lazy"
 
+    /// The prompt's tokens (BOS first unless `prependBOS` is off).
+    public func tokens(_ tokenizer: GPT2Tokenizer) -> [Int] { prependBOS ? tokenizer.toTokens(prompt) : tokenizer.encode(prompt) }
+
+    /// Checks the prompt's `tokens` against `nCtx`, and the named features and the position against them
+    /// and the attention SAEs' widths by layer — before any run, and before a default SAE is trained.
+    /// - Throws: ``ExperimentInputError`` naming the option, its value and what is allowed.
+    public func check(tokens: [Int], nCtx: Int, attentionWidths: [Int: Int]) throws {
+        guard !tokens.isEmpty else { throw ExperimentInputError("--prompt is empty; allowed: at least one token") }
+        guard tokens.count <= nCtx else {
+            throw ExperimentInputError("--prompt is \(tokens.count) tokens\(prependBOS ? " with BOS" : ""); allowed: at most \(nCtx) — the model takes at most n_ctx = \(nCtx)")
+        }
+        let positions = "positions 0…\(tokens.count - 1) (the prompt's \(tokens.count) tokens\(prependBOS ? ", BOS at 0" : ""))"
+        for case .attentionFeature(let l, let p, let f) in features {
+            guard let width = attentionWidths[l], f < width, p < tokens.count else {
+                let layers = attentionWidths.keys.sorted().map { "\($0) (features 0…\(attentionWidths[$0]! - 1))" }.joined(separator: ", ")
+                throw ExperimentInputError("--feature is \(l).\(f)@\(p); allowed: layer.feature@position with an attention SAE's layer and feature — "
+                                           + "layers \(layers.isEmpty ? "none" : layers) — and \(positions)")
+            }
+        }
+        if let p = position, features.isEmpty, p < 0 || p >= tokens.count {
+            throw ExperimentInputError("--position is \(p); allowed: \(positions)")
+        }
+    }
+
     /// Parses `layer.feature@position` (e.g. `1.194@12`) as an attention feature.
     public static func parseFeature(_ text: String) throws -> TraceNode {
         let parts = text.split(separator: "@", omittingEmptySubsequences: false)
@@ -65,24 +89,8 @@ public struct CircuitTraceReport {
     /// Runs the prompt and traces it.
     /// - Throws: ``ExperimentInputError`` for an empty or too long prompt, ``TraceError`` for features outside it.
     public init(tracer: CircuitTracer, tokenizer: GPT2Tokenizer, model: LoadedModel, saeNames: [String], request r: CircuitTraceRequest) throws {
-        let tokens = r.prependBOS ? tokenizer.toTokens(r.prompt) : tokenizer.encode(r.prompt)
-        guard !tokens.isEmpty else { throw ExperimentInputError("--prompt is empty") }
-        let nCtx = tracer.model.config.nCtx
-        guard tokens.count <= nCtx else {
-            throw ExperimentInputError("--prompt is \(tokens.count) tokens\(r.prependBOS ? " with BOS" : ""); the model takes at most n_ctx = \(nCtx)")
-        }
-        // The named features and position against the model, its SAEs and the prompt, before the run.
-        for case .attentionFeature(let l, let p, let f) in r.features {
-            let sae = tracer.attention[l]
-            guard let sae, f < sae.dSAE, p < tokens.count else {
-                let layers = tracer.attention.keys.sorted().map { "\($0) (features 0…\(tracer.attention[$0]!.dSAE - 1))" }.joined(separator: ", ")
-                throw ExperimentInputError("--feature is \(l).\(f)@\(p); allowed: layer.feature@position with an attention SAE's layer and feature — "
-                                           + "layers \(layers.isEmpty ? "none" : layers) — and positions 0…\(tokens.count - 1) (the prompt's \(tokens.count) tokens\(r.prependBOS ? ", BOS at 0" : ""))")
-            }
-        }
-        if let p = r.position, r.features.isEmpty, p < 0 || p >= tokens.count {
-            throw ExperimentInputError("--position is \(p); allowed: 0…\(tokens.count - 1) (the prompt's \(tokens.count) tokens\(r.prependBOS ? ", BOS at 0" : ""))")
-        }
+        let tokens = r.tokens(tokenizer)
+        try r.check(tokens: tokens, nCtx: tracer.model.config.nCtx, attentionWidths: tracer.attention.mapValues(\.dSAE))
         let run = try tracer.run(tokens)
         var roots = r.features
         if roots.isEmpty {

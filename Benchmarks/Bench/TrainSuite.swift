@@ -99,11 +99,11 @@ enum TrainSuite {
         let encoder = Timing.best(reps: 3) { _ = x.matmul(w) }
         // Adam's memory pass, which no step avoids: W_enc and W_dec (2 · d_in · d_sae floats) with β₁ = 0
         // read g, v, p and write m, v, p — at this machine's copy rate on both cores.
-        let adamFloats = 2 * sae.config.dIn * sae.config.dSAE
+        let adamFloats = 2 * sae.config.dIn * sae.config.dSAE, adamBytes = Double(6 * 4 * adamFloats)
         let copyRate = parallelCopyRate(floats: adamFloats)
-        let adamPass = Double(6 * 4 * adamFloats) / copyRate
+        let adamPass = adamBytes / copyRate
         Timing.log(String(format: "  SAE step %.3f s (L0 %.1f); the encoder product alone %.3f s; with Adam's memory pass (%.0f MB at the copy rate %.1f GB/s) %.3f s",
-                          step, stepL0, encoder, Double(6 * 4 * adamFloats) / 1e6, copyRate / 1e9, encoder + adamPass))
+                          step, stepL0, encoder, adamBytes / 1e6, copyRate / 1e9, encoder + adamPass))
         out.append(Timing.result("train.step_L0_20", step, "s/step", ratio: encoder / step, baseline: "encoder_product_floor"))
         out.append(Timing.result("train.step_L0_20_vs_encoder_and_adam", step, "s/step", ratio: (encoder + adamPass) / step,
                                  baseline: "encoder_product+adam_memory_pass_floor"))

@@ -1,5 +1,5 @@
-// CKernels: see include/CKernels.h. One body per kernel, written once over a vector type and
-// instantiated for each path by ATTN_FOR_EACH_PATH.
+// CKernels: see include/CKernels.h. One body per kernel, written once over a vector type (or float,
+// for the tail) and instantiated for each path by its DEFINE_ macro.
 
 #include "CKernels.h"
 

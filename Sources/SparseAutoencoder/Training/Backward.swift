@@ -32,8 +32,7 @@ enum StepBackward {
             // that counts them, which gives up once there are too many.
             let limit = Int((sparseDensityThreshold * total).rounded(.up)) - 1 - (selection.auxiliary?.entries.count ?? 0)
             if support == nil { support = EntrySupport.filter(input.pre, rule, limit: limit) }
-            useEntries = support.map { $0.count <= limit } ?? false
-            if !useEntries && selection.support == nil { support = nil }
+            useEntries = support.map { $0.count <= limit } ?? false          // a listing from the rule is nil past the limit
         }
         var g: StepGradients
         if useEntries {
@@ -317,6 +316,7 @@ enum FeaturePass {
             Parallel.forChunks(of: 0..<blocks, minChunk: 4) { range in
                 let (drP, daP, cP, gdP, geP, gbP, gtP) = box.value
                 let scratch = UnsafeMutablePointer<Float>.allocate(capacity: block * a)
+                scratch.initialize(repeating: 0, count: block * a)
                 defer { scratch.deallocate() }
                 for b in range {
                     let j0 = b * block, width = min(block, fDim - j0)

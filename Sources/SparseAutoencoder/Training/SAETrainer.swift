@@ -155,8 +155,7 @@ public struct SAETrainer: Sendable {
     /// machine's width (``Kernels/adamUpdate(_:_:_:gradient:_:path:)``): the scalar coefficients computed
     /// in Double as Python computes them and applied in Float, each element with PyTorch's operations in
     /// PyTorch's order: `m ← m + (1−β₁)(g − m)` (`= g` when β₁ = 0), `v ← β₂v + (1−β₂)g²`,
-    /// `p ← p − (m / (√v / √(1−β₂ᵗ) + ε)) · lr/(1−β₁ᵗ)`. The gradient may be a transposed view (the entry
-    /// path's `W_enc` gradient), read tile by tile.
+    /// `p ← p − (m / (√v / √(1−β₂ᵗ) + ε)) · lr/(1−β₁ᵗ)`.
     static func adamUpdate(_ p: inout Tensor, _ m: inout Tensor, _ v: inout Tensor, _ g: Tensor, step: Int, config: SAETrainingConfig, lr: Double) {
         Kernels.adamUpdate(&p, &m, &v, gradient: g, Kernels.AdamStep(beta1: config.beta1, beta2: config.beta2, eps: config.adamEps, lr: lr, step: step))
     }

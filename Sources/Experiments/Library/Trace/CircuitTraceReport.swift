@@ -87,7 +87,8 @@ public struct CircuitTraceReport {
     public let headLabels: [[String]]
 
     /// Runs the prompt and traces it.
-    /// - Throws: ``ExperimentInputError`` for an empty or too long prompt, ``TraceError`` for features outside it.
+    /// - Throws: ``ExperimentInputError`` for an empty or too long prompt, or features and a position outside the
+    ///   prompt or the SAEs (``CircuitTraceRequest/check(tokens:nCtx:attentionWidths:)``).
     public init(tracer: CircuitTracer, tokenizer: GPT2Tokenizer, model: LoadedModel, saeNames: [String], request r: CircuitTraceRequest) throws {
         let tokens = r.tokens(tokenizer)
         try r.check(tokens: tokens, nCtx: tracer.model.config.nCtx, attentionWidths: tracer.attention.mapValues(\.dSAE))

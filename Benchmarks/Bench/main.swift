@@ -56,6 +56,8 @@ func figures(_ path: String?) -> [String: Double] {
 /// Timings (seconds) measured by the PyTorch baseline script, keyed by figure name.
 let torchTimings = figures(torchBaselinePath)
 
+BLAS.configure()
+Timing.log("bench: products on \(BLAS.libraryName); C kernels at \(KernelPath.active.rawValue) width (this CPU runs \(KernelPath.supported.map(\.rawValue).joined(separator: ", ")))")
 var results: [String] = []
 for suite in suites {
     switch suite {

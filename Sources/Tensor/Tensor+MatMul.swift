@@ -3,20 +3,30 @@
 import CBLAS
 import Foundation
 
-/// How this package drives OpenBLAS.
+/// How this package drives BLAS.
 ///
-/// OpenBLAS is pinned to one thread per call, and large products are split into row or column
-/// blocks that run on the workers of ``Parallel``. One thread pool then serves BLAS and non-BLAS
-/// work alike, so OpenBLAS's idle workers (which spin for about 100 ms after each call) never
+/// The products run on one BLAS library: Debian's OpenBLAS (linked, the default) or the one named by
+/// the environment variable `ATTN_SAE_BLAS` — `blis` for Debian's BLIS (`libblis-dev`), `openblas`,
+/// or the path of any shared library exporting `cblas_sgemm` (MKL's `libmkl_rt.so`, another OpenBLAS
+/// build). Whichever runs is pinned to one thread per call, and large products are split into row or
+/// column blocks that run on the workers of ``Parallel``. One thread pool then serves BLAS and
+/// non-BLAS work alike, so OpenBLAS's idle workers (which spin for about 100 ms after each call) never
 /// compete with our own loops for the two cores. The split costs nothing measurable on the SAE and
-/// transformer shapes (see `Scripts/bench tensor`).
+/// transformer shapes (see `Scripts/bench tensor`). LAPACK (the eigensolver) always comes from OpenBLAS.
 public enum BLAS {
-    /// Configures OpenBLAS once (single-threaded calls); every product calls this first.
+    /// Configures the library once (single-threaded calls); every product calls this first.
     public static func configure() { _ = configured }
     private static let configured: Bool = {
         openblas_set_num_threads(1)
+        if let loaded = LoadedBLAS.chosen { loaded.setThreads(1) }
         return true
     }()
+
+    /// The library that runs the products, as `Scripts/bench` and `inspect kernels` report it:
+    /// "OpenBLAS SkylakeX", "BLIS skx", or the loaded library's path.
+    public static var libraryName: String {
+        LoadedBLAS.chosen?.name ?? "OpenBLAS \(coreName)"
+    }
 
     /// Products below this many multiply-adds run as one BLAS call on the calling thread.
     static let splitThreshold = 1 << 21
@@ -190,9 +200,95 @@ extension Tensor {
     private static func call(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
                              _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
                              _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        if let loaded = LoadedBLAS.chosen {
+            loaded.sgemm(CblasRowMajor.rawValue, (ta ? CblasTrans : CblasNoTrans).rawValue, (tb ? CblasTrans : CblasNoTrans).rawValue,
+                         Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+            return
+        }
         cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
+}
+
+/// Why the library `ATTN_SAE_BLAS` names cannot run the products.
+public struct BLASLoadError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A BLAS library opened at run time (`ATTN_SAE_BLAS`): its `cblas_sgemm` and how to make it single-threaded.
+public struct LoadedBLAS: @unchecked Sendable {
+    /// `cblas_sgemm` with 32-bit integers (the LP64 interface every Debian BLAS and `libmkl_rt` export).
+    public typealias Sgemm = @convention(c) (UInt32, UInt32, UInt32, Int32, Int32, Int32, Float, UnsafePointer<Float>?, Int32,
+                                             UnsafePointer<Float>?, Int32, Float, UnsafeMutablePointer<Float>?, Int32) -> Void
+    /// What the library is ("BLIS skx", or its file name).
+    public let name: String
+    public let sgemm: Sgemm
+    private let handle: UnsafeMutableRawPointer
+
+    /// Debian's BLIS (the pthread build, then the OpenMP one).
+    public static let blisPaths = ["libblis.so.4", "/usr/lib/x86_64-linux-gnu/blis-pthread/libblis.so.4",
+                                   "/usr/lib/x86_64-linux-gnu/blis-openmp/libblis.so.4"]
+
+    /// Opens `ATTN_SAE_BLAS`'s library: "blis", "openblas" (nil: the linked one) or a path.
+    public static func open(_ choice: String) throws -> LoadedBLAS? {
+        switch choice {
+        case "", "openblas": return nil
+        case "blis":
+            for path in blisPaths { if let l = try? LoadedBLAS(path: path) { return l } }
+            throw BLASLoadError("ATTN_SAE_BLAS is blis, but no BLIS library loads (tried \(blisPaths.joined(separator: ", ")); Debian: apt install libblis4-pthread)")
+        default: return try LoadedBLAS(path: choice)
+        }
+    }
+
+    /// Opens the library at `path` (a file name is looked up as `dlopen` does).
+    public init(path: String) throws {
+        // RTLD_DEEPBIND: the library's own symbols first. Its cblas_sgemm calls its Fortran sgemm_, which
+        // would otherwise bind to the linked OpenBLAS's sgemm_ (the first one in the global scope).
+        guard let h = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND) else {
+            throw BLASLoadError("ATTN_SAE_BLAS: cannot load \(path) (\(String(cString: dlerror())); allowed: openblas, blis, or the path of a library exporting cblas_sgemm)")
+        }
+        guard let f = dlsym(h, "cblas_sgemm") else {
+            dlclose(h)
+            throw BLASLoadError("ATTN_SAE_BLAS: \(path) has no cblas_sgemm (allowed: openblas, blis, or the path of a library exporting cblas_sgemm)")
+        }
+        handle = h
+        sgemm = unsafeBitCast(f, to: Sgemm.self)
+        // BLIS 0.9 (Debian 12) picks its Haswell kernels on AVX-512 CPUs whose FMA-unit count it does not
+        // know (e.g. family 6 model 207, about half the speed); its Skylake-X kernels are asked for by id
+        // before the first call, unless the user set BLIS_ARCH_TYPE.
+        if let archString = dlsym(h, "bli_arch_string") {
+            let arch = unsafeBitCast(archString, to: (@convention(c) (Int32) -> UnsafePointer<CChar>?).self)
+            if ProcessInfo.processInfo.environment["BLIS_ARCH_TYPE"] == nil, KernelPath.avx512.isSupported,
+               let zero = arch(0), String(cString: zero) == "skx" {
+                setenv("BLIS_ARCH_TYPE", "0", 1)
+            }
+            // The id is known once BLIS has initialised itself, on its first call.
+            var one: Float = 1, product: Float = 0
+            sgemm(CblasRowMajor.rawValue, CblasNoTrans.rawValue, CblasNoTrans.rawValue, 1, 1, 1, 1, &one, 1, &one, 1, 0, &product, 1)
+            let query = dlsym(h, "bli_arch_query_id").map { unsafeBitCast($0, to: (@convention(c) () -> Int32).self) }
+            name = "BLIS " + (query.flatMap { arch($0()) }.map { String(cString: $0) } ?? "")
+        } else {
+            name = path.split(separator: "/").last.map(String.init) ?? path
+        }
+    }
+
+    /// `n` threads per call: OpenBLAS, BLIS and MKL each by their own setter, when the library has it.
+    public func setThreads(_ n: Int) {
+        if let f = dlsym(handle, "openblas_set_num_threads") { unsafeBitCast(f, to: (@convention(c) (Int32) -> Void).self)(Int32(n)) }
+        if let f = dlsym(handle, "bli_thread_set_num_threads") { unsafeBitCast(f, to: (@convention(c) (Int) -> Void).self)(n) }
+        if let f = dlsym(handle, "MKL_Set_Num_Threads") { unsafeBitCast(f, to: (@convention(c) (Int32) -> Void).self)(Int32(n)) }
+    }
+
+    /// The library `ATTN_SAE_BLAS` names, opened once; nil for the linked OpenBLAS. A library that does
+    /// not load is reported on standard error once and OpenBLAS runs the products.
+    public static let chosen: LoadedBLAS? = {
+        let choice = ProcessInfo.processInfo.environment["ATTN_SAE_BLAS"] ?? ""
+        do { return try open(choice) } catch {
+            FileHandle.standardError.write(Data("warning: \(error); products run on OpenBLAS\n".utf8))
+            return nil
+        }
+    }()
 }
 
 /// A strided matrix view, as BLAS sees it.

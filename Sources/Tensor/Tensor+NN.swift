@@ -33,49 +33,51 @@ extension Tensor {
         let n = shape[a]
         let x = contiguous()
         let rows = n == 0 ? 0 : count / n
-        var keep: Tensor? = nil
-        if case .custom(let m) = mask { keep = (m.shape == shape ? m : m.expanded(to: shape)).contiguous() }
         let isCausal: Bool = { if case .causal = mask { return true } else { return false } }()
         let nq = isCausal ? (rank >= 2 ? shape[rank - 2] : 1) : 1
-        let src = x.storage.base + x.offset
-        let keepBase = keep.map { UnsafePointer($0.storage.base + $0.offset) }
-        return Tensor(shape: shape) { out in
+        let src = UnsafeSendableBox(UnsafePointer(x.storage.base + x.offset))
+        if case .custom(let m) = mask {
+            return Self.maskedSoftmax(src.value, keep: (m.shape == shape ? m : m.expanded(to: shape)).contiguous(), shape: shape, n: n)
+        }
+        let path = KernelPath.active
+        let result = Tensor(shape: shape) { out in
+            let o = UnsafeSendableBox(out.baseAddress!)
+            Parallel.forChunks(of: 0..<rows, minChunk: Swift.max(1, 8192 / Swift.max(n, 1))) { chunk in
+                for r in chunk {
+                    // Causal: query q sees keys 0 … q + (n_keys − n_queries).
+                    let visible = isCausal ? Swift.min(n, r % nq + (n - nq) + 1) : n
+                    Kernels.softmax(src.value + r * n, o.value + r * n, count: n, visible: visible, path: path)
+                }
+            }
+        }
+        withExtendedLifetime(x) {}
+        return result
+    }
+
+    /// Softmax over the last axis keeping only the entries where `keep` (same shape, contiguous) is not 0,
+    /// in the operations and order of ``Kernels/naiveSoftmax(_:_:visible:)``.
+    private static func maskedSoftmax(_ src: UnsafePointer<Float>, keep: Tensor, shape: [Int], n: Int) -> Tensor {
+        let rows = n == 0 ? 0 : shape.reduce(1, *) / n
+        let keepBase = UnsafeSendableBox(UnsafePointer(keep.storage.base + keep.offset))
+        let srcBox = UnsafeSendableBox(src)
+        let result = Tensor(shape: shape) { out in
             let o = UnsafeSendableBox(out.baseAddress!)
             Parallel.forEach(in: 0..<rows, minChunk: Swift.max(1, 8192 / Swift.max(n, 1))) { r in
-                let p = src + r * n, q = o.value + r * n
-                // Number of leading visible entries (causal) or n.
-                var visible = n
-                if isCausal {
-                    let queryIndex = r % nq
-                    visible = Swift.max(0, Swift.min(n, queryIndex + (n - nq) + 1))
-                }
-                let km = keepBase.map { $0 + r * n }
+                let p = srcBox.value + r * n, q = o.value + r * n, km = keepBase.value + r * n
                 var m = -Float.infinity
                 var any = false
-                for i in 0..<visible where km == nil || km![i] != 0 {
+                for i in 0..<n where km[i] != 0 {
                     any = true
                     if p[i] > m || p[i].isNaN { m = p[i] }
                 }
-                if !any {
-                    q.initialize(repeating: 0, count: n)
-                    return
-                }
-                // Exponentials 4 lanes at a time, masked entries zeroed, then normalised.
-                let rp = UnsafeRawPointer(p), rq = UnsafeMutableRawPointer(q)
-                let mv = SIMD4<Float>(repeating: m)
-                var i = 0
-                while i + 4 <= visible {
-                    let v = rp.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self) - mv
-                    rq.storeBytes(of: VectorMath.exp(v), toByteOffset: 4 * i, as: SIMD4<Float>.self)
-                    i += 4
-                }
-                while i < visible { q[i] = VectorMath.exp(p[i] - m); i += 1 }
-                if let km { for j in 0..<visible where km[j] == 0 { q[j] = 0 } }
-                for j in visible..<n { q[j] = 0 }
-                let inv = 1 / Kernels.sum(q, visible)
-                for j in 0..<visible { q[j] *= inv }
+                for i in 0..<n { q[i] = any && km[i] != 0 ? Kernels.naiveExp(p[i] - m) : 0 }
+                if !any { return }
+                let inv = 1 / Kernels.sum(q, n)
+                for j in 0..<n { q[j] *= inv }
             }
         }
+        withExtendedLifetime(keep) {}
+        return result
     }
 
     /// Layer norm over the last axis with TransformerLens semantics (biased variance):
@@ -97,38 +99,47 @@ extension Tensor {
         let x = contiguous()
         let rows = count / d
         let w = weight?.contiguous(), b = bias?.contiguous()
-        let src = x.storage.base + x.offset
-        let wp = w.map { UnsafePointer($0.storage.base + $0.offset) }
-        let bp = b.map { UnsafePointer($0.storage.base + $0.offset) }
+        let src = UnsafeSendableBox(UnsafePointer(x.storage.base + x.offset))
+        let wp = UnsafeSendableBox(w.map { UnsafePointer($0.storage.base + $0.offset) })
+        let bp = UnsafeSendableBox(b.map { UnsafePointer($0.storage.base + $0.offset) })
         var scaleShape = shape
         scaleShape[rank - 1] = 1
-        var scale = Tensor(zeros: scaleShape)
+        var scale = Tensor(shape: scaleShape) { _ in }
+        let path = KernelPath.active
         let normalized = scale.withUnsafeMutableBufferPointer { sc in
             let scBox = UnsafeSendableBox(sc.baseAddress!)
             return Tensor(shape: shape) { out in
                 let o = UnsafeSendableBox(out.baseAddress!)
-                Parallel.forEach(in: 0..<rows, minChunk: Swift.max(1, 8192 / d)) { r in
-                    let p = src + r * d, q = o.value + r * d
-                    let mean = Kernels.sum(p, d) / Float(d)
-                    let variance = Kernels.sumOfSquaredDeviations(p, d, mean) / Float(d)
-                    let s = (variance + eps).squareRoot()
-                    scBox.value[r] = s
-                    for i in 0..<d { q[i] = (p[i] - mean) / s }
-                    if let wp { for i in 0..<d { q[i] *= wp[i] } }
-                    if let bp { for i in 0..<d { q[i] += bp[i] } }
+                Parallel.forChunks(of: 0..<rows, minChunk: Swift.max(1, 8192 / d)) { chunk in
+                    let r = chunk.lowerBound
+                    Kernels.layerNorm(src.value + r * d, o.value + r * d, scale: scBox.value + r, rows: chunk.count, d: d,
+                                      weight: wp.value, bias: bp.value, eps: eps, path: path)
                 }
             }
         }
+        withExtendedLifetime((x, w, b)) {}
         return (normalized, scale)
     }
 
     /// GPT-2's GELU, tanh form (`gelu_new`):
     /// `0.5 · x · (1 + tanh(sqrt(2/π) · (x + 0.044715 · x³)))`, evaluated in that order (vectorised
-    /// tanh, within a few ulp).
-    public func gelu() -> Tensor { apply(GeluKernel.self) }
+    /// tanh, within a few ulp) by the C kernel at the machine's width (``Kernels/gelu(_:_:count:path:)``).
+    public func gelu() -> Tensor {
+        let x = contiguous()
+        let src = UnsafeSendableBox(UnsafePointer(x.storage.base + x.offset))
+        let path = KernelPath.active
+        let result = Tensor(shape: shape) { out in
+            let o = UnsafeSendableBox(out.baseAddress!)
+            Parallel.forChunks(of: 0..<out.count, minChunk: 1 << 15) { r in
+                Kernels.gelu(src.value + r.lowerBound, o.value + r.lowerBound, count: r.count, path: path)
+            }
+        }
+        withExtendedLifetime(x) {}
+        return result
+    }
 
-    /// `gelu_new` for one value (the same arithmetic as ``gelu()``).
-    public static func geluScalar(_ x: Float) -> Float { GeluKernel.scalar(x) }
+    /// `gelu_new` for one value (the same bits as ``gelu()``).
+    public static func geluScalar(_ x: Float) -> Float { Kernels.naiveGelu(x) }
 
     /// The exact GELU, `0.5 · x · (1 + erf(x / √2))` (PyTorch's `F.gelu`, TransformerLens `act_fn="gelu"`),
     /// with the C library's `erff` (within an ulp or two of PyTorch's vectorised erf).

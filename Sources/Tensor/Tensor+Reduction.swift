@@ -103,22 +103,10 @@ extension Tensor {
     }
 }
 
-/// Vectorised row kernels shared by reductions, softmax and layer norm.
+/// Vectorised row kernels of the reductions.
 extension Kernels {
-    /// Σ p[0..<n], accumulated in 16 independent lanes, then pairwise across lanes.
-    @inlinable
-    static func sum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
-        var acc = SIMD16<Float>(repeating: 0)
-        var i = 0
-        let raw = UnsafeRawPointer(p)
-        while i + 16 <= n {
-            acc += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
-            i += 16
-        }
-        var s = acc.sum()
-        while i < n { s += p[i]; i += 1 }
-        return s
-    }
+    /// Σ p[0..<n] in ``Kernels/sum(_:count:path:)``'s order, at the machine's width.
+    static func sum(_ p: UnsafePointer<Float>, _ n: Int) -> Float { sum(p, count: n) }
 
     /// Σ p[i]² over n values.
     @inlinable
@@ -133,23 +121,6 @@ extension Kernels {
         }
         var s = acc.sum()
         while i < n { s += p[i] * p[i]; i += 1 }
-        return s
-    }
-
-    /// Σ (p[i] − c)² over n values.
-    @inlinable
-    static func sumOfSquaredDeviations(_ p: UnsafePointer<Float>, _ n: Int, _ c: Float) -> Float {
-        var acc = SIMD16<Float>(repeating: 0)
-        let cv = SIMD16<Float>(repeating: c)
-        var i = 0
-        let raw = UnsafeRawPointer(p)
-        while i + 16 <= n {
-            let v = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) - cv
-            acc += v * v
-            i += 16
-        }
-        var s = acc.sum()
-        while i < n { let d = p[i] - c; s += d * d; i += 1 }
         return s
     }
 

@@ -117,16 +117,6 @@ protocol BinaryKernel {
     @inlinable static func scalar(_ x: Float) -> Float { VectorMath.tanh(x) }
     @inlinable static func vector(_ x: SIMD4<Float>) -> SIMD4<Float> { VectorMath.tanh(x) }
 }
-/// gelu_new: `(0.5·x)·(1 + tanh(sqrt(2/π)·(x + 0.044715·x³)))`.
-@usableFromInline enum GeluKernel: UnaryKernel {
-    /// sqrt(2/π) rounded to Float, as a literal (a `static let` would cost a lazy-init check per call).
-    @usableFromInline static var c: Float { 0.797_884_56 }
-    @inlinable static func scalar(_ x: Float) -> Float { vector(SIMD4(repeating: x))[0] }
-    @inlinable static func vector(_ x: SIMD4<Float>) -> SIMD4<Float> {
-        let inner = x + 0.044715 * (x * x * x)
-        return (0.5 * x) * (1 + VectorMath.tanh(c * inner))
-    }
-}
 @usableFromInline enum ReluKernel: UnaryKernel {
     @inlinable static func scalar(_ x: Float) -> Float { x > 0 || x.isNaN ? x : 0 }
     @inlinable static func vector(_ x: SIMD4<Float>) -> SIMD4<Float> {

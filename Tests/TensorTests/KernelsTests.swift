@@ -63,4 +63,139 @@ import Testing
         #expect(s.firstMomentWeight == Float(0.1) && !s.firstMomentIsGradient)
         #expect(Kernels.AdamStep(beta1: 0, beta2: 0.999, eps: 1e-8, lr: 1e-3, step: 1).firstMomentIsGradient)
     }
+
+    // MARK: gelu_new, layer norm, softmax, sum
+
+    /// Values that reach every branch: zeros of both signs, the tanh switch at |x| = 0.625 (and the
+    /// GELU inputs that land there), exp's clamps at 88.72283 / −87.33654, ±∞, NaN, subnormals, then
+    /// normal samples at three scales.
+    static func edgeValues(_ n: Int, seed: UInt64) -> [Float] {
+        let special: [Float] = [0, -0.0, 0.625, -0.625, Float(0.625).nextDown, Float(0.625).nextUp, 0.7, -0.7, 88.72283, Float(88.72283).nextUp,
+                                -87.33654, Float(-87.33654).nextDown, 100, -100, 1e-30, -1e-30, .leastNonzeroMagnitude,
+                                .greatestFiniteMagnitude, -.greatestFiniteMagnitude, .infinity, -.infinity, .nan, 3, -3, 9.5, -9.5]
+        var r = RandomStream(seed: seed)
+        let normal = Tensor.randomNormal([Swift.max(n, 1)], using: &r).scalars
+        return (0..<n).map { i in i < special.count ? special[i] : normal[i] * [0.1, 1, 10][i % 3] }
+    }
+
+    static func sameBits(_ a: [Float], _ b: [Float]) -> Bool {
+        a.count == b.count && zip(a, b).allSatisfy { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) }
+    }
+
+    @Test(arguments: [0, 1, 3, 4, 7, 8, 15, 16, 17, 31, 33, 100, 1000, 4099])
+    func geluAndSumOnEveryPathEqualTheNaiveVersions(n: Int) {
+        let x = Self.edgeValues(n, seed: UInt64(n))
+        let naive = x.map(Kernels.naiveGelu)
+        let finite = x.filter(\.isFinite).map { $0 / 1e30 }
+        let naiveSum = finite.withUnsafeBufferPointer { Kernels.naiveSum($0) }
+        for path in KernelPath.supported {
+            var y = [Float](repeating: .nan, count: n)
+            x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { Kernels.gelu(xp.baseAddress!, $0.baseAddress!, count: n, path: path) } }
+            #expect(Self.sameBits(y, naive), "\(path) gelu differs from the naive version (n \(n))")
+            let s = finite.withUnsafeBufferPointer { Kernels.sum($0.baseAddress!, count: $0.count, path: path) }
+            #expect(s.bitPattern == naiveSum.bitPattern, "\(path) sum \(s) differs from the naive \(naiveSum) (n \(finite.count))")
+        }
+    }
+
+    /// In place (x and y the same buffer) as the documentation allows.
+    @Test func geluInPlace() {
+        var x = Self.edgeValues(77, seed: 2)
+        let naive = x.map(Kernels.naiveGelu)
+        x.withUnsafeMutableBufferPointer { Kernels.gelu($0.baseAddress!, $0.baseAddress!, count: 77) }
+        #expect(Self.sameBits(x, naive))
+    }
+
+    /// The naive exp and tanh are the vector ones of VectorMath, one lane at a time.
+    @Test func naiveMathIsVectorMath() {
+        for x in Self.edgeValues(3000, seed: 3) {
+            #expect(Self.sameBits([Kernels.naiveExp(x)], [VectorMath.exp(x)]), "exp(\(x))")
+            #expect(Self.sameBits([Kernels.naiveTanh(x)], [VectorMath.tanh(x)]), "tanh(\(x))")
+        }
+    }
+
+    @Test(arguments: [(1, 1), (3, 5), (4, 16), (7, 17), (5, 64), (3, 768), (2, 1000), (9, 33)])
+    func layerNormOnEveryPathEqualsTheNaiveVersion(rows: Int, d: Int) {
+        var r = RandomStream(seed: UInt64(rows * 1000 + d))
+        // Rows with an offset far from 0 (the two-pass variance matters) and a constant row (scale √eps).
+        var x = Tensor.randomNormal([rows, d], using: &r).scalars.enumerated().map { $1 * 3 + Float($0 / d) * 100 }
+        for i in 0..<d { x[i] = 2.5 }
+        let w = Tensor.randomNormal([d], using: &r).scalars, b = Tensor.randomNormal([d], using: &r).scalars
+        for (weight, bias) in [(nil, nil), (w, nil), (w, b), (nil, b)] as [([Float]?, [Float]?)] {
+            var naive = [Float](repeating: 0, count: rows * d), naiveScale = [Float](repeating: 0, count: rows)
+            x.withUnsafeBufferPointer { xp in naive.withUnsafeMutableBufferPointer { yp in
+                for row in 0..<rows {
+                    naiveScale[row] = Kernels.naiveLayerNorm(UnsafeBufferPointer(rebasing: xp[(row * d)..<((row + 1) * d)]),
+                                                             UnsafeMutableBufferPointer(rebasing: yp[(row * d)..<((row + 1) * d)]),
+                                                             weight: weight, bias: bias, eps: 1e-5)
+                }
+            }}
+            for path in KernelPath.supported {
+                var y = [Float](repeating: .nan, count: rows * d), scale = [Float](repeating: .nan, count: rows)
+                x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in scale.withUnsafeMutableBufferPointer { sp in
+                    let wp = weight?.withUnsafeBufferPointer { $0.baseAddress! }, bp = bias?.withUnsafeBufferPointer { $0.baseAddress! }
+                    withExtendedLifetime((weight, bias)) {
+                        Kernels.layerNorm(xp.baseAddress!, yp.baseAddress!, scale: sp.baseAddress!, rows: rows, d: d,
+                                          weight: wp, bias: bp, eps: 1e-5, path: path)
+                    }
+                }}}
+                #expect(Self.sameBits(y, naive) && Self.sameBits(scale, naiveScale),
+                        "\(path) layer norm differs from the naive version (rows \(rows), d \(d), weight \(weight != nil), bias \(bias != nil))")
+            }
+        }
+    }
+
+    @Test(arguments: [1, 2, 5, 16, 17, 31, 64, 128, 257])
+    func softmaxOnEveryPathEqualsTheNaiveVersion(n: Int) {
+        var r = RandomStream(seed: UInt64(n))
+        let rows: [[Float]] = [
+            Tensor.randomNormal([n], std: 4, using: &r).scalars,
+            Tensor.randomNormal([n], std: 40, using: &r).scalars,                  // most exps underflow
+            (0..<n).map { $0 % 3 == 0 ? -.infinity : Float($0) * 0.25 },          // masked as TransformerLens masks
+            [Float](repeating: -0.0, count: n),
+            (0..<n).map { $0 == n / 2 ? .nan : 1 },
+            (0..<n).map { $0 == n - 1 ? .infinity : 1 },
+        ]
+        for (k, x) in rows.enumerated() {
+            for visible in Set([0, 1, n / 2, n - 1, n, n + 3]) where visible >= 0 {
+                var naive = [Float](repeating: 7, count: n)
+                x.withUnsafeBufferPointer { xp in naive.withUnsafeMutableBufferPointer { Kernels.naiveSoftmax(xp, $0, visible: visible) } }
+                for path in KernelPath.supported {
+                    var y = [Float](repeating: 7, count: n)
+                    x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer {
+                        Kernels.softmax(xp.baseAddress!, $0.baseAddress!, count: n, visible: visible, path: path)
+                    }}
+                    #expect(Self.sameBits(y, naive), "\(path) softmax differs from the naive version (row \(k), n \(n), visible \(visible))")
+                }
+            }
+        }
+    }
+
+    /// The tensor operations run these kernels: same bits as the naive versions, row by row.
+    @Test func tensorOperationsUseTheKernels() {
+        var r = RandomStream(seed: 8)
+        let x = Tensor.randomNormal([2, 3, 40, 40], std: 3, using: &r)
+        let p = x.softmax(mask: .causal).scalars
+        let xs = x.scalars
+        for row in 0..<(2 * 3 * 40) {
+            var naive = [Float](repeating: 0, count: 40)
+            xs.withUnsafeBufferPointer { xp in naive.withUnsafeMutableBufferPointer {
+                Kernels.naiveSoftmax(UnsafeBufferPointer(rebasing: xp[(row * 40)..<(row * 40 + 40)]), $0, visible: row % 40 + 1)
+            }}
+            #expect(Self.sameBits(Array(p[(row * 40)..<(row * 40 + 40)]), naive), "causal softmax row \(row)")
+        }
+        let g = x.gelu().scalars
+        #expect(Self.sameBits(g, xs.map(Kernels.naiveGelu)))
+        #expect(Self.sameBits(x.reshaped([240, 40]).transposed().gelu().scalars,
+                              x.reshaped([240, 40]).transposed().contiguous().scalars.map(Kernels.naiveGelu)))
+        let (n, s) = x.layerNormWithScale(eps: 1e-5)
+        var naive = [Float](repeating: 0, count: xs.count), scales = [Float](repeating: 0, count: 240)
+        xs.withUnsafeBufferPointer { xp in naive.withUnsafeMutableBufferPointer { yp in
+            for row in 0..<240 {
+                scales[row] = Kernels.naiveLayerNorm(UnsafeBufferPointer(rebasing: xp[(row * 40)..<(row * 40 + 40)]),
+                                                     UnsafeMutableBufferPointer(rebasing: yp[(row * 40)..<(row * 40 + 40)]),
+                                                     weight: nil, bias: nil, eps: 1e-5)
+            }
+        }}
+        #expect(Self.sameBits(n.scalars, naive) && Self.sameBits(s.scalars, scales))
+    }
 }

@@ -1,5 +1,6 @@
 // Tensor+MatMulTests: BLAS products against the naive kernel on odd shapes, strided views and batches.
 
+import CBLAS
 import Testing
 import TensorTestSupport
 @testable import Tensor
@@ -75,5 +76,41 @@ import TensorTestSupport
         var d = Tensor(repeating: 3, shape: [2, 2])
         Tensor.gemm(Tensor(zeros: [2, 0]), Tensor(zeros: [0, 2]), into: &d, alpha: 1, beta: 0.5)
         #expect(d.scalars == [1.5, 1.5, 1.5, 1.5])
+    }
+
+    // MARK: A BLAS opened at run time (ATTN_SAE_BLAS)
+
+    /// Debian's BLIS (installed by the Scripts) computes the products the naive kernel does, in every
+    /// transpose layout — and runs its own code: opened without RTLD_DEEPBIND, its cblas_sgemm would call
+    /// the linked OpenBLAS's sgemm_.
+    @Test func blisRunsTheProducts() throws {
+        let blis: LoadedBLAS
+        do { guard let l = try LoadedBLAS.open("blis") else { Issue.record("blis opened as the linked OpenBLAS"); return }; blis = l }
+        catch { Issue.record("BLIS did not load (Scripts/lib/common.sh installs libblis4-pthread): \(error)"); return }
+        #expect(blis.name.hasPrefix("BLIS "), "\(blis.name)")
+        blis.setThreads(1)
+        for (m, k, n, ta, tb) in [(37, 29, 41, false, false), (64, 70, 3, true, false), (5, 130, 66, false, true), (33, 17, 65, true, true)] {
+            let a = testTensor(ta ? [k, m] : [m, k], seed: 40), b = testTensor(tb ? [n, k] : [k, n], seed: 41)
+            var c = [Float](repeating: .nan, count: m * n)
+            a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
+                blis.sgemm(CblasRowMajor.rawValue, (ta ? CblasTrans : CblasNoTrans).rawValue, (tb ? CblasTrans : CblasNoTrans).rawValue,
+                           Int32(m), Int32(n), Int32(k), 1, pa.baseAddress, Int32(ta ? m : k), pb.baseAddress, Int32(tb ? k : n),
+                           0, pc.baseAddress, Int32(n))
+            }}}
+            let expected = Naive.matmul(ta ? a.transposed() : a, tb ? b.transposed() : b)
+            expectClose(Tensor(shape: [m, n], scalars: c), expected, atol: 1e-4, rtol: 1e-4)
+        }
+    }
+
+    @Test func unloadableLibrariesAreNamed() {
+        #expect(throws: BLASLoadError.self) { try LoadedBLAS(path: "/nonexistent/libnothing.so") }
+        do { _ = try LoadedBLAS(path: "/nonexistent/libnothing.so") } catch {
+            #expect("\(error)".contains("/nonexistent/libnothing.so") && "\(error)".contains("allowed"))
+        }
+        // A library without cblas_sgemm (libz is always loaded here).
+        do { _ = try LoadedBLAS(path: "libz.so.1"); Issue.record("libz loaded as a BLAS") } catch {
+            #expect("\(error)".contains("no cblas_sgemm"))
+        }
+        #expect((try? LoadedBLAS.open("openblas")) == nil && (try? LoadedBLAS.open("")) == nil)
     }
 }

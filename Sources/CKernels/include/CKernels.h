@@ -42,6 +42,27 @@ typedef struct {
 void attn_adam_update(int path, float *p, float *m, float *v, const float *g, size_t n,
                       const attn_adam_coefficients *c);
 
+/// gelu_new elementwise, y[i] = (0.5·x)·(1 + tanh(√(2/π)·(x + 0.044715·x³))), with the package's
+/// vector exp and tanh (a few ulp of the correctly rounded values). `x` and `y` may be the same.
+void attn_gelu_tanh(int path, const float *x, float *y, size_t n);
+
+/// Layer norm of `rows` contiguous rows of `d` values (TransformerLens's, biased variance):
+/// mean = Σx/d, variance = Σ(x − mean)²/d (both summed in the order of `attn_sum`),
+/// scale = √(variance + eps), y = (x − mean)/scale, then ·w and +b when given (either may be NULL).
+/// `scale` (NULL to skip) receives each row's scale.
+void attn_layer_norm_rows(int path, const float *x, float *y, float *scale, size_t rows, size_t d,
+                          const float *w, const float *b, float eps);
+
+/// Softmax of one row of `n` values over its first `visible` entries: e_i = exp(x_i − max), then
+/// e_i · (1 / Σe) (the sum in `attn_sum`'s order); entries from `visible` on are 0, and a row with
+/// nothing visible is all 0. A NaN among the visible entries makes them all NaN.
+void attn_softmax_row(int path, const float *x, float *y, size_t n, size_t visible);
+
+/// Σ p[0..<n] in one fixed order on every path: 64 lane sums over the whole 64-element blocks
+/// (lane j holds p[j] + p[j+64] + …), combined as 16-lane blocks (B0 + B1) + (B2 + B3), the 16 lanes
+/// halved (l[j] += l[j+8], +4, +2, +1), then the remaining elements added in order.
+float attn_sum(int path, const float *p, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

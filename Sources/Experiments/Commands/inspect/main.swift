@@ -142,8 +142,11 @@ struct Corpus: ParsableCommand {
 }
 
 struct Kernels: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Which OpenBLAS kernels and which of our C kernels' paths this process runs, and why.")
+    static let configuration = CommandConfiguration(abstract: "Which BLAS library, which OpenBLAS kernels and which of our C kernels' paths this process runs, and why.")
     func run() throws {
+        let blas = ProcessInfo.processInfo.environment["ATTN_SAE_BLAS"]
+        BLAS.configure()
+        log("products (BLAS): \(BLAS.libraryName)" + (blas.map { " (ATTN_SAE_BLAS=\($0))" } ?? " (the default; ATTN_SAE_BLAS=blis or a library's path to change)"))
         let set = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"]
         log("OpenBLAS kernels: \(BLAS.coreName)" + (set.map { " (OPENBLAS_CORETYPE=\($0))" } ?? " (OpenBLAS's own choice)"))
         if let w = BLAS.genericKernelWarning { log("warning: " + w) }

@@ -37,7 +37,9 @@ extension Tensor {
         let nq = isCausal ? (rank >= 2 ? shape[rank - 2] : 1) : 1
         let src = UnsafeSendableBox(UnsafePointer(x.storage.base + x.offset))
         if case .custom(let m) = mask {
-            return Self.maskedSoftmax(src.value, keep: (m.shape == shape ? m : m.expanded(to: shape)).contiguous(), shape: shape, n: n)
+            return withExtendedLifetime(x) {
+                Self.maskedSoftmax(src.value, keep: (m.shape == shape ? m : m.expanded(to: shape)).contiguous(), shape: shape, n: n)
+            }
         }
         let path = KernelPath.active
         let result = Tensor(shape: shape) { out in

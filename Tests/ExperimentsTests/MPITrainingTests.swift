@@ -29,6 +29,10 @@ import Transformer
         p.arguments = ["--oversubscribe", "--allow-run-as-root", "-np", "2", trainSAE] + arguments + extra
         var env = ProcessInfo.processInfo.environment
         env["OMPI_MCA_btl_vader_single_copy_mechanism"] = "none"      // containers often forbid the kernel's cross-memory attach
+        // The ranks must run this process's OpenBLAS kernels for the bit-for-bit comparison: with
+        // OPENBLAS_CORETYPE unset on a CPU OpenBLAS 0.3.21 does not know, they would re-execute themselves
+        // with the CPU's kernels while this process keeps the generic ones.
+        env["ATTN_SAES_NO_RELAUNCH"] = "1"
         p.environment = env
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice

@@ -103,9 +103,17 @@ import Transformer
             let sae = try SAE.load(saeLens: dir + "/saes/" + name)
             #expect(sae.config.hookName == hook && sae.config.dIn == 768, "\(name)")
         }
-        // The residual SAE's evaluation spliced it at hook_resid_pre: its zero-ablated loss is the residual stream's, not hook_z's.
+        // The residual SAE's evaluation spliced it at hook_resid_pre: its row equals evaluating the saved SAE
+        // alone (which splices at the hook its config names). (Zero ablation cannot tell the sites apart on the
+        // planted model: every one of the four removes the induction heads' OUT write, leaving uniform logits.)
         let rows = try JSONDecoder().decode([TrainingReport.EvaluationRow].self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/evaluation.json")))
-        #expect(rows.count == 4 && rows[1].evaluation.ceZeroAblated != rows[0].evaluation.ceZeroAblated)
+        #expect(rows.count == 4)
+        let residual = try SAE.load(saeLens: dir + "/saes/L0-resid_pre")
+        let (alone, _, _) = try SAETraining.evaluate(workspace, sae: residual, rows: s.evaluationRows)
+        let row = rows[1].evaluation
+        #expect(abs(alone.mse - row.mse) <= 1e-5 * max(1, abs(alone.mse)) && abs(alone.ceSpliced - row.ceSpliced) <= 1e-4
+                && abs(alone.explainedVariance - row.explainedVariance) <= 1e-5,
+                "alone: mse \(alone.mse) ce \(alone.ceSpliced) ev \(alone.explainedVariance); row: mse \(row.mse) ce \(row.ceSpliced) ev \(row.explainedVariance)")
         #expect(throws: ExperimentInputError.self) { var bad = s; bad.hooks = [.z, .z]; try bad.validate(nLayers: 2) }
     }
 

@@ -149,14 +149,15 @@ struct Reference {
 /// of the largest magnitude of the residual stream entering it (`residPre`), whose rounding the block's
 /// activations inherit: different BLAS kernels (AVX2 vs AVX-512 OpenBLAS builds) sum in different orders.
 func tolerance(_ t: Tensor, residPre: Tensor? = nil) -> Double {
-    max(2e-5, 2e-6 * Double(t.abs().max()), 2e-6 * Double(residPre?.abs().max() ?? 0))
+    max(2e-5, 4e-6 * Double(t.abs().max()), 4e-6 * Double(residPre?.abs().max() ?? 0))
 }
 
 @Suite struct ForwardParityTests {
     /// Compares every hook in firing order (the first failure locates the bug), then logits and loss.
     /// Tolerances: fp32 with different summation orders. Activations reach |x| ≈ 40 in this random
-    /// model, so the absolute tolerance scales with the tensor's largest magnitude (2e-6 of it, about
-    /// 16 ulp there) besides the relative 1e-5.
+    /// model, so the absolute tolerance scales with the largest magnitude of the tensor or of the layer's
+    /// input (4e-6 of it, about 32 ulp there) besides the relative 1e-5: an output that cancels terms of
+    /// that size (hook_attn_out) differed by 8.03e-5 at 2e-6 · 40 under OpenBLAS's generic Prescott kernels.
     @Test(arguments: ["unprocessed", "processed"])
     func everyHookMatchesTransformerLens(_ group: String) throws {
         let ref = try Reference()

@@ -145,11 +145,22 @@ extension Tensor {
 
     /// The exact GELU, `0.5 · x · (1 + erf(x / √2))` (PyTorch's `F.gelu`, TransformerLens `act_fn="gelu"`),
     /// with the C library's `erff` (within an ulp or two of PyTorch's vectorised erf).
-    public func geluExact() -> Tensor { apply(GeluErfKernel.self) }
+    /// Both cores share the work (there is no vector erf here: one `erff` call per value).
+    public func geluExact() -> Tensor {
+        let x = contiguous()
+        let src = UnsafeSendableBox(UnsafePointer(x.storage.base + x.offset))
+        let result = Tensor(shape: shape) { out in
+            let o = UnsafeSendableBox(out.baseAddress!)
+            Parallel.forChunks(of: 0..<out.count, minChunk: 1 << 14) { r in
+                for i in r { o.value[i] = GeluErfKernel.scalar(src.value[i]) }
+            }
+        }
+        withExtendedLifetime(x) {}
+        return result
+    }
 }
 
-/// The exact GELU through `erff`, one lane at a time (no vector erf here).
-enum GeluErfKernel: UnaryKernel {
+/// The exact GELU through `erff`.
+enum GeluErfKernel {
     static func scalar(_ x: Float) -> Float { 0.5 * x * (1 + erff(x * 0.707_106_77)) }
-    static func vector(_ x: SIMD4<Float>) -> SIMD4<Float> { SIMD4(scalar(x[0]), scalar(x[1]), scalar(x[2]), scalar(x[3])) }
 }

@@ -117,19 +117,25 @@ DEFINE_MATH(v8, __attribute__((target("avx2"))), f32x8, i32x8)
 DEFINE_MATH(v16, __attribute__((target("avx512f"))), f32x16, i32x16)
 #endif
 
-// A scalar tail runs lane 0 of the path's vector function, so it rounds exactly as the body.
-#define DEFINE_GELU(NAME, TARGET, SUFFIX, F)                                                         \
+// An elementwise function over a buffer; a scalar tail runs lane 0 of the path's vector function, so it
+// rounds exactly as the body.
+#define DEFINE_UNARY(FN, NAME, TARGET, SUFFIX, F)                                                    \
     TARGET static void NAME(const float *x, float *y, size_t n) {                                    \
         const size_t w = sizeof(F) / sizeof(float);                                                  \
         size_t k = 0;                                                                                \
-        for (; k + w <= n; k += w) STOREV(y + k, gelu_##SUFFIX(LOADV(F, x + k)));                    \
-        for (; k < n; k++) { y[k] = gelu_##SUFFIX(SPLAT(F, x[k]))[0]; }                              \
+        for (; k + w <= n; k += w) STOREV(y + k, FN##_##SUFFIX(LOADV(F, x + k)));                    \
+        for (; k < n; k++) { y[k] = FN##_##SUFFIX(SPLAT(F, x[k]))[0]; }                              \
     }
-
-DEFINE_GELU(gelu_baseline, , v4, f32x4)
+DEFINE_UNARY(gelu, gelu_baseline, , v4, f32x4)
+DEFINE_UNARY(exp, exp_baseline, , v4, f32x4)
+DEFINE_UNARY(tanh, tanh_baseline, , v4, f32x4)
 #if ATTN_X86
-DEFINE_GELU(gelu_avx2, __attribute__((target("avx2"))), v8, f32x8)
-DEFINE_GELU(gelu_avx512, __attribute__((target("avx512f"))), v16, f32x16)
+DEFINE_UNARY(gelu, gelu_avx2, __attribute__((target("avx2"))), v8, f32x8)
+DEFINE_UNARY(exp, exp_avx2, __attribute__((target("avx2"))), v8, f32x8)
+DEFINE_UNARY(tanh, tanh_avx2, __attribute__((target("avx2"))), v8, f32x8)
+DEFINE_UNARY(gelu, gelu_avx512, __attribute__((target("avx512f"))), v16, f32x16)
+DEFINE_UNARY(exp, exp_avx512, __attribute__((target("avx512f"))), v16, f32x16)
+DEFINE_UNARY(tanh, tanh_avx512, __attribute__((target("avx512f"))), v16, f32x16)
 #endif
 
 // MARK: Sums in one order
@@ -298,6 +304,10 @@ void attn_adam_update(int path, float *p, float *m, float *v, const float *g, si
 #endif
 
 void attn_gelu_tanh(int path, const float *x, float *y, size_t n) { DISPATCH(gelu, x, y, n) }
+
+void attn_exp(int path, const float *x, float *y, size_t n) { DISPATCH(exp, x, y, n) }
+
+void attn_tanh(int path, const float *x, float *y, size_t n) { DISPATCH(tanh, x, y, n) }
 
 void attn_layer_norm_rows(int path, const float *x, float *y, float *scale, size_t rows, size_t d,
                           const float *w, const float *b, float eps) {

@@ -131,6 +131,30 @@ public enum Kernels {
         attn_gelu_tanh(path.code, x, y, n)
     }
 
+    /// `eˣ` on `n` contiguous values (see ``naiveExp(_:)``, same bits). `x` and `y` may be the same buffer.
+    public static func exp(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count n: Int, path: KernelPath = .active) {
+        attn_exp(path.code, x, y, n)
+    }
+
+    /// `tanh x` on `n` contiguous values (see ``naiveTanh(_:)``, same bits). `x` and `y` may be the same buffer.
+    public static func tanh(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count n: Int, path: KernelPath = .active) {
+        attn_tanh(path.code, x, y, n)
+    }
+
+    /// A buffer function above over a whole tensor, on both cores: the result is contiguous, `x`'s shape.
+    static func elementwise(_ x: Tensor, _ kernel: @escaping @Sendable (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void) -> Tensor {
+        let c = x.contiguous()
+        let src = UnsafeSendableBox(UnsafePointer(c.storage.base + c.offset))
+        let result = Tensor(shape: x.shape) { out in
+            let o = UnsafeSendableBox(out.baseAddress!)
+            Parallel.forChunks(of: 0..<out.count, minChunk: 1 << 15) { r in
+                kernel(src.value + r.lowerBound, o.value + r.lowerBound, r.count)
+            }
+        }
+        withExtendedLifetime(c) {}
+        return result
+    }
+
     /// Layer norm of `rows` contiguous rows `[rows, d]` with TransformerLens's semantics:
     /// `mean = Σx/d`, `variance = Σ(x − mean)²/d` (summed in ``sum(_:count:path:)``'s order),
     /// `scale = √(variance + eps)`, `y = (x − mean)/scale`, then `· w[d]` and `+ b[d]` when given;

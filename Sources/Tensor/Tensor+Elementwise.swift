@@ -191,8 +191,12 @@ extension Tensor {
 
     // MARK: Unary functions
 
-    /// e^x elementwise (vectorised; within a few ulp of the correctly rounded value).
-    public func exp() -> Tensor { apply(ExpKernel.self) }
+    /// e^x elementwise at the machine's width (``Kernels/exp(_:_:count:path:)``; within 2 ulp of the
+    /// correctly rounded value).
+    public func exp() -> Tensor {
+        let path = KernelPath.active
+        return Kernels.elementwise(self) { Kernels.exp($0, $1, count: $2, path: path) }
+    }
     /// Natural logarithm elementwise.
     public func log() -> Tensor { map { Foundation.log($0) } }
     /// Square root elementwise.
@@ -201,8 +205,11 @@ extension Tensor {
     public func abs() -> Tensor { map { Swift.abs($0) } }
     /// x² elementwise.
     public func squared() -> Tensor { map { $0 * $0 } }
-    /// Hyperbolic tangent elementwise (vectorised; within a few ulp).
-    public func tanh() -> Tensor { apply(TanhKernel.self) }
+    /// Hyperbolic tangent elementwise at the machine's width (``Kernels/tanh(_:_:count:path:)``; within 3 ulp).
+    public func tanh() -> Tensor {
+        let path = KernelPath.active
+        return Kernels.elementwise(self) { Kernels.tanh($0, $1, count: $2, path: path) }
+    }
     /// max(x, 0) elementwise (NaN propagates, as `torch.relu`).
     public func relu() -> Tensor { apply(ReluKernel.self) }
     /// min(max(x, lower), upper) elementwise.

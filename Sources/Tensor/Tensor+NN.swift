@@ -127,17 +127,8 @@ extension Tensor {
     /// `0.5 · x · (1 + tanh(sqrt(2/π) · (x + 0.044715 · x³)))`, evaluated in that order (vectorised
     /// tanh, within a few ulp) by the C kernel at the machine's width (``Kernels/gelu(_:_:count:path:)``).
     public func gelu() -> Tensor {
-        let x = contiguous()
-        let src = UnsafeSendableBox(UnsafePointer(x.storage.base + x.offset))
         let path = KernelPath.active
-        let result = Tensor(shape: shape) { out in
-            let o = UnsafeSendableBox(out.baseAddress!)
-            Parallel.forChunks(of: 0..<out.count, minChunk: 1 << 15) { r in
-                Kernels.gelu(src.value + r.lowerBound, o.value + r.lowerBound, count: r.count, path: path)
-            }
-        }
-        withExtendedLifetime(x) {}
-        return result
+        return Kernels.elementwise(self) { Kernels.gelu($0, $1, count: $2, path: path) }
     }
 
     /// `gelu_new` for one value (the same bits as ``gelu()``).
@@ -147,16 +138,7 @@ extension Tensor {
     /// with the C library's `erff` (within an ulp or two of PyTorch's vectorised erf).
     /// Both cores share the work (there is no vector erf here: one `erff` call per value).
     public func geluExact() -> Tensor {
-        let x = contiguous()
-        let src = UnsafeSendableBox(UnsafePointer(x.storage.base + x.offset))
-        let result = Tensor(shape: shape) { out in
-            let o = UnsafeSendableBox(out.baseAddress!)
-            Parallel.forChunks(of: 0..<out.count, minChunk: 1 << 14) { r in
-                for i in r { o.value[i] = GeluErfKernel.scalar(src.value[i]) }
-            }
-        }
-        withExtendedLifetime(x) {}
-        return result
+        Kernels.elementwise(self) { x, y, n in for i in 0..<n { y[i] = GeluErfKernel.scalar(x[i]) } }
     }
 }
 

@@ -105,11 +105,17 @@ import Testing
         #expect(Self.sameBits(x, naive))
     }
 
-    /// The naive exp and tanh are the vector ones of VectorMath, one lane at a time.
-    @Test func naiveMathIsVectorMath() {
-        for x in Self.edgeValues(3000, seed: 3) {
-            #expect(Self.sameBits([Kernels.naiveExp(x)], [VectorMath.exp(x)]), "exp(\(x))")
-            #expect(Self.sameBits([Kernels.naiveTanh(x)], [VectorMath.tanh(x)]), "tanh(\(x))")
+    @Test(arguments: [0, 1, 5, 16, 17, 33, 3000])
+    func expAndTanhOnEveryPathEqualTheNaiveVersions(n: Int) {
+        let x = Self.edgeValues(n, seed: UInt64(n) + 7)
+        for path in KernelPath.supported {
+            var e = [Float](repeating: 7, count: n), t = [Float](repeating: 7, count: n)
+            x.withUnsafeBufferPointer { xp in
+                e.withUnsafeMutableBufferPointer { Kernels.exp(xp.baseAddress!, $0.baseAddress!, count: n, path: path) }
+                t.withUnsafeMutableBufferPointer { Kernels.tanh(xp.baseAddress!, $0.baseAddress!, count: n, path: path) }
+            }
+            #expect(Self.sameBits(e, x.map(Kernels.naiveExp)), "\(path) exp differs from the naive version (n \(n))")
+            #expect(Self.sameBits(t, x.map(Kernels.naiveTanh)), "\(path) tanh differs from the naive version (n \(n))")
         }
     }
 

@@ -46,6 +46,13 @@ void attn_adam_update(int path, float *p, float *m, float *v, const float *g, si
 /// vector exp and tanh (a few ulp of the correctly rounded values). `x` and `y` may be the same.
 void attn_gelu_tanh(int path, const float *x, float *y, size_t n);
 
+/// eˣ elementwise: x = n·ln2 + r (ln2 in two parts), a degree-6 polynomial for eʳ, 2ⁿ through the
+/// exponent field; +∞ above 88.72283, 0 below −87.33654, NaN stays NaN (≤ 2 ulp). `x` may be `y`.
+void attn_exp(int path, const float *x, float *y, size_t n);
+
+/// tanh elementwise: 1 − 2/(e^{2|x|} + 1) with x's sign for |x| ≥ 0.625, an odd polynomial below (≤ 3 ulp).
+void attn_tanh(int path, const float *x, float *y, size_t n);
+
 /// Layer norm of `rows` contiguous rows of `d` values (TransformerLens's, biased variance):
 /// mean = Σx/d, variance = Σ(x − mean)²/d (both summed in the order of `attn_sum`),
 /// scale = √(variance + eps), y = (x − mean)/scale, then ·w and +b when given (either may be NULL).

@@ -122,7 +122,7 @@ public enum Kernels {
         }}}
     }
 
-    // MARK: gelu_new, layer norm, softmax, sum
+    // MARK: gelu_new, exp, tanh, layer norm, softmax, sum
 
     /// gelu_new on `n` contiguous values, `y[i] = (0.5·x)·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`, with
     /// the package's vector exp and tanh (see ``naiveGelu(_:)``, which gives the same bits). `x` and `y`

@@ -6,7 +6,7 @@ import Foundation
 /// How this package drives BLAS.
 ///
 /// The products run on one BLAS library: Debian's OpenBLAS (linked, the default) or the one named by
-/// the environment variable `ATTN_SAE_BLAS` — `blis` for Debian's BLIS (`libblis-dev`), `openblas`,
+/// the environment variable `ATTN_SAE_BLAS` — `blis` for Debian's BLIS (`libblis4-pthread`), `openblas`,
 /// or the path of any shared library exporting `cblas_sgemm` (MKL's `libmkl_rt.so`, another OpenBLAS
 /// build). Whichever runs is pinned to one thread per call, and large products are split into row or
 /// column blocks that run on the workers of ``Parallel``. One thread pool then serves BLAS and
@@ -23,7 +23,7 @@ public enum BLAS {
     }()
 
     /// The library that runs the products, as `Scripts/bench` and `inspect kernels` report it:
-    /// "OpenBLAS SkylakeX", "BLIS skx", or the loaded library's path.
+    /// "OpenBLAS SkylakeX", "BLIS skx", or the loaded library's file name.
     public static var libraryName: String {
         LoadedBLAS.chosen?.name ?? "OpenBLAS \(coreName)"
     }

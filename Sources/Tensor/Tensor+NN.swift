@@ -30,17 +30,13 @@ extension Tensor {
             if case .custom(let m) = mask { maskMoved = .custom(m.expanded(to: shape).permuted(axes)) } else { maskMoved = mask }
             return permuted(axes).softmax(axis: -1, mask: maskMoved).permuted(axes).contiguous()
         }
-        let n = shape[a]
         let x = contiguous()
+        if case .custom(let m) = mask { return x.maskedSoftmax(keep: (m.shape == shape ? m : m.expanded(to: shape)).contiguous()) }
+        let n = shape[a]
         let rows = n == 0 ? 0 : count / n
         let isCausal: Bool = { if case .causal = mask { return true } else { return false } }()
         let nq = isCausal ? (rank >= 2 ? shape[rank - 2] : 1) : 1
         let src = UnsafeSendableBox(UnsafePointer(x.storage.base + x.offset))
-        if case .custom(let m) = mask {
-            return withExtendedLifetime(x) {
-                Self.maskedSoftmax(src.value, keep: (m.shape == shape ? m : m.expanded(to: shape)).contiguous(), shape: shape, n: n)
-            }
-        }
         let path = KernelPath.active
         let result = Tensor(shape: shape) { out in
             let o = UnsafeSendableBox(out.baseAddress!)
@@ -56,12 +52,13 @@ extension Tensor {
         return result
     }
 
-    /// Softmax over the last axis keeping only the entries where `keep` (same shape, contiguous) is not 0,
-    /// in the operations and order of ``Kernels/naiveSoftmax(_:_:visible:)``.
-    private static func maskedSoftmax(_ src: UnsafePointer<Float>, keep: Tensor, shape: [Int], n: Int) -> Tensor {
-        let rows = n == 0 ? 0 : shape.reduce(1, *) / n
+    /// Softmax of this contiguous tensor over its last axis keeping only the entries where `keep` (same
+    /// shape, contiguous) is not 0, in the operations and order of ``Kernels/naiveSoftmax(_:_:visible:)``.
+    private func maskedSoftmax(keep: Tensor) -> Tensor {
+        let n = shape.last ?? 0
+        let rows = n == 0 ? 0 : count / n
         let keepBase = UnsafeSendableBox(UnsafePointer(keep.storage.base + keep.offset))
-        let srcBox = UnsafeSendableBox(src)
+        let srcBox = UnsafeSendableBox(UnsafePointer(storage.base + offset))
         let result = Tensor(shape: shape) { out in
             let o = UnsafeSendableBox(out.baseAddress!)
             Parallel.forEach(in: 0..<rows, minChunk: Swift.max(1, 8192 / Swift.max(n, 1))) { r in
@@ -78,7 +75,7 @@ extension Tensor {
                 for j in 0..<n { q[j] *= inv }
             }
         }
-        withExtendedLifetime(keep) {}
+        withExtendedLifetime((self, keep)) {}
         return result
     }
 

@@ -28,7 +28,7 @@ enum TensorSuite {
         Product(name: "mlp_in", m: 1024, k: 768, n: 3072, transA: false, transB: false),              // resid · W_in
     ]
 
-    static func run(torch: [String: Double]) -> [String] {
+    static func run(torch: [String: Double], arithmeticPeak: Double?) -> [String] {
         var out: [String] = []
         var rng = RandomStream(seed: 1)
         Timing.log("tensor suite: \(Parallel.workerCount) workers")
@@ -77,6 +77,9 @@ enum TensorSuite {
             if !others.isEmpty {
                 out.append(Timing.result("tensor.matmul.\(p.name).vs_best_blas", gflops, "GFLOP/s", ratio: best.time / ours,
                                          baseline: best.name.replacingOccurrences(of: " ", with: "_")))
+            }
+            if let peak = arithmeticPeak {
+                out.append(Timing.result("tensor.matmul.\(p.name).vs_arithmetic_peak", gflops, "GFLOP/s", ratio: gflops / peak, baseline: "arithmetic_peak"))
             }
             if let t = torch["matmul.\(p.name)"] {
                 out.append(Timing.result("tensor.matmul.\(p.name).vs_torch", gflops, "GFLOP/s", ratio: t / ours, baseline: "torch.matmul"))

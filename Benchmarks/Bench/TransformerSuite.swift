@@ -34,7 +34,7 @@ enum TransformerSuite {
         return perLayer * Double(layers) + (attentionOfNext ? toZ : 0) + (unembed ? 2 * t * d * Double(c.dVocab) : 0)
     }
 
-    static func run(torch: [String: Double], sgemmGFLOPs: Double?) -> [String] {
+    static func run(torch: [String: Double], sgemmGFLOPs: Double?, arithmeticPeak: Double?) -> [String] {
         var out: [String] = []
         let model = GPT2(weights: randomWeights())
         var rng = RandomStream(seed: 4)
@@ -48,9 +48,19 @@ enum TransformerSuite {
             if let tt = torch[name] {
                 out.append(Timing.result("transformer.\(name)", n / t, "tokens/s", ratio: tt / t, baseline: "TransformerLens(torch)"))
             }
+            let work = flops(model.config, layers: layers, attentionOfNext: nextAttention, unembed: unembed)
             if let peak = sgemmGFLOPs {
-                let g = flops(model.config, layers: layers, attentionOfNext: nextAttention, unembed: unembed) / t / 1e9
+                let g = work / t / 1e9
                 out.append(Timing.result("transformer.\(name).gflops", g, "GFLOP/s", ratio: g / peak, baseline: "sgemm_peak_this_run"))
+            }
+            if let peak = arithmeticPeak {
+                // The physical floor: the products alone at the machine's multiply-add rate, nothing else.
+                let g = work / t / 1e9, floor = work / (peak * 1e9)
+                out.append(Timing.result("transformer.\(name).vs_arithmetic_peak", g, "GFLOP/s", ratio: g / peak, baseline: "arithmetic_peak"))
+                if let tt = torch[name] {
+                    Timing.log(String(format: "  %@: %.1f GFLOP of products; at the arithmetic peak alone %.3f s = %.2f× TransformerLens at most (now %.2f×)",
+                                      name, work / 1e9, floor, tt / floor, tt / t))
+                }
             }
         }
         return out

@@ -58,12 +58,20 @@ let torchTimings = figures(torchBaselinePath)
 
 BLAS.configure()
 Timing.log("bench: products on \(BLAS.libraryName); C kernels at \(KernelPath.active.rawValue) width (this CPU runs \(KernelPath.supported.map(\.rawValue).joined(separator: ", ")))")
+// The physical floor of every matrix product: the machine's multiply-add rate, measured once.
+let peak: Double? = suites.contains("tensor") || suites.contains("transformer") ? {
+    let path = KernelPath.supported.last ?? .baseline
+    let p = Kernels.arithmeticPeak(path: path)
+    Timing.log(String(format: "arithmetic peak: %.0f GFLOP/s (%d workers, %@ %@)", p.gflops, Parallel.workerCount, path.rawValue,
+                      p.fused ? "fused multiply-adds" : "multiplies and adds"))
+    return p.gflops
+}() : nil
 var results: [String] = []
 for suite in suites {
     switch suite {
-    case "tensor": results += TensorSuite.run(torch: torchTimings)
+    case "tensor": results += TensorSuite.run(torch: torchTimings, arithmeticPeak: peak)
     case "transformer":
-        results += TransformerSuite.run(torch: torchTimings, sgemmGFLOPs: TensorSuite.measuredPeak)
+        results += TransformerSuite.run(torch: torchTimings, sgemmGFLOPs: TensorSuite.measuredPeak, arithmeticPeak: peak)
         results += TokenizerBench.run(torch: torchTimings)
     case "sae": results += SAESuite.run(torch: torchTimings)
     case "interp": results += InterpSuite.run()

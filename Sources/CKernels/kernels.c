@@ -269,6 +269,40 @@ DEFINE_SOFTMAX(softmax_avx2, __attribute__((target("avx2"))), v8, f32x8)
 DEFINE_SOFTMAX(softmax_avx512, __attribute__((target("avx512f"))), v16, f32x16)
 #endif
 
+// MARK: The arithmetic peak
+
+// Twelve independent multiply-add chains: enough to keep two FMA pipes of latency 4 (or 5) busy on
+// every x86-64 core of the last decade, few enough to stay in 16 vector registers. With FMA hardware
+// (AVX2+FMA, AVX-512F; NEON) each step is one fused multiply-add; x86-64's baseline (SSE2) has none,
+// so a multiply and an add there (the two flops of its best product kernel).
+#define DEFINE_PEAK(NAME, TARGET, F, STEP)                                                           \
+    TARGET static float NAME(size_t iterations) {                                                    \
+        F a0 = SPLAT(F, 0.f), a1 = SPLAT(F, 1.f), a2 = SPLAT(F, 2.f), a3 = SPLAT(F, 3.f);            \
+        F a4 = SPLAT(F, 4.f), a5 = SPLAT(F, 5.f), a6 = SPLAT(F, 6.f), a7 = SPLAT(F, 7.f);            \
+        F a8 = SPLAT(F, 8.f), a9 = SPLAT(F, 9.f), a10 = SPLAT(F, 10.f), a11 = SPLAT(F, 11.f);        \
+        F x = SPLAT(F, 0.999999f), y = SPLAT(F, 1e-7f);                                              \
+        for (size_t i = 0; i < iterations; i++) {                                                    \
+            a0 = STEP(a0, x, y); a1 = STEP(a1, x, y); a2 = STEP(a2, x, y); a3 = STEP(a3, x, y);      \
+            a4 = STEP(a4, x, y); a5 = STEP(a5, x, y); a6 = STEP(a6, x, y); a7 = STEP(a7, x, y);      \
+            a8 = STEP(a8, x, y); a9 = STEP(a9, x, y); a10 = STEP(a10, x, y); a11 = STEP(a11, x, y);  \
+        }                                                                                            \
+        F s = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)) + ((a8 + a9) + (a10 + a11));         \
+        float t = 0;                                                                                 \
+        for (size_t j = 0; j < sizeof(F) / sizeof(float); j++) t += s[j];                            \
+        return t;                                                                                    \
+    }
+
+#define MUL_ADD(a, x, y) ((a) * (x) + (y))
+#define FUSED(a, x, y) __builtin_elementwise_fma((a), (x), (y))
+
+#if ATTN_X86
+DEFINE_PEAK(peak_baseline, , f32x4, MUL_ADD)
+DEFINE_PEAK(peak_avx2, __attribute__((target("avx2,fma"))), f32x8, FUSED)
+DEFINE_PEAK(peak_avx512, __attribute__((target("avx512f"))), f32x16, FUSED)
+#else
+DEFINE_PEAK(peak_baseline, , f32x4, FUSED)
+#endif
+
 // MARK: Dispatch
 
 int attn_kernels_supported(int path) {
@@ -325,5 +359,29 @@ float attn_sum(int path, const float *p, size_t n) {
     case ATTN_KERNELS_AVX2: return sum_v8(p, n, 0, 0);
 #endif
     default: return sum_v4(p, n, 0, 0);
+    }
+}
+
+float attn_peak_chains(int path, size_t iterations) {
+    switch (path) {
+#if ATTN_X86
+    case ATTN_KERNELS_AVX512: return peak_avx512(iterations);
+    case ATTN_KERNELS_AVX2:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("fma") ? peak_avx2(iterations) : peak_baseline(iterations);
+#endif
+    default: return peak_baseline(iterations);
+    }
+}
+
+int attn_peak_fused(int path) {
+    switch (path) {
+#if ATTN_X86
+    case ATTN_KERNELS_AVX512: return 1;
+    case ATTN_KERNELS_AVX2: __builtin_cpu_init(); return __builtin_cpu_supports("fma");
+    default: return 0;
+#else
+    default: return 1;
+#endif
     }
 }

@@ -25,6 +25,15 @@ public enum KernelPath: String, CaseIterable, Sendable, Comparable {
     /// Whether this CPU runs it.
     public var isSupported: Bool { attn_kernels_supported(code) != 0 }
 
+    /// Floats per vector.
+    public var lanes: Int {
+        switch self {
+        case .baseline: 4
+        case .avx2: 8
+        case .avx512: 16
+        }
+    }
+
     public static func < (a: KernelPath, b: KernelPath) -> Bool { a.code < b.code }
 
     /// The paths this CPU runs, narrowest first.
@@ -180,6 +189,44 @@ public enum Kernels {
         attn_sum(path.code, p, n)
     }
 
+    // MARK: The arithmetic peak
+
+    /// Floating-point operations per second this machine can issue at most: every worker runs the
+    /// probe's 12 independent multiply-add chains at `path`'s width (fused where the path has FMA), three
+    /// times for about `seconds` in all, and the flops of the fastest run (12 · lanes · 2 per step and
+    /// worker) are divided by its wall time. No product kernel can pass it; benchmarks report their
+    /// GFLOP/s as a share of it (the physical floor of a matrix product's time is its flops over this rate).
+    ///
+    /// - Returns: the rate in GFLOP/s, and whether the chains were fused multiply-adds.
+    public static func arithmeticPeak(path: KernelPath = KernelPath.supported.last ?? .baseline, seconds: Double = 0.6) -> (gflops: Double, fused: Bool) {
+        let lanes = Double(path.lanes)
+        func run(_ iterations: Int, workers: Int) -> Double {
+            let start = DispatchTime.now().uptimeNanoseconds
+            Parallel.forEach(in: 0..<workers) { _ in
+                _ = peakChains(iterations: iterations, path: path)      // an opaque call: its work cannot be dropped
+            }
+            return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        }
+        // Calibrate on one worker, then every worker at once for `seconds`.
+        var iterations = 1 << 16
+        var t = run(iterations, workers: 1)
+        while t < 0.02 { iterations *= 4; t = run(iterations, workers: 1) }
+        iterations = Swift.max(1, Int(Double(iterations) * seconds / t))
+        // A peak is a maximum: the best of three runs (a virtual machine's clock and neighbours vary).
+        let workers = Parallel.workerCount
+        let elapsed = (0..<3).map { _ in run(Swift.max(1, iterations / 3), workers: workers) }.min()!
+        let flops = Double(workers) * Double(Swift.max(1, iterations / 3)) * 12 * lanes * 2
+        return (flops / elapsed / 1e9, peakIsFused(path))
+    }
+
+    /// The probe behind ``arithmeticPeak(path:seconds:)``: `iterations` steps of 12 chains
+    /// `a ← a·x + y` (x = 0.999999, y = 1e-7, chain j from a = j) on every lane; returns the lanes'
+    /// sum (see ``naivePeakChains(iterations:fused:lanes:)``, same bits).
+    static func peakChains(iterations: Int, path: KernelPath) -> Float { attn_peak_chains(path.code, iterations) }
+
+    /// Whether the probe's steps on `path` are fused multiply-adds (one rounding) or a multiply and an add.
+    static func peakIsFused(_ path: KernelPath) -> Bool { attn_peak_fused(path.code) != 0 }
+
     // MARK: Naive versions (the tests' references: the same operations, one value at a time)
 
     /// `eˣ`: x = n·ln 2 + r (ln 2 in two parts), a degree-6 polynomial for eʳ, 2ⁿ through the exponent
@@ -264,6 +311,21 @@ public enum Kernels {
             y[i] = v
         }
         return s
+    }
+
+    /// ``peakChains(iterations:path:)`` one chain at a time: the twelve chains, summed as the probe sums
+    /// them — ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)) + ((a8 + a9) + (a10 + a11)) — then the
+    /// equal lanes added in order.
+    static func naivePeakChains(iterations: Int, fused: Bool, lanes: Int) -> Float {
+        let x: Float = 0.999999, y: Float = 1e-7
+        var a = (0..<12).map(Float.init)
+        for _ in 0..<iterations {
+            for j in 0..<12 { a[j] = fused ? y.addingProduct(a[j], x) : a[j] * x + y }
+        }
+        let s = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])) + ((a[8] + a[9]) + (a[10] + a[11]))
+        var t: Float = 0
+        for _ in 0..<lanes { t += s }
+        return t
     }
 
     /// ``softmax(_:_:count:visible:path:)`` one value at a time.

@@ -12,6 +12,21 @@ import Testing
         #expect(KernelPath.supported == KernelPath.supported.sorted())
     }
 
+    /// The arithmetic-peak probe does exactly the steps its flop count assumes (nothing dropped or
+    /// hoisted by the compiler), fused where the path says so.
+    @Test func peakProbeDoesItsSteps() {
+        for path in KernelPath.supported {
+            for iterations in [0, 1, 2, 7, 1000, 4097] {
+                let got = Kernels.peakChains(iterations: iterations, path: path)
+                let want = Kernels.naivePeakChains(iterations: iterations, fused: Kernels.peakIsFused(path), lanes: path.lanes)
+                #expect(got.bitPattern == want.bitPattern, "\(path) \(iterations): \(got) vs \(want)")
+            }
+        }
+        // Fused and unfused steps really differ after a few hundred steps (so the check above can fail).
+        #expect(Kernels.naivePeakChains(iterations: 1000, fused: true, lanes: 4) != Kernels.naivePeakChains(iterations: 1000, fused: false, lanes: 4))
+        #expect(KernelPath.supported.last.map { Kernels.peakIsFused($0) } == true || KernelPath.supported == [.baseline])
+    }
+
     /// Random parameters, moments and gradients of `n` elements (the second moments non-negative), with
     /// zeros, tiny and large values among them.
     static func adamOperands(_ n: Int, seed: UInt64) -> (p: Tensor, m: Tensor, v: Tensor, g: Tensor) {

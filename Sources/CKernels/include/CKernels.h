@@ -70,6 +70,14 @@ void attn_softmax_row(int path, const float *x, float *y, size_t n, size_t visib
 /// halved (l[j] += l[j+8], +4, +2, +1), then the remaining elements added in order.
 float attn_sum(int path, const float *p, size_t n);
 
+/// The arithmetic peak's probe: `iterations` steps of 12 independent chains a ← a·x + y on `path`'s
+/// vectors, fused (one FMA instruction) where `attn_peak_fused(path)`, else a multiply and an add.
+/// Each step is 12 · lanes · 2 flops; the return value only keeps the work from being optimised away.
+float attn_peak_chains(int path, size_t iterations);
+
+/// Whether `attn_peak_chains` runs fused multiply-adds on `path` (AVX-512F; AVX2 on a CPU with FMA).
+int attn_peak_fused(int path);
+
 #ifdef __cplusplus
 }
 #endif

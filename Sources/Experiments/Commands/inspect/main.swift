@@ -11,7 +11,7 @@ import Transformer
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect", abstract: "Look at a model, its tokenizer, its activations and a corpus; convert files.",
-        subcommands: [Tokenize.self, TestPrompt.self, Convert.self, Dump.self, Corpus.self, Kernels.self])
+        subcommands: [Tokenize.self, TestPrompt.self, Convert.self, Dump.self, Corpus.self, KernelsCommand.self])
 }
 
 func printJSON<T: Encodable>(_ value: T) throws {
@@ -141,8 +141,8 @@ struct Corpus: ParsableCommand {
     }
 }
 
-struct Kernels: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Which BLAS library, which OpenBLAS kernels and which of our C kernels' paths this process runs, and why.")
+struct KernelsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "kernels", abstract: "Which BLAS library, which OpenBLAS kernels and which of our C kernels' paths this process runs, and why.")
     func run() throws {
         let blas = ProcessInfo.processInfo.environment["ATTN_SAE_BLAS"]
         BLAS.configure()
@@ -153,6 +153,10 @@ struct Kernels: ParsableCommand {
         let asked = ProcessInfo.processInfo.environment["ATTN_SAE_KERNELS"]
         log("C kernels (CKernels): \(KernelPath.active.rawValue)" + (asked.map { " (ATTN_SAE_KERNELS=\($0))" } ?? " (the widest this CPU runs)")
             + "; this CPU runs \(KernelPath.supported.map(\.rawValue).joined(separator: ", "))")
+        let widest = KernelPath.supported.last ?? .baseline
+        let peak = Kernels.arithmeticPeak(path: widest)
+        log(String(format: "arithmetic peak: %.0f GFLOP/s on %d workers (%@ %@) — no product runs faster", peak.gflops, Parallel.workerCount,
+                   widest.rawValue, peak.fused ? "fused multiply-adds" : "multiplies and adds"))
     }
 }
 

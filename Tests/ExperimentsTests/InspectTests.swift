@@ -169,6 +169,7 @@ import Transformer
     @Test func executablesChooseTheCPUsKernelsThemselves() throws {
         let (status, out, err) = try Self.kernels(["OPENBLAS_CORETYPE": nil, "ATTN_SAES_NO_RELAUNCH": nil])
         #expect(status == 0 && !out.contains("warning"), "\(out)")
+        #expect(out.contains("arithmetic peak: ") && out.contains("GFLOP/s on \(Parallel.workerCount) workers"), "\(out)")
         let notes = err.components(separatedBy: "note: OpenBLAS chose its generic").count - 1
         if notes == 1 {
             let core = try #require(err.split(separator: "OPENBLAS_CORETYPE=").dropFirst().first?.prefix { $0.isLetter })

@@ -81,6 +81,12 @@ import Transformer
         #expect(sweep.members.map(\.sparsity) == [0.1, 1] && sweep.sweepsSettings)
         let swept = try SAETraining.run(workspace, settings: sweep)
         #expect(swept.saes[0].evaluation.l0 > swept.saes[1].evaluation.l0)
+        // Every member starts where training it alone would, whatever its place in the sweep: the second
+        // member (l1 1) is the SAE that l1 1 alone gives, bit for bit (no resampling: the same batches).
+        var second = alone
+        second.training.l1Coeff = 1
+        let single1 = try SAETraining.run(workspace, settings: second)
+        #expect(swept.saes[1].sae == single1.sae && swept.saes[1].history == single1.history)
     }
 
     /// Attention and residual SAEs of two layers from one model pass: each member reads its hook's columns

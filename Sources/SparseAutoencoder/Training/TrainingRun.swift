@@ -300,7 +300,9 @@ public struct TrainingRun<Source: ResumableActivationSource> {
             members[k].window.append(m)
         }
         if let r = plan.resampling {
-            // Batches drawn at most once per check, shared by the members that need them.
+            // Batches drawn at most once per check, shared by the members that need them. They come from
+            // the shared buffer, as the paper's resampling takes them from its own: once a member resamples,
+            // every member's later batches are later rows than training it alone would give.
             var drawn: [Tensor] = []
             // The paper's resampling is part of the standard recipe; the other architectures have AuxK or none.
             for k in members.indices where members[k].trainer.config.architecture == .standard {

@@ -478,16 +478,19 @@ public enum SAETraining {
     /// The SAEs a fresh run starts from, one per member, each reading its site's columns of the buffer.
     static func initialMembers(_ s: TrainSAESettings, model: LoadedModel, source: ModelActivationSource) -> [TrainingRunMember] {
         let cfg = model.model.config
-        return s.members.enumerated().map { k, m -> TrainingRunMember in
+        return s.members.map { m -> TrainingRunMember in
             let columns = source.columns(of: m.site)
             let layout: HeadLayout? = if case .z = m.site { HeadLayout(nHeads: cfg.nHeads, dHead: cfg.dHead) } else { nil }
             let config = SAEConfig(dIn: columns.count, dSAE: m.dSAE, hookName: m.site.description, headLayout: layout,
                                    provenance: SAEProvenance(source: "trained", notes: ["model": model.name, "tokens": "\(s.trainingTokens)"]))
             var t = m.training(s.training)
             if m.architecture == .standard, let cutoff = s.recipe(m.layer, m.hook ?? .z)?.deadCutoff { t.deadCutoff = cutoff }
-            let seedOffset = UInt64(k) &* 1000
-            return TrainingRunMember(sae: SAETrainer.initialSAE(config, seed: s.seed &+ 49 &+ seedOffset), config: t,
-                                     columns: columns, resampleSeed: s.seed &+ 7 &+ seedOffset)
+            // Every member starts where training it alone would: the run's seed, whatever its place in the
+            // sweep. An l1 or k sweep then compares its settings from one initial SAE, and a member does not
+            // depend on which others trained beside it (they also share the batches — see TrainingRun for
+            // the one exception, the paper's resampling drawing from the shared buffer).
+            return TrainingRunMember(sae: SAETrainer.initialSAE(config, seed: s.seed &+ 49), config: t,
+                                     columns: columns, resampleSeed: s.seed &+ 7)
         }
     }
 

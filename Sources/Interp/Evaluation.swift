@@ -61,8 +61,9 @@ public enum SAEEvaluation {
 
     /// ``evaluate(model:sae:batches:ignoredTokens:)`` of several SAEs (any layers and hooks) at once: per
     /// batch one clean run caches every SAE's site and gives the clean logits they share; each SAE then
-    /// adds only its own runs (zero-ablated, spliced everywhere, spliced at the kept positions). Every
-    /// SAE's numbers equal its evaluation alone.
+    /// adds only its own runs (spliced everywhere, spliced at the kept positions), and the SAEs on one site
+    /// share its zero-ablated run (an l1 or width sweep pays for it once). Every SAE's numbers equal its
+    /// evaluation alone.
     public static func evaluate(model: GPT2, saes: [SAE], batches: [IndexTensor], ignoredTokens: Set<Int>) throws
         -> [(reconstruction: ReconstructionEvaluation, l0: Double, frequencies: FeatureFrequencies, core: CoreEvaluation)] {
         precondition(!batches.isEmpty, "evaluation needs at least one batch")
@@ -71,23 +72,30 @@ public enum SAEEvaluation {
         var clean: Float = 0
         var spliced = [Float](repeating: 0, count: saes.count), zero = [Float](repeating: 0, count: saes.count)
         var counts = saes.map { [Int](repeating: 0, count: $0.config.dSAE) }, rows = [Int](repeating: 0, count: saes.count)
-        let sites = Set(splices.map(\.site))
+        // The SAEs grouped by site, sites in the order they first appear: one site's zero-ablated logits
+        // ([batch, pos, d_vocab]) are alive at a time, however many sites the SAEs cover.
+        var sites: [HookName] = [], bySite: [HookName: [Int]] = [:]
+        for (k, splice) in splices.enumerated() {
+            if bySite[splice.site] == nil { sites.append(splice.site) }
+            bySite[splice.site, default: []].append(k)
+        }
         for tokens in batches {
-            let cleanRun = try model.run(tokens, cache: sites)
+            let cleanRun = try model.run(tokens, cache: Set(sites))
             let cleanLogits = cleanRun.logits!
             clean += GPT2.lossPerToken(logits: cleanLogits, tokens: tokens).mean()
-            // Each site's zero-ablated run is shared by the SAEs on that site.
-            var ablatedBySite: [HookName: Tensor] = [:]
-            for (k, (sae, splice)) in zip(saes, splices).enumerated() {
-                let z = cleanRun.cache[splice.site]!
-                spliced[k] += GPT2.lossPerToken(logits: try model.run(tokens, saes: [splice]).model.logits!, tokens: tokens).mean()
-                let ablated = try ablatedBySite[splice.site] ?? model.run(tokens, hooks: [splice.site: Interventions.zeroAblate()]).logits!
-                ablatedBySite[splice.site] = ablated
-                zero[k] += GPT2.lossPerToken(logits: ablated, tokens: tokens).mean()
-                let acts = sae.encode(SAE.flattenHeads(z).reshaped([-1, sae.config.dIn]))
-                for (j, c) in FeatureFrequencies.firingCounts(acts).enumerated() { counts[k][j] += c }
-                rows[k] += acts.shape[0]
-                try cores[k].add(model: model, tokens: tokens, cleanLogits: cleanLogits, z: z, ablatedLogits: ablated)
+            for site in sites {
+                // The site's zero-ablated run, shared by the SAEs on it.
+                let ablated = try model.run(tokens, hooks: [site: Interventions.zeroAblate()]).logits!
+                let ablatedLoss = GPT2.lossPerToken(logits: ablated, tokens: tokens).mean()
+                let z = cleanRun.cache[site]!
+                for k in bySite[site]! {
+                    spliced[k] += GPT2.lossPerToken(logits: try model.run(tokens, saes: [splices[k]]).model.logits!, tokens: tokens).mean()
+                    zero[k] += ablatedLoss
+                    let acts = saes[k].encode(SAE.flattenHeads(z).reshaped([-1, saes[k].config.dIn]))
+                    for (j, c) in FeatureFrequencies.firingCounts(acts).enumerated() { counts[k][j] += c }
+                    rows[k] += acts.shape[0]
+                    try cores[k].add(model: model, tokens: tokens, cleanLogits: cleanLogits, z: z, ablatedLogits: ablated)
+                }
             }
         }
         let n = Float(batches.count)

@@ -467,9 +467,12 @@ public enum SAETraining {
         let forward = run.buffer.source.tokensPerSecond
         var saes: [TrainedSAE] = []
         guard ranks.rank == 0 else { return TrainSAEResult(saes: [], seconds: Date().timeIntervalSince(start), modelTokensPerSecond: forward) }
-        for (m, member) in zip(s.members, run.members) {
-            log("evaluating \(m.site) (d_sae \(m.dSAE), \(m.architecture.rawValue), \(m.sparsityLabel)) on \(s.evaluationRows) held-out rows")
-            let (evaluation, frequencies, core) = try evaluate(workspace, sae: member.trainer.sae, rows: s.evaluationRows)
+        // Every SAE from one clean run per batch, the SAEs on one site sharing its zero-ablated run.
+        log(s.members.count == 1
+            ? "evaluating \(s.members[0].site) (d_sae \(s.members[0].dSAE), \(s.members[0].architecture.rawValue), \(s.members[0].sparsityLabel)) on \(s.evaluationRows) held-out rows"
+            : "evaluating \(s.members.count) SAEs on \(Set(s.members.map(\.site)).count) site(s) on \(s.evaluationRows) held-out rows (one clean run per batch, one zero-ablated run per site)")
+        let evaluations = try evaluate(workspace, saes: run.members.map(\.trainer.sae), rows: s.evaluationRows)
+        for ((m, member), (evaluation, frequencies, core)) in zip(zip(s.members, run.members), evaluations) {
             saes.append(TrainedSAE(member: m, sae: member.trainer.sae, history: member.history, evaluation: evaluation, frequencies: frequencies, core: core))
         }
         return TrainSAEResult(saes: saes, seconds: Date().timeIntervalSince(start), modelTokensPerSecond: forward)

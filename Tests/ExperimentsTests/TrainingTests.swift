@@ -89,6 +89,26 @@ import Transformer
         #expect(swept.saes[1].sae == single1.sae && swept.saes[1].history == single1.history)
     }
 
+    /// The paper's SAE trained beside an active-subspace one (`--init paper,active-subspace`) is the SAE the
+    /// paper's initialisation alone gives, bit for bit: the subspace is computed from the buffer's first
+    /// fill without disturbing its rows, and both start from the run's seed.
+    @Test func initialisationsSideBySideLeaveEachOtherAlone() throws {
+        let workspace = try plantedWorkspace()
+        var s = Self.smallSettings()
+        s.trainingTokens = 128 * 12
+        s.evaluationRows = 2
+        s.sweep = TrainingSweep(initializations: [.paper, .activeSubspace])
+        let both = try SAETraining.run(workspace, settings: s)
+        var alone = s
+        alone.sweep = TrainingSweep()
+        let single = try SAETraining.run(workspace, settings: alone)
+        let paper = try #require(both.saes.first { $0.member.initialization == nil })     // the paper's is stored as nil
+        let asi = try #require(both.saes.first { $0.member.initialization == .activeSubspace })
+        #expect(both.saes.count == 2 && paper.sae == single.sae && paper.history == single.history)
+        #expect(asi.sae != single.sae)
+        #expect(paper.evaluation.l0 == single.saes[0].evaluation.l0 && paper.evaluation.aliveFraction == single.saes[0].evaluation.aliveFraction)
+    }
+
     /// Attention and residual SAEs of two layers from one model pass: each member reads its hook's columns
     /// (hook_z head-major, hook_resid_pre d_model wide), is saved with its hook and evaluated spliced there.
     @Test func attentionAndResidualSAEsFromOnePass() throws {

@@ -420,8 +420,9 @@ public enum SAETraining {
         for m in s.members {
             let paper = m.architecture == .standard && s.recipe(m.layer, m.hook ?? .z) != nil
             let cutoff = paper ? s.recipe(m.layer, m.hook ?? .z)?.deadCutoff : nil
-            log("SAE on \(m.site): d_sae \(m.dSAE), \(m.architecture.rawValue) \(m.sparsityLabel), batch \(s.batchSize), lr \(s.training.lr)"
-                + (cutoff.map { ", dead-feature cutoff \($0)" } ?? "") + (paper ? " (the paper's layer-\(m.layer) SAE)" : ""))
+            log("SAE on \(m.site): d_sae \(m.dSAE), \(m.architectureLabel) \(m.sparsityLabel), batch \(s.batchSize), lr \(s.training.lr)"
+                + (cutoff.map { ", dead-feature cutoff \($0)" } ?? "")
+                + (paper ? (m.initialization == nil ? " (the paper's layer-\(m.layer) SAE)" : " (the paper's layer-\(m.layer) recipe)") : ""))
         }
         let sites = s.sites
         let plan = TrainingRunPlan(steps: s.steps, batchSize: s.batchSize, bufferRows: s.effectiveBufferRows, bufferSeed: s.seed,

@@ -197,8 +197,10 @@ public enum Kernels {
     /// worker) are divided by its wall time. No product kernel can pass it; benchmarks report their
     /// GFLOP/s as a share of it (the physical floor of a matrix product's time is its flops over this rate).
     ///
+    /// - Precondition: this CPU runs `path`.
     /// - Returns: the rate in GFLOP/s, and whether the chains were fused multiply-adds.
     public static func arithmeticPeak(path: KernelPath = KernelPath.supported.last ?? .baseline, seconds: Double = 0.6) -> (gflops: Double, fused: Bool) {
+        precondition(path.isSupported, "this CPU cannot run the \(path.rawValue) path (it runs \(KernelPath.supported.map(\.rawValue).joined(separator: ", ")))")
         let lanes = Double(path.lanes)
         func run(_ iterations: Int, workers: Int) -> Double {
             let start = DispatchTime.now().uptimeNanoseconds
@@ -207,7 +209,7 @@ public enum Kernels {
             }
             return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         }
-        // Calibrate on one worker, then every worker at once for `seconds`.
+        // Calibrate on one worker; then every worker at once, three runs of a third of `seconds` each.
         var iterations = 1 << 16
         var t = run(iterations, workers: 1)
         while t < 0.02 { iterations *= 4; t = run(iterations, workers: 1) }

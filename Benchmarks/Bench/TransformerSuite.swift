@@ -48,14 +48,13 @@ enum TransformerSuite {
             if let tt = torch[name] {
                 out.append(Timing.result("transformer.\(name)", n / t, "tokens/s", ratio: tt / t, baseline: "TransformerLens(torch)"))
             }
-            let work = flops(model.config, layers: layers, attentionOfNext: nextAttention, unembed: unembed)
+            let work = flops(model.config, layers: layers, attentionOfNext: nextAttention, unembed: unembed), g = work / t / 1e9
             if let peak = sgemmGFLOPs {
-                let g = work / t / 1e9
                 out.append(Timing.result("transformer.\(name).gflops", g, "GFLOP/s", ratio: g / peak, baseline: "sgemm_peak_this_run"))
             }
             if let peak = arithmeticPeak {
                 // The physical floor: the products alone at the machine's multiply-add rate, nothing else.
-                let g = work / t / 1e9, floor = work / (peak * 1e9)
+                let floor = work / (peak * 1e9)
                 out.append(Timing.result("transformer.\(name).vs_arithmetic_peak", g, "GFLOP/s", ratio: g / peak, baseline: "arithmetic_peak"))
                 if let tt = torch[name] {
                     Timing.log(String(format: "  %@: %.1f GFLOP of products; at the arithmetic peak alone %.3f s = %.2f× TransformerLens at most (now %.2f×)",

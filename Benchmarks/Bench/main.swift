@@ -60,10 +60,8 @@ BLAS.configure()
 Timing.log("bench: products on \(BLAS.libraryName); C kernels at \(KernelPath.active.rawValue) width (this CPU runs \(KernelPath.supported.map(\.rawValue).joined(separator: ", ")))")
 // The physical floor of every matrix product: the machine's multiply-add rate, measured once.
 let peak: Double? = suites.contains("tensor") || suites.contains("transformer") ? {
-    let path = KernelPath.supported.last ?? .baseline
-    let p = Kernels.arithmeticPeak(path: path)
-    Timing.log(String(format: "arithmetic peak: %.0f GFLOP/s (%d workers, %@ %@)", p.gflops, Parallel.workerCount, path.rawValue,
-                      p.fused ? "fused multiply-adds" : "multiplies and adds"))
+    let p = Kernels.arithmeticPeak()
+    Timing.log("arithmetic peak: \(p)")
     return p.gflops
 }() : nil
 var results: [String] = []

@@ -362,18 +362,6 @@ float attn_sum(int path, const float *p, size_t n) {
     }
 }
 
-float attn_peak_chains(int path, size_t iterations) {
-    switch (path) {
-#if ATTN_X86
-    case ATTN_KERNELS_AVX512: return peak_avx512(iterations);
-    case ATTN_KERNELS_AVX2:
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("fma") ? peak_avx2(iterations) : peak_baseline(iterations);
-#endif
-    default: return peak_baseline(iterations);
-    }
-}
-
 int attn_peak_fused(int path) {
     switch (path) {
 #if ATTN_X86
@@ -383,5 +371,15 @@ int attn_peak_fused(int path) {
 #else
     default: return 1;
 #endif
+    }
+}
+
+float attn_peak_chains(int path, size_t iterations) {
+    switch (path) {
+#if ATTN_X86
+    case ATTN_KERNELS_AVX512: return peak_avx512(iterations);
+    case ATTN_KERNELS_AVX2: return attn_peak_fused(path) ? peak_avx2(iterations) : peak_baseline(iterations);
+#endif
+    default: return peak_baseline(iterations);
     }
 }

@@ -191,6 +191,20 @@ public enum Kernels {
 
     // MARK: The arithmetic peak
 
+    /// What ``arithmeticPeak(path:seconds:)`` measured.
+    public struct ArithmeticPeak: Sendable, CustomStringConvertible {
+        /// Floating-point operations per second, in billions.
+        public let gflops: Double
+        /// The path the chains ran on, and whether its steps were fused multiply-adds.
+        public let path: KernelPath, fused: Bool
+        /// The workers that ran them at once.
+        public let workers: Int
+        /// "352 GFLOP/s on 2 workers (avx512 fused multiply-adds)".
+        public var description: String {
+            String(format: "%.0f GFLOP/s on %d workers (%@ %@)", gflops, workers, path.rawValue, fused ? "fused multiply-adds" : "multiplies and adds")
+        }
+    }
+
     /// Floating-point operations per second this machine can issue at most: every worker runs the
     /// probe's 12 independent multiply-add chains at `path`'s width (fused where the path has FMA), three
     /// times for about `seconds` in all, and the flops of the fastest run (12 · lanes · 2 per step and
@@ -198,10 +212,8 @@ public enum Kernels {
     /// GFLOP/s as a share of it (the physical floor of a matrix product's time is its flops over this rate).
     ///
     /// - Precondition: this CPU runs `path`.
-    /// - Returns: the rate in GFLOP/s, and whether the chains were fused multiply-adds.
-    public static func arithmeticPeak(path: KernelPath = KernelPath.supported.last ?? .baseline, seconds: Double = 0.6) -> (gflops: Double, fused: Bool) {
+    public static func arithmeticPeak(path: KernelPath = KernelPath.supported.last ?? .baseline, seconds: Double = 0.6) -> ArithmeticPeak {
         precondition(path.isSupported, "this CPU cannot run the \(path.rawValue) path (it runs \(KernelPath.supported.map(\.rawValue).joined(separator: ", ")))")
-        let lanes = Double(path.lanes)
         func run(_ iterations: Int, workers: Int) -> Double {
             let start = DispatchTime.now().uptimeNanoseconds
             Parallel.forEach(in: 0..<workers) { _ in
@@ -213,12 +225,12 @@ public enum Kernels {
         var iterations = 1 << 16
         var t = run(iterations, workers: 1)
         while t < 0.02 { iterations *= 4; t = run(iterations, workers: 1) }
-        iterations = Swift.max(1, Int(Double(iterations) * seconds / t))
+        let perRun = Swift.max(1, Int(Double(iterations) * seconds / 3 / t))
         // A peak is a maximum: the best of three runs (a virtual machine's clock and neighbours vary).
         let workers = Parallel.workerCount
-        let elapsed = (0..<3).map { _ in run(Swift.max(1, iterations / 3), workers: workers) }.min()!
-        let flops = Double(workers) * Double(Swift.max(1, iterations / 3)) * 12 * lanes * 2
-        return (flops / elapsed / 1e9, peakIsFused(path))
+        let elapsed = (0..<3).map { _ in run(perRun, workers: workers) }.min()!
+        let flops = Double(workers) * Double(perRun) * 12 * Double(path.lanes) * 2
+        return ArithmeticPeak(gflops: flops / elapsed / 1e9, path: path, fused: peakIsFused(path), workers: workers)
     }
 
     /// The probe behind ``arithmeticPeak(path:seconds:)``: `iterations` steps of 12 chains

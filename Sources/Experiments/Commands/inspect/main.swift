@@ -153,10 +153,7 @@ struct KernelsCommand: ParsableCommand {
         let asked = ProcessInfo.processInfo.environment["ATTN_SAE_KERNELS"]
         log("C kernels (CKernels): \(KernelPath.active.rawValue)" + (asked.map { " (ATTN_SAE_KERNELS=\($0))" } ?? " (the widest this CPU runs)")
             + "; this CPU runs \(KernelPath.supported.map(\.rawValue).joined(separator: ", "))")
-        let widest = KernelPath.supported.last ?? .baseline
-        let peak = Kernels.arithmeticPeak(path: widest)
-        log(String(format: "arithmetic peak: %.0f GFLOP/s on %d workers (%@ %@) — no product runs faster", peak.gflops, Parallel.workerCount,
-                   widest.rawValue, peak.fused ? "fused multiply-adds" : "multiplies and adds"))
+        log("arithmetic peak: \(Kernels.arithmeticPeak()) — no product runs faster")
     }
 }
 

@@ -470,7 +470,7 @@ public enum SAETraining {
         guard ranks.rank == 0 else { return TrainSAEResult(saes: [], seconds: Date().timeIntervalSince(start), modelTokensPerSecond: forward) }
         // Every SAE from one clean run per batch, the SAEs on one site sharing its zero-ablated run.
         log(s.members.count == 1
-            ? "evaluating \(s.members[0].site) (d_sae \(s.members[0].dSAE), \(s.members[0].architecture.rawValue), \(s.members[0].sparsityLabel)) on \(s.evaluationRows) held-out rows"
+            ? "evaluating \(s.members[0].site) (d_sae \(s.members[0].dSAE), \(s.members[0].architectureLabel), \(s.members[0].sparsityLabel)) on \(s.evaluationRows) held-out rows"
             : "evaluating \(s.members.count) SAEs on \(Set(s.members.map(\.site)).count) site(s) on \(s.evaluationRows) held-out rows (one clean run per batch, one zero-ablated run per site)")
         let evaluations = try evaluate(workspace, saes: run.members.map(\.trainer.sae), rows: s.evaluationRows)
         for ((m, member), (evaluation, frequencies, core)) in zip(zip(s.members, run.members), evaluations) {
